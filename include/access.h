@@ -1,0 +1,35 @@
+/* access.h - the kernel's ipcperms() rule as a pure function.
+ *
+ * Knows nothing of FUSE or syscalls: the caller's credentials and the
+ * segment's ipc_perm come in, a decision comes out.
+ */
+#ifndef SHMFS_ACCESS_H
+#define SHMFS_ACCESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "segment.h"
+
+#define ACCESS_READ  04
+#define ACCESS_WRITE 02
+
+struct access_caller {
+	uid_t uid;
+	gid_t gid;
+	const gid_t *groups; /* supplementary groups */
+	size_t ngroups;
+};
+
+/* ipcperms(): 0 if the caller may have every bit of want (ACCESS_READ |
+ * ACCESS_WRITE) on the segment, else -EACCES.  Owner bits apply if the
+ * caller's uid is the segment's uid or cuid; else group bits if the caller
+ * is in gid or cgid (primary or supplementary); else other bits.  uid 0
+ * always passes (CAP_IPC_OWNER). */
+int access_check(const struct access_caller *caller, const struct segment_info *seg, int want);
+
+/* IPC_RMID, IPC_SET, SHM_LOCK/UNLOCK: 0 if the caller is the owner, the
+ * creator or uid 0, else -EPERM. */
+int access_check_owner(const struct access_caller *caller, const struct segment_info *seg);
+
+#endif

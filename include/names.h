@@ -1,0 +1,49 @@
+/* names.h - the name grammar of the mount and its inode numbers.
+ *
+ * Root:     <shmid>        a segment's bytes (decimal, no sign, no leading 0)
+ *           <shmid>.stat   its metadata as text
+ *           by-key/        directory
+ * by-key/:  0xKKKKKKKK     symlink to ../<shmid> (exactly 8 hex digits)
+ *
+ * Inode numbers are computed, not allocated: (shmid + 1) << 3 | kind.
+ */
+#ifndef SHMFS_NAMES_H
+#define SHMFS_NAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NAMES_ROOT_INO	  1 /* FUSE_ROOT_ID */
+#define NAMES_BYKEY_INO	  2
+#define NAMES_BYKEY_NAME  "by-key"
+#define NAMES_STAT_SUFFIX ".stat"
+
+enum name_kind {
+	NAME_NONE = 0,
+	NAME_SEGMENT = 1, /* "32768" */
+	NAME_SIDECAR = 2, /* "32768.stat" */
+	NAME_KEYLINK = 3, /* "by-key/0x0000162e" (inode keyed by the shmid it points to) */
+};
+
+/* Parse a name in the root directory.  Returns the kind, or NAME_NONE for
+ * anything else (including "by-key", which the caller handles). */
+enum name_kind names_parse_root(const char *name, int *shmid);
+
+/* Parse a name in by-key/: "0x" and exactly 8 hex digits (either case).
+ * Returns false for anything else. */
+bool names_parse_key(const char *name, int32_t *key);
+
+/* Format names; return the length (as snprintf).  names_format_root()
+ * formats NAME_SEGMENT and NAME_SIDECAR only: -EINVAL for other kinds. */
+int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid);
+int names_format_key(char *buf, size_t size, int32_t key);
+
+/* Inode numbers for segment-derived nodes, and back.  names_ino() returns
+ * 0 (never a valid inode) for a negative shmid or a kind that is none of
+ * NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK. */
+uint64_t names_ino(enum name_kind kind, int shmid);
+/* Returns NAME_NONE for the root, by-key and invalid numbers. */
+enum name_kind names_ino_decode(uint64_t ino, int *shmid);
+
+#endif

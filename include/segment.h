@@ -1,0 +1,78 @@
+/* segment.h - System V shared memory segments: enumerate, stat, attach, change.
+ *
+ * Knows nothing of FUSE.  Every function returning int returns 0 (or a
+ * non-negative count) on success and a negative errno on failure.
+ */
+#ifndef SHMFS_SEGMENT_H
+#define SHMFS_SEGMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+/* shm_perm.mode bits the kernel keeps beside the permission bits. */
+#define SEGMENT_MODE_DEST   01000 /* SHM_DEST: marked for destruction */
+#define SEGMENT_MODE_LOCKED 02000 /* SHM_LOCKED: SHM_LOCK applied */
+
+/* Everything the kernel keeps about one segment: the columns of
+ * /proc/sysvipc/shm, which are every field of struct shmid_ds plus the
+ * segment's resident and swapped bytes. */
+struct segment_info {
+	int32_t key; /* key_t, 0 = IPC_PRIVATE (also once marked dest) */
+	int shmid;
+	unsigned int mode; /* permission bits | SEGMENT_MODE_DEST | _LOCKED */
+	uint64_t size;	   /* shm_segsz in bytes */
+	pid_t cpid;
+	pid_t lpid;
+	uint64_t nattch;
+	uid_t uid;
+	gid_t gid;
+	uid_t cuid;
+	gid_t cgid;
+	time_t atime; /* 0 = never set */
+	time_t dtime;
+	time_t ctime;
+	uint64_t rss;	 /* bytes; valid only if have_usage */
+	uint64_t swap;	 /* bytes; valid only if have_usage */
+	bool have_usage; /* rss/swap known (they come from /proc only) */
+};
+
+/* A snapshot of all segments of the IPC namespace, in kernel order. */
+struct segment_list {
+	struct segment_info *v;
+	size_t n;
+	size_t cap;
+};
+
+/* Parse one data line of /proc/sysvipc/shm (not the header).  Pure. */
+int segment_parse_proc_line(const char *line, struct segment_info *out);
+
+/* Fill *list with every segment: /proc/sysvipc/shm first, the
+ * SHM_STAT_ANY / SHM_STAT loop as fallback.  The list's buffer is reused
+ * across calls; free it with segment_list_free(). */
+int segment_list_read(struct segment_list *list);
+void segment_list_free(struct segment_list *list);
+const struct segment_info *segment_list_find(const struct segment_list *list, int shmid);
+const struct segment_info *segment_list_find_key(const struct segment_list *list, int32_t key);
+
+/* One segment's metadata: IPC_STAT, or a scan when the caller may not
+ * IPC_STAT it.  -ENOENT if no such segment.  rss/swap are filled only when
+ * want_usage (it costs a read of /proc). */
+int segment_stat(int shmid, bool want_usage, struct segment_info *out);
+
+/* shmat(2) read-only or read-write; shmdt(2). */
+int segment_attach(int shmid, bool writable, void **addr);
+int segment_detach(void *addr);
+
+/* shmctl IPC_RMID, IPC_SET (uid, gid, mode & 0777), SHM_LOCK/SHM_UNLOCK. */
+int segment_remove(int shmid);
+int segment_set_perm(int shmid, uid_t uid, gid_t gid, unsigned int mode);
+int segment_set_locked(int shmid, bool locked);
+
+/* kernel.shm_rmid_forced of this IPC namespace: when true, a detach that
+ * leaves nattch at 0 destroys the segment. */
+bool segment_rmid_forced(void);
+
+#endif

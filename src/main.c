@@ -1,0 +1,222 @@
+/* main.c - options, help, version, mount, session loop, signals. */
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "fs.h"
+
+struct options {
+	char *lock_timeout; /* seconds, parsed below */
+	char *attr_timeout;
+	int show_help;
+	int show_version;
+	/* mount.fuse3 passes "source mountpoint": the first is noise. */
+	char *nonopts[2];
+	int nnonopts;
+};
+
+#define OPTION(t, p)                                                                               \
+	{                                                                                          \
+		t, offsetof(struct options, p), 1                                                  \
+	}
+
+enum {
+	KEY_HELP,
+	KEY_VERSION,
+};
+
+static const struct fuse_opt option_spec[] = {
+    OPTION("lock_timeout=%s", lock_timeout),
+    OPTION("attr_timeout=%s", attr_timeout),
+    FUSE_OPT_KEY("-h", KEY_HELP),
+    FUSE_OPT_KEY("--help", KEY_HELP),
+    FUSE_OPT_KEY("-V", KEY_VERSION),
+    FUSE_OPT_KEY("--version", KEY_VERSION),
+    /* fstab and mount(8) noise that means nothing to shmfs */
+    FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+    FUSE_OPT_END,
+};
+
+static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct options *o = data;
+
+	switch (key) {
+	case KEY_HELP:
+		o->show_help = 1;
+		return 0;
+	case KEY_VERSION:
+		o->show_version = 1;
+		return 0;
+	case FUSE_OPT_KEY_NONOPT:
+		if (o->nnonopts == 2) {
+			fprintf(stderr, "shmfs: too many arguments: '%s'\n", arg);
+			return -1;
+		}
+		o->nonopts[o->nnonopts++] = strdup(arg);
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+static void usage(const char *progname)
+{
+	printf("usage: %s [options] MOUNTPOINT\n"
+	       "       %s SOURCE MOUNTPOINT [-o options]   (as run by mount -t fuse.shmfs)\n\n"
+	       "Shows the System V shared memory segments of this IPC namespace as files.\n\n"
+	       "shmfs options:\n"
+	       "    -o lock_timeout=SECONDS  longest wait for a segment's lock (default %u);\n"
+	       "                             then the read or write fails with ETIMEDOUT\n"
+	       "    -o attr_timeout=SECONDS  how long the kernel may cache names and\n"
+	       "                             attributes (default 0: always live; at most 1)\n\n",
+	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000);
+}
+
+/* Seconds as a decimal number within [0, max]; -1 if it is not. */
+static double parse_seconds(const char *s, double max)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v >= 0 && v <= max))
+		return -1;
+	return v;
+}
+
+static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
+{
+	vsyslog(level, fmt, ap);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options o = {0};
+	struct fuse_cmdline_opts cmd = {0};
+	struct shmfs_options fs_opts = {
+	    .lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
+	    .attr_timeout = 0,
+	    .entry_timeout = 0,
+	    .sweep_interval_ms = 1000,
+	};
+	struct fuse_loop_config *loop_cfg = NULL;
+	struct fuse_session *se;
+	struct shmfs *fs;
+	int ret = 1;
+
+	if (fuse_opt_parse(&args, &o, option_spec, option_proc) == -1)
+		goto err_out1;
+	if (o.show_help) {
+		usage(argv[0]);
+		printf("FUSE options:\n");
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto err_out1;
+	}
+	if (o.show_version) {
+		printf("shmfs version %s\n", PACKAGE_VERSION);
+		printf("FUSE library version %s\n", fuse_pkgversion());
+		fuse_lowlevel_version();
+		ret = 0;
+		goto err_out1;
+	}
+	if (o.lock_timeout) {
+		double v = parse_seconds(o.lock_timeout, 86400);
+
+		if (v < 0) {
+			fprintf(stderr, "shmfs: lock_timeout must be 0..86400 seconds: '%s'\n",
+				o.lock_timeout);
+			goto err_out1;
+		}
+		fs_opts.lock_timeout_ms = (unsigned int)(v * 1000);
+	}
+	if (o.attr_timeout) {
+		double v = parse_seconds(o.attr_timeout, 1);
+
+		if (v < 0) {
+			fprintf(stderr, "shmfs: attr_timeout must be 0..1 seconds: '%s'\n",
+				o.attr_timeout);
+			goto err_out1;
+		}
+		fs_opts.attr_timeout = fs_opts.entry_timeout = v;
+	}
+	if (o.nnonopts > 0)
+		fuse_opt_add_arg(&args, o.nonopts[o.nnonopts - 1]);
+
+	if (fuse_parse_cmdline(&args, &cmd) != 0)
+		goto err_out1;
+	if (!cmd.mountpoint) {
+		fprintf(stderr, "usage: %s [options] MOUNTPOINT\n", argv[0]);
+		fprintf(stderr, "       %s --help\n", argv[0]);
+		goto err_out2;
+	}
+
+	fs = shmfs_new(&fs_opts);
+	if (!fs) {
+		fprintf(stderr, "shmfs: out of memory\n");
+		goto err_out2;
+	}
+	se = fuse_session_new(&args, &shmfs_ll_ops, sizeof(shmfs_ll_ops), fs);
+	if (!se)
+		goto err_out3;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto err_out4;
+	if (fuse_session_mount(se, cmd.mountpoint) != 0)
+		goto err_out5;
+	if (!cmd.foreground) {
+		openlog("shmfs", LOG_PID, LOG_DAEMON);
+		fuse_set_log_func(log_to_syslog);
+	}
+	fuse_daemonize(cmd.foreground);
+
+	if (cmd.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop_cfg = fuse_loop_cfg_create();
+		fuse_loop_cfg_set_clone_fd(loop_cfg, cmd.clone_fd);
+		/* UINT_MAX means "not given": keep libfuse's defaults. */
+		if (cmd.max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(loop_cfg, cmd.max_threads);
+		if (cmd.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop_cfg, cmd.max_idle_threads);
+		ret = fuse_session_loop_mt(se, loop_cfg);
+		fuse_loop_cfg_destroy(loop_cfg);
+	}
+	/* The loop returns the signal that ended it: SIGTERM, SIGINT or
+	 * SIGHUP are a normal way to stop, like fusermount3 -u. */
+	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
+
+	fuse_session_unmount(se);
+err_out5:
+	fuse_remove_signal_handlers(se);
+err_out4:
+	fuse_session_destroy(se);
+err_out3:
+	shmfs_free(fs);
+err_out2:
+	free(cmd.mountpoint);
+err_out1:
+	for (int i = 0; i < o.nnonopts; i++)
+		free(o.nonopts[i]);
+	free(o.lock_timeout);
+	free(o.attr_timeout);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,277 @@
+/* segment.c - System V shared memory segments.
+ *
+ * The listing comes from /proc/sysvipc/shm, which shows every segment of
+ * the IPC namespace to everyone with all of struct shmid_ds plus rss/swap
+ * in one read; as util-linux's ipcs does, SHM_STAT_ANY (and, on kernels
+ * before 4.17, SHM_STAT) over the kernel's index range is the fallback.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include "segment.h"
+
+#ifndef SHM_STAT_ANY
+#define SHM_STAT_ANY 15
+#endif
+
+#define PROC_SHM "/proc/sysvipc/shm"
+
+int segment_parse_proc_line(const char *line, struct segment_info *out)
+{
+	long long key, atime, dtime, ctime;
+	unsigned long long size, nattch, rss, swap;
+	unsigned int perms, uid, gid, cuid, cgid;
+	int shmid, cpid, lpid;
+	int n;
+
+	n = sscanf(line, "%lld %d %o %llu %d %d %llu %u %u %u %u %lld %lld %lld %llu %llu", &key,
+		   &shmid, &perms, &size, &cpid, &lpid, &nattch, &uid, &gid, &cuid, &cgid, &atime,
+		   &dtime, &ctime, &rss, &swap);
+	if (n != 14 && n != 16)
+		return -EINVAL;
+	if (shmid < 0 || key < INT32_MIN || key > UINT32_MAX)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	out->key = (int32_t)(uint32_t)key;
+	out->shmid = shmid;
+	out->mode = perms;
+	out->size = size;
+	out->cpid = cpid;
+	out->lpid = lpid;
+	out->nattch = nattch;
+	out->uid = uid;
+	out->gid = gid;
+	out->cuid = cuid;
+	out->cgid = cgid;
+	out->atime = (time_t)atime;
+	out->dtime = (time_t)dtime;
+	out->ctime = (time_t)ctime;
+	if (n == 16) {
+		out->rss = rss;
+		out->swap = swap;
+		out->have_usage = true;
+	}
+	return 0;
+}
+
+static void info_from_shmid_ds(int shmid, const struct shmid_ds *ds, struct segment_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->key = (int32_t)ds->shm_perm.__key;
+	out->shmid = shmid;
+	out->mode = ds->shm_perm.mode;
+	out->size = ds->shm_segsz;
+	out->cpid = ds->shm_cpid;
+	out->lpid = ds->shm_lpid;
+	out->nattch = ds->shm_nattch;
+	out->uid = ds->shm_perm.uid;
+	out->gid = ds->shm_perm.gid;
+	out->cuid = ds->shm_perm.cuid;
+	out->cgid = ds->shm_perm.cgid;
+	out->atime = ds->shm_atime;
+	out->dtime = ds->shm_dtime;
+	out->ctime = ds->shm_ctime;
+}
+
+static struct segment_info *list_push(struct segment_list *list)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 64;
+		struct segment_info *v = realloc(list->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		list->v = v;
+		list->cap = cap;
+	}
+	return &list->v[list->n++];
+}
+
+static int list_read_proc(struct segment_list *list)
+{
+	char line[512];
+	FILE *f = fopen(PROC_SHM, "re");
+
+	if (!f)
+		return -errno;
+	/* The first line is the column header. */
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -EIO;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		struct segment_info *seg = list_push(list);
+
+		if (!seg) {
+			fclose(f);
+			return -ENOMEM;
+		}
+		if (segment_parse_proc_line(line, seg) != 0)
+			list->n--;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int list_read_stat_loop(struct segment_list *list)
+{
+	struct shm_info shm_info;
+	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)&shm_info);
+
+	if (maxidx < 0)
+		return -errno;
+	for (int idx = 0; idx <= maxidx; idx++) {
+		struct shmid_ds ds;
+		int shmid = shmctl(idx, SHM_STAT_ANY, &ds);
+
+		if (shmid < 0 && errno == EINVAL)
+			shmid = shmctl(idx, SHM_STAT, &ds);
+		if (shmid < 0)
+			continue;
+		struct segment_info *seg = list_push(list);
+
+		if (!seg)
+			return -ENOMEM;
+		info_from_shmid_ds(shmid, &ds, seg);
+	}
+	return 0;
+}
+
+int segment_list_read(struct segment_list *list)
+{
+	int ret;
+
+	list->n = 0;
+	ret = list_read_proc(list);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret != 0) {
+		list->n = 0;
+		ret = list_read_stat_loop(list);
+	}
+	return ret;
+}
+
+void segment_list_free(struct segment_list *list)
+{
+	free(list->v);
+	list->v = NULL;
+	list->n = list->cap = 0;
+}
+
+const struct segment_info *segment_list_find(const struct segment_list *list, int shmid)
+{
+	for (size_t i = 0; i < list->n; i++)
+		if (list->v[i].shmid == shmid)
+			return &list->v[i];
+	return NULL;
+}
+
+const struct segment_info *segment_list_find_key(const struct segment_list *list, int32_t key)
+{
+	if (key == 0)
+		return NULL;
+	for (size_t i = 0; i < list->n; i++)
+		if (list->v[i].key == key)
+			return &list->v[i];
+	return NULL;
+}
+
+static int stat_by_scan(int shmid, struct segment_info *out)
+{
+	struct segment_list list = {0};
+	const struct segment_info *seg;
+	int ret = segment_list_read(&list);
+
+	if (ret == 0) {
+		seg = segment_list_find(&list, shmid);
+		if (seg)
+			*out = *seg;
+		else
+			ret = -ENOENT;
+	}
+	segment_list_free(&list);
+	return ret;
+}
+
+int segment_stat(int shmid, bool want_usage, struct segment_info *out)
+{
+	struct shmid_ds ds;
+
+	if (shmid < 0)
+		return -ENOENT;
+	if (want_usage)
+		return stat_by_scan(shmid, out);
+	if (shmctl(shmid, IPC_STAT, &ds) == 0) {
+		info_from_shmid_ds(shmid, &ds, out);
+		return 0;
+	}
+	/* EINVAL and EIDRM both mean: no segment with this id (any more). */
+	if (errno == EINVAL || errno == EIDRM)
+		return -ENOENT;
+	if (errno == EACCES)
+		return stat_by_scan(shmid, out);
+	return -errno;
+}
+
+int segment_attach(int shmid, bool writable, void **addr)
+{
+	void *p = shmat(shmid, NULL, writable ? 0 : SHM_RDONLY);
+
+	if (p == (void *)-1)
+		return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+	*addr = p;
+	return 0;
+}
+
+int segment_detach(void *addr)
+{
+	return shmdt(addr) == 0 ? 0 : -errno;
+}
+
+int segment_remove(int shmid)
+{
+	if (shmctl(shmid, IPC_RMID, NULL) == 0)
+		return 0;
+	return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+}
+
+int segment_set_perm(int shmid, uid_t uid, gid_t gid, unsigned int mode)
+{
+	struct shmid_ds ds;
+
+	memset(&ds, 0, sizeof(ds));
+	ds.shm_perm.uid = uid;
+	ds.shm_perm.gid = gid;
+	ds.shm_perm.mode = mode & 0777;
+	if (shmctl(shmid, IPC_SET, &ds) == 0)
+		return 0;
+	return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+}
+
+int segment_set_locked(int shmid, bool locked)
+{
+	if (shmctl(shmid, locked ? SHM_LOCK : SHM_UNLOCK, NULL) == 0)
+		return 0;
+	return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+}
+
+bool segment_rmid_forced(void)
+{
+	char buf[16] = "";
+	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && atoi(buf) != 0;
+}

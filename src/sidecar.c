@@ -1,0 +1,158 @@
+/* sidecar.c - a segment's metadata as text, and the commands a sidecar accepts.
+ *
+ * The fields are those of ipcs -m -i, one "name value" pair a line, so that
+ * a shell can read them with `while read name value`.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "sidecar.h"
+
+#define NOT_SET	    "not-set"
+#define NO_VALUE    "-"
+#define TIME_FORMAT "%Y-%m-%dT%H:%M:%S%z"
+
+/* Appends to a fixed buffer, never past its end, remembering whether
+ * anything did not fit. */
+struct text {
+	char *buf;
+	size_t size;
+	size_t len;
+	bool overflow;
+};
+
+__attribute__((format(printf, 2, 3))) static void text_printf(struct text *t, const char *fmt, ...)
+{
+	size_t room = t->len < t->size ? t->size - t->len : 0;
+	va_list ap;
+	int n;
+
+	if (t->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(room ? t->buf + t->len : NULL, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		t->overflow = true;
+		return;
+	}
+	t->len += (size_t)n;
+}
+
+/* The result: the length, or -ERANGE with an empty string, so that a caller
+ * who ignores the error still never serves half a rendering. */
+static int text_finish(struct text *t)
+{
+	if (t->overflow) {
+		if (t->size > 0)
+			t->buf[0] = '\0';
+		return -ERANGE;
+	}
+	return (int)t->len;
+}
+
+int sidecar_format_time(time_t t, char *buf, size_t size)
+{
+	struct text out = {.buf = buf, .size = size};
+	char stamp[64];
+	struct tm tm;
+
+	if (t == 0) {
+		text_printf(&out, "%s", NOT_SET);
+	} else if (localtime_r(&t, &tm) && strftime(stamp, sizeof(stamp), TIME_FORMAT, &tm) > 0) {
+		text_printf(&out, "%s", stamp);
+	} else {
+		/* Beyond the calendar (the year does not fit in an int): the
+		 * seconds since the epoch, in the form GNU date -d reads. */
+		text_printf(&out, "@%jd", (intmax_t)t);
+	}
+	return text_finish(&out);
+}
+
+static void text_time(struct text *t, const char *name, time_t value)
+{
+	char stamp[64];
+
+	if (sidecar_format_time(value, stamp, sizeof(stamp)) < 0) {
+		t->overflow = true; /* cannot happen: stamp fits any time_t */
+		return;
+	}
+	text_printf(t, "%s %s\n", name, stamp);
+}
+
+static void text_usage(struct text *t, const char *name, bool known, uint64_t bytes)
+{
+	if (known)
+		text_printf(t, "%s %" PRIu64 "\n", name, bytes);
+	else
+		text_printf(t, "%s %s\n", name, NO_VALUE);
+}
+
+static const char *status_name(unsigned int mode)
+{
+	bool dest = mode & SEGMENT_MODE_DEST;
+	bool locked = mode & SEGMENT_MODE_LOCKED;
+
+	if (dest && locked)
+		return "dest,locked";
+	if (dest)
+		return "dest";
+	if (locked)
+		return "locked";
+	return NO_VALUE;
+}
+
+int sidecar_render(const struct segment_info *seg, int lock_semid, char *buf, size_t size)
+{
+	struct text t = {.buf = buf, .size = size};
+
+	text_printf(&t, "key 0x%08x\n", (unsigned int)(uint32_t)seg->key);
+	text_printf(&t, "shmid %d\n", seg->shmid);
+	text_printf(&t, "perms %04o\n", seg->mode & 0777);
+	text_printf(&t, "size %" PRIu64 "\n", seg->size);
+	text_printf(&t, "cpid %jd\n", (intmax_t)seg->cpid);
+	text_printf(&t, "lpid %jd\n", (intmax_t)seg->lpid);
+	text_printf(&t, "nattch %" PRIu64 "\n", seg->nattch);
+	text_printf(&t, "uid %ju\n", (uintmax_t)seg->uid);
+	text_printf(&t, "gid %ju\n", (uintmax_t)seg->gid);
+	text_printf(&t, "cuid %ju\n", (uintmax_t)seg->cuid);
+	text_printf(&t, "cgid %ju\n", (uintmax_t)seg->cgid);
+	text_time(&t, "atime", seg->atime);
+	text_time(&t, "dtime", seg->dtime);
+	text_time(&t, "ctime", seg->ctime);
+	text_usage(&t, "rss", seg->have_usage, seg->rss);
+	text_usage(&t, "swap", seg->have_usage, seg->swap);
+	text_printf(&t, "status %s\n", status_name(seg->mode));
+	if (lock_semid < 0)
+		text_printf(&t, "lock_semid %s\n", NO_VALUE);
+	else
+		text_printf(&t, "lock_semid %d\n", lock_semid);
+	return text_finish(&t);
+}
+
+static bool command_is(const char *buf, size_t len, const char *word)
+{
+	size_t n = strlen(word);
+
+	if (len == n + 1 && buf[n] == '\n')
+		len = n;
+	return len == n && memcmp(buf, word, n) == 0;
+}
+
+int sidecar_parse_command(const char *buf, size_t len, enum sidecar_command *cmd)
+{
+	if (command_is(buf, len, "lock")) {
+		*cmd = SIDECAR_CMD_LOCK;
+		return 0;
+	}
+	if (command_is(buf, len, "unlock")) {
+		*cmd = SIDECAR_CMD_UNLOCK;
+		return 0;
+	}
+	return -EINVAL;
+}

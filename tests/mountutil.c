@@ -1,0 +1,161 @@
+/* mountutil.c - run a real shmfs mount for a test, and real tools against it. */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/shm.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mountutil.h"
+
+#define FUSE_SUPER_MAGIC 0x65735546
+
+static void die(const char *what)
+{
+	fprintf(stderr, "mountutil: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static bool is_mounted(const char *dir)
+{
+	struct statfs st;
+
+	return statfs(dir, &st) == 0 && st.f_type == FUSE_SUPER_MAGIC;
+}
+
+void mount_start(struct test_mount *m, const char *shmfs, const char *const *extra_args)
+{
+	const char *argv[32];
+	int argc = 0;
+
+	snprintf(m->dir, sizeof(m->dir), "/tmp/shmfs-test.XXXXXX");
+	if (!mkdtemp(m->dir))
+		die("mkdtemp");
+	argv[argc++] = shmfs;
+	argv[argc++] = "-f";
+	for (int i = 0; extra_args && extra_args[i] && argc < 30; i++)
+		argv[argc++] = extra_args[i];
+	argv[argc++] = m->dir;
+	argv[argc] = NULL;
+
+	m->pid = fork();
+	if (m->pid < 0)
+		die("fork");
+	if (m->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		execv(shmfs, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 1000; i++) {
+		int status;
+
+		if (is_mounted(m->dir))
+			return;
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
+			fprintf(stderr, "mountutil: shmfs exited (status %d) before mounting\n",
+				status);
+			exit(1);
+		}
+		usleep(10000);
+	}
+	fprintf(stderr, "mountutil: %s did not mount within 10 s\n", m->dir);
+	kill(m->pid, SIGKILL);
+	exit(1);
+}
+
+int mount_stop(struct test_mount *m)
+{
+	int status = -1;
+
+	if (m->pid <= 0)
+		return -1;
+	/* SIGTERM makes the session loop end and unmount, as fusermount3 -u
+	 * would (no fusermount3 needed: we are root in our own namespace). */
+	kill(m->pid, SIGTERM);
+	for (int i = 0; i < 1000; i++) {
+		if (waitpid(m->pid, &status, WNOHANG) == m->pid)
+			break;
+		usleep(10000);
+		if (i == 999) {
+			kill(m->pid, SIGKILL);
+			waitpid(m->pid, &status, 0);
+		}
+	}
+	m->pid = 0;
+	if (is_mounted(m->dir))
+		umount2(m->dir, MNT_DETACH);
+	rmdir(m->dir);
+	return status;
+}
+
+int run(char *out, size_t out_size, const char *fmt, ...)
+{
+	char cmd[4096], wrapped[4200];
+	va_list ap;
+	FILE *p;
+	size_t n = 0;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	/* timeout(1) so that a hang fails the test instead of stalling it. */
+	snprintf(wrapped, sizeof(wrapped), "timeout -s KILL 60 sh -c '%s' 2>&1", cmd);
+	p = popen(wrapped, "r");
+	if (!p)
+		die("popen");
+	if (out && out_size) {
+		n = fread(out, 1, out_size - 1, p);
+		out[n] = '\0';
+	} else {
+		char sink[4096];
+
+		while (fread(sink, 1, sizeof(sink), p) > 0)
+			;
+	}
+	status = pclose(p);
+	if (!WIFEXITED(status))
+		return -1;
+	if (WEXITSTATUS(status) == 137)
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+const char *sidecar_value(const char *text, const char *name, char *value, size_t size)
+{
+	size_t len = strlen(name);
+
+	for (const char *line = text; line && *line;) {
+		const char *end = strchr(line, '\n');
+		size_t line_len = end ? (size_t)(end - line) : strlen(line);
+
+		if (line_len > len && strncmp(line, name, len) == 0 && line[len] == ' ') {
+			size_t vlen = line_len - len - 1;
+
+			if (vlen >= size)
+				vlen = size - 1;
+			memcpy(value, line + len + 1, vlen);
+			value[vlen] = '\0';
+			return value;
+		}
+		line = end ? end + 1 : NULL;
+	}
+	return NULL;
+}
+
+int make_segment(int key, size_t size, int mode)
+{
+	int id = shmget(key, size, IPC_CREAT | IPC_EXCL | mode);
+
+	if (id < 0)
+		die("shmget");
+	return id;
+}

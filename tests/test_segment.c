@@ -1,0 +1,116 @@
+/* test_segment.c - src/segment.c: the /proc parser, and the listing and
+ * stat against real segments in a private IPC namespace. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+
+#include <cmocka.h>
+
+#include "segment.h"
+#include "testutil.h"
+
+static void test_parse_proc_line(void **state)
+{
+	struct segment_info s;
+	const char *line = "-348388682          7  1644                  4096  2096     9      "
+			   "2  1000  1001  1002  1003 1795703700 1795703701 1795703729          "
+			   "           8192                     0\n";
+
+	(void)state;
+	assert_int_equal(segment_parse_proc_line(line, &s), 0);
+	assert_int_equal(s.key, -348388682);
+	assert_int_equal(s.shmid, 7);
+	assert_int_equal(s.mode, 01644);
+	assert_int_equal(s.size, 4096);
+	assert_int_equal(s.cpid, 2096);
+	assert_int_equal(s.lpid, 9);
+	assert_int_equal(s.nattch, 2);
+	assert_int_equal(s.uid, 1000);
+	assert_int_equal(s.gid, 1001);
+	assert_int_equal(s.cuid, 1002);
+	assert_int_equal(s.cgid, 1003);
+	assert_int_equal(s.atime, 1795703700);
+	assert_int_equal(s.dtime, 1795703701);
+	assert_int_equal(s.ctime, 1795703729);
+	assert_true(s.have_usage);
+	assert_int_equal(s.rss, 8192);
+	assert_int_equal(s.swap, 0);
+}
+
+static void test_parse_rejects_junk(void **state)
+{
+	struct segment_info s;
+
+	(void)state;
+	assert_int_equal(segment_parse_proc_line("", &s), -EINVAL);
+	assert_int_equal(segment_parse_proc_line("       key      shmid perms", &s), -EINVAL);
+	assert_int_equal(segment_parse_proc_line("1 2 3", &s), -EINVAL);
+	assert_int_equal(segment_parse_proc_line("1 -2 644 1 1 1 1 0 0 0 0 0 0 0 0 0", &s),
+			 -EINVAL);
+}
+
+/* The listing and segment_stat agree with shmctl on real segments. */
+static void test_list_and_stat_real_segments(void **state)
+{
+	struct segment_list list = {0};
+	struct segment_info info;
+	struct shmid_ds ds;
+	int a = shmget(0x7a7a, 4096, IPC_CREAT | IPC_EXCL | 0640);
+	int b = shmget(IPC_PRIVATE, 100, IPC_CREAT | 0600);
+	void *p;
+
+	(void)state;
+	assert_true(a >= 0 && b >= 0);
+	p = shmat(b, NULL, 0);
+	assert_ptr_not_equal(p, (void *)-1);
+	assert_int_equal(shmctl(b, IPC_RMID, NULL), 0);
+
+	assert_int_equal(segment_list_read(&list), 0);
+	assert_int_equal(list.n, 2);
+	assert_non_null(segment_list_find(&list, a));
+	assert_non_null(segment_list_find(&list, b));
+	assert_ptr_equal(segment_list_find_key(&list, 0x7a7a), segment_list_find(&list, a));
+	assert_null(segment_list_find_key(&list, 0));
+	assert_true(segment_list_find(&list, b)->mode & SEGMENT_MODE_DEST);
+
+	assert_int_equal(segment_stat(a, false, &info), 0);
+	assert_int_equal(shmctl(a, IPC_STAT, &ds), 0);
+	assert_int_equal(info.key, 0x7a7a);
+	assert_int_equal(info.size, 4096);
+	assert_int_equal(info.mode & 0777, 0640);
+	assert_int_equal(info.cpid, ds.shm_cpid);
+	assert_int_equal(info.ctime, ds.shm_ctime);
+	assert_int_equal(segment_stat(a, true, &info), 0);
+	assert_true(info.have_usage);
+
+	assert_int_equal(segment_stat(a + 1000000, false, &info), -ENOENT);
+	assert_int_equal(segment_stat(-1, false, &info), -ENOENT);
+
+	assert_int_equal(segment_set_perm(a, 0, 0, 0600 | 01000), 0);
+	assert_int_equal(shmctl(a, IPC_STAT, &ds), 0);
+	assert_int_equal(ds.shm_perm.mode & 07777, 0600);
+
+	assert_int_equal(segment_remove(a), 0);
+	assert_int_equal(segment_remove(a), -ENOENT);
+	assert_int_equal(shmdt(p), 0);
+	assert_int_equal(segment_list_read(&list), 0);
+	assert_int_equal(list.n, 0);
+	segment_list_free(&list);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_parse_proc_line),
+	    cmocka_unit_test(test_parse_rejects_junk),
+	    cmocka_unit_test(test_list_and_stat_real_segments),
+	};
+
+	testutil_isolate(false);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
