@@ -12,6 +12,8 @@ struct shmfs_options {
 	double attr_timeout;		/* seconds the kernel may cache attributes */
 	double entry_timeout;		/* seconds the kernel may cache names */
 	unsigned int sweep_interval_ms; /* how often sets of gone segments are removed */
+	size_t default_size;		/* size of a segment created without a size */
+	size_t max_pending;		/* most bytes buffered for a segment being created */
 };
 
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000

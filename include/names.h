@@ -2,8 +2,10 @@
  *
  * Root:     <shmid>        a segment's bytes (decimal, no sign, no leading 0)
  *           <shmid>.stat   its metadata as text
+ *           <shmid>.next   its bytes, once the next write has happened
  *           by-key/        directory
  * by-key/:  0xKKKKKKKK     symlink to ../<shmid> (exactly 8 hex digits)
+ *           0xKKKKKKKK.next  symlink to ../<shmid>.next
  *
  * Inode numbers are computed, not allocated: (shmid + 1) << 3 | kind.
  */
@@ -18,12 +20,16 @@
 #define NAMES_BYKEY_INO	  2
 #define NAMES_BYKEY_NAME  "by-key"
 #define NAMES_STAT_SUFFIX ".stat"
+#define NAMES_NEXT_SUFFIX ".next"
 
 enum name_kind {
 	NAME_NONE = 0,
-	NAME_SEGMENT = 1, /* "32768" */
-	NAME_SIDECAR = 2, /* "32768.stat" */
-	NAME_KEYLINK = 3, /* "by-key/0x0000162e" (inode keyed by the shmid it points to) */
+	NAME_SEGMENT = 1,  /* "32768" */
+	NAME_SIDECAR = 2,  /* "32768.stat" */
+	NAME_KEYLINK = 3,  /* "by-key/0x0000162e" (inode keyed by the shmid it points to) */
+	NAME_NEXT = 4,	   /* "32768.next": read waits for the next write */
+	NAME_PENDING = 5,  /* "by-key/0x00001234" being created (inode keyed by the key) */
+	NAME_NEXTLINK = 6, /* "by-key/0x0000162e.next" -> ../32768.next */
 };
 
 /* Parse a name in the root directory.  Returns the kind, or NAME_NONE for
@@ -34,6 +40,10 @@ enum name_kind names_parse_root(const char *name, int *shmid);
  * Returns false for anything else. */
 bool names_parse_key(const char *name, int32_t *key);
 
+/* Parse a name in by-key/: NAME_KEYLINK ("0x0000162e"), NAME_NEXTLINK
+ * ("0x0000162e.next") or NAME_NONE. */
+enum name_kind names_parse_bykey(const char *name, int32_t *key);
+
 /* Format names; return the length (as snprintf).  names_format_root()
  * formats NAME_SEGMENT and NAME_SIDECAR only: -EINVAL for other kinds. */
 int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid);
@@ -43,7 +53,10 @@ int names_format_key(char *buf, size_t size, int32_t key);
  * 0 (never a valid inode) for a negative shmid or a kind that is none of
  * NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK. */
 uint64_t names_ino(enum name_kind kind, int shmid);
-/* Returns NAME_NONE for the root, by-key and invalid numbers. */
+/* The inode of a by-key name being created (NAME_PENDING). */
+uint64_t names_pending_ino(int32_t key);
+/* Returns NAME_NONE for the root, by-key and invalid numbers.  For
+ * NAME_PENDING, *shmid receives the key. */
 enum name_kind names_ino_decode(uint64_t ino, int *shmid);
 
 #endif

@@ -62,6 +62,12 @@ const struct segment_info *segment_list_find_key(const struct segment_list *list
  * want_usage (it costs a read of /proc). */
 int segment_stat(int shmid, bool want_usage, struct segment_info *out);
 
+/* shmget(key, size, IPC_CREAT | IPC_EXCL | mode & 0777) as the given
+ * user: when the caller is root, the calling thread (only) takes on uid
+ * and gid for the call, so the kernel records them as owner and creator
+ * and applies its own limits to them.  Returns the shmid or -errno. */
+int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t gid);
+
 /* shmat(2) read-only or read-write; shmdt(2). */
 int segment_attach(int shmid, bool writable, void **addr);
 int segment_detach(void *addr);

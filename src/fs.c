@@ -42,6 +42,10 @@ struct shmfs {
 	} * parked;
 	size_t nparked, parked_cap;
 
+	/* by-key names being created, waiting for their size. */
+	pthread_mutex_t pending_lock;
+	struct pending *pending;
+
 	/* Background sweep of semaphore sets created for gone segments. */
 	pthread_t sweeper;
 	bool sweeper_running;
@@ -65,6 +69,23 @@ struct open_sidecar {
 	int shmid;
 	size_t len;
 	char text[SIDECAR_MAX];
+};
+
+/* A by-key name opened with O_CREAT.  shmget needs the size before the
+ * segment exists, so bytes written are gathered here until a truncate
+ * fixes the size or the first close creates the segment with the size
+ * written (at least default_size). */
+struct pending {
+	int32_t key;
+	unsigned int mode;
+	uid_t uid;
+	gid_t gid;
+	int shmid;		 /* -1 until created */
+	struct open_segment *of; /* the attachment, once created */
+	char *data;
+	size_t len;
+	unsigned int opens;
+	struct pending *next;
 };
 
 /* One open directory: the listing enumerated once at opendir. */
@@ -112,7 +133,7 @@ static void fill_segment_attr(enum name_kind kind, const struct segment_info *se
 		st->st_mode = S_IFREG | (seg->mode & 0777);
 		st->st_size = seg->size;
 		st->st_blocks =
-		    seg->have_usage ? (seg->rss + seg->swap) / 512 : (seg->size + 511) / 512;
+			seg->have_usage ? (seg->rss + seg->swap) / 512 : (seg->size + 511) / 512;
 		break;
 	case NAME_SIDECAR:
 		/* Readable by all, as /proc/sysvipc/shm; writable (lock,
@@ -123,7 +144,7 @@ static void fill_segment_attr(enum name_kind kind, const struct segment_info *se
 	case NAME_KEYLINK:
 		st->st_mode = S_IFLNK | 0777;
 		st->st_size =
-		    names_format_root(target, sizeof(target), NAME_SEGMENT, seg->shmid) + 3;
+			names_format_root(target, sizeof(target), NAME_SEGMENT, seg->shmid) + 3;
 		st->st_nlink = 1;
 		break;
 	default:
@@ -207,7 +228,7 @@ static int check_owner(fuse_req_t req, const struct segment_info *seg)
 
 static bool req_interrupted(void *req)
 {
-	return fuse_req_interrupted(req);
+	return req && fuse_req_interrupted(req);
 }
 
 /* Take the segment's lock for one request.  If its set was removed under
@@ -260,7 +281,7 @@ static int detach_safely(struct shmfs *fs, int shmid, void *addr)
 			fs->parked = p;
 			fs->parked_cap = cap;
 		}
-		fs->parked[fs->nparked++] = (struct parked){shmid, addr};
+		fs->parked[fs->nparked++] = (struct parked){ shmid, addr };
 		pthread_mutex_unlock(&fs->parked_lock);
 		fuse_log(FUSE_LOG_WARNING,
 			 "shmfs: segment %d kept attached: detaching it would destroy it "
@@ -340,7 +361,364 @@ static void open_segment_close(struct shmfs *fs, struct open_segment *of)
 	free(of);
 }
 
+/* ---- data path ---------------------------------------------------- */
+
+/* Reply to a read of an open segment: the bytes at off, copied out of
+ * the mapping while the shared lock is held, so one request is one
+ * consistent snapshot. */
+static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
+			       size_t size, off_t off)
+{
+	int semid, ret;
+
+	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > of->size - off)
+		size = of->size - off;
+	ret = open_segment_lock(fs, req, of, LOCK_MODE_SHARED, &semid);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fuse_reply_buf(req, (const char *)of->addr + off, size);
+	lock_release(semid, LOCK_MODE_SHARED);
+}
+
+static void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off, size < len - off ? size : len - off);
+}
+
+/* Write into an open segment under the exclusive lock.  A segment has a
+ * fixed size: a write is cut short at the end, nothing lands past it. */
+static void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
+				const char *buf, size_t size, off_t off)
+{
+	int semid, ret;
+
+	if (size == 0) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= of->size) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
+	if (size > of->size - off)
+		size = of->size - off;
+	ret = open_segment_lock(fs, req, of, LOCK_MODE_EXCLUSIVE, &semid);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	memcpy((char *)of->addr + off, buf, size);
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	fuse_reply_write(req, size);
+}
+
+/* ---- creation through by-key/ ------------------------------------------ */
+
+static struct pending *pending_find_locked(struct shmfs *fs, int32_t key)
+{
+	for (struct pending *p = fs->pending; p; p = p->next)
+		if (p->key == key)
+			return p;
+	return NULL;
+}
+
+static void fill_pending_attr(struct shmfs *fs, const struct pending *p, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = names_pending_ino(p->key);
+	st->st_mode = S_IFREG | (p->mode & 0777);
+	st->st_nlink = 1;
+	st->st_uid = p->uid;
+	st->st_gid = p->gid;
+	st->st_size = p->len;
+	st->st_blksize = sysconf(_SC_PAGESIZE);
+	st->st_atime = st->st_mtime = st->st_ctime = time(NULL);
+}
+
+/* Attributes of a pending node: its own until created, then the
+ * segment's (under the inode the kernel already knows). */
+static int pending_attr_locked(struct shmfs *fs, const struct pending *p, struct stat *st)
+{
+	struct segment_info seg;
+	int ret;
+
+	if (p->shmid < 0) {
+		fill_pending_attr(fs, p, st);
+		return 0;
+	}
+	ret = segment_stat(p->shmid, false, &seg);
+	if (ret)
+		return ret;
+	fill_segment_attr(NAME_SEGMENT, &seg, st);
+	st->st_ino = names_pending_ino(p->key);
+	return 0;
+}
+
+/* Make the segment: shmget as the creator, then copy in what was written. */
+static int pending_create_locked(struct shmfs *fs, fuse_req_t req, struct pending *p, size_t size)
+{
+	struct segment_info seg;
+	int semid, ret, shmid;
+
+	shmid = segment_create(p->key, size, p->mode, p->uid, p->gid);
+	if (shmid < 0)
+		return shmid == -EINVAL ? -EFBIG : shmid; /* EINVAL: size beyond shmmax */
+	ret = segment_stat(shmid, false, &seg);
+	if (ret == 0)
+		ret = open_segment_new(fs, &seg, true, &p->of);
+	if (ret) {
+		segment_remove(shmid);
+		return ret;
+	}
+	if (p->len) {
+		ret = open_segment_lock(fs, req, p->of, LOCK_MODE_EXCLUSIVE, &semid);
+		if (ret) {
+			/* Someone found it by key and holds it: keep the segment,
+			 * report that the bytes did not land. */
+			p->shmid = shmid;
+			return ret;
+		}
+		memcpy(p->of->addr, p->data, p->len < size ? p->len : size);
+		lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	}
+	free(p->data);
+	p->data = NULL;
+	p->len = 0;
+	p->shmid = shmid;
+	return 0;
+}
+
+/* Make the segment with what was written (at least default_size). */
+static int pending_create_default_locked(struct shmfs *fs, fuse_req_t req, struct pending *p)
+{
+	size_t size = p->len > fs->opts.default_size ? p->len : fs->opts.default_size;
+
+	return p->shmid < 0 ? pending_create_locked(fs, req, p, size) : 0;
+}
+
+static void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+			    struct fuse_file_info *fi)
+{
+	struct shmfs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fuse_entry_param e;
+	struct pending *p;
+	int32_t key;
+	int ret = 0;
+
+	if (parent != NAMES_BYKEY_INO) {
+		/* Segments get their shmid from the kernel: create by key. */
+		fuse_reply_err(req, parent == NAMES_ROOT_INO ? EPERM : ENOENT);
+		return;
+	}
+	if (names_parse_bykey(name, &key) != NAME_KEYLINK || key == 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (shmget(key, 0, 0) >= 0) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	pthread_mutex_lock(&fs->pending_lock);
+	p = pending_find_locked(fs, key);
+	if (!p) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			ret = -ENOMEM;
+			goto out_unlock;
+		}
+		p->key = key;
+		p->mode = mode & 0777; /* the kernel has applied the umask */
+		p->uid = ctx->uid;
+		p->gid = ctx->gid;
+		p->shmid = -1;
+		p->next = fs->pending;
+		fs->pending = p;
+	}
+	p->opens++;
+	memset(&e, 0, sizeof(e));
+	ret = pending_attr_locked(fs, p, &e.attr);
+	e.ino = e.attr.st_ino;
+	fi->fh = (uintptr_t)p;
+	fi->direct_io = 1;
+out_unlock:
+	pthread_mutex_unlock(&fs->pending_lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_create(req, &e, fi);
+}
+
+static void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
+{
+	struct shmfs *fs = fs_of(req);
+	struct pending *p;
+
+	pthread_mutex_lock(&fs->pending_lock);
+	p = pending_find_locked(fs, key);
+	if (p)
+		p->opens++;
+	pthread_mutex_unlock(&fs->pending_lock);
+	if (!p) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	fi->fh = (uintptr_t)p;
+	fi->direct_io = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
+{
+	struct shmfs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->pending_lock);
+	if (p->shmid >= 0)
+		reply_segment_read(fs, req, p->of, size, off);
+	else
+		reply_buffer_read(req, p->data, p->len, size, off);
+	pthread_mutex_unlock(&fs->pending_lock);
+}
+
+static void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size,
+			  off_t off)
+{
+	struct shmfs *fs = fs_of(req);
+
+	pthread_mutex_lock(&fs->pending_lock);
+	if (p->shmid >= 0) {
+		reply_segment_write(fs, req, p->of, buf, size, off);
+	} else if (off < 0 || (uint64_t)off + size > fs->opts.max_pending) {
+		/* Beyond what we gather in memory: give the size first. */
+		fuse_reply_err(req, EFBIG);
+	} else {
+		if ((size_t)off + size > p->len) {
+			char *grown = realloc(p->data, off + size);
+
+			if (!grown) {
+				pthread_mutex_unlock(&fs->pending_lock);
+				fuse_reply_err(req, ENOMEM);
+				return;
+			}
+			memset(grown + p->len, 0, off + size - p->len);
+			p->data = grown;
+			p->len = off + size;
+		}
+		memcpy(p->data + off, buf, size);
+		fuse_reply_write(req, size);
+	}
+	pthread_mutex_unlock(&fs->pending_lock);
+}
+
+/* truncate on a name being created: the size is now known. */
+static int pending_setattr(struct shmfs *fs, fuse_req_t req, struct pending *p, struct stat *attr,
+			   int to_set, struct stat *st)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->pending_lock);
+	if (p->shmid < 0 &&
+	    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		if (ctx->uid != 0 && ctx->uid != p->uid) {
+			ret = -EPERM;
+			goto out;
+		}
+		if (to_set & FUSE_SET_ATTR_MODE)
+			p->mode = attr->st_mode & 0777;
+		if (to_set & FUSE_SET_ATTR_UID)
+			p->uid = attr->st_uid;
+		if (to_set & FUSE_SET_ATTR_GID)
+			p->gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (p->shmid >= 0) {
+			if ((uint64_t)attr->st_size > p->of->size)
+				ret = -EFBIG;
+			else
+				ret = zero_fill(fs, req, p->of, attr->st_size);
+		} else if (attr->st_size == 0) {
+			/* dd and O_TRUNC truncate to 0 first: nothing to make yet */
+			free(p->data);
+			p->data = NULL;
+			p->len = 0;
+		} else {
+			ret = pending_create_locked(fs, req, p, attr->st_size);
+		}
+	}
+	/* touch: the name exists from now on, at the default size */
+	if (ret == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+				   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+		ret = pending_create_default_locked(fs, req, p);
+	if (ret == 0)
+		ret = pending_attr_locked(fs, p, st);
+out:
+	pthread_mutex_unlock(&fs->pending_lock);
+	return ret;
+}
+
+/* A close after bytes were written makes the segment, so `ipcs -m` shows
+ * it as soon as `echo hello > by-key/0x1234` returns.  A close before
+ * any write does not: shells and dd close a duplicate of the descriptor
+ * before writing through the other one. */
+static int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&fs->pending_lock);
+	if (p->len > 0)
+		ret = pending_create_default_locked(fs, req, p);
+	pthread_mutex_unlock(&fs->pending_lock);
+	return ret;
+}
+
+static void pending_release(struct shmfs *fs, struct pending *p)
+{
+	pthread_mutex_lock(&fs->pending_lock);
+	/* The last close of a name nothing was written to: default size. */
+	if (p->opens == 1 && p->shmid < 0 && pending_create_default_locked(fs, NULL, p) != 0)
+		fuse_log(FUSE_LOG_WARNING, "shmfs: could not create key 0x%08x\n",
+			 (unsigned int)p->key);
+	if (--p->opens == 0) {
+		for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next) {
+			if (*pp == p) {
+				*pp = p->next;
+				break;
+			}
+		}
+		if (p->of)
+			open_segment_close(fs, p->of);
+		free(p->data);
+		free(p);
+	}
+	pthread_mutex_unlock(&fs->pending_lock);
+}
+
 /* ---- lookup and attributes -------------------------------------------- */
+
+static int lookup_pending(struct shmfs *fs, int32_t key, struct fuse_entry_param *e)
+{
+	struct pending *p;
+	int ret = -ENOENT;
+
+	memset(e, 0, sizeof(*e));
+	pthread_mutex_lock(&fs->pending_lock);
+	p = pending_find_locked(fs, key);
+	if (p)
+		ret = pending_attr_locked(fs, p, &e->attr);
+	pthread_mutex_unlock(&fs->pending_lock);
+	e->ino = e->attr.st_ino;
+	return ret;
+}
 
 static void shmfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
@@ -366,17 +744,21 @@ static void shmfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			return;
 		}
 	} else if (parent == NAMES_BYKEY_INO) {
-		if (!names_parse_key(name, &key) || key == 0) {
+		kind = names_parse_bykey(name, &key);
+		if (kind == NAME_NONE || key == 0) {
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
 		/* shmget with no flags asks for no permission: a pure lookup. */
 		shmid = shmget(key, 0, 0);
 		if (shmid < 0) {
-			fuse_reply_err(req, ENOENT);
+			ret = kind == NAME_KEYLINK ? lookup_pending(fs, key, &e) : -ENOENT;
+			if (ret)
+				fuse_reply_err(req, -ret);
+			else
+				fuse_reply_entry(req, &e);
 			return;
 		}
-		kind = NAME_KEYLINK;
 	} else {
 		fuse_reply_err(req, ENOENT);
 		return;
@@ -401,6 +783,20 @@ static void shmfs_ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forg
 	fuse_reply_none(req);
 }
 
+static int pending_getattr(struct shmfs *fs, int32_t key, struct fuse_file_info *fi,
+			   struct stat *st)
+{
+	struct pending *p;
+	int ret = -ENOENT;
+
+	pthread_mutex_lock(&fs->pending_lock);
+	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh : pending_find_locked(fs, key);
+	if (p)
+		ret = pending_attr_locked(fs, p, st);
+	pthread_mutex_unlock(&fs->pending_lock);
+	return ret;
+}
+
 static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
@@ -417,6 +813,14 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	kind = names_ino_decode(ino, &shmid);
 	if (kind == NAME_NONE) {
 		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (kind == NAME_PENDING) {
+		ret = pending_getattr(fs, shmid, fi, &st);
+		if (ret)
+			fuse_reply_err(req, -ret);
+		else
+			fuse_reply_attr(req, &st, 0);
 		return;
 	}
 	ret = segment_stat(shmid, false, &seg);
@@ -438,6 +842,21 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 
 	if (ino == NAMES_ROOT_INO || ino == NAMES_BYKEY_INO) {
 		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (names_ino_decode(ino, &shmid) == NAME_PENDING) {
+		struct pending *p = NULL;
+
+		pthread_mutex_lock(&fs->pending_lock);
+		p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh
+				 : pending_find_locked(fs, shmid);
+		pthread_mutex_unlock(&fs->pending_lock);
+		/* A pending node without an open file has already been
+		 * released: it is a segment now, or gone. */
+		ret = p ? pending_setattr(fs, req, p, attr, to_set, &st) : -ENOENT;
+		if (ret)
+			goto out_err;
+		fuse_reply_attr(req, &st, 0);
 		return;
 	}
 	if (names_ino_decode(ino, &shmid) != NAME_SEGMENT) {
@@ -725,6 +1144,10 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		open_sidecar(req, shmid, fi);
 		return;
 	}
+	if (kind == NAME_PENDING) {
+		pending_open(req, shmid, fi);
+		return;
+	}
 	if (kind != NAME_SEGMENT) {
 		fuse_reply_err(req, kind == NAME_NONE ? EISDIR : EINVAL);
 		return;
@@ -763,36 +1186,21 @@ static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 			  struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	int shmid, semid, ret;
+	int shmid;
 
-	if (names_ino_decode(ino, &shmid) == NAME_SIDECAR) {
+	switch (names_ino_decode(ino, &shmid)) {
+	case NAME_SIDECAR: {
 		struct open_sidecar *sc = (struct open_sidecar *)(uintptr_t)fi->fh;
 
-		if (off < 0 || (size_t)off >= sc->len)
-			fuse_reply_buf(req, NULL, 0);
-		else
-			fuse_reply_buf(req, sc->text + off,
-				       size < sc->len - off ? size : sc->len - off);
+		reply_buffer_read(req, sc->text, sc->len, size, off);
 		return;
 	}
-
-	struct open_segment *of = (struct open_segment *)(uintptr_t)fi->fh;
-
-	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
-		fuse_reply_buf(req, NULL, 0);
+	case NAME_PENDING:
+		pending_read(req, (struct pending *)(uintptr_t)fi->fh, size, off);
 		return;
+	default:
+		reply_segment_read(fs, req, (struct open_segment *)(uintptr_t)fi->fh, size, off);
 	}
-	if (size > of->size - off)
-		size = of->size - off;
-	ret = open_segment_lock(fs, req, of, LOCK_MODE_SHARED, &semid);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	/* The reply copies out of the segment while the lock is held: one
-	 * request is one consistent snapshot. */
-	fuse_reply_buf(req, (const char *)of->addr + off, size);
-	lock_release(semid, LOCK_MODE_SHARED);
 }
 
 static void write_sidecar(fuse_req_t req, struct open_sidecar *sc, const char *buf, size_t size)
@@ -818,34 +1226,19 @@ static void shmfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size
 			   struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	int shmid, semid, ret;
+	int shmid;
 
-	if (names_ino_decode(ino, &shmid) == NAME_SIDECAR) {
+	switch (names_ino_decode(ino, &shmid)) {
+	case NAME_SIDECAR:
 		write_sidecar(req, (struct open_sidecar *)(uintptr_t)fi->fh, buf, size);
 		return;
-	}
-
-	struct open_segment *of = (struct open_segment *)(uintptr_t)fi->fh;
-
-	if (size == 0) {
-		fuse_reply_write(req, 0);
+	case NAME_PENDING:
+		pending_write(req, (struct pending *)(uintptr_t)fi->fh, buf, size, off);
 		return;
+	default:
+		reply_segment_write(fs, req, (struct open_segment *)(uintptr_t)fi->fh, buf, size,
+				    off);
 	}
-	/* A segment has a fixed size: cut short at the end, nothing past it. */
-	if (off < 0 || (uint64_t)off >= of->size) {
-		fuse_reply_err(req, ENOSPC);
-		return;
-	}
-	if (size > of->size - off)
-		size = of->size - off;
-	ret = open_segment_lock(fs, req, of, LOCK_MODE_EXCLUSIVE, &semid);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	memcpy((char *)of->addr + off, buf, size);
-	lock_release(semid, LOCK_MODE_EXCLUSIVE);
-	fuse_reply_write(req, size);
 }
 
 static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -853,16 +1246,28 @@ static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	struct shmfs *fs = fs_of(req);
 	int shmid;
 
-	if (names_ino_decode(ino, &shmid) == NAME_SIDECAR)
+	switch (names_ino_decode(ino, &shmid)) {
+	case NAME_SIDECAR:
 		free((struct open_sidecar *)(uintptr_t)fi->fh);
-	else
+		break;
+	case NAME_PENDING:
+		pending_release(fs, (struct pending *)(uintptr_t)fi->fh);
+		break;
+	default:
 		open_segment_close(fs, (struct open_segment *)(uintptr_t)fi->fh);
+	}
 	fuse_reply_err(req, 0);
 }
 
 static void shmfs_ll_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	fuse_reply_err(req, 0);
+	int key;
+
+	if (names_ino_decode(ino, &key) == NAME_PENDING)
+		fuse_reply_err(
+			req, -pending_flush(fs_of(req), req, (struct pending *)(uintptr_t)fi->fh));
+	else
+		fuse_reply_err(req, 0);
 }
 
 static void shmfs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -949,7 +1354,7 @@ static void shmfs_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, 
 static void shmfs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct statvfs st;
-	struct segment_list list = {0};
+	struct segment_list list = { 0 };
 	uint64_t used = 0;
 	long page = sysconf(_SC_PAGESIZE);
 
@@ -970,7 +1375,7 @@ static void shmfs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 static void *sweeper_main(void *arg)
 {
 	struct shmfs *fs = arg;
-	struct segment_list list = {0};
+	struct segment_list list = { 0 };
 
 	pthread_mutex_lock(&fs->sweep_lock);
 	while (!fs->stopping) {
@@ -1053,6 +1458,7 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->uid = getuid();
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->parked_lock, NULL);
+	pthread_mutex_init(&fs->pending_lock, NULL);
 	pthread_mutex_init(&fs->sweep_lock, NULL);
 	return fs;
 }
@@ -1071,37 +1477,39 @@ void shmfs_free(struct shmfs *fs)
 	free(fs->parked);
 	lock_table_free(fs->locks);
 	pthread_mutex_destroy(&fs->parked_lock);
+	pthread_mutex_destroy(&fs->pending_lock);
 	pthread_mutex_destroy(&fs->sweep_lock);
 	free(fs);
 }
 
 const struct fuse_lowlevel_ops shmfs_ll_ops = {
-    .init = shmfs_ll_init,
-    .destroy = shmfs_ll_destroy,
-    .lookup = shmfs_ll_lookup,
-    .forget = shmfs_ll_forget,
-    .forget_multi = shmfs_ll_forget_multi,
-    .getattr = shmfs_ll_getattr,
-    .setattr = shmfs_ll_setattr,
-    .readlink = shmfs_ll_readlink,
-    .access = shmfs_ll_access,
-    .mknod = shmfs_ll_mknod,
-    .mkdir = shmfs_ll_mkdir,
-    .unlink = shmfs_ll_unlink,
-    .rmdir = shmfs_ll_rmdir,
-    .symlink = shmfs_ll_symlink,
-    .rename = shmfs_ll_rename,
-    .link = shmfs_ll_link,
-    .open = shmfs_ll_open,
-    .read = shmfs_ll_read,
-    .write = shmfs_ll_write,
-    .flush = shmfs_ll_flush,
-    .release = shmfs_ll_release,
-    .fsync = shmfs_ll_fsync,
-    .opendir = shmfs_ll_opendir,
-    .readdir = shmfs_ll_readdir,
-    .readdirplus = shmfs_ll_readdirplus,
-    .releasedir = shmfs_ll_releasedir,
-    .statfs = shmfs_ll_statfs,
-    .setxattr = shmfs_ll_setxattr,
+	.init = shmfs_ll_init,
+	.destroy = shmfs_ll_destroy,
+	.lookup = shmfs_ll_lookup,
+	.forget = shmfs_ll_forget,
+	.forget_multi = shmfs_ll_forget_multi,
+	.getattr = shmfs_ll_getattr,
+	.setattr = shmfs_ll_setattr,
+	.readlink = shmfs_ll_readlink,
+	.access = shmfs_ll_access,
+	.mknod = shmfs_ll_mknod,
+	.mkdir = shmfs_ll_mkdir,
+	.unlink = shmfs_ll_unlink,
+	.rmdir = shmfs_ll_rmdir,
+	.symlink = shmfs_ll_symlink,
+	.rename = shmfs_ll_rename,
+	.link = shmfs_ll_link,
+	.create = shmfs_ll_create,
+	.open = shmfs_ll_open,
+	.read = shmfs_ll_read,
+	.write = shmfs_ll_write,
+	.flush = shmfs_ll_flush,
+	.release = shmfs_ll_release,
+	.fsync = shmfs_ll_fsync,
+	.opendir = shmfs_ll_opendir,
+	.readdir = shmfs_ll_readdir,
+	.readdirplus = shmfs_ll_readdirplus,
+	.releasedir = shmfs_ll_releasedir,
+	.statfs = shmfs_ll_statfs,
+	.setxattr = shmfs_ll_setxattr,
 };

@@ -39,13 +39,14 @@ static uint64_t monotonic_ns(void)
 static size_t lock_ops(enum lock_mode mode, struct sembuf ops[3])
 {
 	if (mode == LOCK_MODE_SHARED) {
-		ops[0] = (struct sembuf){.sem_num = SEM_WRITER, .sem_op = 0, .sem_flg = 0};
-		ops[1] = (struct sembuf){.sem_num = SEM_READERS, .sem_op = 1, .sem_flg = SEM_UNDO};
+		ops[0] = (struct sembuf){ .sem_num = SEM_WRITER, .sem_op = 0, .sem_flg = 0 };
+		ops[1] =
+			(struct sembuf){ .sem_num = SEM_READERS, .sem_op = 1, .sem_flg = SEM_UNDO };
 		return 2;
 	}
-	ops[0] = (struct sembuf){.sem_num = SEM_READERS, .sem_op = 0, .sem_flg = 0};
-	ops[1] = (struct sembuf){.sem_num = SEM_WRITER, .sem_op = 0, .sem_flg = 0};
-	ops[2] = (struct sembuf){.sem_num = SEM_WRITER, .sem_op = 1, .sem_flg = SEM_UNDO};
+	ops[0] = (struct sembuf){ .sem_num = SEM_READERS, .sem_op = 0, .sem_flg = 0 };
+	ops[1] = (struct sembuf){ .sem_num = SEM_WRITER, .sem_op = 0, .sem_flg = 0 };
+	ops[2] = (struct sembuf){ .sem_num = SEM_WRITER, .sem_op = 1, .sem_flg = SEM_UNDO };
 	return 3;
 }
 
@@ -54,8 +55,8 @@ static size_t lock_ops(enum lock_mode mode, struct sembuf ops[3])
 static int try_acquire(int semid, struct sembuf *ops, size_t nops, uint64_t slice_ns)
 {
 	struct timespec ts = {
-	    .tv_sec = (time_t)(slice_ns / NSEC_PER_SEC),
-	    .tv_nsec = (long)(slice_ns % NSEC_PER_SEC),
+		.tv_sec = (time_t)(slice_ns / NSEC_PER_SEC),
+		.tv_nsec = (long)(slice_ns % NSEC_PER_SEC),
 	};
 	struct sembuf now[3];
 
@@ -98,9 +99,9 @@ int lock_release(int semid, enum lock_mode mode)
 	/* IPC_NOWAIT as ShareLite: releasing a lock not held fails rather
 	 * than waiting for someone else's lock to be taken. */
 	struct sembuf op = {
-	    .sem_num = mode == LOCK_MODE_SHARED ? SEM_READERS : SEM_WRITER,
-	    .sem_op = -1,
-	    .sem_flg = SEM_UNDO | IPC_NOWAIT,
+		.sem_num = mode == LOCK_MODE_SHARED ? SEM_READERS : SEM_WRITER,
+		.sem_op = -1,
+		.sem_flg = SEM_UNDO | IPC_NOWAIT,
 	};
 
 	while (semop(semid, &op, 1) != 0)
@@ -238,7 +239,7 @@ static int choose_set(int32_t key, unsigned int perm, struct lock_choice *c)
 		for (int round = 0; round < 8 && !too_small; round++) {
 			id = semget(key, LOCK_NSEMS, IPC_CREAT | IPC_EXCL | perm);
 			if (id >= 0) {
-				*c = (struct lock_choice){id, true, true};
+				*c = (struct lock_choice){ id, true, true };
 				return 0;
 			}
 			if (errno != EEXIST)
@@ -247,7 +248,7 @@ static int choose_set(int32_t key, unsigned int perm, struct lock_choice *c)
 			 * fewer; asking for no permission needs none. */
 			id = semget(key, LOCK_NSEMS, 0);
 			if (id >= 0) {
-				*c = (struct lock_choice){id, false, true};
+				*c = (struct lock_choice){ id, false, true };
 				return 0;
 			}
 			if (errno == EINVAL)
@@ -261,7 +262,7 @@ static int choose_set(int32_t key, unsigned int perm, struct lock_choice *c)
 	id = semget(IPC_PRIVATE, LOCK_NSEMS, IPC_CREAT | perm);
 	if (id < 0)
 		return -errno;
-	*c = (struct lock_choice){id, true, false};
+	*c = (struct lock_choice){ id, true, false };
 	return 0;
 }
 
@@ -274,7 +275,7 @@ static void give_set_to_owner(int semid, const struct segment_info *seg)
 	union semun {
 		int val;
 		struct semid_ds *buf;
-	} arg = {.buf = &ds};
+	} arg = { .buf = &ds };
 
 	if (semctl(semid, 0, IPC_STAT, arg) != 0)
 		return;
@@ -323,7 +324,7 @@ static int update_entry(struct lock_entry *e, const struct segment_info *seg,
 			unsigned long generation)
 {
 	int32_t key = effective_key(seg);
-	struct lock_choice c = {-1, false, false};
+	struct lock_choice c = { -1, false, false };
 	int ret;
 
 	if (e->semid >= 0 && e->key == key)
@@ -373,11 +374,11 @@ int lock_table_semid(struct lock_table *table, const struct segment_info *seg)
 			goto out;
 		}
 		*e = (struct lock_entry){
-		    .shmid = seg->shmid,
-		    .key = effective_key(seg),
-		    .semid = -1,
-		    .retired_semid = -1,
-		    .born = table->generation,
+			.shmid = seg->shmid,
+			.key = effective_key(seg),
+			.semid = -1,
+			.retired_semid = -1,
+			.born = table->generation,
 		};
 		ret = update_entry(e, seg, table->generation);
 		if (ret < 0) {

@@ -3,6 +3,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 struct options {
 	char *lock_timeout; /* seconds, parsed below */
 	char *attr_timeout;
+	char *default_size;
 	int show_help;
 	int show_version;
 	/* mount.fuse3 passes "source mountpoint": the first is noise. */
@@ -33,21 +35,21 @@ enum {
 };
 
 static const struct fuse_opt option_spec[] = {
-    OPTION("lock_timeout=%s", lock_timeout),
-    OPTION("attr_timeout=%s", attr_timeout),
-    FUSE_OPT_KEY("-h", KEY_HELP),
-    FUSE_OPT_KEY("--help", KEY_HELP),
-    FUSE_OPT_KEY("-V", KEY_VERSION),
-    FUSE_OPT_KEY("--version", KEY_VERSION),
-    /* fstab and mount(8) noise that means nothing to shmfs */
-    FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
-    FUSE_OPT_END,
+	OPTION("lock_timeout=%s", lock_timeout),
+	OPTION("attr_timeout=%s", attr_timeout),
+	FUSE_OPT_KEY("-h", KEY_HELP),
+	FUSE_OPT_KEY("--help", KEY_HELP),
+	FUSE_OPT_KEY("-V", KEY_VERSION),
+	FUSE_OPT_KEY("--version", KEY_VERSION),
+	/* fstab and mount(8) noise that means nothing to shmfs */
+	FUSE_OPT_KEY("auto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("noauto", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("user", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nouser", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("users", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("_netdev", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_KEY("nofail", FUSE_OPT_KEY_DISCARD),
+	FUSE_OPT_END,
 };
 
 static int option_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
@@ -82,7 +84,9 @@ static void usage(const char *progname)
 	       "    -o lock_timeout=SECONDS  longest wait for a segment's lock (default %u);\n"
 	       "                             then the read or write fails with ETIMEDOUT\n"
 	       "    -o attr_timeout=SECONDS  how long the kernel may cache names and\n"
-	       "                             attributes (default 0: always live; at most 1)\n\n",
+	       "                             attributes (default 0: always live; at most 1)\n"
+	       "    -o default_size=BYTES    size of a segment created in by-key/ without a\n"
+	       "                             size (default one page; K, M, G suffixes)\n\n",
 	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000);
 }
 
@@ -99,6 +103,38 @@ static double parse_seconds(const char *s, double max)
 	return v;
 }
 
+/* A byte count with an optional K, M or G (binary) suffix; 0 if invalid. */
+static size_t parse_size(const char *s)
+{
+	unsigned long long v;
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return 0;
+	switch (*end) {
+	case 'K':
+	case 'k':
+		v = v > (SIZE_MAX >> 10) ? 0 : v << 10;
+		end++;
+		break;
+	case 'M':
+	case 'm':
+		v = v > (SIZE_MAX >> 20) ? 0 : v << 20;
+		end++;
+		break;
+	case 'G':
+	case 'g':
+		v = v > (SIZE_MAX >> 30) ? 0 : v << 30;
+		end++;
+		break;
+	}
+	return *end ? 0 : (size_t)v;
+}
+
 static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
 {
 	vsyslog(level, fmt, ap);
@@ -107,13 +143,15 @@ static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options o = {0};
-	struct fuse_cmdline_opts cmd = {0};
+	struct options o = { 0 };
+	struct fuse_cmdline_opts cmd = { 0 };
 	struct shmfs_options fs_opts = {
-	    .lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
-	    .attr_timeout = 0,
-	    .entry_timeout = 0,
-	    .sweep_interval_ms = 1000,
+		.lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
+		.attr_timeout = 0,
+		.entry_timeout = 0,
+		.sweep_interval_ms = 1000,
+		.default_size = (size_t)sysconf(_SC_PAGESIZE),
+		.max_pending = 256 << 20,
 	};
 	struct fuse_loop_config *loop_cfg = NULL;
 	struct fuse_session *se;
@@ -156,6 +194,14 @@ int main(int argc, char *argv[])
 			goto err_out1;
 		}
 		fs_opts.attr_timeout = fs_opts.entry_timeout = v;
+	}
+	if (o.default_size) {
+		fs_opts.default_size = parse_size(o.default_size);
+		if (fs_opts.default_size == 0) {
+			fprintf(stderr, "shmfs: default_size must be a size in bytes > 0: '%s'\n",
+				o.default_size);
+			goto err_out1;
+		}
 	}
 	if (o.nnonopts > 0)
 		fuse_opt_add_arg(&args, o.nonopts[o.nnonopts - 1]);
@@ -217,6 +263,7 @@ err_out1:
 		free(o.nonopts[i]);
 	free(o.lock_timeout);
 	free(o.attr_timeout);
+	free(o.default_size);
 	fuse_opt_free_args(&args);
 	return ret;
 }

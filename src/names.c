@@ -70,7 +70,26 @@ enum name_kind names_parse_root(const char *name, int *shmid)
 		*shmid = id;
 		return NAME_SIDECAR;
 	}
+	if (strcmp(rest, NAMES_NEXT_SUFFIX) == 0) {
+		*shmid = id;
+		return NAME_NEXT;
+	}
 	return NAME_NONE;
+}
+
+enum name_kind names_parse_bykey(const char *name, int32_t *key)
+{
+	char head[sizeof(KEY_PREFIX) + KEY_HEX_DIGITS];
+	size_t len = strlen(KEY_PREFIX) + KEY_HEX_DIGITS;
+
+	if (names_parse_key(name, key))
+		return NAME_KEYLINK;
+	if (strncmp(name, KEY_PREFIX, strlen(KEY_PREFIX)) != 0 || strlen(name) <= len ||
+	    strcmp(name + len, NAMES_NEXT_SUFFIX) != 0)
+		return NAME_NONE;
+	memcpy(head, name, len);
+	head[len] = '\0';
+	return names_parse_key(head, key) ? NAME_NEXTLINK : NAME_NONE;
 }
 
 bool names_parse_key(const char *name, int32_t *key)
@@ -102,6 +121,8 @@ int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid)
 		return snprintf(buf, size, "%d", shmid);
 	case NAME_SIDECAR:
 		return snprintf(buf, size, "%d" NAMES_STAT_SUFFIX, shmid);
+	case NAME_NEXT:
+		return snprintf(buf, size, "%d" NAMES_NEXT_SUFFIX, shmid);
 	default:
 		if (size > 0)
 			buf[0] = '\0';
@@ -120,9 +141,14 @@ int names_format_key(char *buf, size_t size, int32_t key)
  * segment-derived node. */
 uint64_t names_ino(enum name_kind kind, int shmid)
 {
-	if (shmid < 0 || kind < NAME_SEGMENT || kind > NAME_KEYLINK)
+	if (shmid < 0 || kind < NAME_SEGMENT || kind > NAME_NEXTLINK || kind == NAME_PENDING)
 		return 0;
 	return ((uint64_t)shmid + 1) << 3 | (uint64_t)kind;
+}
+
+uint64_t names_pending_ino(int32_t key)
+{
+	return ((uint64_t)(uint32_t)key + 1) << 3 | NAME_PENDING;
 }
 
 enum name_kind names_ino_decode(uint64_t ino, int *shmid)
@@ -130,9 +156,15 @@ enum name_kind names_ino_decode(uint64_t ino, int *shmid)
 	uint64_t kind = ino & 7;
 	uint64_t id;
 
-	if (ino < 8 || kind < NAME_SEGMENT || kind > NAME_KEYLINK)
+	if (ino < 8 || kind < NAME_SEGMENT || kind > NAME_NEXTLINK)
 		return NAME_NONE;
 	id = (ino >> 3) - 1;
+	if (kind == NAME_PENDING) {
+		if (id > UINT32_MAX)
+			return NAME_NONE;
+		*shmid = (int)(int32_t)(uint32_t)id; /* the key */
+		return NAME_PENDING;
+	}
 	if (id > INT_MAX)
 		return NAME_NONE;
 	*shmid = (int)id;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "segment.h"
@@ -186,7 +187,7 @@ const struct segment_info *segment_list_find_key(const struct segment_list *list
 
 static int stat_by_scan(int shmid, struct segment_info *out)
 {
-	struct segment_list list = {0};
+	struct segment_list list = { 0 };
 	const struct segment_info *seg;
 	int ret = segment_list_read(&list);
 
@@ -219,6 +220,34 @@ int segment_stat(int shmid, bool want_usage, struct segment_info *out)
 	if (errno == EACCES)
 		return stat_by_scan(shmid, out);
 	return -errno;
+}
+
+int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t gid)
+{
+	uid_t euid = geteuid();
+	gid_t egid = getegid();
+	bool switch_ids = euid == 0 && (uid != euid || gid != egid);
+	int id, err;
+
+	/* Raw syscalls: glibc's setresuid() would change every thread. */
+	if (switch_ids) {
+		if (syscall(SYS_setresgid, -1, gid, -1) != 0)
+			return -errno;
+		if (syscall(SYS_setresuid, -1, uid, -1) != 0) {
+			err = -errno;
+			syscall(SYS_setresgid, -1, egid, -1);
+			return err;
+		}
+	}
+	id = shmget(key, size, IPC_CREAT | IPC_EXCL | (mode & 0777));
+	err = id < 0 ? -errno : 0;
+	if (switch_ids) {
+		/* Back to root: cannot fail, the saved uid is still 0. */
+		if (syscall(SYS_setresuid, -1, euid, -1) != 0 ||
+		    syscall(SYS_setresgid, -1, egid, -1) != 0)
+			abort();
+	}
+	return err ? err : id;
 }
 
 int segment_attach(int shmid, bool writable, void **addr)

@@ -58,7 +58,7 @@ static int text_finish(struct text *t)
 
 int sidecar_format_time(time_t t, char *buf, size_t size)
 {
-	struct text out = {.buf = buf, .size = size};
+	struct text out = { .buf = buf, .size = size };
 	char stamp[64];
 	struct tm tm;
 
@@ -109,7 +109,7 @@ static const char *status_name(unsigned int mode)
 
 int sidecar_render(const struct segment_info *seg, int lock_semid, char *buf, size_t size)
 {
-	struct text t = {.buf = buf, .size = size};
+	struct text t = { .buf = buf, .size = size };
 
 	text_printf(&t, "key 0x%08x\n", (unsigned int)(uint32_t)seg->key);
 	text_printf(&t, "shmid %d\n", seg->shmid);

@@ -25,10 +25,10 @@
 #define STRANGER 3000
 #define OTHERGRP 300
 
-static const gid_t no_groups[] = {0};
-static const gid_t in_group[] = {50, GROUP, 60};
-static const gid_t in_cgroup[] = {CGROUP};
-static const gid_t elsewhere[] = {1, 2, 3, OTHERGRP};
+static const gid_t no_groups[] = { 0 };
+static const gid_t in_group[] = { 50, GROUP, 60 };
+static const gid_t in_cgroup[] = { CGROUP };
+static const gid_t elsewhere[] = { 1, 2, 3, OTHERGRP };
 
 struct access_case {
 	const char *what;
@@ -45,51 +45,53 @@ struct access_case {
 #define NOGROUPS  no_groups, 0
 
 static const struct access_case cases[] = {
-    /* owner class */
-    {"owner reads 0600", 0600, OWNER, OTHERGRP, NOGROUPS, R, 0},
-    {"owner writes 0600", 0600, OWNER, OTHERGRP, NOGROUPS, W, 0},
-    {"owner reads+writes 0600", 0600, OWNER, OTHERGRP, NOGROUPS, RW, 0},
-    {"owner writes 0400", 0400, OWNER, OTHERGRP, NOGROUPS, W, -EACCES},
-    {"owner reads+writes 0400", 0400, OWNER, OTHERGRP, NOGROUPS, RW, -EACCES},
-    {"owner reads 0200", 0200, OWNER, OTHERGRP, NOGROUPS, R, -EACCES},
-    {"owner nothing asked 0000", 0000, OWNER, OTHERGRP, NOGROUPS, 0, 0},
-    {"owner x bit ignored 0100", 0100, OWNER, OTHERGRP, NOGROUPS, R, -EACCES},
-    /* owner class takes precedence over group and other */
-    {"owner in group, only group bits", 0060, OWNER, GROUP, NOGROUPS, R, -EACCES},
-    {"owner in supp group, only group bits", 0060, OWNER, OTHERGRP, GROUPS(in_group), RW, -EACCES},
-    {"owner, only other bits", 0006, OWNER, OTHERGRP, NOGROUPS, R, -EACCES},
-    {"owner, group and other bits", 0066, OWNER, GROUP, GROUPS(in_group), W, -EACCES},
-    /* the creator counts as owner */
-    {"creator reads 0600", 0600, CREATOR, OTHERGRP, NOGROUPS, R, 0},
-    {"creator reads+writes 0600", 0600, CREATOR, OTHERGRP, NOGROUPS, RW, 0},
-    {"creator writes 0400", 0400, CREATOR, OTHERGRP, NOGROUPS, W, -EACCES},
-    {"creator in cgid, only group bits", 0060, CREATOR, CGROUP, NOGROUPS, R, -EACCES},
-    /* group class: gid or cgid, primary or supplementary */
-    {"gid member reads 0640", 0640, STRANGER, GROUP, NOGROUPS, R, 0},
-    {"gid member writes 0640", 0640, STRANGER, GROUP, NOGROUPS, W, -EACCES},
-    {"gid member writes 0620", 0620, STRANGER, GROUP, NOGROUPS, W, 0},
-    {"cgid member reads 0640", 0640, STRANGER, CGROUP, NOGROUPS, R, 0},
-    {"cgid member writes 0660", 0660, STRANGER, CGROUP, NOGROUPS, RW, 0},
-    {"supp gid member reads 0640", 0640, STRANGER, OTHERGRP, GROUPS(in_group), R, 0},
-    {"supp cgid member reads 0640", 0640, STRANGER, OTHERGRP, GROUPS(in_cgroup), R, 0},
-    {"supp cgid member writes 0640", 0640, STRANGER, OTHERGRP, GROUPS(in_cgroup), W, -EACCES},
-    /* group class takes precedence over other */
-    {"group member, only other bits", 0604, STRANGER, GROUP, NOGROUPS, R, -EACCES},
-    {"supp group member, only other bits", 0606, STRANGER, OTHERGRP, GROUPS(in_group), W, -EACCES},
-    /* other class */
-    {"stranger reads 0644", 0644, STRANGER, OTHERGRP, GROUPS(elsewhere), R, 0},
-    {"stranger writes 0644", 0644, STRANGER, OTHERGRP, GROUPS(elsewhere), W, -EACCES},
-    {"stranger reads+writes 0666", 0666, STRANGER, OTHERGRP, GROUPS(elsewhere), RW, 0},
-    {"stranger reads 0660", 0660, STRANGER, OTHERGRP, GROUPS(elsewhere), R, -EACCES},
-    {"stranger reads 0000", 0000, STRANGER, OTHERGRP, NOGROUPS, R, -EACCES},
-    /* the DEST and LOCKED bits beside the permission bits grant nothing */
-    {"stranger reads 03600", 03600, STRANGER, OTHERGRP, NOGROUPS, R, -EACCES},
-    {"owner reads 03600", 03600, OWNER, OTHERGRP, NOGROUPS, R, 0},
-    /* uid 0 always passes (CAP_IPC_OWNER) */
-    {"root reads 0000", 0000, 0, 0, NOGROUPS, R, 0},
-    {"root reads+writes 0000", 0000, 0, 0, NOGROUPS, RW, 0},
-    {"root reads+writes 0400", 0400, 0, OTHERGRP, NOGROUPS, RW, 0},
-    {"root in group, 0000", 0000, 0, GROUP, NOGROUPS, W, 0},
+	/* owner class */
+	{ "owner reads 0600", 0600, OWNER, OTHERGRP, NOGROUPS, R, 0 },
+	{ "owner writes 0600", 0600, OWNER, OTHERGRP, NOGROUPS, W, 0 },
+	{ "owner reads+writes 0600", 0600, OWNER, OTHERGRP, NOGROUPS, RW, 0 },
+	{ "owner writes 0400", 0400, OWNER, OTHERGRP, NOGROUPS, W, -EACCES },
+	{ "owner reads+writes 0400", 0400, OWNER, OTHERGRP, NOGROUPS, RW, -EACCES },
+	{ "owner reads 0200", 0200, OWNER, OTHERGRP, NOGROUPS, R, -EACCES },
+	{ "owner nothing asked 0000", 0000, OWNER, OTHERGRP, NOGROUPS, 0, 0 },
+	{ "owner x bit ignored 0100", 0100, OWNER, OTHERGRP, NOGROUPS, R, -EACCES },
+	/* owner class takes precedence over group and other */
+	{ "owner in group, only group bits", 0060, OWNER, GROUP, NOGROUPS, R, -EACCES },
+	{ "owner in supp group, only group bits", 0060, OWNER, OTHERGRP, GROUPS(in_group), RW,
+	  -EACCES },
+	{ "owner, only other bits", 0006, OWNER, OTHERGRP, NOGROUPS, R, -EACCES },
+	{ "owner, group and other bits", 0066, OWNER, GROUP, GROUPS(in_group), W, -EACCES },
+	/* the creator counts as owner */
+	{ "creator reads 0600", 0600, CREATOR, OTHERGRP, NOGROUPS, R, 0 },
+	{ "creator reads+writes 0600", 0600, CREATOR, OTHERGRP, NOGROUPS, RW, 0 },
+	{ "creator writes 0400", 0400, CREATOR, OTHERGRP, NOGROUPS, W, -EACCES },
+	{ "creator in cgid, only group bits", 0060, CREATOR, CGROUP, NOGROUPS, R, -EACCES },
+	/* group class: gid or cgid, primary or supplementary */
+	{ "gid member reads 0640", 0640, STRANGER, GROUP, NOGROUPS, R, 0 },
+	{ "gid member writes 0640", 0640, STRANGER, GROUP, NOGROUPS, W, -EACCES },
+	{ "gid member writes 0620", 0620, STRANGER, GROUP, NOGROUPS, W, 0 },
+	{ "cgid member reads 0640", 0640, STRANGER, CGROUP, NOGROUPS, R, 0 },
+	{ "cgid member writes 0660", 0660, STRANGER, CGROUP, NOGROUPS, RW, 0 },
+	{ "supp gid member reads 0640", 0640, STRANGER, OTHERGRP, GROUPS(in_group), R, 0 },
+	{ "supp cgid member reads 0640", 0640, STRANGER, OTHERGRP, GROUPS(in_cgroup), R, 0 },
+	{ "supp cgid member writes 0640", 0640, STRANGER, OTHERGRP, GROUPS(in_cgroup), W, -EACCES },
+	/* group class takes precedence over other */
+	{ "group member, only other bits", 0604, STRANGER, GROUP, NOGROUPS, R, -EACCES },
+	{ "supp group member, only other bits", 0606, STRANGER, OTHERGRP, GROUPS(in_group), W,
+	  -EACCES },
+	/* other class */
+	{ "stranger reads 0644", 0644, STRANGER, OTHERGRP, GROUPS(elsewhere), R, 0 },
+	{ "stranger writes 0644", 0644, STRANGER, OTHERGRP, GROUPS(elsewhere), W, -EACCES },
+	{ "stranger reads+writes 0666", 0666, STRANGER, OTHERGRP, GROUPS(elsewhere), RW, 0 },
+	{ "stranger reads 0660", 0660, STRANGER, OTHERGRP, GROUPS(elsewhere), R, -EACCES },
+	{ "stranger reads 0000", 0000, STRANGER, OTHERGRP, NOGROUPS, R, -EACCES },
+	/* the DEST and LOCKED bits beside the permission bits grant nothing */
+	{ "stranger reads 03600", 03600, STRANGER, OTHERGRP, NOGROUPS, R, -EACCES },
+	{ "owner reads 03600", 03600, OWNER, OTHERGRP, NOGROUPS, R, 0 },
+	/* uid 0 always passes (CAP_IPC_OWNER) */
+	{ "root reads 0000", 0000, 0, 0, NOGROUPS, R, 0 },
+	{ "root reads+writes 0000", 0000, 0, 0, NOGROUPS, RW, 0 },
+	{ "root reads+writes 0400", 0400, 0, OTHERGRP, NOGROUPS, RW, 0 },
+	{ "root in group, 0000", 0000, 0, GROUP, NOGROUPS, W, 0 },
 };
 
 static struct segment_info segment(unsigned int mode)
@@ -117,10 +119,10 @@ static void test_access_table(void **state)
 		const struct access_case *c = &cases[i];
 		struct segment_info seg = segment(c->mode);
 		struct access_caller caller = {
-		    .uid = c->uid,
-		    .gid = c->gid,
-		    .groups = c->groups,
-		    .ngroups = c->ngroups,
+			.uid = c->uid,
+			.gid = c->gid,
+			.groups = c->groups,
+			.ngroups = c->ngroups,
 		};
 		int got = access_check(&caller, &seg, c->want);
 
@@ -132,7 +134,7 @@ static void test_access_table(void **state)
 static void test_access_null_groups(void **state)
 {
 	struct segment_info seg = segment(0640);
-	struct access_caller caller = {.uid = STRANGER, .gid = OTHERGRP, .groups = NULL};
+	struct access_caller caller = { .uid = STRANGER, .gid = OTHERGRP, .groups = NULL };
 
 	(void)state;
 
@@ -145,7 +147,7 @@ static void test_access_owner_is_uid_not_gid(void **state)
 {
 	/* A gid numerically equal to the owner's uid makes no one an owner. */
 	struct segment_info seg = segment(0600);
-	struct access_caller caller = {.uid = STRANGER, .gid = OWNER};
+	struct access_caller caller = { .uid = STRANGER, .gid = OWNER };
 
 	(void)state;
 
@@ -163,19 +165,19 @@ struct owner_case {
 };
 
 static const struct owner_case owner_cases[] = {
-    {"owner", OWNER, OTHERGRP, NOGROUPS, 0},
-    {"creator", CREATOR, OTHERGRP, NOGROUPS, 0},
-    {"root", 0, 0, NOGROUPS, 0},
-    {"gid member", STRANGER, GROUP, NOGROUPS, -EPERM},
-    {"cgid member", STRANGER, CGROUP, NOGROUPS, -EPERM},
-    {"supp group member", STRANGER, OTHERGRP, GROUPS(in_group), -EPERM},
-    {"stranger", STRANGER, OTHERGRP, GROUPS(elsewhere), -EPERM},
-    {"root group, not root uid", STRANGER, 0, NOGROUPS, -EPERM},
+	{ "owner", OWNER, OTHERGRP, NOGROUPS, 0 },
+	{ "creator", CREATOR, OTHERGRP, NOGROUPS, 0 },
+	{ "root", 0, 0, NOGROUPS, 0 },
+	{ "gid member", STRANGER, GROUP, NOGROUPS, -EPERM },
+	{ "cgid member", STRANGER, CGROUP, NOGROUPS, -EPERM },
+	{ "supp group member", STRANGER, OTHERGRP, GROUPS(in_group), -EPERM },
+	{ "stranger", STRANGER, OTHERGRP, GROUPS(elsewhere), -EPERM },
+	{ "root group, not root uid", STRANGER, 0, NOGROUPS, -EPERM },
 };
 
 static void test_access_owner_table(void **state)
 {
-	static const unsigned int modes[] = {0000, 0777, 03777};
+	static const unsigned int modes[] = { 0000, 0777, 03777 };
 	size_t i, m;
 
 	(void)state;
@@ -187,10 +189,10 @@ static void test_access_owner_table(void **state)
 		for (i = 0; i < ARRAY_SIZE(owner_cases); i++) {
 			const struct owner_case *c = &owner_cases[i];
 			struct access_caller caller = {
-			    .uid = c->uid,
-			    .gid = c->gid,
-			    .groups = c->groups,
-			    .ngroups = c->ngroups,
+				.uid = c->uid,
+				.gid = c->gid,
+				.groups = c->groups,
+				.ngroups = c->ngroups,
 			};
 			int got = access_check_owner(&caller, &seg);
 
@@ -204,10 +206,10 @@ static void test_access_owner_table(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_access_table),
-	    cmocka_unit_test(test_access_null_groups),
-	    cmocka_unit_test(test_access_owner_is_uid_not_gid),
-	    cmocka_unit_test(test_access_owner_table),
+		cmocka_unit_test(test_access_table),
+		cmocka_unit_test(test_access_null_groups),
+		cmocka_unit_test(test_access_owner_is_uid_not_gid),
+		cmocka_unit_test(test_access_owner_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -113,7 +113,7 @@ static int attempt_child(void *arg)
 
 static int attempt(int semid, enum lock_mode mode, unsigned int timeout_ms, int want)
 {
-	struct attempt a = {semid, mode, timeout_ms, want};
+	struct attempt a = { semid, mode, timeout_ms, want };
 
 	return run_child(attempt_child, &a);
 }
@@ -247,7 +247,7 @@ static int hold_until_killed(void *arg)
 
 static void test_dead_holder_releases(void **state)
 {
-	struct holder h = {.semid = new_set()};
+	struct holder h = { .semid = new_set() };
 	pid_t pid;
 	char c;
 	int status;
@@ -284,7 +284,7 @@ static int wait_and_report(void *arg)
 
 static void test_removed_set(void **state)
 {
-	struct waiter w = {.semid = new_set()};
+	struct waiter w = { .semid = new_set() };
 	struct timespec start;
 	pid_t pid;
 	int rc = 0;
@@ -327,12 +327,12 @@ static void test_release_unheld(void **state)
 
 static struct segment_info seg_of(int shmid, int32_t key, unsigned int mode)
 {
-	return (struct segment_info){.shmid = shmid, .key = key, .mode = mode};
+	return (struct segment_info){ .shmid = shmid, .key = key, .mode = mode };
 }
 
 static void sweep_with(struct lock_table *t, struct segment_info *v, size_t n)
 {
-	struct segment_list live = {.v = v, .n = n, .cap = n};
+	struct segment_list live = { .v = v, .n = n, .cap = n };
 
 	lock_table_sweep(t, &live);
 }
@@ -416,7 +416,7 @@ static void test_table_creates_missing_set(void **state)
 static void test_table_sweep_removes_missing(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	struct segment_info segs[2] = {seg_of(103, KEY(4), 0600), seg_of(104, 0, 0600)};
+	struct segment_info segs[2] = { seg_of(103, KEY(4), 0600), seg_of(104, 0, 0600) };
 	int keyed = lock_table_semid(t, &segs[0]);
 	int private = lock_table_semid(t, &segs[1]);
 
@@ -509,7 +509,7 @@ static void test_table_key_lost(void **state)
 	assert_private_set(private_other);
 
 	/* Still attached somewhere: everything stays. */
-	struct segment_info live[2] = {seg, other};
+	struct segment_info live[2] = { seg, other };
 
 	sweep_with(t, live, 2);
 	sweep_with(t, live, 2);
@@ -690,31 +690,31 @@ static void test_table_threads(void **state)
 /* Interoperation with the real IPC::ShareLite. */
 
 static const char sharelite_script[] =
-    "use strict;\n"
-    "use IPC::ShareLite qw(:lock);\n"
-    "my ($key, $dir) = @ARGV;\n"
-    "my $t0 = time;\n"
-    "sub touch { open(my $f, '>', \"$dir/$_[0]\") or die \"$!\"; close $f }\n"
-    "sub await {\n"
-    "	until (-e \"$dir/$_[0]\") {\n"
-    "		die \"timed out waiting for $_[0]\\n\" if time - $t0 > 60;\n"
-    "		select(undef, undef, undef, 0.01);\n"
-    "	}\n"
-    "}\n"
-    "my $s = IPC::ShareLite->new(-key => $key, -create => 1, -destroy => 1,\n"
-    "	-mode => 0600) or die \"new: $!\";\n"
-    "$s->lock(LOCK_EX) or die \"lock: $!\";\n"
-    "touch('locked');\n"
-    "await('go');\n"
-    "$s->unlock or die \"unlock: $!\";\n"
-    "touch('unlocked');\n"
-    "await('held');\n"
-    "my $r = $s->lock(LOCK_SH | LOCK_NB);\n"
-    "die \"lock nb: $!\" unless defined $r;\n"
-    "$s->unlock if $r;\n"
-    "touch($r ? 'nb-granted' : 'nb-refused');\n"
-    "await('done');\n"
-    "exit 0;\n";
+	"use strict;\n"
+	"use IPC::ShareLite qw(:lock);\n"
+	"my ($key, $dir) = @ARGV;\n"
+	"my $t0 = time;\n"
+	"sub touch { open(my $f, '>', \"$dir/$_[0]\") or die \"$!\"; close $f }\n"
+	"sub await {\n"
+	"	until (-e \"$dir/$_[0]\") {\n"
+	"		die \"timed out waiting for $_[0]\\n\" if time - $t0 > 60;\n"
+	"		select(undef, undef, undef, 0.01);\n"
+	"	}\n"
+	"}\n"
+	"my $s = IPC::ShareLite->new(-key => $key, -create => 1, -destroy => 1,\n"
+	"	-mode => 0600) or die \"new: $!\";\n"
+	"$s->lock(LOCK_EX) or die \"lock: $!\";\n"
+	"touch('locked');\n"
+	"await('go');\n"
+	"$s->unlock or die \"unlock: $!\";\n"
+	"touch('unlocked');\n"
+	"await('held');\n"
+	"my $r = $s->lock(LOCK_SH | LOCK_NB);\n"
+	"die \"lock nb: $!\" unless defined $r;\n"
+	"$s->unlock if $r;\n"
+	"touch($r ? 'nb-granted' : 'nb-refused');\n"
+	"await('done');\n"
+	"exit 0;\n";
 
 static char sharelite_dir[64];
 static pid_t sharelite_pid = -1;
@@ -739,7 +739,7 @@ static pid_t spawn_perl(char *const argv[], bool quiet)
 
 static bool have_sharelite(void)
 {
-	char *argv[] = {"perl", "-MIPC::ShareLite", "-e", "1", NULL};
+	char *argv[] = { "perl", "-MIPC::ShareLite", "-e", "1", NULL };
 	pid_t pid = spawn_perl(argv, true);
 
 	return pid > 0 && wait_child(pid) == 0;
@@ -792,8 +792,8 @@ static bool await_file(const char *name)
 
 static int sharelite_teardown(void **state)
 {
-	static const char *const names[] = {"locked",	  "go",		"unlocked", "held",
-					    "nb-granted", "nb-refused", "done"};
+	static const char *const names[] = { "locked",	   "go",	 "unlocked", "held",
+					     "nb-granted", "nb-refused", "done" };
 	char path[128];
 
 	if (sharelite_pid > 0) {
@@ -816,7 +816,7 @@ static void test_sharelite_interop(void **state)
 {
 	const int32_t key = KEY(200);
 	char keystr[16];
-	char *argv[] = {"perl", "-e", (char *)sharelite_script, keystr, sharelite_dir, NULL};
+	char *argv[] = { "perl", "-e", (char *)sharelite_script, keystr, sharelite_dir, NULL };
 	struct lock_table *t;
 	struct segment_info seg;
 	struct shmid_ds ds;
@@ -871,25 +871,25 @@ static void test_sharelite_interop(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_shared_and_shared),
-	    cmocka_unit_test(test_exclusive_excludes),
-	    cmocka_unit_test(test_waiter_times_out),
-	    cmocka_unit_test(test_abort_gives_eintr),
-	    cmocka_unit_test(test_dead_holder_releases),
-	    cmocka_unit_test(test_removed_set),
-	    cmocka_unit_test(test_release_unheld),
-	    cmocka_unit_test(test_table_reuses_existing_set),
-	    cmocka_unit_test(test_table_small_set_gets_private),
-	    cmocka_unit_test(test_table_creates_missing_set),
-	    cmocka_unit_test(test_table_sweep_removes_missing),
-	    cmocka_unit_test(test_table_sweep_spares_new_entries),
-	    cmocka_unit_test(test_table_private_per_segment),
-	    cmocka_unit_test(test_table_key_lost),
-	    cmocka_unit_test(test_table_shmid_reused),
-	    cmocka_unit_test(test_table_invalidate),
-	    cmocka_unit_test(test_table_many_segments),
-	    cmocka_unit_test(test_table_threads),
-	    cmocka_unit_test_teardown(test_sharelite_interop, sharelite_teardown),
+		cmocka_unit_test(test_shared_and_shared),
+		cmocka_unit_test(test_exclusive_excludes),
+		cmocka_unit_test(test_waiter_times_out),
+		cmocka_unit_test(test_abort_gives_eintr),
+		cmocka_unit_test(test_dead_holder_releases),
+		cmocka_unit_test(test_removed_set),
+		cmocka_unit_test(test_release_unheld),
+		cmocka_unit_test(test_table_reuses_existing_set),
+		cmocka_unit_test(test_table_small_set_gets_private),
+		cmocka_unit_test(test_table_creates_missing_set),
+		cmocka_unit_test(test_table_sweep_removes_missing),
+		cmocka_unit_test(test_table_sweep_spares_new_entries),
+		cmocka_unit_test(test_table_private_per_segment),
+		cmocka_unit_test(test_table_key_lost),
+		cmocka_unit_test(test_table_shmid_reused),
+		cmocka_unit_test(test_table_invalidate),
+		cmocka_unit_test(test_table_many_segments),
+		cmocka_unit_test(test_table_threads),
+		cmocka_unit_test_teardown(test_sharelite_interop, sharelite_teardown),
 	};
 
 	testutil_isolate(false);

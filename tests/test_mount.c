@@ -36,7 +36,7 @@ static char out[65536];
 
 static int setup(void **state)
 {
-	static const char *const args[] = {"-o", "lock_timeout=2", NULL};
+	static const char *const args[] = { "-o", "lock_timeout=2", NULL };
 
 	mount_start(&mnt, shmfs_path, args);
 	return 0;
@@ -186,9 +186,9 @@ static void test_dd_offsets_and_end(void **state)
 
 	memset(p, 0, 100);
 	assert_int_equal(
-	    run(out, sizeof(out),
-		"printf ABCDEFGHIJ | dd of=%s/%d bs=10 seek=5 conv=notrunc status=none", M, id),
-	    0);
+		run(out, sizeof(out),
+		    "printf ABCDEFGHIJ | dd of=%s/%d bs=10 seek=5 conv=notrunc status=none", M, id),
+		0);
 	assert_memory_equal(p + 50, "ABCDEFGHIJ", 10);
 	assert_int_equal(p[49], 0);
 	assert_int_equal(p[60], 0);
@@ -210,12 +210,12 @@ static void test_dd_offsets_and_end(void **state)
 
 	/* dd reads a slice in the middle */
 	assert_int_equal(
-	    run(out, sizeof(out), "dd if=%s/%d bs=1 skip=52 count=3 status=none", M, id), 0);
+		run(out, sizeof(out), "dd if=%s/%d bs=1 skip=52 count=3 status=none", M, id), 0);
 	assert_string_equal(out, "CDE");
 	/* reading past the end is end of file */
-	assert_int_equal(
-	    run(out, sizeof(out), "dd if=%s/%d bs=1 skip=150 count=3 status=none | wc -c", M, id),
-	    0);
+	assert_int_equal(run(out, sizeof(out),
+			     "dd if=%s/%d bs=1 skip=150 count=3 status=none | wc -c", M, id),
+			 0);
 	assert_int_equal(atoi(out), 0);
 	shmdt(p);
 	shmctl(id, IPC_RMID, NULL);
@@ -250,7 +250,8 @@ static void test_stat_matches_kernel(void **state)
 	assert_int_equal(shmdt(p), 0);
 	ds = stat_of(id);
 	assert_int_equal(
-	    run(out, sizeof(out), "stat -c \"%%s %%a %%u %%g %%h %%X %%Z %%F\" %s/%d", M, id), 0);
+		run(out, sizeof(out), "stat -c \"%%s %%a %%u %%g %%h %%X %%Z %%F\" %s/%d", M, id),
+		0);
 	snprintf(want, sizeof(want), "%zu %o %u %u 1 %lld %lld regular file\n", ds.shm_segsz,
 		 ds.shm_perm.mode & 0777, ds.shm_perm.uid, ds.shm_perm.gid, (long long)ds.shm_atime,
 		 (long long)ds.shm_ctime);
@@ -281,9 +282,9 @@ static void test_sidecar_matches_ipcs_and_proc(void **state)
 	assert_int_equal(run(sidecar, sizeof(sidecar), "cat %s/%d.stat", M, id), 0);
 
 	/* the names, in this order */
-	const char *names[] = {"key",	 "shmid", "perms", "size", "cpid",   "lpid",
-			       "nattch", "uid",	  "gid",   "cuid", "cgid",   "atime",
-			       "dtime",	 "ctime", "rss",   "swap", "status", "lock_semid"};
+	const char *names[] = { "key",	  "shmid", "perms", "size", "cpid",   "lpid",
+				"nattch", "uid",   "gid",   "cuid", "cgid",   "atime",
+				"dtime",  "ctime", "rss",   "swap", "status", "lock_semid" };
 	const char *line = sidecar;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		assert_non_null(line);
@@ -328,13 +329,13 @@ static void test_sidecar_matches_ipcs_and_proc(void **state)
 	assert_string_equal(sidecar_value(sidecar, "status", v, sizeof(v)), "-");
 
 	/* times: date -d reads ours back to the kernel's seconds */
-	assert_int_equal(
-	    run(out, sizeof(out), "date -d %s +%%s", sidecar_value(sidecar, "atime", v, sizeof(v))),
-	    0);
+	assert_int_equal(run(out, sizeof(out), "date -d %s +%%s",
+			     sidecar_value(sidecar, "atime", v, sizeof(v))),
+			 0);
 	assert_int_equal(atoll(out), atime);
-	assert_int_equal(
-	    run(out, sizeof(out), "date -d %s +%%s", sidecar_value(sidecar, "ctime", v, sizeof(v))),
-	    0);
+	assert_int_equal(run(out, sizeof(out), "date -d %s +%%s",
+			     sidecar_value(sidecar, "ctime", v, sizeof(v))),
+			 0);
 	assert_int_equal(atoll(out), ctime);
 	assert_int_equal(dtime, 0);
 	assert_string_equal(sidecar_value(sidecar, "dtime", v, sizeof(v)), "not-set");
@@ -355,7 +356,7 @@ static void test_sidecar_matches_ipcs_and_proc(void **state)
 	union semun {
 		int val;
 		struct semid_ds *buf;
-	} arg = {.buf = &sds};
+	} arg = { .buf = &sds };
 	assert_int_equal(semctl(semid, 0, IPC_STAT, arg), 0);
 	assert_int_equal(sds.sem_nsems, 3);
 	assert_int_equal(semget(0x162e, 0, 0), semid);
@@ -445,8 +446,9 @@ static void test_bad_names_and_refused_ops(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 64, 0600);
 	const char *bad[] = {
-	    "abc", "-1",    "0099",	   "99999999999", "12.stat.stat",	   "+5",
-	    "00",  ".stat", "by-key/0xZZ", "by-key/12",	  "by-key/0x0000000000001"};
+		"abc", "-1",	"0099",	       "99999999999", "12.stat.stat",	       "+5",
+		"00",  ".stat", "by-key/0xZZ", "by-key/12",   "by-key/0x0000000000001"
+	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		assert_int_not_equal(run(out, sizeof(out), "cat %s/%s", M, bad[i]), 0);
@@ -518,7 +520,7 @@ static void test_lock_sets_follow_segments(void **state)
 	union semun {
 		int val;
 		struct semid_ds *buf;
-	} arg = {.buf = &sds};
+	} arg = { .buf = &sds };
 
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", M, id), 0);
 	semid = atoi(sidecar_value(out, "lock_semid", v, sizeof(v)));
@@ -540,22 +542,23 @@ static void test_sharelite_writer_excludes_cat(void **state)
 	/* The Perl side: create the share, lock, announce, write, wait for
 	 * the go file, write the final value, mark, unlock. */
 	assert_int_equal(
-	    run(out, sizeof(out),
-		"perl -MIPC::ShareLite=:lock -e \""
-		"my \\$s = IPC::ShareLite->new(-key => 0x5151, -create => 1, -destroy => 1, "
-		"-size => 4096) or die; \\$s->store(q(before));"
-		"\\$s->lock(LOCK_EX); \\$s->store(q(partial)); open my \\$f, q(>), q(%s/locked); "
-		"close \\$f; sleep 1 until -e q(%s/go) ; select(undef,undef,undef,0.3); "
-		"\\$s->store(q(after-the-lock)); open \\$f, q(>), q(%s/unlocking); close \\$f; "
-		"\\$s->unlock; sleep 1 until -e q(%s/done);\" & "
-		"while [ ! -e %s/locked ]; do sleep 0.05; done; "
-		"id=$(readlink %s/by-key/0x00005151); id=${id#../}; "
-		"(cat %s/by-key/0x00005151 | tr -d \"\\\\000\" > %s/read; "
-		"[ -e %s/unlocking ] && echo ordered > %s/order) & "
-		"sleep 0.2; touch %s/go; wait $!; touch %s/done; wait; "
-		"cat %s/order; grep -c after-the-lock %s/read; grep -c partial %s/read || true",
-		dir, dir, dir, dir, dir, M, M, dir, dir, dir, dir, dir, dir, dir, dir),
-	    0);
+		run(out, sizeof(out),
+		    "perl -MIPC::ShareLite=:lock -e \""
+		    "my \\$s = IPC::ShareLite->new(-key => 0x5151, -create => 1, -destroy => 1, "
+		    "-size => 4096) or die; \\$s->store(q(before));"
+		    "\\$s->lock(LOCK_EX); \\$s->store(q(partial)); open my \\$f, q(>), "
+		    "q(%s/locked); "
+		    "close \\$f; sleep 1 until -e q(%s/go) ; select(undef,undef,undef,0.3); "
+		    "\\$s->store(q(after-the-lock)); open \\$f, q(>), q(%s/unlocking); close \\$f; "
+		    "\\$s->unlock; sleep 1 until -e q(%s/done);\" & "
+		    "while [ ! -e %s/locked ]; do sleep 0.05; done; "
+		    "id=$(readlink %s/by-key/0x00005151); id=${id#../}; "
+		    "(cat %s/by-key/0x00005151 | tr -d \"\\\\000\" > %s/read; "
+		    "[ -e %s/unlocking ] && echo ordered > %s/order) & "
+		    "sleep 0.2; touch %s/go; wait $!; touch %s/done; wait; "
+		    "cat %s/order; grep -c after-the-lock %s/read; grep -c partial %s/read || true",
+		    dir, dir, dir, dir, dir, M, M, dir, dir, dir, dir, dir, dir, dir, dir),
+		0);
 	/* cat finished only after the writer let go, and saw its final data */
 	assert_string_equal(out, "ordered\n1\n0\n");
 	run(NULL, 0, "rm -rf %s", dir);
@@ -615,7 +618,7 @@ static void test_lock_timeout_and_interrupt(void **state)
 	int semid;
 	pid_t holder;
 	int status;
-	struct sembuf ex[] = {{1, 0, 0}, {2, 0, 0}, {2, 1, SEM_UNDO}};
+	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
 	int ready[2];
 	char c;
 
@@ -640,7 +643,7 @@ static void test_lock_timeout_and_interrupt(void **state)
 
 	/* Ctrl-C on a blocked cat: it ends by the signal, it does not hang
 	 * until the lock timeout (here raised out of reach). */
-	static const char *const patient[] = {"-o", "lock_timeout=60", NULL};
+	static const char *const patient[] = { "-o", "lock_timeout=60", NULL };
 	struct test_mount second;
 
 	mount_start(&second, shmfs_path, patient);
@@ -692,24 +695,24 @@ static void test_rmid_forced_never_destroys(void **state)
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ls_lists_every_segment),
-	    cmocka_unit_test(test_cat_reads_live_bytes),
-	    cmocka_unit_test(test_echo_writes_and_truncates),
-	    cmocka_unit_test(test_dd_offsets_and_end),
-	    cmocka_unit_test(test_truncate),
-	    cmocka_unit_test(test_stat_matches_kernel),
-	    cmocka_unit_test(test_sidecar_matches_ipcs_and_proc),
-	    cmocka_unit_test(test_sidecar_chunked_read_is_one_snapshot),
-	    cmocka_unit_test(test_rm),
-	    cmocka_unit_test(test_no_attachment_after_close),
-	    cmocka_unit_test(test_removed_while_open),
-	    cmocka_unit_test(test_bad_names_and_refused_ops),
-	    cmocka_unit_test(test_sidecar_lock_command),
-	    cmocka_unit_test(test_chmod_chown),
-	    cmocka_unit_test(test_lock_sets_follow_segments),
-	    cmocka_unit_test(test_sharelite_writer_excludes_cat),
-	    cmocka_unit_test(test_lock_timeout_and_interrupt),
-	    cmocka_unit_test(test_rmid_forced_never_destroys),
+		cmocka_unit_test(test_ls_lists_every_segment),
+		cmocka_unit_test(test_cat_reads_live_bytes),
+		cmocka_unit_test(test_echo_writes_and_truncates),
+		cmocka_unit_test(test_dd_offsets_and_end),
+		cmocka_unit_test(test_truncate),
+		cmocka_unit_test(test_stat_matches_kernel),
+		cmocka_unit_test(test_sidecar_matches_ipcs_and_proc),
+		cmocka_unit_test(test_sidecar_chunked_read_is_one_snapshot),
+		cmocka_unit_test(test_rm),
+		cmocka_unit_test(test_no_attachment_after_close),
+		cmocka_unit_test(test_removed_while_open),
+		cmocka_unit_test(test_bad_names_and_refused_ops),
+		cmocka_unit_test(test_sidecar_lock_command),
+		cmocka_unit_test(test_chmod_chown),
+		cmocka_unit_test(test_lock_sets_follow_segments),
+		cmocka_unit_test(test_sharelite_writer_excludes_cat),
+		cmocka_unit_test(test_lock_timeout_and_interrupt),
+		cmocka_unit_test(test_rmid_forced_never_destroys),
 	};
 
 	if (argc != 2) {

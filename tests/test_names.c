@@ -44,46 +44,46 @@ static void test_root_valid(void **state)
 static void test_root_hostile(void **state)
 {
 	static const char *const hostile[] = {
-	    "",
-	    "abc",
-	    "-1",
-	    "+1",
-	    "-0",
-	    "0099",
-	    "00",
-	    "01",
-	    "00.stat",
-	    "01.stat",
-	    "2147483648",
-	    "2147483648.stat",
-	    "4294967296",
-	    "4294967297",
-	    "9223372036854775807",
-	    "18446744073709551617",
-	    "99999999999",
-	    "99999999999999999999999999999999",
-	    "12.stat.stat",
-	    "12.",
-	    "12.STAT",
-	    "12.Stat",
-	    "12.sta",
-	    "12.stats",
-	    "12stat",
-	    ".stat",
-	    "stat",
-	    " 12",
-	    "12 ",
-	    "1 2",
-	    "\t12",
-	    "12\n",
-	    "0x10",
-	    "1e3",
-	    "12a",
-	    "\xd9\xa1\xd9\xa2", /* Arabic-Indic digits one, two */
-	    ".",
-	    "..",
-	    NAMES_BYKEY_NAME,
-	    "0x0000162e",
+		"",
+		"abc",
+		"-1",
+		"+1",
+		"-0",
+		"0099",
+		"00",
+		"01",
+		"00.stat",
+		"01.stat",
+		"2147483648",
+		"2147483648.stat",
+		"4294967296",
+		"4294967297",
+		"9223372036854775807",
+		"18446744073709551617",
+		"99999999999",
+		"99999999999999999999999999999999",
+		"12.stat.stat",
+		"12.",
+		"12.STAT",
+		"12.Stat",
+		"12.sta",
+		"12.stats",
+		"12stat",
+		".stat",
+		"stat",
+		" 12",
+		"12 ",
+		"1 2",
+		"\t12",
+		"12\n",
+		"0x10",
+		"1e3",
+		"12a",
+		"\xd9\xa1\xd9\xa2", /* Arabic-Indic digits one, two */
+		".",
+		"..",
+		NAMES_BYKEY_NAME,
+		"0x0000162e",
 	};
 	size_t i;
 
@@ -95,8 +95,8 @@ static void test_root_hostile(void **state)
 
 static void test_root_format_round_trip(void **state)
 {
-	static const int ids[] = {0, 1, 9, 10, 32768, 65535, INT_MAX - 1, INT_MAX};
-	static const enum name_kind kinds[] = {NAME_SEGMENT, NAME_SIDECAR};
+	static const int ids[] = { 0, 1, 9, 10, 32768, 65535, INT_MAX - 1, INT_MAX };
+	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR };
 	char buf[64];
 	size_t i, k;
 
@@ -167,31 +167,31 @@ static void test_key_valid(void **state)
 static void test_key_hostile(void **state)
 {
 	static const char *const hostile[] = {
-	    "",
-	    "0x",
-	    "0",
-	    "x",
-	    "0x1",
-	    "0x1234567",
-	    "0x123456789",
-	    "0x0000000000",
-	    "0X12345678",
-	    "0x1234567g",
-	    "0xg2345678",
-	    "0x+1234567",
-	    "0x-1234567",
-	    "0x 1234567",
-	    " 0x12345678",
-	    "0x12345678 ",
-	    "0x12345678\n",
-	    "0x0x123456",
-	    "00x12345678",
-	    "12345678",
-	    "4660",
-	    "0x1234567\xff",
-	    "0x12345678.stat",
-	    ".",
-	    "..",
+		"",
+		"0x",
+		"0",
+		"x",
+		"0x1",
+		"0x1234567",
+		"0x123456789",
+		"0x0000000000",
+		"0X12345678",
+		"0x1234567g",
+		"0xg2345678",
+		"0x+1234567",
+		"0x-1234567",
+		"0x 1234567",
+		" 0x12345678",
+		"0x12345678 ",
+		"0x12345678\n",
+		"0x0x123456",
+		"00x12345678",
+		"12345678",
+		"4660",
+		"0x1234567\xff",
+		"0x12345678.stat",
+		".",
+		"..",
 	};
 	size_t i;
 
@@ -204,7 +204,8 @@ static void test_key_hostile(void **state)
 static void test_key_format(void **state)
 {
 	static const int32_t keys[] = {
-	    0, 1, 0x162e, INT32_MAX, INT32_MIN, -1, (int32_t)0xdeadbeefu};
+		0, 1, 0x162e, INT32_MAX, INT32_MIN, -1, (int32_t)0xdeadbeefu
+	};
 	char buf[32];
 	size_t i;
 
@@ -227,8 +228,9 @@ static void test_key_format(void **state)
 
 static void test_ino_round_trip(void **state)
 {
-	static const int ids[] = {0, 1, 7, 8, 32768, INT_MAX - 1, INT_MAX};
-	static const enum name_kind kinds[] = {NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK};
+	static const int ids[] = { 0, 1, 7, 8, 32768, INT_MAX - 1, INT_MAX };
+	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK, NAME_NEXT,
+						NAME_NEXTLINK };
 	size_t i, k;
 
 	(void)state;
@@ -266,7 +268,9 @@ static void test_ino_bad_input(void **state)
 	(void)state;
 
 	assert_int_equal(names_ino(NAME_NONE, 1), 0);
-	assert_int_equal(names_ino((enum name_kind)4, 1), 0);
+	assert_int_equal(names_ino((enum name_kind)7, 1), 0);
+	/* pending inodes are keyed by key, through names_pending_ino() */
+	assert_int_equal(names_ino(NAME_PENDING, 1), 0);
 	assert_int_equal(names_ino(NAME_SEGMENT, -1), 0);
 	assert_int_equal(names_ino(NAME_SEGMENT, INT_MIN), 0);
 }
@@ -274,22 +278,20 @@ static void test_ino_bad_input(void **state)
 static void test_ino_decode_hostile(void **state)
 {
 	static const uint64_t hostile[] = {
-	    0,
-	    NAMES_ROOT_INO,
-	    NAMES_BYKEY_INO,
-	    3,
-	    7,
-	    8,		     /* shmid 0, kind 0 */
-	    (1ull << 3) | 4, /* kinds 4..7 */
-	    (1ull << 3) | 5,
-	    (1ull << 3) | 6,
-	    (1ull << 3) | 7,
-	    (2ull << 3) | 0,
-	    (2147483649ull << 3) | 1, /* shmid INT_MAX + 1 */
-	    (4294967296ull << 3) | 1, /* shmid UINT32_MAX */
-	    (4294967297ull << 3) | 2, /* shmid wraps to 0 as 32 bits */
-	    UINT64_MAX,
-	    UINT64_MAX - 6, /* kind 1, huge shmid */
+		0,
+		NAMES_ROOT_INO,
+		NAMES_BYKEY_INO,
+		3,
+		7,
+		8,			  /* shmid 0, kind 0 */
+		(1ull << 3) | 7,	  /* kind 7 */
+		(4294967297ull << 3) | 5, /* pending key beyond 32 bits */
+		(2ull << 3) | 0,
+		(2147483649ull << 3) | 1, /* shmid INT_MAX + 1 */
+		(4294967296ull << 3) | 1, /* shmid UINT32_MAX */
+		(4294967297ull << 3) | 2, /* shmid wraps to 0 as 32 bits */
+		UINT64_MAX,
+		UINT64_MAX - 6, /* kind 1, huge shmid */
 	};
 	size_t i;
 
@@ -305,21 +307,65 @@ static void test_ino_decode_hostile(void **state)
 	}
 }
 
+static void test_next_names(void **state)
+{
+	int32_t key = 0;
+	int shmid = -1;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(names_parse_root("12.next", &shmid), NAME_NEXT);
+	assert_int_equal(shmid, 12);
+	assert_int_equal(names_parse_root("012.next", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("12.next.next", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("12.stat.next", &shmid), NAME_NONE);
+	assert_int_equal(names_format_root(buf, sizeof(buf), NAME_NEXT, 7), 6);
+	assert_string_equal(buf, "7.next");
+	assert_int_equal(names_parse_bykey("0x0000162e", &key), NAME_KEYLINK);
+	assert_int_equal(key, 0x162e);
+	assert_int_equal(names_parse_bykey("0xffffffff.next", &key), NAME_NEXTLINK);
+	assert_int_equal(key, -1);
+	assert_int_equal(names_parse_bykey("0x162e.next", &key), NAME_NONE);
+	assert_int_equal(names_parse_bykey("0x0000162e.nex", &key), NAME_NONE);
+	assert_int_equal(names_parse_bykey("0x0000162e.stat", &key), NAME_NONE);
+	assert_int_equal(names_parse_bykey("0x0000162e.next.next", &key), NAME_NONE);
+	assert_int_equal(names_parse_bykey("0x0000162e..next", &key), NAME_NONE);
+	assert_int_equal(names_parse_bykey(".next", &key), NAME_NONE);
+}
+
+static void test_pending_ino(void **state)
+{
+	const int32_t keys[] = { 1, 0x1234, INT32_MAX, INT32_MIN, -1 };
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
+		int out = 0;
+		uint64_t ino = names_pending_ino(keys[i]);
+
+		assert_int_equal(names_ino_decode(ino, &out), NAME_PENDING);
+		assert_int_equal(out, keys[i]);
+		/* never the inode of any segment-derived node */
+		assert_int_equal(ino & 7, NAME_PENDING);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_root_valid),
-	    cmocka_unit_test(test_root_hostile),
-	    cmocka_unit_test(test_root_format_round_trip),
-	    cmocka_unit_test(test_root_format_bad_kind),
-	    cmocka_unit_test(test_root_format_truncates_as_snprintf),
-	    cmocka_unit_test(test_key_valid),
-	    cmocka_unit_test(test_key_hostile),
-	    cmocka_unit_test(test_key_format),
-	    cmocka_unit_test(test_ino_round_trip),
-	    cmocka_unit_test(test_ino_distinct),
-	    cmocka_unit_test(test_ino_bad_input),
-	    cmocka_unit_test(test_ino_decode_hostile),
+		cmocka_unit_test(test_next_names),
+		cmocka_unit_test(test_pending_ino),
+		cmocka_unit_test(test_root_valid),
+		cmocka_unit_test(test_root_hostile),
+		cmocka_unit_test(test_root_format_round_trip),
+		cmocka_unit_test(test_root_format_bad_kind),
+		cmocka_unit_test(test_root_format_truncates_as_snprintf),
+		cmocka_unit_test(test_key_valid),
+		cmocka_unit_test(test_key_hostile),
+		cmocka_unit_test(test_key_format),
+		cmocka_unit_test(test_ino_round_trip),
+		cmocka_unit_test(test_ino_distinct),
+		cmocka_unit_test(test_ino_bad_input),
+		cmocka_unit_test(test_ino_decode_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

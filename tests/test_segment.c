@@ -57,7 +57,7 @@ static void test_parse_rejects_junk(void **state)
 /* The listing and segment_stat agree with shmctl on real segments. */
 static void test_list_and_stat_real_segments(void **state)
 {
-	struct segment_list list = {0};
+	struct segment_list list = { 0 };
 	struct segment_info info;
 	struct shmid_ds ds;
 	int a = shmget(0x7a7a, 4096, IPC_CREAT | IPC_EXCL | 0640);
@@ -106,9 +106,9 @@ static void test_list_and_stat_real_segments(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_proc_line),
-	    cmocka_unit_test(test_parse_rejects_junk),
-	    cmocka_unit_test(test_list_and_stat_real_segments),
+		cmocka_unit_test(test_parse_proc_line),
+		cmocka_unit_test(test_parse_rejects_junk),
+		cmocka_unit_test(test_list_and_stat_real_segments),
 	};
 
 	testutil_isolate(false);

@@ -131,13 +131,13 @@ static void test_render_status(void **state)
 		const char *status;
 		const char *perms;
 	} cases[] = {
-	    {0600, "-", "0600"},
-	    {0600 | SEGMENT_MODE_DEST, "dest", "0600"},
-	    {0600 | SEGMENT_MODE_LOCKED, "locked", "0600"},
-	    {0600 | SEGMENT_MODE_DEST | SEGMENT_MODE_LOCKED, "dest,locked", "0600"},
-	    {0000 | SEGMENT_MODE_DEST | SEGMENT_MODE_LOCKED, "dest,locked", "0000"},
-	    {0777 | SEGMENT_MODE_LOCKED, "locked", "0777"},
-	    {0007, "-", "0007"},
+		{ 0600, "-", "0600" },
+		{ 0600 | SEGMENT_MODE_DEST, "dest", "0600" },
+		{ 0600 | SEGMENT_MODE_LOCKED, "locked", "0600" },
+		{ 0600 | SEGMENT_MODE_DEST | SEGMENT_MODE_LOCKED, "dest,locked", "0600" },
+		{ 0000 | SEGMENT_MODE_DEST | SEGMENT_MODE_LOCKED, "dest,locked", "0000" },
+		{ 0777 | SEGMENT_MODE_LOCKED, "locked", "0777" },
+		{ 0007, "-", "0007" },
 	};
 	struct segment_info seg = full_segment();
 	size_t i;
@@ -228,8 +228,8 @@ static struct segment_info maximal_segment(void)
 
 static void test_render_maximal_fits(void **state)
 {
-	static const char *const zones[] = {"UTC", "America/New_York", "Asia/Kolkata",
-					    "Australia/Lord_Howe", "Pacific/Kiritimati"};
+	static const char *const zones[] = { "UTC", "America/New_York", "Asia/Kolkata",
+					     "Australia/Lord_Howe", "Pacific/Kiritimati" };
 	struct segment_info seg = maximal_segment();
 	char buf[SIDECAR_MAX];
 	size_t i;
@@ -326,21 +326,21 @@ static void test_format_time_beyond_calendar(void **state)
 }
 
 static const time_t round_trip_times[] = {
-    1,
-    -1,
-    86399,
-    -86400 * 365,
-    T_ATTACH,
-    T_CHANGE,
-    T_DST_BEGINS - 1,
-    T_DST_BEGINS,
-    T_DST_ENDS - 1,
-    T_DST_ENDS,
-    T_DST_ENDS + 3599,
-    T_DST_ENDS + 3600,
-    INT32_MAX,
-    (time_t)INT32_MAX + 1,
-    253402214400, /* 9999-12-31T00:00:00Z; strptime reads 4-digit years only */
+	1,
+	-1,
+	86399,
+	-86400 * 365,
+	T_ATTACH,
+	T_CHANGE,
+	T_DST_BEGINS - 1,
+	T_DST_BEGINS,
+	T_DST_ENDS - 1,
+	T_DST_ENDS,
+	T_DST_ENDS + 3599,
+	T_DST_ENDS + 3600,
+	INT32_MAX,
+	(time_t)INT32_MAX + 1,
+	253402214400, /* 9999-12-31T00:00:00Z; strptime reads 4-digit years only */
 };
 
 /* The epoch a rendered time stands for, read back with strptime(): the
@@ -361,7 +361,7 @@ static time_t strptime_epoch(const char *text)
 
 static void test_time_round_trip_strptime(void **state)
 {
-	static const char *const zones[] = {"UTC", "America/New_York", "Asia/Kolkata"};
+	static const char *const zones[] = { "UTC", "America/New_York", "Asia/Kolkata" };
 	char buf[64];
 	size_t i, z;
 
@@ -436,7 +436,7 @@ static bool date_epoch(const char *text, long long *epoch)
 
 static void test_time_round_trip_date(void **state)
 {
-	static const char *const zones[] = {"UTC", "America/New_York", "Asia/Kolkata"};
+	static const char *const zones[] = { "UTC", "America/New_York", "Asia/Kolkata" };
 	char buf[64];
 	long long epoch;
 	size_t i, z;
@@ -483,13 +483,13 @@ static void test_parse_command_valid(void **state)
 		size_t len;
 		enum sidecar_command cmd;
 	} cases[] = {
-	    {"lock", 4, SIDECAR_CMD_LOCK},
-	    {"lock\n", 5, SIDECAR_CMD_LOCK},
-	    {"unlock", 6, SIDECAR_CMD_UNLOCK},
-	    {"unlock\n", 7, SIDECAR_CMD_UNLOCK},
-	    /* only len bytes count: what follows in memory is not the write */
-	    {"lockjunk", 4, SIDECAR_CMD_LOCK},
-	    {"unlock\njunk", 7, SIDECAR_CMD_UNLOCK},
+		{ "lock", 4, SIDECAR_CMD_LOCK },
+		{ "lock\n", 5, SIDECAR_CMD_LOCK },
+		{ "unlock", 6, SIDECAR_CMD_UNLOCK },
+		{ "unlock\n", 7, SIDECAR_CMD_UNLOCK },
+		/* only len bytes count: what follows in memory is not the write */
+		{ "lockjunk", 4, SIDECAR_CMD_LOCK },
+		{ "unlock\njunk", 7, SIDECAR_CMD_UNLOCK },
 	};
 	size_t i;
 
@@ -509,33 +509,33 @@ static void test_parse_command_hostile(void **state)
 		const char *buf;
 		size_t len;
 	} cases[] = {
-	    {"", 0},
-	    {"\n", 1},
-	    {"lock\n\n", 6},
-	    {"unlock\n\n", 8},
-	    {"LOCK", 4},
-	    {"Lock", 4},
-	    {"UNLOCK\n", 7},
-	    {"lockx", 5},
-	    {"lock x", 6},
-	    {"unlockx", 7},
-	    {"loc", 3},
-	    {"lock", 3},
-	    {"unloc", 5},
-	    {"lock\0", 5},
-	    {"lock\n\0", 6},
-	    {"lo\0ck", 5},
-	    {"\0lock", 5},
-	    {" lock", 5},
-	    {"lock ", 5},
-	    {"\nlock", 5},
-	    {"\tlock", 5},
-	    {"lock\r\n", 6},
-	    {"lock\r", 5},
-	    {"lockunlock", 10},
-	    {"lock\nunlock", 11},
-	    {"lock\nlock\n", 10},
-	    {"1", 1},
+		{ "", 0 },
+		{ "\n", 1 },
+		{ "lock\n\n", 6 },
+		{ "unlock\n\n", 8 },
+		{ "LOCK", 4 },
+		{ "Lock", 4 },
+		{ "UNLOCK\n", 7 },
+		{ "lockx", 5 },
+		{ "lock x", 6 },
+		{ "unlockx", 7 },
+		{ "loc", 3 },
+		{ "lock", 3 },
+		{ "unloc", 5 },
+		{ "lock\0", 5 },
+		{ "lock\n\0", 6 },
+		{ "lo\0ck", 5 },
+		{ "\0lock", 5 },
+		{ " lock", 5 },
+		{ "lock ", 5 },
+		{ "\nlock", 5 },
+		{ "\tlock", 5 },
+		{ "lock\r\n", 6 },
+		{ "lock\r", 5 },
+		{ "lockunlock", 10 },
+		{ "lock\nunlock", 11 },
+		{ "lock\nlock\n", 10 },
+		{ "1", 1 },
 	};
 	size_t i;
 
@@ -554,21 +554,21 @@ static void test_parse_command_hostile(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup(test_render_full, setup_utc),
-	    cmocka_unit_test_setup(test_render_status, setup_utc),
-	    cmocka_unit_test_setup(test_render_never_set_times, setup_utc),
-	    cmocka_unit_test_setup(test_render_unknowns, setup_utc),
-	    cmocka_unit_test_setup(test_render_key_as_ipcs, setup_utc),
-	    cmocka_unit_test_setup(test_render_maximal_fits, setup_utc),
-	    cmocka_unit_test_setup(test_render_small_buffer, setup_utc),
-	    cmocka_unit_test_setup(test_render_null_buffer_size_zero, setup_utc),
-	    cmocka_unit_test_setup(test_format_time_small_buffer, setup_utc),
-	    cmocka_unit_test_setup(test_format_time_beyond_calendar, setup_utc),
-	    cmocka_unit_test_setup(test_time_round_trip_strptime, setup_utc),
-	    cmocka_unit_test_setup(test_time_local_offsets, setup_utc),
-	    cmocka_unit_test_setup(test_time_round_trip_date, setup_utc),
-	    cmocka_unit_test(test_parse_command_valid),
-	    cmocka_unit_test(test_parse_command_hostile),
+		cmocka_unit_test_setup(test_render_full, setup_utc),
+		cmocka_unit_test_setup(test_render_status, setup_utc),
+		cmocka_unit_test_setup(test_render_never_set_times, setup_utc),
+		cmocka_unit_test_setup(test_render_unknowns, setup_utc),
+		cmocka_unit_test_setup(test_render_key_as_ipcs, setup_utc),
+		cmocka_unit_test_setup(test_render_maximal_fits, setup_utc),
+		cmocka_unit_test_setup(test_render_small_buffer, setup_utc),
+		cmocka_unit_test_setup(test_render_null_buffer_size_zero, setup_utc),
+		cmocka_unit_test_setup(test_format_time_small_buffer, setup_utc),
+		cmocka_unit_test_setup(test_format_time_beyond_calendar, setup_utc),
+		cmocka_unit_test_setup(test_time_round_trip_strptime, setup_utc),
+		cmocka_unit_test_setup(test_time_local_offsets, setup_utc),
+		cmocka_unit_test_setup(test_time_round_trip_date, setup_utc),
+		cmocka_unit_test(test_parse_command_valid),
+		cmocka_unit_test(test_parse_command_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
