@@ -68,4 +68,21 @@ void lock_table_invalidate(struct lock_table *table, int shmid, int semid);
  * misses its segment. */
 void lock_table_sweep(struct lock_table *table, const struct segment_list *live);
 
+/* The "written" semaphore of a segment: a private set of 1 semaphore
+ * that outside writers post (semop {0,+1,IPC_NOWAIT}) after writing, so
+ * that readers of <shmid>.next and poll(2) wake up.  Created on first
+ * use, with the segment's owner and mode, removed with the lock sets.
+ * Returns the semid or -errno. */
+int lock_table_notify_semid(struct lock_table *table, const struct segment_info *seg);
+
+/* How many writes have been seen on shmid (through the mount, or posted
+ * and taken); 0 for a segment the table does not know. */
+uint64_t lock_table_written(struct lock_table *table, int shmid);
+void lock_table_mark_written(struct lock_table *table, int shmid);
+
+/* Take the posts on shmid's "written" semaphore, counting them as one
+ * write; true if there were any.  _all does that for every segment. */
+bool lock_table_take_posts(struct lock_table *table, int shmid);
+void lock_table_take_all_posts(struct lock_table *table);
+
 #endif

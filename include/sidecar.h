@@ -14,10 +14,11 @@
 
 /* Render "name value\n" lines, in this order: key shmid perms size cpid
  * lpid nattch uid gid cuid cgid atime dtime ctime rss swap status
- * lock_semid.  lock_semid < 0 renders as "-".  Returns the length written
+ * lock_semid notify_semid.  A semid < 0 renders as "-".  Returns the length written
  * (without NUL), or -ERANGE if size is too small (buf is then left as an
  * empty string; nothing is written past size). */
-int sidecar_render(const struct segment_info *seg, int lock_semid, char *buf, size_t size);
+int sidecar_render(const struct segment_info *seg, int lock_semid, int notify_semid, char *buf,
+		   size_t size);
 
 /* Format one time as the sidecar does: ISO 8601 local time with offset
  * (2026-11-26T14:32:57+0000), or "not-set" for 0, or "@<seconds>" (as GNU

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,11 @@ struct shmfs {
 	} * parked;
 	size_t nparked, parked_cap;
 
+	/* Readers of .next waiting, and open files with a poll handle. */
+	pthread_mutex_t watch_lock;
+	struct waiter *waiters;
+	struct open_segment *pollers;
+
 	/* by-key names being created, waiting for their size. */
 	pthread_mutex_t pending_lock;
 	struct pending *pending;
@@ -61,6 +67,26 @@ struct open_segment {
 	size_t size;
 	int semid;		  /* accessed atomically: re-resolved if the set vanishes */
 	struct segment_info info; /* as it was at open */
+
+	/* Change notification, under fs->watch_lock: the segment's write
+	 * count when this file last read it (or was opened), the poll handle
+	 * waiting for the next write, and for <shmid>.next whether the write
+	 * it waits for has come. */
+	uint64_t seen;
+	struct fuse_pollhandle *ph;
+	struct open_segment *next_poller;
+	bool polling;
+	bool is_next;
+	bool fired;
+};
+
+/* A read of <shmid>.next waiting for the next write; answered later by
+ * whichever thread sees that write. */
+struct waiter {
+	fuse_req_t req;
+	struct open_segment *of;
+	size_t size;
+	struct waiter *next;
 };
 
 /* One open sidecar: rendered once at open, so every read of it is one
@@ -130,6 +156,7 @@ static void fill_segment_attr(enum name_kind kind, const struct segment_info *se
 	st->st_blksize = sysconf(_SC_PAGESIZE);
 	switch (kind) {
 	case NAME_SEGMENT:
+	case NAME_NEXT:
 		st->st_mode = S_IFREG | (seg->mode & 0777);
 		st->st_size = seg->size;
 		st->st_blocks =
@@ -142,9 +169,12 @@ static void fill_segment_attr(enum name_kind kind, const struct segment_info *se
 		st->st_atime = st->st_mtime = st->st_ctime;
 		break;
 	case NAME_KEYLINK:
+	case NAME_NEXTLINK:
 		st->st_mode = S_IFLNK | 0777;
-		st->st_size =
-			names_format_root(target, sizeof(target), NAME_SEGMENT, seg->shmid) + 3;
+		st->st_size = names_format_root(target, sizeof(target),
+						kind == NAME_KEYLINK ? NAME_SEGMENT : NAME_NEXT,
+						seg->shmid) +
+			      3;
 		st->st_nlink = 1;
 		break;
 	default:
@@ -185,11 +215,15 @@ static void fill_entry(struct shmfs *fs, enum name_kind kind, const struct segme
 
 struct caller {
 	struct access_caller cred;
+	bool groups_unread; /* the caller's groups could not be read */
 	gid_t groups[MAX_GROUPS];
+	gid_t *more_groups; /* all of them, when there are more than MAX_GROUPS */
 };
 
 /* Supplementary groups cost a read of /proc/PID/status, so they are
- * fetched only when they could change the answer. */
+ * fetched only when they could change the answer: first with room for
+ * MAX_GROUPS, then with room for all (a user may have up to NGROUPS_MAX).
+ * Free with caller_put(). */
 static void caller_get(fuse_req_t req, const struct segment_info *seg, struct caller *c)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -199,29 +233,63 @@ static void caller_get(fuse_req_t req, const struct segment_info *seg, struct ca
 	c->cred.gid = ctx->gid;
 	c->cred.groups = c->groups;
 	c->cred.ngroups = 0;
+	c->groups_unread = false;
+	c->more_groups = NULL;
 	if (ctx->uid == 0 || ctx->uid == seg->uid || ctx->uid == seg->cuid)
 		return;
 	if (ctx->gid == seg->gid || ctx->gid == seg->cgid)
 		return;
 	n = fuse_req_getgroups(req, MAX_GROUPS, c->groups);
-	if (n > 0)
-		c->cred.ngroups = n > MAX_GROUPS ? MAX_GROUPS : (size_t)n;
+	if (n > MAX_GROUPS) {
+		int room = n;
+
+		c->more_groups = calloc(room, sizeof(*c->more_groups));
+		n = c->more_groups ? fuse_req_getgroups(req, room, c->more_groups) : -ENOMEM;
+		if (n > room)
+			n = -EAGAIN; /* it gained groups between the two reads */
+		c->cred.groups = c->more_groups;
+	}
+	/* No /proc/PID/status: the caller is in another pid namespace (its
+	 * pid is 0 here) or has exited. */
+	if (n < 0)
+		c->groups_unread = true;
+	else
+		c->cred.ngroups = n;
+}
+
+static void caller_put(struct caller *c)
+{
+	free(c->more_groups);
 }
 
 static int check_access(fuse_req_t req, const struct segment_info *seg, int want)
 {
 	struct caller c;
+	int ret;
 
 	caller_get(req, seg, &c);
-	return access_check(&c.cred, seg, want);
+	ret = access_check(&c.cred, seg, want);
+	if (ret == 0 && c.groups_unread) {
+		/* Grant only what the caller would have were it in the
+		 * segment's group too: group bits stricter than the other
+		 * bits must still keep a member out. */
+		gid_t member = seg->gid;
+
+		c.cred.groups = &member;
+		c.cred.ngroups = 1;
+		ret = access_check(&c.cred, seg, want);
+	}
+	caller_put(&c);
+	return ret;
 }
 
+/* Ownership is the uid's alone: no groups to read. */
 static int check_owner(fuse_req_t req, const struct segment_info *seg)
 {
-	struct caller c;
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const struct access_caller cred = { .uid = ctx->uid, .gid = ctx->gid };
 
-	caller_get(req, seg, &c);
-	return access_check_owner(&c.cred, seg);
+	return access_check_owner(&cred, seg);
 }
 
 /* ---- locking ------------------------------------------------------- */
@@ -351,6 +419,7 @@ static int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bo
 	of->size = seg->size;
 	of->semid = semid;
 	of->info = *seg;
+	of->seen = lock_table_written(fs->locks, seg->shmid);
 	*out = of;
 	return 0;
 }
@@ -359,6 +428,202 @@ static void open_segment_close(struct shmfs *fs, struct open_segment *of)
 {
 	detach_safely(fs, of->shmid, of->addr);
 	free(of);
+}
+
+/* ---- change notification ------------------------------------------- */
+
+static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
+			       size_t size, off_t off);
+
+/* A write to shmid has been seen: answer the .next readers waiting for it
+ * and tell the pollers.  The replies are sent outside watch_lock. */
+static void wake_watchers(struct shmfs *fs, int shmid)
+{
+	struct waiter *ready = NULL, **link;
+	struct fuse_pollhandle *handles[64];
+	size_t nhandles = 0;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	for (link = &fs->waiters; *link;) {
+		struct waiter *w = *link;
+
+		if (w->of->shmid != shmid) {
+			link = &w->next;
+			continue;
+		}
+		*link = w->next;
+		w->of->fired = true;
+		w->next = ready;
+		ready = w;
+	}
+	for (struct open_segment *of = fs->pollers; of && nhandles < 64; of = of->next_poller) {
+		if (of->shmid == shmid && of->ph) {
+			handles[nhandles++] = of->ph;
+			of->ph = NULL;
+		}
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
+
+	while (ready) {
+		struct waiter *w = ready;
+
+		ready = w->next;
+		w->of->seen = lock_table_written(fs->locks, shmid);
+		reply_segment_read(fs, w->req, w->of, w->size, 0);
+		free(w);
+	}
+	for (size_t i = 0; i < nhandles; i++) {
+		fuse_lowlevel_notify_poll(handles[i]);
+		fuse_pollhandle_destroy(handles[i]);
+	}
+}
+
+static void note_written(struct shmfs *fs, int shmid)
+{
+	lock_table_mark_written(fs->locks, shmid);
+	wake_watchers(fs, shmid);
+}
+
+/* Called by the sweeper often while anyone waits: take posts on the
+ * "written" semaphores of watched segments, and answer interrupted
+ * waiters with EINTR. */
+static bool check_watched(struct shmfs *fs)
+{
+	int shmids[64];
+	size_t n = 0;
+	struct waiter *gone = NULL;
+	bool any;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	for (struct waiter **link = &fs->waiters; *link;) {
+		struct waiter *w = *link;
+
+		if (fuse_req_interrupted(w->req)) {
+			*link = w->next;
+			w->next = gone;
+			gone = w;
+			continue;
+		}
+		if (n < 64)
+			shmids[n++] = w->of->shmid;
+		link = &w->next;
+	}
+	for (struct open_segment *of = fs->pollers; of; of = of->next_poller)
+		if (of->ph && n < 64)
+			shmids[n++] = of->shmid;
+	any = fs->waiters || fs->pollers;
+	pthread_mutex_unlock(&fs->watch_lock);
+
+	while (gone) {
+		struct waiter *w = gone;
+
+		gone = w->next;
+		fuse_reply_err(w->req, EINTR);
+		free(w);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (lock_table_take_posts(fs->locks, shmids[i]))
+			wake_watchers(fs, shmids[i]);
+	return any;
+}
+
+/* Forget an open file's poll handle and waiting reads (at release). */
+static void unwatch(struct shmfs *fs, struct open_segment *of)
+{
+	pthread_mutex_lock(&fs->watch_lock);
+	if (of->polling) {
+		for (struct open_segment **link = &fs->pollers; *link;
+		     link = &(*link)->next_poller) {
+			if (*link == of) {
+				*link = of->next_poller;
+				break;
+			}
+		}
+		of->polling = false;
+	}
+	if (of->ph)
+		fuse_pollhandle_destroy(of->ph);
+	of->ph = NULL;
+	pthread_mutex_unlock(&fs->watch_lock);
+}
+
+/* read of <shmid>.next: the first read waits for the next write after
+ * open, then every read serves the segment as it is. */
+static void next_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of, size_t size,
+		      off_t off)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	if (!of->fired && lock_table_written(fs->locks, of->shmid) != of->seen)
+		of->fired = true;
+	if (of->fired) {
+		pthread_mutex_unlock(&fs->watch_lock);
+		reply_segment_read(fs, req, of, size, off);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		pthread_mutex_unlock(&fs->watch_lock);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	w->req = req;
+	w->of = of;
+	w->size = size;
+	w->next = fs->waiters;
+	fs->waiters = w;
+	pthread_mutex_unlock(&fs->watch_lock);
+	/* the sweeper now checks for posts and interrupts every few ms */
+	pthread_mutex_lock(&fs->sweep_lock);
+	pthread_cond_signal(&fs->sweep_cond);
+	pthread_mutex_unlock(&fs->sweep_lock);
+}
+
+static void shmfs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+			  struct fuse_pollhandle *ph)
+{
+	struct shmfs *fs = fs_of(req);
+	struct open_segment *of = (struct open_segment *)(uintptr_t)fi->fh;
+	unsigned int revents = 0;
+	int shmid;
+	enum name_kind kind = names_ino_decode(ino, &shmid);
+
+	if (kind != NAME_SEGMENT && kind != NAME_NEXT) {
+		/* sidecars and names being created are always ready */
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+		return;
+	}
+	lock_table_take_posts(fs->locks, of->shmid);
+	pthread_mutex_lock(&fs->watch_lock);
+	if (lock_table_written(fs->locks, of->shmid) != of->seen || (of->is_next && of->fired))
+		revents |= POLLIN | POLLRDNORM;
+	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+		revents |= POLLOUT | POLLWRNORM;
+	if (ph) {
+		if (of->ph)
+			fuse_pollhandle_destroy(of->ph);
+		of->ph = NULL;
+		if (revents & POLLIN) {
+			fuse_pollhandle_destroy(ph);
+		} else {
+			of->ph = ph;
+			if (!of->polling) {
+				of->next_poller = fs->pollers;
+				fs->pollers = of;
+				of->polling = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
+	if (ph && !(revents & POLLIN)) {
+		pthread_mutex_lock(&fs->sweep_lock);
+		pthread_cond_signal(&fs->sweep_cond);
+		pthread_mutex_unlock(&fs->sweep_lock);
+	}
+	fuse_reply_poll(req, revents);
 }
 
 /* ---- data path ---------------------------------------------------- */
@@ -382,6 +647,7 @@ static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_seg
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	of->seen = lock_table_written(fs->locks, of->shmid);
 	fuse_reply_buf(req, (const char *)of->addr + off, size);
 	lock_release(semid, LOCK_MODE_SHARED);
 }
@@ -419,6 +685,7 @@ static void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_se
 	memcpy((char *)of->addr + off, buf, size);
 	lock_release(semid, LOCK_MODE_EXCLUSIVE);
 	fuse_reply_write(req, size);
+	note_written(fs, of->shmid);
 }
 
 /* ---- creation through by-key/ ------------------------------------------ */
@@ -916,11 +1183,14 @@ static void shmfs_ll_readlink(fuse_req_t req, fuse_ino_t ino)
 	char target[32] = "../";
 	int shmid;
 
-	if (names_ino_decode(ino, &shmid) != NAME_KEYLINK) {
+	enum name_kind kind = names_ino_decode(ino, &shmid);
+
+	if (kind != NAME_KEYLINK && kind != NAME_NEXTLINK) {
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	names_format_root(target + 3, sizeof(target) - 3, NAME_SEGMENT, shmid);
+	names_format_root(target + 3, sizeof(target) - 3,
+			  kind == NAME_KEYLINK ? NAME_SEGMENT : NAME_NEXT, shmid);
 	fuse_reply_readlink(req, target);
 }
 
@@ -1117,7 +1387,8 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	}
 	sc->shmid = shmid;
 	semid = lock_table_semid(fs->locks, &seg);
-	ret = sidecar_render(&seg, semid, sc->text, sizeof(sc->text));
+	ret = sidecar_render(&seg, semid, lock_table_notify_semid(fs->locks, &seg), sc->text,
+			     sizeof(sc->text));
 	if (ret < 0) {
 		free(sc);
 		fuse_reply_err(req, -ret);
@@ -1148,7 +1419,11 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		pending_open(req, shmid, fi);
 		return;
 	}
-	if (kind != NAME_SEGMENT) {
+	if (kind == NAME_NEXT && (fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY) {
+		fuse_reply_err(req, EACCES); /* .next is for reading */
+		return;
+	}
+	if (kind != NAME_SEGMENT && kind != NAME_NEXT) {
 		fuse_reply_err(req, kind == NAME_NONE ? EISDIR : EINVAL);
 		return;
 	}
@@ -1164,6 +1439,7 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	ret = open_segment_new(fs, &seg, writable || (fi->flags & O_TRUNC), &of);
 	if (ret)
 		goto out_err;
+	of->is_next = kind == NAME_NEXT;
 	if (fi->flags & O_TRUNC) {
 		ret = zero_fill(fs, req, of, 0);
 		if (ret) {
@@ -1197,6 +1473,9 @@ static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 	}
 	case NAME_PENDING:
 		pending_read(req, (struct pending *)(uintptr_t)fi->fh, size, off);
+		return;
+	case NAME_NEXT:
+		next_read(fs, req, (struct open_segment *)(uintptr_t)fi->fh, size, off);
 		return;
 	default:
 		reply_segment_read(fs, req, (struct open_segment *)(uintptr_t)fi->fh, size, off);
@@ -1254,6 +1533,7 @@ static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 		pending_release(fs, (struct pending *)(uintptr_t)fi->fh);
 		break;
 	default:
+		unwatch(fs, (struct open_segment *)(uintptr_t)fi->fh);
 		open_segment_close(fs, (struct open_segment *)(uintptr_t)fi->fh);
 	}
 	fuse_reply_err(req, 0);
@@ -1372,29 +1652,57 @@ static void shmfs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+#define WATCH_TICK_MS 10
+
+static void deadline_in(struct timespec *t, unsigned int ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * 1000000L;
+	if (t->tv_nsec >= 1000000000L) {
+		t->tv_sec++;
+		t->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool reached(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Background work: every sweep_interval_ms, remove the semaphore sets of
+ * gone segments, take stray posts and detach parked attachments; every
+ * WATCH_TICK_MS while anyone waits for a write, look for posts and
+ * interrupts. */
 static void *sweeper_main(void *arg)
 {
 	struct shmfs *fs = arg;
 	struct segment_list list = { 0 };
+	struct timespec next_sweep, until;
+	bool watching = false;
 
+	deadline_in(&next_sweep, fs->opts.sweep_interval_ms);
 	pthread_mutex_lock(&fs->sweep_lock);
 	while (!fs->stopping) {
-		struct timespec until;
-
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += fs->opts.sweep_interval_ms / 1000;
-		until.tv_nsec += (fs->opts.sweep_interval_ms % 1000) * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		if (watching)
+			deadline_in(&until, WATCH_TICK_MS);
+		else
+			until = next_sweep;
 		pthread_cond_timedwait(&fs->sweep_cond, &fs->sweep_lock, &until);
 		if (fs->stopping)
 			break;
 		pthread_mutex_unlock(&fs->sweep_lock);
-		if (segment_list_read(&list) == 0)
-			lock_table_sweep(fs->locks, &list);
-		unpark_detachable(fs);
+		watching = check_watched(fs);
+		if (reached(&next_sweep)) {
+			if (segment_list_read(&list) == 0)
+				lock_table_sweep(fs->locks, &list);
+			lock_table_take_all_posts(fs->locks);
+			unpark_detachable(fs);
+			deadline_in(&next_sweep, fs->opts.sweep_interval_ms);
+		}
 		pthread_mutex_lock(&fs->sweep_lock);
 	}
 	pthread_mutex_unlock(&fs->sweep_lock);
@@ -1440,6 +1748,16 @@ static void shmfs_ll_destroy(void *userdata)
 		pthread_join(fs->sweeper, NULL);
 		fs->sweeper_running = false;
 	}
+	/* Readers still waiting for a write: the session is ending. */
+	pthread_mutex_lock(&fs->watch_lock);
+	while (fs->waiters) {
+		struct waiter *w = fs->waiters;
+
+		fs->waiters = w->next;
+		fuse_reply_err(w->req, EINTR);
+		free(w);
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
 }
 
 struct shmfs *shmfs_new(const struct shmfs_options *opts)
@@ -1459,6 +1777,7 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->parked_lock, NULL);
 	pthread_mutex_init(&fs->pending_lock, NULL);
+	pthread_mutex_init(&fs->watch_lock, NULL);
 	pthread_mutex_init(&fs->sweep_lock, NULL);
 	return fs;
 }
@@ -1478,6 +1797,7 @@ void shmfs_free(struct shmfs *fs)
 	lock_table_free(fs->locks);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_mutex_destroy(&fs->pending_lock);
+	pthread_mutex_destroy(&fs->watch_lock);
 	pthread_mutex_destroy(&fs->sweep_lock);
 	free(fs);
 }
@@ -1511,5 +1831,6 @@ const struct fuse_lowlevel_ops shmfs_ll_ops = {
 	.readdirplus = shmfs_ll_readdirplus,
 	.releasedir = shmfs_ll_releasedir,
 	.statfs = shmfs_ll_statfs,
+	.poll = shmfs_ll_poll,
 	.setxattr = shmfs_ll_setxattr,
 };

@@ -127,6 +127,10 @@ struct lock_entry {
 	int retired_semid;
 	unsigned long born; /* the table's generation when the choice was made */
 	unsigned long seen; /* the last sweep that found the segment live */
+	/* The "written" set (1 semaphore, posted by outside writers) and the
+	 * count of writes seen: through the mount or posted. */
+	int notify_semid;
+	uint64_t written;
 };
 
 struct lock_table {
@@ -201,6 +205,7 @@ static void remove_entry_sets(struct lock_entry *e)
 	e->semid = -1;
 	e->created = false;
 	remove_set(&e->retired_semid);
+	remove_set(&e->notify_semid);
 }
 
 /* The key a segment's set is chosen by: a segment marked for destruction
@@ -378,6 +383,7 @@ int lock_table_semid(struct lock_table *table, const struct segment_info *seg)
 			.key = effective_key(seg),
 			.semid = -1,
 			.retired_semid = -1,
+			.notify_semid = -1,
 			.born = table->generation,
 		};
 		ret = update_entry(e, seg, table->generation);
@@ -445,5 +451,98 @@ void lock_table_sweep(struct lock_table *table, const struct segment_list *live)
 			table->count--;
 		}
 	}
+	pthread_mutex_unlock(&table->mutex);
+}
+
+/* ---- the "written" semaphore ------------------------------------------- */
+
+int lock_table_notify_semid(struct lock_table *table, const struct segment_info *seg)
+{
+	struct lock_entry *e;
+	int ret = lock_table_semid(table, seg);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&table->mutex);
+	e = find_entry(table, seg->shmid);
+	if (!e) {
+		ret = -ENOENT;
+	} else if (e->notify_semid >= 0) {
+		ret = e->notify_semid;
+	} else {
+		ret = semget(IPC_PRIVATE, 1, IPC_CREAT | (seg->mode & 0777));
+		if (ret < 0) {
+			ret = -errno;
+		} else {
+			give_set_to_owner(ret, seg);
+			e->notify_semid = ret;
+		}
+	}
+	pthread_mutex_unlock(&table->mutex);
+	return ret;
+}
+
+uint64_t lock_table_written(struct lock_table *table, int shmid)
+{
+	struct lock_entry *e;
+	uint64_t n = 0;
+
+	pthread_mutex_lock(&table->mutex);
+	e = find_entry(table, shmid);
+	if (e)
+		n = e->written;
+	pthread_mutex_unlock(&table->mutex);
+	return n;
+}
+
+void lock_table_mark_written(struct lock_table *table, int shmid)
+{
+	struct lock_entry *e;
+
+	pthread_mutex_lock(&table->mutex);
+	e = find_entry(table, shmid);
+	if (e)
+		e->written++;
+	pthread_mutex_unlock(&table->mutex);
+}
+
+/* Take what was posted on e's "written" semaphore; true if anything was. */
+static bool take_posts(struct lock_entry *e)
+{
+	struct sembuf op = { 0, 0, IPC_NOWAIT };
+	int n;
+
+	if (e->notify_semid < 0)
+		return false;
+	n = semctl(e->notify_semid, 0, GETVAL);
+	if (n <= 0)
+		return false;
+	/* Only what we saw: a post racing with us stays for next time. */
+	op.sem_op = (short)-n;
+	if (semop(e->notify_semid, &op, 1) != 0)
+		return false;
+	e->written++;
+	return true;
+}
+
+bool lock_table_take_posts(struct lock_table *table, int shmid)
+{
+	struct lock_entry *e;
+	bool posted = false;
+
+	pthread_mutex_lock(&table->mutex);
+	e = find_entry(table, shmid);
+	if (e)
+		posted = take_posts(e);
+	pthread_mutex_unlock(&table->mutex);
+	return posted;
+}
+
+void lock_table_take_all_posts(struct lock_table *table)
+{
+	pthread_mutex_lock(&table->mutex);
+	for (size_t i = 0; i < table->nbuckets; i++)
+		for (struct lock_entry *e = table->buckets[i]; e; e = e->next)
+			take_posts(e);
 	pthread_mutex_unlock(&table->mutex);
 }

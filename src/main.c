@@ -1,5 +1,7 @@
 /* main.c - options, help, version, mount, session loop, signals. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <signal.h>
 #include <stddef.h>
@@ -17,6 +19,7 @@ struct options {
 	char *lock_timeout; /* seconds, parsed below */
 	char *attr_timeout;
 	char *default_size;
+	char *ipcns;
 	int show_help;
 	int show_version;
 	/* mount.fuse3 passes "source mountpoint": the first is noise. */
@@ -37,6 +40,8 @@ enum {
 static const struct fuse_opt option_spec[] = {
 	OPTION("lock_timeout=%s", lock_timeout),
 	OPTION("attr_timeout=%s", attr_timeout),
+	OPTION("default_size=%s", default_size),
+	OPTION("ipcns=%s", ipcns),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -86,7 +91,9 @@ static void usage(const char *progname)
 	       "    -o attr_timeout=SECONDS  how long the kernel may cache names and\n"
 	       "                             attributes (default 0: always live; at most 1)\n"
 	       "    -o default_size=BYTES    size of a segment created in by-key/ without a\n"
-	       "                             size (default one page; K, M, G suffixes)\n\n",
+	       "                             size (default one page; K, M, G suffixes)\n"
+	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
+	       "                             own, e.g. /proc/PID/ns/ipc of a container\n\n",
 	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000);
 }
 
@@ -133,6 +140,30 @@ static size_t parse_size(const char *s)
 		break;
 	}
 	return *end ? 0 : (size_t)v;
+}
+
+/* Serve another IPC namespace (a container's): join it before any thread
+ * exists, so every segment, semaphore and /proc/sysvipc read is its. */
+static int join_ipc_namespace(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		fprintf(stderr, "shmfs: cannot open IPC namespace '%s': %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	if (setns(fd, CLONE_NEWIPC) != 0) {
+		fprintf(stderr, "shmfs: cannot join IPC namespace '%s': %s%s\n", path,
+			strerror(errno),
+			errno == EPERM	  ? " (joining needs CAP_SYS_ADMIN over that namespace)"
+			: errno == EINVAL ? " (not an IPC namespace file)"
+					  : "");
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap)
@@ -203,6 +234,8 @@ int main(int argc, char *argv[])
 			goto err_out1;
 		}
 	}
+	if (o.ipcns && join_ipc_namespace(o.ipcns) != 0)
+		goto err_out1;
 	if (o.nnonopts > 0)
 		fuse_opt_add_arg(&args, o.nonopts[o.nnonopts - 1]);
 
@@ -264,6 +297,7 @@ err_out1:
 	free(o.lock_timeout);
 	free(o.attr_timeout);
 	free(o.default_size);
+	free(o.ipcns);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -107,7 +107,8 @@ static const char *status_name(unsigned int mode)
 	return NO_VALUE;
 }
 
-int sidecar_render(const struct segment_info *seg, int lock_semid, char *buf, size_t size)
+int sidecar_render(const struct segment_info *seg, int lock_semid, int notify_semid, char *buf,
+		   size_t size)
 {
 	struct text t = { .buf = buf, .size = size };
 
@@ -132,6 +133,10 @@ int sidecar_render(const struct segment_info *seg, int lock_semid, char *buf, si
 		text_printf(&t, "lock_semid %s\n", NO_VALUE);
 	else
 		text_printf(&t, "lock_semid %d\n", lock_semid);
+	if (notify_semid < 0)
+		text_printf(&t, "notify_semid %s\n", NO_VALUE);
+	else
+		text_printf(&t, "notify_semid %d\n", notify_semid);
 	return text_finish(&t);
 }
 

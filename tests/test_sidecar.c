@@ -90,7 +90,8 @@ static const char full_text[] = "key 0x0000162e\n"
 				"rss 8192\n"
 				"swap 4096\n"
 				"status -\n"
-				"lock_semid 7\n";
+				"lock_semid 7\n"
+				"notify_semid 8\n";
 
 static void test_render_full(void **state)
 {
@@ -100,7 +101,7 @@ static void test_render_full(void **state)
 
 	(void)state;
 
-	n = sidecar_render(&seg, 7, buf, sizeof(buf));
+	n = sidecar_render(&seg, 7, 8, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(full_text));
 	assert_string_equal(buf, full_text);
 }
@@ -113,7 +114,7 @@ static const char *field(const struct segment_info *seg, int lock_semid, const c
 	char *line, *save = NULL;
 	size_t len = strlen(name);
 
-	assert_true(sidecar_render(seg, lock_semid, buf, sizeof(buf)) > 0);
+	assert_true(sidecar_render(seg, lock_semid, -1, buf, sizeof(buf)) > 0);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, name, len) == 0 && line[len] == ' ') {
 			snprintf(value, sizeof(value), "%s", line + len + 1);
@@ -240,7 +241,7 @@ static void test_render_maximal_fits(void **state)
 		int n;
 
 		set_tz(zones[i]);
-		n = sidecar_render(&seg, INT_MAX, buf, sizeof(buf));
+		n = sidecar_render(&seg, INT_MAX, INT_MAX, buf, sizeof(buf));
 		assert_true(n > 0);
 		assert_true(n < SIDECAR_MAX);
 		assert_int_equal(n, (int)strlen(buf));
@@ -266,7 +267,7 @@ static void test_render_small_buffer(void **state)
 
 	for (size = 0; size <= len; size++) {
 		memset(buf, CANARY, sizeof(buf));
-		assert_int_equal(sidecar_render(&seg, 7, buf, size), -ERANGE);
+		assert_int_equal(sidecar_render(&seg, 7, 8, buf, size), -ERANGE);
 		if (size > 0)
 			assert_int_equal(buf[0], '\0');
 		for (i = size; i < sizeof(buf); i++) {
@@ -275,7 +276,7 @@ static void test_render_small_buffer(void **state)
 		}
 	}
 	memset(buf, CANARY, sizeof(buf));
-	assert_int_equal(sidecar_render(&seg, 7, buf, len + 1), (int)len);
+	assert_int_equal(sidecar_render(&seg, 7, 8, buf, len + 1), (int)len);
 	assert_string_equal(buf, full_text);
 	assert_int_equal((unsigned char)buf[len + 1], CANARY);
 }
@@ -286,7 +287,7 @@ static void test_render_null_buffer_size_zero(void **state)
 
 	(void)state;
 
-	assert_int_equal(sidecar_render(&seg, 7, NULL, 0), -ERANGE);
+	assert_int_equal(sidecar_render(&seg, 7, 8, NULL, 0), -ERANGE);
 }
 
 static void test_format_time_small_buffer(void **state)

@@ -1,0 +1,308 @@
+/* test_tool.c - creating segments from the shell, following writes
+ * (.next, poll), another IPC namespace, and the mount conventions.
+ *
+ * Runs in a private IPC and mount namespace; the kernel and ipcs are the
+ * oracles.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+static const char *shmfs_path;
+static struct test_mount mnt;
+static char out[65536];
+
+#define M mnt.dir
+
+static int setup(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other,default_size=8192", NULL };
+
+	mount_start(&mnt, shmfs_path, args);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int status = mount_stop(&mnt);
+
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static struct shmid_ds stat_key(int key, int *id)
+{
+	struct shmid_ds ds;
+
+	*id = shmget(key, 0, 0);
+	assert_true(*id >= 0);
+	assert_int_equal(shmctl(*id, IPC_STAT, &ds), 0);
+	return ds;
+}
+
+/* truncate -s, touch, echo >, cp and dd each make a segment with the key
+ * named, of the size a person expects; ipcs shows it at once. */
+static void test_create_from_the_shell(void **state)
+{
+	struct shmid_ds ds;
+	int id;
+	char *p;
+
+	assert_int_equal(run(out, sizeof(out), "truncate -s 1M %s/by-key/0x00001234", M), 0);
+	ds = stat_key(0x1234, &id);
+	assert_int_equal(ds.shm_segsz, 1 << 20);
+	assert_int_equal(run(out, sizeof(out), "ipcs -m | grep -c 0x00001234"), 0);
+	assert_string_equal(out, "1\n");
+
+	assert_int_equal(run(out, sizeof(out), "touch %s/by-key/0x00001235", M), 0);
+	assert_int_equal(stat_key(0x1235, &id).shm_segsz, 8192); /* default_size */
+
+	assert_int_equal(run(out, sizeof(out), "umask 027; echo hello > %s/by-key/0x00001236", M),
+			 0);
+	ds = stat_key(0x1236, &id);
+	assert_int_equal(ds.shm_segsz, 8192);
+	assert_int_equal(ds.shm_perm.mode & 0777, 0640); /* creat's mode, umask applied */
+	p = shmat(id, NULL, SHM_RDONLY);
+	assert_ptr_not_equal(p, (void *)-1);
+	assert_memory_equal(p, "hello\n\0", 7);
+	shmdt(p);
+
+	/* cp and dd of 10000 bytes: a segment of 10000 bytes, same bytes */
+	assert_int_equal(run(out, sizeof(out),
+			     "head -c 10000 /dev/urandom > /tmp/shmfs-rnd.$$; "
+			     "cp /tmp/shmfs-rnd.$$ %s/by-key/0x00001237 && "
+			     "dd if=/tmp/shmfs-rnd.$$ of=%s/by-key/0x00001238 bs=1k status=none && "
+			     "cmp /tmp/shmfs-rnd.$$ %s/by-key/0x00001237 && "
+			     "cmp /tmp/shmfs-rnd.$$ %s/by-key/0x00001238; rm -f /tmp/shmfs-rnd.$$",
+			     M, M, M, M),
+			 0);
+	assert_int_equal(stat_key(0x1237, &id).shm_segsz, 10000);
+	assert_int_equal(stat_key(0x1238, &id).shm_segsz, 10000);
+
+	/* the name is a link to the segment from now on */
+	assert_int_equal(run(out, sizeof(out), "stat -c %%F %s/by-key/0x00001234", M), 0);
+	assert_string_equal(out, "symbolic link\n");
+	/* ... and an existing key is not made again */
+	assert_int_equal(run(out, sizeof(out), "echo again > %s/by-key/0x00001236", M), 0);
+	assert_int_equal(stat_key(0x1236, &id).shm_segsz, 8192);
+
+	for (int key = 0x1234; key <= 0x1238; key++) {
+		stat_key(key, &id);
+		shmctl(id, IPC_RMID, NULL);
+	}
+}
+
+/* Another user creates a segment through the mount: it is theirs. */
+static void test_create_as_the_caller(void **state)
+{
+	struct shmid_ds ds;
+	int id;
+
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "
+			     "\"echo mine > %s/by-key/0x00004242\"",
+			     M),
+			 0);
+	ds = stat_key(0x4242, &id);
+	assert_int_equal(ds.shm_perm.uid, 65534);
+	assert_int_equal(ds.shm_perm.cuid, 65534);
+	assert_int_equal(ds.shm_perm.gid, 65534);
+	shmctl(id, IPC_RMID, NULL);
+}
+
+/* Names that are not keys never make a segment with a surprising key. */
+static void test_create_bad_names(void **state)
+{
+	const char *bad[] = { "0xZZ",	    "12",	  "0x000012345",    "0x1234",
+			      "0X00001234", "0x00000000", "0x00001234.next" };
+	char proc[8192];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(run(out, sizeof(out), "touch %s/by-key/%s", M, bad[i]), 0);
+		assert_true(strstr(out, "Invalid argument") || strstr(out, "No such file"));
+	}
+	assert_int_not_equal(run(out, sizeof(out), "touch %s/77", M), 0);
+	assert_non_null(strstr(out, "Operation not permitted"));
+	assert_int_equal(run(proc, sizeof(proc), "tail -n +2 /proc/sysvipc/shm"), 0);
+	assert_string_equal(proc, "");
+}
+
+/* A write can be waited for: cat of <shmid>.next returns after the next
+ * write, through the mount or posted by an outside writer. */
+static void test_next_follows_writes(void **state)
+{
+	int id = shmget(0x5150, 64, IPC_CREAT | IPC_EXCL | 0600);
+	char v[64];
+	int notify;
+
+	assert_true(id >= 0);
+	/* through the mount */
+	assert_int_equal(run(out, sizeof(out),
+			     "cat %s/by-key/0x00005150.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
+			     "sleep 0.3; [ -s /tmp/next.$$ ] && echo early; "
+			     "echo first > %s/%d; wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
+			     M, M, id),
+			 0);
+	assert_string_equal(out, "first\n");
+
+	/* an outside writer posts the notify semaphore named in the sidecar */
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", M, id), 0);
+	assert_non_null(sidecar_value(out, "notify_semid", v, sizeof(v)));
+	notify = atoi(v);
+	assert_true(notify >= 0);
+	assert_int_equal(
+		run(out, sizeof(out),
+		    "cat %s/%d.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
+		    "sleep 0.3; perl -MIPC::SysV=IPC_NOWAIT -e \""
+		    "my \\$id = shmget(0x5150, 0, 0) // die; shmwrite(\\$id, q(second), 0, 64) "
+		    "or die; semop(%d, pack(q(s!3), 0, 1, IPC_NOWAIT)) or die\"; "
+		    "wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
+		    M, id, notify),
+		0);
+	assert_string_equal(out, "second");
+	shmctl(id, IPC_RMID, NULL);
+}
+
+/* poll(2) on a segment file: readable once written since this file last
+ * read it. */
+static void test_poll_reports_writes(void **state)
+{
+	int id = shmget(IPC_PRIVATE, 64, IPC_CREAT | 0600);
+	char path[128], buf[64];
+	struct pollfd pfd;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	assert_int_equal(run(out, sizeof(out), "echo poke > %s", path), 0);
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_true(pfd.revents & POLLIN);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), 64);
+	assert_memory_equal(buf, "poke\n", 5);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	close(fd);
+	shmctl(id, IPC_RMID, NULL);
+}
+
+/* -o ipcns= shows another IPC namespace: a "container" made here. */
+static void test_other_ipc_namespace(void **state)
+{
+	struct test_mount other;
+	char nspath[64], args_opt[128];
+	int ready[2];
+	pid_t child;
+	char c;
+
+	assert_int_equal(pipe(ready), 0);
+	child = fork();
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (unshare(CLONE_NEWIPC) != 0)
+			_exit(1);
+		if (shmget(0x0c0c, 777, IPC_CREAT | 0600) < 0)
+			_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	snprintf(nspath, sizeof(nspath), "/proc/%d/ns/ipc", child);
+	snprintf(args_opt, sizeof(args_opt), "ipcns=%s", nspath);
+	const char *const args[] = { "-o", args_opt, NULL };
+
+	mount_start(&other, shmfs_path, args);
+	assert_int_equal(run(out, sizeof(out), "stat -L -c %%s %s/by-key/0x00000c0c", other.dir),
+			 0);
+	assert_string_equal(out, "777\n");
+	/* our own namespace does not have it */
+	assert_int_not_equal(run(out, sizeof(out), "ls %s/by-key/0x00000c0c", M), 0);
+	assert_int_equal(mount_stop(&other), 0);
+
+	/* a path that is not an IPC namespace: a clear refusal */
+	assert_int_not_equal(run(out, sizeof(out), "%s -o ipcns=/etc/hostname /tmp", shmfs_path),
+			     0);
+	assert_non_null(strstr(out, "cannot join IPC namespace"));
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+/* mount -t fuse.shmfs (mount.fuse3 passes a source first), --help and
+ * --version. */
+static void test_mount_conventions(void **state)
+{
+	char dir[] = "/tmp/shmfs-mnt.XXXXXX", bindir[] = "/tmp/shmfs-bin.XXXXXX";
+
+	assert_non_null(mkdtemp(dir));
+	assert_non_null(mkdtemp(bindir));
+	/* mount(8) runs helpers with a fixed PATH: put shmfs on it by a bind
+	 * mount over /usr/local/sbin, which only this namespace sees. */
+	assert_int_equal(run(out, sizeof(out),
+			     "ln -s %s %s/shmfs && mount --bind %s /usr/local/sbin && "
+			     "mount -t fuse.shmfs shmfs %s -o lock_timeout=3,nofail && "
+			     "grep -c \" %s fuse.shmfs \" /proc/mounts && umount %s && "
+			     "umount /usr/local/sbin",
+			     shmfs_path, bindir, bindir, dir, dir, dir),
+			 0);
+	assert_string_equal(out, "1\n");
+	/* the old "program#source" form of mount -t fuse */
+	assert_int_equal(run(out, sizeof(out),
+			     "mount -t fuse \"%s#shmfs\" %s -o allow_other && "
+			     "grep -c \" %s fuse.shmfs \" /proc/mounts && umount %s",
+			     shmfs_path, dir, dir, dir),
+			 0);
+	assert_string_equal(out, "1\n");
+	assert_int_equal(run(out, sizeof(out), "%s --help", shmfs_path), 0);
+	assert_non_null(strstr(out, "lock_timeout=SECONDS"));
+	assert_non_null(strstr(out, "-o allow_other")); /* FUSE's own options follow */
+	assert_int_equal(run(out, sizeof(out), "%s --version", shmfs_path), 0);
+	assert_non_null(strstr(out, "shmfs version"));
+	assert_non_null(strstr(out, "FUSE library version"));
+	run(NULL, 0, "rm -rf %s %s", dir, bindir);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_from_the_shell),
+		cmocka_unit_test(test_create_as_the_caller),
+		cmocka_unit_test(test_create_bad_names),
+		cmocka_unit_test(test_next_follows_writes),
+		cmocka_unit_test(test_poll_reports_writes),
+		cmocka_unit_test(test_other_ipc_namespace),
+		cmocka_unit_test(test_mount_conventions),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
+		return 1;
+	}
+	shmfs_path = argv[1];
+	testutil_isolate(true);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
