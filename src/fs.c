@@ -478,12 +478,6 @@ static void wake_watchers(struct shmfs *fs, int shmid)
 	}
 }
 
-static void note_written(struct shmfs *fs, int shmid)
-{
-	lock_table_mark_written(fs->locks, shmid);
-	wake_watchers(fs, shmid);
-}
-
 /* Called by the sweeper often while anyone waits: take posts on the
  * "written" semaphores of watched segments, and answer interrupted
  * waiters with EINTR. */
@@ -665,7 +659,7 @@ static void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size
 static void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
 				const char *buf, size_t size, off_t off)
 {
-	int semid, ret;
+	int semid, ret, shmid;
 
 	if (size == 0) {
 		fuse_reply_write(req, 0);
@@ -684,8 +678,12 @@ static void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_se
 	}
 	memcpy((char *)of->addr + off, buf, size);
 	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	/* Count the write before the writer learns it is done; after the
+	 * reply, of may be released at any moment. */
+	shmid = of->shmid;
+	lock_table_mark_written(fs->locks, shmid);
 	fuse_reply_write(req, size);
-	note_written(fs, of->shmid);
+	wake_watchers(fs, shmid);
 }
 
 /* ---- creation through by-key/ ------------------------------------------ */

@@ -30,6 +30,8 @@
 #include "testutil.h"
 
 static const char *shmfs_path;
+static const char *examples_dir; /* the source examples/, with the clients */
+static const char *producer_path;
 static struct test_mount mnt;
 static char out[65536];
 
@@ -159,9 +161,10 @@ static void test_next_follows_writes(void **state)
 	/* through the mount */
 	assert_int_equal(run(out, sizeof(out),
 			     "cat %s/by-key/0x00005150.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
-			     "sleep 0.3; [ -s /tmp/next.$$ ] && echo early; "
+			     "until ipcs -m -i %d | grep -q nattch=1; do sleep 0.02; done; "
+			     "[ -s /tmp/next.$$ ] && echo early; "
 			     "echo first > %s/%d; wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
-			     M, M, id),
+			     M, id, M, id),
 			 0);
 	assert_string_equal(out, "first\n");
 
@@ -173,11 +176,12 @@ static void test_next_follows_writes(void **state)
 	assert_int_equal(
 		run(out, sizeof(out),
 		    "cat %s/%d.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
-		    "sleep 0.3; perl -MIPC::SysV=IPC_NOWAIT -e \""
+		    "until ipcs -m -i %d | grep -q nattch=1; do sleep 0.02; done; "
+		    "perl -MIPC::SysV=IPC_NOWAIT -e \""
 		    "my \\$id = shmget(0x5150, 0, 0) // die; shmwrite(\\$id, q(second), 0, 64) "
 		    "or die; semop(%d, pack(q(s!3), 0, 1, IPC_NOWAIT)) or die\"; "
 		    "wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
-		    M, id, notify),
+		    M, id, id, notify),
 		0);
 	assert_string_equal(out, "second");
 	shmctl(id, IPC_RMID, NULL);
@@ -286,6 +290,58 @@ static void test_mount_conventions(void **state)
 	run(NULL, 0, "rm -rf %s %s", dir, bindir);
 }
 
+/* The clients in examples/, watched and poked through the mount: what
+ * Python (sysv_ipc) writes, cat shows; what echo writes, Perl
+ * (IPC::ShareLite) and Python read back; the C producer's messages
+ * follow one another through by-key/...next. */
+static void test_example_clients_through_the_mount(void **state)
+{
+	/* Python writes under the lock, cat reads through the mount */
+	assert_int_equal(run(out, sizeof(out),
+			     "/usr/bin/python3 %s/sysv_ipc_client.py -k 0x50590001 -c write "
+			     "from-python && cat %s/by-key/0x50590001 | tr -d \"\\\\000\"",
+			     examples_dir, M),
+			 0);
+	assert_string_equal(out, "from-python\n");
+	/* echo through the mount, Python reads it back */
+	assert_int_equal(run(out, sizeof(out),
+			     "printf from-the-mount > %s/by-key/0x50590001 && "
+			     "/usr/bin/python3 %s/sysv_ipc_client.py -k 0x50590001 read",
+			     M, examples_dir),
+			 0);
+	assert_string_equal(out, "from-the-mount\n");
+	assert_int_equal(run(out, sizeof(out),
+			     "/usr/bin/python3 %s/sysv_ipc_client.py -k 0x50590001 remove",
+			     examples_dir),
+			 0);
+
+	/* Perl's IPC::ShareLite stores its header then the text: the text
+	 * shows through the mount */
+	assert_int_equal(run(out, sizeof(out),
+			     "perl %s/sharelite.pl -k 0x53484c01 write from-perl && "
+			     "grep -c from-perl %s/by-key/0x53484c01 && "
+			     "perl %s/sharelite.pl -k 0x53484c01 read && "
+			     "perl %s/sharelite.pl -k 0x53484c01 remove",
+			     examples_dir, M, examples_dir, examples_dir),
+			 0);
+	assert_string_equal(out, "1\nfrom-perl\n");
+
+	/* the C producer and consumer, watched through the mount: the
+	 * producer's lines show in cat while the pair runs */
+	assert_int_equal(
+		run(out, sizeof(out),
+		    "d=$(dirname %s); $d/consumer -k 0x5348464d -n 3 > /dev/null 2>&1 & c=$!; "
+		    "$d/producer -k 0x5348464d -n 3 -i 200 > /dev/null 2>&1 & p=$!; "
+		    "until cat %s/by-key/0x5348464d 2>/dev/null | grep -q message; do "
+		    "sleep 0.05; done; cat %s/by-key/0x5348464d | tr -d \"\\\\000\" "
+		    "| cut -c1-7; wait $p; wait $c; "
+		    "python3=/usr/bin/python3; $python3 %s/sysv_ipc_client.py -k 0x5348464d "
+		    "remove",
+		    producer_path, M, M, examples_dir),
+		0);
+	assert_string_equal(out, "message\n");
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -296,13 +352,16 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_poll_reports_writes),
 		cmocka_unit_test(test_other_ipc_namespace),
 		cmocka_unit_test(test_mount_conventions),
+		cmocka_unit_test(test_example_clients_through_the_mount),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s SHMFS EXAMPLES-DIR PRODUCER\n", argv[0]);
 		return 1;
 	}
 	shmfs_path = argv[1];
+	examples_dir = argv[2];
+	producer_path = argv[3];
 	testutil_isolate(true);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,119 @@
+/* shmlock.h - the lock protocol of shmfs and IPC::ShareLite, for the examples.
+ *
+ * A segment with key K is guarded by the System V semaphore set that has
+ * the same key K (segment keys and semaphore keys are separate name
+ * spaces, so one number names both) and 3 semaphores:
+ *   semaphore 1 counts the holders of the shared (read) lock;
+ *   semaphore 2 is 1 while a writer holds the exclusive lock;
+ *   semaphore 0 is never touched here (IPC::ShareLite keeps its
+ *               "segment initialised" flag in it).
+ * All zero means free, so whoever comes first creates the set with
+ * semget(K, 3, IPC_CREAT | 0666) and nobody initialises it.
+ *
+ * Shared lock:    {2, 0, 0}, {1, +1, SEM_UNDO}                release {1, -1, SEM_UNDO}
+ * Exclusive lock: {1, 0, 0}, {2, 0, 0}, {2, +1, SEM_UNDO}     release {2, -1, SEM_UNDO}
+ *
+ * Each acquisition is one semop() call, so the "wait for zero" and the
+ * increment happen atomically; that is why it cannot be built from
+ * single-semaphore wait/post primitives.  SEM_UNDO makes the kernel drop
+ * the locks of a process that dies holding them.
+ *
+ * shmfs takes the shared lock around a read through the mount and the
+ * exclusive lock around a write, so a program that does the same never
+ * shows `cat` a half-written buffer, and `echo ... >` never lands in the
+ * middle of its own write.
+ *
+ * All functions return 0 (or a semid) on success and a negative errno on
+ * failure.  Static inline: the examples are single-file programs.
+ */
+#ifndef SHMFS_EXAMPLES_SHMLOCK_H
+#define SHMFS_EXAMPLES_SHMLOCK_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <time.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+
+#define SHMLOCK_NSEMS	    3
+#define SHMLOCK_SEM_READERS 1
+#define SHMLOCK_SEM_WRITER  2
+
+/* A blocking wait is cut into slices this long, so that a stop request
+ * from a signal handler that arrives just before the wait starts is seen
+ * within one slice instead of whenever the semaphore next moves. */
+#define SHMLOCK_WAIT_SLICE_MS 200
+
+/* Perform ops atomically, waiting as long as it takes unless *stop
+ * becomes non-zero (then -EINTR).  stop may be NULL.  For blocking
+ * operations only: an IPC_NOWAIT op that would block is retried forever. */
+static inline int shmlock_semop(int semid, struct sembuf *ops, size_t nops,
+				const volatile sig_atomic_t *stop)
+{
+	const struct timespec slice = {
+		.tv_sec = SHMLOCK_WAIT_SLICE_MS / 1000,
+		.tv_nsec = (SHMLOCK_WAIT_SLICE_MS % 1000) * 1000000L,
+	};
+
+	for (;;) {
+		if (stop && *stop)
+			return -EINTR;
+		if (semtimedop(semid, ops, nops, &slice) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+	}
+}
+
+/* The lock set of key: found, or created all zero (= unlocked).  Fails
+ * with -EINVAL if a set with that key exists but has fewer than 3
+ * semaphores: then the key is used for something else. */
+static inline int shmlock_open(key_t key)
+{
+	int semid = semget(key, SHMLOCK_NSEMS, IPC_CREAT | 0666);
+
+	return semid < 0 ? -errno : semid;
+}
+
+static inline int shmlock_shared(int semid, const volatile sig_atomic_t *stop)
+{
+	struct sembuf ops[] = {
+		{ .sem_num = SHMLOCK_SEM_WRITER, .sem_op = 0, .sem_flg = 0 },
+		{ .sem_num = SHMLOCK_SEM_READERS, .sem_op = 1, .sem_flg = SEM_UNDO },
+	};
+
+	return shmlock_semop(semid, ops, 2, stop);
+}
+
+static inline int shmlock_exclusive(int semid, const volatile sig_atomic_t *stop)
+{
+	struct sembuf ops[] = {
+		{ .sem_num = SHMLOCK_SEM_READERS, .sem_op = 0, .sem_flg = 0 },
+		{ .sem_num = SHMLOCK_SEM_WRITER, .sem_op = 0, .sem_flg = 0 },
+		{ .sem_num = SHMLOCK_SEM_WRITER, .sem_op = 1, .sem_flg = SEM_UNDO },
+	};
+
+	return shmlock_semop(semid, ops, 3, stop);
+}
+
+/* Releases never wait: IPC_NOWAIT turns "we did not hold it" into
+ * -EAGAIN instead of a hang, as IPC::ShareLite does. */
+static inline int shmlock_release(int semid, unsigned short sem)
+{
+	struct sembuf op = { .sem_num = sem, .sem_op = -1, .sem_flg = SEM_UNDO | IPC_NOWAIT };
+
+	return semop(semid, &op, 1) == 0 ? 0 : -errno;
+}
+
+static inline int shmlock_shared_release(int semid)
+{
+	return shmlock_release(semid, SHMLOCK_SEM_READERS);
+}
+
+static inline int shmlock_exclusive_release(int semid)
+{
+	return shmlock_release(semid, SHMLOCK_SEM_WRITER);
+}
+
+#endif
