@@ -1371,10 +1371,11 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	/* Writing is SHM_LOCK/SHM_UNLOCK: the kernel's rule and errno. */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		ret = check_owner(req, &seg);
 		if (ret) {
-			fuse_reply_err(req, EACCES);
+			fuse_reply_err(req, -ret);
 			return;
 		}
 	}

@@ -154,9 +154,8 @@ static const char *const op_names[OP_COUNT] = {
 };
 
 /* How each refusal must look: the kernel's errno, and the mount's.  A
- * refused lock fails at the sidecar's open (EACCES: the sidecar is a file
- * only its owner may write) or, if the open is let through, at the write
- * with the kernel's own EPERM. */
+ * refused lock fails with the kernel's own EPERM, at the sidecar's open
+ * for writing or at the write. */
 static const int kernel_refusal[OP_COUNT] = {
 	[OP_READ] = EACCES,	    [OP_READ_WRITE] = EACCES, [OP_TRUNC_OPEN] = EACCES,
 	[OP_TRUNCATE] = EACCES,	    [OP_CHMOD] = EPERM,	      [OP_CHOWN] = EPERM,
@@ -166,7 +165,7 @@ static const int kernel_refusal[OP_COUNT] = {
 static const int mount_refusal[OP_COUNT] = {
 	[OP_READ] = EACCES,	    [OP_READ_WRITE] = EACCES,  [OP_TRUNC_OPEN] = EACCES,
 	[OP_TRUNCATE] = EACCES,	    [OP_CHMOD] = EPERM,	       [OP_CHOWN] = EPERM,
-	[OP_REMOVE] = EPERM,	    [OP_LOCK] = EACCES,	       [OP_ACCESS_READ] = EACCES,
+	[OP_REMOVE] = EPERM,	    [OP_LOCK] = EPERM,	       [OP_ACCESS_READ] = EACCES,
 	[OP_ACCESS_WRITE] = EACCES, [OP_ACCESS_LOCK] = EACCES,
 };
 
