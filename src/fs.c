@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -58,10 +59,17 @@ struct shmfs {
 	pthread_mutex_t sweep_lock;
 	pthread_cond_t sweep_cond;
 	bool stopping;
+
+	/* Every open segment file and sidecar: those still open at unmount
+	 * never get a release, and are freed by shmfs_free(). */
+	pthread_mutex_t open_lock;
+	LIST_HEAD(, open_segment) open_segments;
+	LIST_HEAD(, open_sidecar) open_sidecars;
 };
 
 /* One open segment file: its own attachment, taken at open. */
 struct open_segment {
+	LIST_ENTRY(open_segment) open_link;
 	int shmid;
 	void *addr;
 	size_t size;
@@ -92,6 +100,7 @@ struct waiter {
 /* One open sidecar: rendered once at open, so every read of it is one
  * consistent snapshot (lxcfs's idiom). */
 struct open_sidecar {
+	LIST_ENTRY(open_sidecar) open_link;
 	int shmid;
 	size_t len;
 	char text[SIDECAR_MAX];
@@ -420,14 +429,28 @@ static int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bo
 	of->semid = semid;
 	of->info = *seg;
 	of->seen = lock_table_written(fs->locks, seg->shmid);
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_INSERT_HEAD(&fs->open_segments, of, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
 	*out = of;
 	return 0;
 }
 
 static void open_segment_close(struct shmfs *fs, struct open_segment *of)
 {
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_REMOVE(of, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
 	detach_safely(fs, of->shmid, of->addr);
 	free(of);
+}
+
+static void open_sidecar_free(struct shmfs *fs, struct open_sidecar *sc)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_REMOVE(sc, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
+	free(sc);
 }
 
 /* ---- change notification ------------------------------------------- */
@@ -736,7 +759,8 @@ static int pending_create_locked(struct shmfs *fs, fuse_req_t req, struct pendin
 
 	shmid = segment_create(p->key, size, p->mode, p->uid, p->gid);
 	if (shmid < 0)
-		return shmid == -EINVAL ? -EFBIG : shmid; /* EINVAL: size beyond shmmax */
+		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
+		return shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
 	ret = segment_stat(shmid, false, &seg);
 	if (ret == 0)
 		ret = open_segment_new(fs, &seg, true, &p->of);
@@ -1203,6 +1227,18 @@ static void shmfs_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		return;
 	}
 	kind = names_ino_decode(ino, &shmid);
+	if (kind == NAME_NONE) {
+		fuse_reply_err(req, ENOENT);
+		return;
+	}
+	if (kind == NAME_PENDING) {
+		/* A name being created in by-key/: shmid is its key. */
+		struct stat st;
+
+		ret = pending_getattr(fs_of(req), shmid, NULL, &st);
+		fuse_reply_err(req, ret ? -ret : (mask & X_OK) ? EACCES : 0);
+		return;
+	}
 	ret = segment_stat(shmid, false, &seg);
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -1347,11 +1383,10 @@ static void shmfs_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, of
 
 static void shmfs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct shmfs *fs = fs_of(req);
 	struct open_dir *d = (struct open_dir *)(uintptr_t)fi->fh;
 
-	if (ino == NAMES_ROOT_INO)
-		lock_table_sweep(fs->locks, &d->list);
+	/* No sweep here: the snapshot may be older than sets made since,
+	 * and only the sweeper thread sweeps (see lock_table_sweep()). */
 	segment_list_free(&d->list);
 	free(d);
 	fuse_reply_err(req, 0);
@@ -1394,10 +1429,13 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		return;
 	}
 	sc->len = ret;
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_INSERT_HEAD(&fs->open_sidecars, sc, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
 	fi->fh = (uintptr_t)sc;
 	fi->direct_io = 1;
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		free(sc);
+		open_sidecar_free(fs, sc);
 }
 
 static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1526,7 +1564,7 @@ static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 	switch (names_ino_decode(ino, &shmid)) {
 	case NAME_SIDECAR:
-		free((struct open_sidecar *)(uintptr_t)fi->fh);
+		open_sidecar_free(fs, (struct open_sidecar *)(uintptr_t)fi->fh);
 		break;
 	case NAME_PENDING:
 		pending_release(fs, (struct pending *)(uintptr_t)fi->fh);
@@ -1778,6 +1816,9 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	pthread_mutex_init(&fs->pending_lock, NULL);
 	pthread_mutex_init(&fs->watch_lock, NULL);
 	pthread_mutex_init(&fs->sweep_lock, NULL);
+	pthread_mutex_init(&fs->open_lock, NULL);
+	LIST_INIT(&fs->open_segments);
+	LIST_INIT(&fs->open_sidecars);
 	return fs;
 }
 
@@ -1785,6 +1826,23 @@ void shmfs_free(struct shmfs *fs)
 {
 	if (!fs)
 		return;
+	/* Files still open at unmount: their releases never come.  Names
+	 * being created go with them (their attachments are in the list). */
+	while (fs->pending) {
+		struct pending *p = fs->pending;
+
+		fs->pending = p->next;
+		free(p->data);
+		free(p);
+	}
+	while (!LIST_EMPTY(&fs->open_segments)) {
+		struct open_segment *of = LIST_FIRST(&fs->open_segments);
+
+		unwatch(fs, of);
+		open_segment_close(fs, of);
+	}
+	while (!LIST_EMPTY(&fs->open_sidecars))
+		open_sidecar_free(fs, LIST_FIRST(&fs->open_sidecars));
 	if (fs->nparked)
 		fuse_log(FUSE_LOG_WARNING,
 			 "shmfs: %zu segment(s) kept attached under kernel.shm_rmid_forced=1 "
@@ -1798,6 +1856,7 @@ void shmfs_free(struct shmfs *fs)
 	pthread_mutex_destroy(&fs->pending_lock);
 	pthread_mutex_destroy(&fs->watch_lock);
 	pthread_mutex_destroy(&fs->sweep_lock);
+	pthread_mutex_destroy(&fs->open_lock);
 	free(fs);
 }
 

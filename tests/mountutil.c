@@ -33,15 +33,34 @@ static bool is_mounted(const char *dir)
 
 void mount_start(struct test_mount *m, const char *shmfs, const char *const *extra_args)
 {
-	const char *argv[32];
-	int argc = 0;
+	/* SHMFS_WRAPPER runs the daemon under a tool, e.g. "valgrind
+	 * --error-exitcode=99 --leak-check=full": words split at blanks. */
+	static char wrapper[512];
+	const char *argv[64];
+	int argc = 0, waits = 1000;
+	const char *env = getenv("SHMFS_WRAPPER");
 
 	snprintf(m->dir, sizeof(m->dir), "/tmp/shmfs-test.XXXXXX");
 	if (!mkdtemp(m->dir))
 		die("mkdtemp");
+	if (env && *env) {
+		snprintf(wrapper, sizeof(wrapper), "%s", env);
+		for (char *w = strtok(wrapper, " \t"); w && argc < 30; w = strtok(NULL, " \t"))
+			argv[argc++] = w;
+		waits = 6000; /* a slow start under the tool */
+	}
 	argv[argc++] = shmfs;
 	argv[argc++] = "-f";
-	for (int i = 0; extra_args && extra_args[i] && argc < 30; i++)
+	/* Tests check liveness to the request: no attribute caching unless
+	 * a test asks for some. */
+	bool timeout_given = false;
+	for (int i = 0; extra_args && extra_args[i]; i++)
+		timeout_given |= strstr(extra_args[i], "attr_timeout=") != NULL;
+	if (!timeout_given) {
+		argv[argc++] = "-o";
+		argv[argc++] = "attr_timeout=0";
+	}
+	for (int i = 0; extra_args && extra_args[i] && argc < 60; i++)
 		argv[argc++] = extra_args[i];
 	argv[argc++] = m->dir;
 	argv[argc] = NULL;
@@ -51,10 +70,10 @@ void mount_start(struct test_mount *m, const char *shmfs, const char *const *ext
 		die("fork");
 	if (m->pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execv(shmfs, (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 1000; i++) {
+	for (int i = 0; i < waits; i++) {
 		int status;
 
 		if (is_mounted(m->dir))
@@ -66,7 +85,7 @@ void mount_start(struct test_mount *m, const char *shmfs, const char *const *ext
 		}
 		usleep(10000);
 	}
-	fprintf(stderr, "mountutil: %s did not mount within 10 s\n", m->dir);
+	fprintf(stderr, "mountutil: %s did not mount within %d s\n", m->dir, waits / 100);
 	kill(m->pid, SIGKILL);
 	exit(1);
 }

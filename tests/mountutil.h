@@ -13,7 +13,8 @@ struct test_mount {
 
 /* Mount shmfs (binary at path) on a new temporary directory with the
  * given extra arguments (NULL-terminated list, may be NULL) and wait until
- * the mount is live.  Aborts the test program on failure. */
+ * the mount is live.  Unless the arguments set attr_timeout, it is 0, so
+ * every change shows at once.  Aborts the test program on failure. */
 void mount_start(struct test_mount *m, const char *shmfs, const char *const *extra_args);
 
 /* Unmount, wait for the daemon, remove the directory.  Returns the

@@ -342,6 +342,38 @@ static void test_example_clients_through_the_mount(void **state)
 	assert_string_equal(out, "message\n");
 }
 
+/* With the default attribute cache (0.1 s), a change made elsewhere shows
+ * in stat within the documented bound of one second, and a listing shows
+ * it at once. */
+static void test_default_cache_bound(void **state)
+{
+	static const char *const args[] = { "-o", "attr_timeout=0.1", NULL };
+	struct test_mount cached;
+	int id = shmget(IPC_PRIVATE, 64, IPC_CREAT | 0600);
+	struct shmid_ds ds;
+
+	assert_true(id >= 0);
+	mount_start(&cached, shmfs_path, args);
+	assert_int_equal(run(out, sizeof(out), "stat -c %%a %s/%d", cached.dir, id), 0);
+	assert_string_equal(out, "600\n");
+	assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
+	ds.shm_perm.mode = 0640;
+	assert_int_equal(shmctl(id, IPC_SET, &ds), 0);
+	assert_int_equal(run(out, sizeof(out),
+			     "for i in $(seq 20); do [ $(stat -c %%a %s/%d) = 640 ] && exit 0; "
+			     "sleep 0.05; done; exit 1",
+			     cached.dir, id),
+			 0);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_int_equal(run(out, sizeof(out), "ls %s | grep -cx %d", cached.dir, id), 1);
+	assert_int_equal(run(out, sizeof(out),
+			     "for i in $(seq 20); do stat %s/%d 2>/dev/null || exit 0; "
+			     "sleep 0.05; done; exit 1",
+			     cached.dir, id),
+			 0);
+	assert_int_equal(mount_stop(&cached), 0);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +384,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_poll_reports_writes),
 		cmocka_unit_test(test_other_ipc_namespace),
 		cmocka_unit_test(test_mount_conventions),
+		cmocka_unit_test(test_default_cache_bound),
 		cmocka_unit_test(test_example_clients_through_the_mount),
 	};
 

@@ -1,0 +1,106 @@
+/* fuzz_names.c - libFuzzer target for the name grammar (src/names.c).
+ *
+ * Properties, beyond "no crash, no undefined behaviour":
+ *   - a name that parses is the canonical name of what it parsed to:
+ *     formatting the result gives the very same name back, so every
+ *     segment has exactly one name of each kind;
+ *   - inode numbers decode to what they were made from, and a number that
+ *     decodes is the number of what it decodes to.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "names.h"
+
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__,        \
+				#cond);                                                            \
+			abort();                                                                   \
+		}                                                                                  \
+	} while (0)
+
+static void check_root(const char *name)
+{
+	char back[64];
+	int shmid = -1;
+	enum name_kind kind = names_parse_root(name, &shmid);
+
+	if (kind == NAME_NONE)
+		return;
+	CHECK(kind == NAME_SEGMENT || kind == NAME_SIDECAR || kind == NAME_NEXT);
+	CHECK(shmid >= 0);
+	CHECK(names_format_root(back, sizeof(back), kind, shmid) > 0);
+	CHECK(strcmp(back, name) == 0);
+}
+
+static void check_bykey(const char *name)
+{
+	char back[64];
+	int32_t key = 0, key2 = 0;
+	bool is_key = names_parse_key(name, &key);
+	enum name_kind kind = names_parse_bykey(name, &key2);
+
+	CHECK(is_key == (kind == NAME_KEYLINK));
+	if (kind == NAME_NONE)
+		return;
+	CHECK(kind == NAME_KEYLINK || kind == NAME_NEXTLINK);
+	if (is_key)
+		CHECK(key == key2);
+	CHECK(names_format_key(back, sizeof(back), key2) == 10);
+	if (kind == NAME_NEXTLINK)
+		strcat(back, NAMES_NEXT_SUFFIX);
+	/* the hex digits may come in either case */
+	CHECK(strcasecmp(back, name) == 0);
+	CHECK(strncmp(name, "0x", 2) == 0);
+}
+
+static void check_ino(uint64_t ino, int32_t id)
+{
+	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK, NAME_NEXT,
+						NAME_NEXTLINK };
+	int back = -1;
+	enum name_kind kind = names_ino_decode(ino, &back);
+
+	if (kind == NAME_PENDING)
+		CHECK(names_pending_ino(back) == ino);
+	else if (kind != NAME_NONE)
+		CHECK(names_ino(kind, back) == ino);
+	CHECK(names_ino_decode(names_pending_ino(id), &back) == NAME_PENDING && back == id);
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		uint64_t made = names_ino(kinds[i], id);
+
+		if (id < 0) {
+			CHECK(made == 0);
+			continue;
+		}
+		CHECK(made > NAMES_BYKEY_INO);
+		CHECK(names_ino_decode(made, &back) == kinds[i] && back == id);
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *name = malloc(size + 1);
+	uint64_t ino = 0;
+	int32_t id = 0;
+
+	if (!name)
+		return 0;
+	memcpy(name, data, size);
+	name[size] = '\0';
+	check_root(name);
+	check_bykey(name);
+	free(name);
+
+	memcpy(&ino, data, size < sizeof(ino) ? size : sizeof(ino));
+	if (size > sizeof(ino))
+		memcpy(&id, data + sizeof(ino),
+		       size - sizeof(ino) < sizeof(id) ? size - sizeof(ino) : sizeof(id));
+	check_ino(ino, id);
+	return 0;
+}

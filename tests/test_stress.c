@@ -1,0 +1,575 @@
+/* test_stress.c - many processes on the same segments, many segments, many opens.
+ *
+ * Writers through the mount, writers outside it that follow the lock
+ * protocol (a C client on lock.h, and Perl IPC::ShareLite), readers on
+ * both sides.  Every writer writes a whole segment of one repeated byte,
+ * so every read, through the mount or outside it, must see one byte value
+ * throughout: anything else is a torn read.
+ *
+ * One FUSE request is one atomic unit, so a reader through the mount uses
+ * one pread() of the whole segment into a page-aligned buffer: the kernel
+ * sends a direct-I/O read of up to max_pages (256 pages, 1 MiB) user pages
+ * as one request, and a buffer that does not start on a page boundary
+ * spans one page more and is split.
+ *
+ * Runs in a private IPC and mount namespace; every child dies with the
+ * test (PR_SET_PDEATHSIG) and every wait is bounded.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lock.h"
+#include "mountutil.h"
+#include "testutil.h"
+
+/* The whole file must end well within meson's timeout. */
+#define WATCHDOG_S 85
+
+#define MIB (1024 * 1024)
+
+static const char *shmfs_path;
+static struct test_mount mnt;
+static char out[65536];
+
+#define M mnt.dir
+
+/* What every child reports, in memory shared with the parent. */
+struct tally {
+	long ops;    /* completed reads and writes */
+	long torn;   /* reads that saw more than one byte value */
+	long errors; /* failed or short reads and writes */
+	int first_errno;
+};
+
+static struct tally *tallies; /* one per child, MAP_SHARED */
+#define MAX_CHILDREN 16
+
+static int setup(void **state)
+{
+	mount_start(&mnt, shmfs_path, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int status = mount_stop(&mnt);
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "shmfs exited with status %d\n", status);
+		return -1;
+	}
+	return 0;
+}
+
+static void *aligned_buffer(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static bool uniform(const unsigned char *p, size_t size)
+{
+	return size < 2 || (p[0] == p[size - 1] && memcmp(p, p + 1, size - 1) == 0);
+}
+
+static void note_error(struct tally *t, int err)
+{
+	if (t->errors++ == 0)
+		t->first_errno = err;
+}
+
+/* The lock_semid line of a segment's sidecar, as a client would find it. */
+static int sidecar_semid(int id)
+{
+	char text[2048], v[32];
+	const char *s;
+
+	assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
+	s = sidecar_value(text, "lock_semid", v, sizeof(v));
+	assert_non_null(s);
+	assert_int_not_equal(strcmp(s, "-"), 0);
+	return atoi(s);
+}
+
+/* ---- the workers: each a child process, reporting through its tally --- */
+
+enum worker_kind {
+	MOUNT_WRITER,
+	MOUNT_READER,
+	OUTSIDE_WRITER,
+	OUTSIDE_READER,
+};
+
+struct worker {
+	enum worker_kind kind;
+	int shmid;
+	int semid;
+	size_t size;
+	long ops;
+	unsigned char seed;
+};
+
+static void mount_worker(const struct worker *w, struct tally *t)
+{
+	char path[128];
+	unsigned char *buf = aligned_buffer(w->size);
+	bool writer = w->kind == MOUNT_WRITER;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d", M, w->shmid);
+	fd = open(path, writer ? O_RDWR : O_RDONLY);
+	if (fd < 0 || !buf) {
+		note_error(t, errno);
+		return;
+	}
+	for (long i = 0; i < w->ops; i++) {
+		ssize_t n;
+
+		if (writer) {
+			memset(buf, (unsigned char)(w->seed + i), w->size);
+			n = pwrite(fd, buf, w->size, 0);
+		} else {
+			n = pread(fd, buf, w->size, 0);
+			if (n == (ssize_t)w->size && !uniform(buf, w->size))
+				t->torn++;
+		}
+		if (n != (ssize_t)w->size)
+			note_error(t, n < 0 ? errno : 0);
+		t->ops++;
+	}
+	close(fd);
+}
+
+static void outside_worker(const struct worker *w, struct tally *t)
+{
+	bool writer = w->kind == OUTSIDE_WRITER;
+	enum lock_mode mode = writer ? LOCK_MODE_EXCLUSIVE : LOCK_MODE_SHARED;
+	unsigned char *p = shmat(w->shmid, NULL, writer ? 0 : SHM_RDONLY);
+
+	if (p == (void *)-1) {
+		note_error(t, errno);
+		return;
+	}
+	for (long i = 0; i < w->ops; i++) {
+		int ret = lock_acquire(w->semid, mode, 30000, NULL, NULL);
+
+		if (ret) {
+			note_error(t, -ret);
+			continue;
+		}
+		if (writer)
+			memset(p, (unsigned char)(w->seed + i), w->size);
+		else if (!uniform(p, w->size))
+			t->torn++;
+		lock_release(w->semid, mode);
+		t->ops++;
+	}
+	shmdt(p);
+}
+
+static pid_t start_worker(const struct worker *w, struct tally *t)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (w->kind == MOUNT_WRITER || w->kind == MOUNT_READER)
+			mount_worker(w, t);
+		else
+			outside_worker(w, t);
+		_exit(0);
+	}
+	return pid;
+}
+
+/* Perl IPC::ShareLite as a writer: it creates its own share (segment and
+ * semaphore set under key), then writes raw bytes over the whole segment
+ * with shmwrite under $share->lock(LOCK_EX).  ShareLite's own header is
+ * overwritten at once under the lock, so all readers see whole fills. */
+static const char sharelite_writer[] =
+	"use strict; use IPC::ShareLite qw(:lock);"
+	"my ($key, $size, $n) = @ARGV; $| = 1;"
+	"my $s = IPC::ShareLite->new(-key => $key, -create => 1, -exclusive => 1,"
+	"    -destroy => 0, -size => $size) or die qq(sharelite: $!\\n);"
+	"my $id = shmget($key, 0, 0); defined $id or die qq(shmget: $!\\n);"
+	"$s->lock(LOCK_EX); shmwrite($id, qq(\\0) x $size, 0, $size) or die; $s->unlock;"
+	"print qq($id\\n); my $go = <STDIN>;"
+	"for my $i (1 .. $n) {"
+	"    $s->lock(LOCK_EX) or die qq(lock: $!\\n);"
+	"    shmwrite($id, chr(1 + $i % 251) x $size, 0, $size) or die qq(shmwrite: $!\\n);"
+	"    $s->unlock or die qq(unlock: $!\\n);"
+	"}"
+	"print qq(done $n\\n);";
+
+struct perl_writer {
+	pid_t pid;
+	FILE *from;
+	int to;
+	int shmid;
+};
+
+static void perl_start(struct perl_writer *pw, int key, size_t size, long ops)
+{
+	int down[2], up[2];
+	char k[32], s[32], n[32], line[64];
+
+	assert_int_equal(pipe(down), 0);
+	assert_int_equal(pipe(up), 0);
+	snprintf(k, sizeof(k), "%d", key);
+	snprintf(s, sizeof(s), "%zu", size);
+	snprintf(n, sizeof(n), "%ld", ops);
+	fflush(stdout);
+	fflush(stderr);
+	pw->pid = fork();
+	assert_true(pw->pid >= 0);
+	if (pw->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(down[0], 0);
+		dup2(up[1], 1);
+		close(down[1]);
+		close(up[0]);
+		execlp("perl", "perl", "-e", sharelite_writer, k, s, n, (char *)NULL);
+		_exit(127);
+	}
+	close(down[0]);
+	close(up[1]);
+	pw->to = down[1];
+	pw->from = fdopen(up[0], "r");
+	assert_non_null(pw->from);
+	assert_non_null(fgets(line, sizeof(line), pw->from));
+	pw->shmid = atoi(line);
+}
+
+static void perl_go(struct perl_writer *pw)
+{
+	assert_int_equal(write(pw->to, "go\n", 3), 3);
+}
+
+static long perl_finish(struct perl_writer *pw)
+{
+	char line[64] = "";
+	int status;
+
+	if (!fgets(line, sizeof(line), pw->from))
+		line[0] = '\0';
+	assert_int_equal(waitpid(pw->pid, &status, 0), pw->pid);
+	fclose(pw->from);
+	close(pw->to);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_int_equal(strncmp(line, "done ", 5), 0);
+	return atol(line + 5);
+}
+
+/* ---- the torn-read stress ------------------------------------------------ */
+
+struct size_case {
+	size_t size;
+	int32_t key;	  /* 0: a private segment (its set is shmfs's own) */
+	long mount_ops;	  /* per worker through the mount */
+	long outside_ops; /* per worker outside it */
+};
+
+static void wait_all(pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+}
+
+/* Sum the tallies of n children into *sum, reporting each. */
+static void collect(const char *what, size_t size, int n, struct tally *sum)
+{
+	static const char *const names[] = { "mount-writer", "mount-reader", "outside-writer",
+					     "outside-reader" };
+
+	for (int i = 0; i < n; i++) {
+		struct tally *t = &tallies[i];
+
+		if (t->errors)
+			fprintf(stderr, "%s size %zu: child %d (%s): %ld errors, first: %s\n", what,
+				size, i, i < 4 ? names[i] : "reader", t->errors,
+				strerror(t->first_errno));
+		sum->ops += t->ops;
+		sum->torn += t->torn;
+		sum->errors += t->errors;
+	}
+}
+
+/* One segment of each size; on each, concurrently: one writer and two
+ * readers through the mount, one writer and one reader outside it. */
+static void test_no_torn_reads(void **state)
+{
+	static const struct size_case cases[] = {
+		{ 1, 0x7e570001, 6000, 12000 },	   { 4095, 0, 6000, 12000 },
+		{ 4096, 0x7e570002, 6000, 12000 }, { 65536 + 3, 0, 4000, 8000 },
+		{ MIB, 0x7e570003, 200, 400 },
+	};
+	struct tally sum = { 0 };
+	pid_t pids[MAX_CHILDREN];
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const struct size_case *sc = &cases[c];
+		int id = make_segment(sc->key ? sc->key : IPC_PRIVATE, sc->size, 0600);
+		int semid = sidecar_semid(id);
+		struct worker w = { .shmid = id, .semid = semid, .size = sc->size };
+		int n = 0;
+
+		/* A keyed segment's set is the key's own, as ShareLite finds it. */
+		if (sc->key)
+			assert_int_equal(semget(sc->key, 3, 0), semid);
+		memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
+		w.kind = MOUNT_WRITER, w.ops = sc->mount_ops, w.seed = 1;
+		pids[n] = start_worker(&w, &tallies[n]), n++;
+		w.kind = MOUNT_READER;
+		pids[n] = start_worker(&w, &tallies[n]), n++;
+		w.kind = OUTSIDE_WRITER, w.ops = sc->outside_ops, w.seed = 128;
+		pids[n] = start_worker(&w, &tallies[n]), n++;
+		w.kind = OUTSIDE_READER;
+		pids[n] = start_worker(&w, &tallies[n]), n++;
+		w.kind = MOUNT_READER, w.ops = sc->mount_ops;
+		pids[n] = start_worker(&w, &tallies[n]), n++;
+		wait_all(pids, n);
+		collect("stress", sc->size, n, &sum);
+		assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	}
+
+	/* Perl IPC::ShareLite writing, C readers on both sides. */
+	struct perl_writer pw;
+	const size_t sl_size = 65536 + 3;
+	const long sl_ops = 3000;
+	struct worker w = { .size = sl_size, .ops = sl_ops };
+	int n = 0;
+
+	perl_start(&pw, 0x7e5700ff, sl_size, sl_ops);
+	w.shmid = pw.shmid;
+	w.semid = sidecar_semid(pw.shmid);
+	assert_int_equal(semget(0x7e5700ff, 3, 0), w.semid);
+	memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
+	w.kind = MOUNT_READER;
+	pids[n] = start_worker(&w, &tallies[n]), n++;
+	pids[n] = start_worker(&w, &tallies[n]), n++;
+	w.kind = OUTSIDE_READER;
+	pids[n] = start_worker(&w, &tallies[n]), n++;
+	perl_go(&pw);
+	wait_all(pids, n);
+	collect("sharelite", sl_size, n, &sum);
+	sum.ops += perl_finish(&pw);
+	assert_int_equal(shmctl(pw.shmid, IPC_RMID, NULL), 0);
+	assert_int_equal(semctl(w.semid, 0, IPC_RMID), 0);
+
+	printf("stress: %ld operations, %ld torn reads, %ld errors\n", sum.ops, sum.torn,
+	       sum.errors);
+	assert_true(sum.ops >= 100000);
+	assert_int_equal(sum.torn, 0);
+	assert_int_equal(sum.errors, 0);
+	/* the daemon still answers */
+	assert_int_equal(run(out, sizeof(out), "ls %s > /dev/null", M), 0);
+}
+
+/* ---- many at once ------------------------------------------------------------ */
+
+static int *make_segments(int n, size_t size)
+{
+	int *ids = calloc(n, sizeof(*ids));
+
+	assert_non_null(ids);
+	for (int i = 0; i < n; i++)
+		ids[i] = make_segment(IPC_PRIVATE, size, 0600);
+	return ids;
+}
+
+static void remove_segments(int *ids, int n)
+{
+	for (int i = 0; i < n; i++)
+		shmctl(ids[i], IPC_RMID, NULL);
+	free(ids);
+}
+
+/* 1000 files open at once through the mount, each its own attachment. */
+static void test_thousand_open_files(void **state)
+{
+	enum {
+		NFILES = 1000
+	};
+	struct rlimit rl = { 4096, 4096 };
+	int *ids = make_segments(NFILES, 64);
+	int *fds = calloc(NFILES, sizeof(*fds));
+	char path[128];
+
+	assert_non_null(fds);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (int i = 0; i < NFILES; i++) {
+		snprintf(path, sizeof(path), "%s/%d", M, ids[i]);
+		fds[i] = open(path, O_RDWR);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(pwrite(fds[i], &i, sizeof(i), 0), sizeof(i));
+	}
+	for (int i = 0; i < NFILES; i++) {
+		struct shmid_ds ds;
+		int v = -1;
+
+		assert_int_equal(pread(fds[i], &v, sizeof(v), 0), sizeof(v));
+		assert_int_equal(v, i);
+		assert_int_equal(shmctl(ids[i], IPC_STAT, &ds), 0);
+		assert_int_equal(ds.shm_nattch, 1);
+	}
+	for (int i = 0; i < NFILES; i++)
+		assert_int_equal(close(fds[i]), 0);
+	/* release is asynchronous to close(2) for FUSE: wait, bounded */
+	for (int i = 0; i < NFILES; i++) {
+		struct shmid_ds ds;
+
+		for (int tries = 0; tries < 500; tries++) {
+			assert_int_equal(shmctl(ids[i], IPC_STAT, &ds), 0);
+			if (ds.shm_nattch == 0)
+				break;
+			usleep(10000);
+		}
+		assert_int_equal(ds.shm_nattch, 0);
+	}
+	printf("open-files: %d files open at once\n", NFILES);
+	free(fds);
+	remove_segments(ids, NFILES);
+}
+
+/* Every line of ls's standard error must be about a vanished entry. */
+static bool only_vanished(const char *err)
+{
+	for (const char *line = err; *line;) {
+		const char *end = strchr(line, '\n');
+
+		if (!strstr(line, "No such file or directory") ||
+		    (end && strstr(line, "No such file or directory") > end)) {
+			fprintf(stderr, "unexpected ls error: %.*s\n",
+				(int)(end ? end - line : (long)strlen(line)), line);
+			return false;
+		}
+		line = end ? end + 1 : line + strlen(line);
+	}
+	return true;
+}
+
+/* Thousands of segments; several ls -l at once while segments are made
+ * and removed: ENOENT for a vanished one is the only error. */
+static void test_many_segments_and_listings(void **state)
+{
+	enum {
+		NSEG = 3000,
+		LISTERS = 3,
+		LISTINGS = 6,
+		CHURN = 1500
+	};
+	pid_t pids[LISTERS + 1];
+	int *ids;
+
+	assert_int_equal(run(out, sizeof(out), "echo 8192 > /proc/sys/kernel/shmmni"), 0);
+	ids = make_segments(NSEG, 1);
+	memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
+	for (int l = 0; l < LISTERS; l++) {
+		fflush(stdout);
+		fflush(stderr);
+		pids[l] = fork();
+		assert_true(pids[l] >= 0);
+		if (pids[l] == 0) {
+			static char err[1 << 20];
+
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			for (int i = 0; i < LISTINGS; i++) {
+				int ret = run(err, sizeof(err), "ls -l %s%s 2>&1 >/dev/null", M,
+					      l == 0 ? "/by-key" : "");
+
+				/* ls exits 1 for a vanished entry, 2 for trouble */
+				if (ret != 0 && (ret != 1 || !only_vanished(err)))
+					note_error(&tallies[l], ret < 0 ? ETIME : EIO);
+				tallies[l].ops++;
+			}
+			_exit(0);
+		}
+	}
+	/* The churn: keyed and private segments made, listed, removed. */
+	fflush(stdout);
+	fflush(stderr);
+	pids[LISTERS] = fork();
+	assert_true(pids[LISTERS] >= 0);
+	if (pids[LISTERS] == 0) {
+		struct tally *t = &tallies[LISTERS];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i < CHURN; i++) {
+			int id = shmget(i % 2 ? 0x7e580000 + i : IPC_PRIVATE, 4096,
+					IPC_CREAT | IPC_EXCL | 0600);
+
+			if (id < 0 || shmctl(id, IPC_RMID, NULL) != 0)
+				note_error(t, errno);
+			t->ops++;
+		}
+		_exit(0);
+	}
+	wait_all(pids, LISTERS + 1);
+	for (int i = 0; i <= LISTERS; i++) {
+		if (tallies[i].errors)
+			fprintf(stderr, "child %d: %ld errors (%s)\n", i, tallies[i].errors,
+				strerror(tallies[i].first_errno));
+		assert_int_equal(tallies[i].errors, 0);
+	}
+	/* Every segment is still listed and the daemon still answers. */
+	assert_int_equal(run(out, sizeof(out), "ls %s | grep -c -v stat", M), 0);
+	assert_int_equal(atoi(out), NSEG + 1); /* and by-key */
+	assert_int_equal(run(out, sizeof(out), "stat -c %%s %s/%d", M, ids[NSEG - 1]), 0);
+	assert_string_equal(out, "1\n");
+	printf("many: %d segments, %d ls -l, %d segments made and removed meanwhile\n", NSEG,
+	       LISTERS * LISTINGS, CHURN);
+	remove_segments(ids, NSEG);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_no_torn_reads),
+		cmocka_unit_test(test_thousand_open_files),
+		cmocka_unit_test(test_many_segments_and_listings),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
+		return 1;
+	}
+	shmfs_path = argv[1];
+	testutil_isolate(true);
+	tallies = mmap(NULL, MAX_CHILDREN * sizeof(*tallies), PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (tallies == MAP_FAILED)
+		return 1;
+	/* A hang fails the test rather than stalling the suite. */
+	alarm(getenv("SHMFS_WRAPPER") ? 4 * WATCHDOG_S : WATCHDOG_S);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
