@@ -36,7 +36,8 @@ enum name_kind {
  * anything else (including "by-key", which the caller handles). */
 enum name_kind names_parse_root(const char *name, int *shmid);
 
-/* Parse a name in by-key/: "0x" and exactly 8 hex digits (either case).
+/* Parse a name in by-key/: "0x" and exactly 8 hex digits (either case, so
+ * a key has two spellings; listings use lower case, as ipcs does).
  * Returns false for anything else. */
 bool names_parse_key(const char *name, int32_t *key);
 
@@ -50,8 +51,8 @@ int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid);
 int names_format_key(char *buf, size_t size, int32_t key);
 
 /* Inode numbers for segment-derived nodes, and back.  names_ino() returns
- * 0 (never a valid inode) for a negative shmid or a kind that is none of
- * NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK. */
+ * 0 (never a valid inode) for a negative shmid, NAME_NONE, NAME_PENDING
+ * (see names_pending_ino()) or an unknown kind. */
 uint64_t names_ino(enum name_kind kind, int shmid);
 /* The inode of a by-key name being created (NAME_PENDING). */
 uint64_t names_pending_ino(int32_t key);

@@ -94,6 +94,7 @@ struct waiter {
 	fuse_req_t req;
 	struct open_segment *of;
 	size_t size;
+	off_t off;
 	struct waiter *next;
 };
 
@@ -168,8 +169,9 @@ static void fill_segment_attr(enum name_kind kind, const struct segment_info *se
 	case NAME_NEXT:
 		st->st_mode = S_IFREG | (seg->mode & 0777);
 		st->st_size = seg->size;
-		st->st_blocks =
-			seg->have_usage ? (seg->rss + seg->swap) / 512 : (seg->size + 511) / 512;
+		/* From the size, the same in a listing and in stat: the
+		 * sidecar has rss and swap. */
+		st->st_blocks = (seg->size + 511) / 512;
 		break;
 	case NAME_SIDECAR:
 		/* Readable by all, as /proc/sysvipc/shm; writable (lock,
@@ -387,6 +389,9 @@ static void unpark_detachable(struct shmfs *fs)
 	pthread_mutex_unlock(&fs->parked_lock);
 }
 
+static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
+			       size_t size, off_t off);
+
 /* Zero from offset to the end under the exclusive lock: what O_TRUNC and
  * truncate(n <= size) mean for a segment of fixed size. */
 static int zero_fill(struct shmfs *fs, fuse_req_t req, struct open_segment *of, uint64_t from)
@@ -400,16 +405,20 @@ static int zero_fill(struct shmfs *fs, fuse_req_t req, struct open_segment *of, 
 		return ret;
 	memset((char *)of->addr + from, 0, of->size - from);
 	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	/* Not counted as a write for .next and poll: `echo hi > seg`
+	 * truncates first, and its readers want the text, not the NULs. */
 	return 0;
 }
 
 static int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bool writable,
-			    struct open_segment **out)
+			    bool creating, struct open_segment **out)
 {
 	struct open_segment *of;
 	int semid, ret;
 
-	if (segment_rmid_forced() && seg->nattch == 0 && !(seg->mode & SEGMENT_MODE_DEST))
+	/* A segment shmfs itself just made is kept by parking at close. */
+	if (!creating && segment_rmid_forced() && seg->nattch == 0 &&
+	    !(seg->mode & SEGMENT_MODE_DEST))
 		return -EBUSY;
 	of = calloc(1, sizeof(*of));
 	if (!of)
@@ -455,9 +464,6 @@ static void open_sidecar_free(struct shmfs *fs, struct open_sidecar *sc)
 
 /* ---- change notification ------------------------------------------- */
 
-static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
-			       size_t size, off_t off);
-
 /* A write to shmid has been seen: answer the .next readers waiting for it
  * and tell the pollers.  The replies are sent outside watch_lock. */
 static void wake_watchers(struct shmfs *fs, int shmid)
@@ -492,7 +498,7 @@ static void wake_watchers(struct shmfs *fs, int shmid)
 
 		ready = w->next;
 		w->of->seen = lock_table_written(fs->locks, shmid);
-		reply_segment_read(fs, w->req, w->of, w->size, 0);
+		reply_segment_read(fs, w->req, w->of, w->size, w->off);
 		free(w);
 	}
 	for (size_t i = 0; i < nhandles; i++) {
@@ -588,6 +594,7 @@ static void next_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
 	w->req = req;
 	w->of = of;
 	w->size = size;
+	w->off = off;
 	w->next = fs->waiters;
 	fs->waiters = w;
 	pthread_mutex_unlock(&fs->watch_lock);
@@ -763,7 +770,7 @@ static int pending_create_locked(struct shmfs *fs, fuse_req_t req, struct pendin
 		return shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
 	ret = segment_stat(shmid, false, &seg);
 	if (ret == 0)
-		ret = open_segment_new(fs, &seg, true, &p->of);
+		ret = open_segment_new(fs, &seg, true, true, &p->of);
 	if (ret) {
 		segment_remove(shmid);
 		return ret;
@@ -792,6 +799,25 @@ static int pending_create_default_locked(struct shmfs *fs, fuse_req_t req, struc
 	size_t size = p->len > fs->opts.default_size ? p->len : fs->opts.default_size;
 
 	return p->shmid < 0 ? pending_create_locked(fs, req, p, size) : 0;
+}
+
+/* Someone other than its creator opening a name being created: the
+ * kernel's rule, as if the segment existed with the creator as owner and
+ * the mode given at creation.  The caller holds pending_lock. */
+static int pending_check_access_locked(fuse_req_t req, const struct pending *p, int flags)
+{
+	struct segment_info seg = {
+		.key = p->key,
+		.shmid = -1,
+		.mode = p->mode,
+		.uid = p->uid,
+		.gid = p->gid,
+		.cuid = p->uid,
+		.cgid = p->gid,
+	};
+	bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+
+	return check_access(req, &seg, ACCESS_READ | (writing ? ACCESS_WRITE : 0));
 }
 
 static void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -832,6 +858,10 @@ static void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		p->shmid = -1;
 		p->next = fs->pending;
 		fs->pending = p;
+	} else {
+		ret = pending_check_access_locked(req, p, fi->flags);
+		if (ret)
+			goto out_unlock;
 	}
 	p->opens++;
 	memset(&e, 0, sizeof(e));
@@ -852,13 +882,17 @@ static void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 	struct shmfs *fs = fs_of(req);
 	struct pending *p;
 
+	int ret = -ENOENT;
+
 	pthread_mutex_lock(&fs->pending_lock);
 	p = pending_find_locked(fs, key);
 	if (p)
+		ret = pending_check_access_locked(req, p, fi->flags);
+	if (ret == 0)
 		p->opens++;
 	pthread_mutex_unlock(&fs->pending_lock);
-	if (!p) {
-		fuse_reply_err(req, ENOENT);
+	if (ret) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
 	fi->fh = (uintptr_t)p;
@@ -928,6 +962,11 @@ static int pending_setattr(struct shmfs *fs, fuse_req_t req, struct pending *p, 
 			p->uid = attr->st_uid;
 		if (to_set & FUSE_SET_ATTR_GID)
 			p->gid = attr->st_gid;
+	}
+	if ((to_set & FUSE_SET_ATTR_SIZE) && ctx->uid != 0 && ctx->uid != p->uid) {
+		ret = pending_check_access_locked(req, p, O_RDWR);
+		if (ret)
+			goto out;
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if (p->shmid >= 0) {
@@ -1180,7 +1219,7 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 
 			ret = check_access(req, &seg, ACCESS_READ | ACCESS_WRITE);
 			if (ret == 0)
-				ret = open_segment_new(fs, &seg, true, &of);
+				ret = open_segment_new(fs, &seg, true, false, &of);
 			if (ret == 0) {
 				ret = zero_fill(fs, req, of, attr->st_size);
 				open_segment_close(fs, of);
@@ -1223,7 +1262,8 @@ static void shmfs_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	enum name_kind kind;
 
 	if (ino == NAMES_ROOT_INO || ino == NAMES_BYKEY_INO) {
-		fuse_reply_err(req, (mask & W_OK) ? EACCES : 0);
+		/* by-key/ takes new names (creation); the root does not */
+		fuse_reply_err(req, (mask & W_OK) && ino == NAMES_ROOT_INO ? EACCES : 0);
 		return;
 	}
 	kind = names_ino_decode(ino, &shmid);
@@ -1251,6 +1291,10 @@ static void shmfs_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	if (kind == NAME_SIDECAR) {
 		ret = (mask & W_OK) ? check_owner(req, &seg) : 0;
 		fuse_reply_err(req, ret == -EPERM ? EACCES : -ret);
+		return;
+	}
+	if (kind == NAME_NEXT && (mask & W_OK)) {
+		fuse_reply_err(req, EACCES); /* .next is for reading */
 		return;
 	}
 	if (mask & R_OK)
@@ -1473,7 +1517,7 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	ret = check_access(req, &seg, want);
 	if (ret)
 		goto out_err;
-	ret = open_segment_new(fs, &seg, writable || (fi->flags & O_TRUNC), &of);
+	ret = open_segment_new(fs, &seg, writable || (fi->flags & O_TRUNC), false, &of);
 	if (ret)
 		goto out_err;
 	of->is_next = kind == NAME_NEXT;
@@ -1608,6 +1652,7 @@ static void shmfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	case NAME_SEGMENT:
 		break;
 	case NAME_SIDECAR:
+	case NAME_NEXT:
 		/* The sidecar goes with its segment, never on its own. */
 		ret = segment_stat(shmid, false, &seg);
 		fuse_reply_err(req, ret ? -ret : EPERM);
