@@ -14,6 +14,7 @@
 
 #include "config.h"
 #include "fs.h"
+#include "options.h"
 
 struct options {
 	char *lock_timeout; /* seconds, parsed below */
@@ -97,51 +98,6 @@ static void usage(const char *progname)
 	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000);
 }
 
-/* Seconds as a decimal number within [0, max]; -1 if it is not. */
-static double parse_seconds(const char *s, double max)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !(v >= 0 && v <= max))
-		return -1;
-	return v;
-}
-
-/* A byte count with an optional K, M or G (binary) suffix; 0 if invalid. */
-static size_t parse_size(const char *s)
-{
-	unsigned long long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		return 0;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return 0;
-	switch (*end) {
-	case 'K':
-	case 'k':
-		v = v > (SIZE_MAX >> 10) ? 0 : v << 10;
-		end++;
-		break;
-	case 'M':
-	case 'm':
-		v = v > (SIZE_MAX >> 20) ? 0 : v << 20;
-		end++;
-		break;
-	case 'G':
-	case 'g':
-		v = v > (SIZE_MAX >> 30) ? 0 : v << 30;
-		end++;
-		break;
-	}
-	return *end ? 0 : (size_t)v;
-}
-
 /* Serve another IPC namespace (a container's): join it before any thread
  * exists, so every segment, semaphore and /proc/sysvipc read is its. */
 static int join_ipc_namespace(const char *path)
@@ -209,9 +165,9 @@ int main(int argc, char *argv[])
 		goto err_out1;
 	}
 	if (o.lock_timeout) {
-		double v = parse_seconds(o.lock_timeout, 86400);
+		double v;
 
-		if (v < 0) {
+		if (!options_parse_seconds(o.lock_timeout, 86400, &v)) {
 			fprintf(stderr, "shmfs: lock_timeout must be 0..86400 seconds: '%s'\n",
 				o.lock_timeout);
 			goto err_out1;
@@ -219,9 +175,9 @@ int main(int argc, char *argv[])
 		fs_opts.lock_timeout_ms = (unsigned int)(v * 1000);
 	}
 	if (o.attr_timeout) {
-		double v = parse_seconds(o.attr_timeout, 1);
+		double v;
 
-		if (v < 0) {
+		if (!options_parse_seconds(o.attr_timeout, 1, &v)) {
 			fprintf(stderr, "shmfs: attr_timeout must be 0..1 seconds: '%s'\n",
 				o.attr_timeout);
 			goto err_out1;
@@ -229,8 +185,7 @@ int main(int argc, char *argv[])
 		fs_opts.attr_timeout = fs_opts.entry_timeout = v;
 	}
 	if (o.default_size) {
-		fs_opts.default_size = parse_size(o.default_size);
-		if (fs_opts.default_size == 0) {
+		if (!options_parse_size(o.default_size, &fs_opts.default_size)) {
 			fprintf(stderr, "shmfs: default_size must be a size in bytes > 0: '%s'\n",
 				o.default_size);
 			goto err_out1;

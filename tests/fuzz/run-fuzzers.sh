@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 BUILD="${BUILD:-build-fuzz}"
 SECONDS_EACH="${FUZZ_SECONDS:-20}"
-TARGETS="fuzz_names fuzz_sidecar_command fuzz_sidecar_render fuzz_proc_line"
+TARGETS="fuzz_names fuzz_sidecar_command fuzz_sidecar_render fuzz_proc_line fuzz_options"
 
 if [ ! -f "$BUILD/build.ninja" ]; then
 	CC=clang meson setup "$BUILD" -Dfuzz=true
@@ -22,7 +22,9 @@ trap 'rm -rf "$work"' EXIT
 
 # A few seeds, so the first runs start from valid input.
 mkdir -p "$work/fuzz_names" "$work/fuzz_sidecar_command" "$work/fuzz_sidecar_render" \
-	"$work/fuzz_proc_line"
+	"$work/fuzz_proc_line" "$work/fuzz_options"
+printf '0.1' > "$work/fuzz_options/seconds"
+printf '16M' > "$work/fuzz_options/size"
 printf '32768' > "$work/fuzz_names/seg"
 printf '0.stat' > "$work/fuzz_names/stat"
 printf '2147483647.next' > "$work/fuzz_names/next"
