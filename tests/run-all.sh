@@ -1,10 +1,19 @@
 #!/bin/sh
-# The whole test suite: configure (warnings are errors), build, run every
-# test.  Mount tests need root (they run in private IPC and mount
-# namespaces); with CI=true a skipped test is a failure.
+# The whole test suite, as CI runs it:
+#   1. configure (warnings are errors), build, run every test;
+#   2. the same suite built with ASan + UBSan;
+#   3. the mount tests with the daemon under valgrind (no error, no leak);
+#   4. every libFuzzer target for a bounded time (FUZZ_SECONDS, default 10).
+# Mount tests need root (they run in private IPC and mount namespaces);
+# with CI=true a skipped test is a failure.  QUICK=1 runs step 1 only.
 set -eu
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
+
+skipped()
+{
+	grep -q '"result": "SKIP"' "$1/meson-logs/testlog.json"
+}
 
 if [ -f "$BUILD/build.ninja" ]; then
 	meson configure "$BUILD" -Dwerror=true
@@ -13,8 +22,18 @@ else
 fi
 meson compile -C "$BUILD"
 meson test -C "$BUILD" --print-errorlogs "$@"
-
-if [ "${CI:-}" = true ] && grep -q '"result": "SKIP"' "$BUILD/meson-logs/testlog.json"; then
+if [ "${CI:-}" = true ] && skipped "$BUILD"; then
 	echo "run-all: tests were skipped under CI; that is a failure" >&2
 	exit 1
 fi
+[ "${QUICK:-}" = 1 ] && exit 0
+
+echo "run-all: the suite under ASan + UBSan"
+BUILD="${BUILD}-asan" tests/run-checks.sh asan "$@"
+
+echo "run-all: the daemon under valgrind"
+tests/run-checks.sh valgrind
+
+echo "run-all: fuzzing"
+FUZZ_SECONDS="${FUZZ_SECONDS:-10}" BUILD="${BUILD}-fuzz" tests/fuzz/run-fuzzers.sh
+echo "run-all: all passed"

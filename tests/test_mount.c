@@ -415,12 +415,18 @@ static void test_no_attachment_after_close(void **state)
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d > /dev/null", M, id), 0);
 	assert_int_equal(run(out, sizeof(out), "echo x > %s/%d", M, id), 0);
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat > /dev/null", M, id), 0);
+	/* The kernel sends the release that detaches just after the last
+	 * close returns (asynchronously): wait for it, within 5 seconds. */
+	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
+		usleep(10000);
 	assert_int_equal(stat_of(id).shm_nattch, 0);
 	/* ... and an open file holds one attachment */
 	assert_int_equal(run(out, sizeof(out),
 			     "exec 3<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"", M, id, id),
 			 0);
 	assert_string_equal(out, "nattch=1\n");
+	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
+		usleep(10000);
 	assert_int_equal(stat_of(id).shm_nattch, 0);
 	shmctl(id, IPC_RMID, NULL);
 }
