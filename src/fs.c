@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -652,6 +653,23 @@ static void shmfs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 
 /* ---- data path ---------------------------------------------------- */
 
+/* Fault the daemon's mapping of [off, off + size) in with one call, before
+ * the lock is taken: a fresh attachment has no page tables, and taking
+ * faults page by page inside the lock made the first pass over a segment
+ * 1.2 (read) to 1.6 (write) times slower.  Only worth it past a few pages;
+ * an old kernel's EINVAL costs nothing. */
+static void populate(const struct open_segment *of, off_t off, size_t size, bool write)
+{
+	static const size_t page = 4096;
+	uintptr_t start, end;
+
+	if (size < 16 * page)
+		return;
+	start = ((uintptr_t)of->addr + off) & ~(uintptr_t)(page - 1);
+	end = ((uintptr_t)of->addr + off + size + page - 1) & ~(uintptr_t)(page - 1);
+	madvise((void *)start, end - start, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
+
 /* Reply to a read of an open segment: the bytes at off, copied out of
  * the mapping while the shared lock is held, so one request is one
  * consistent snapshot. */
@@ -666,6 +684,7 @@ static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_seg
 	}
 	if (size > of->size - off)
 		size = of->size - off;
+	populate(of, off, size, false);
 	ret = open_segment_lock(fs, req, of, LOCK_MODE_SHARED, &semid);
 	if (ret) {
 		fuse_reply_err(req, -ret);
@@ -701,6 +720,7 @@ static void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_se
 	}
 	if (size > of->size - off)
 		size = of->size - off;
+	populate(of, off, size, true);
 	ret = open_segment_lock(fs, req, of, LOCK_MODE_EXCLUSIVE, &semid);
 	if (ret) {
 		fuse_reply_err(req, -ret);

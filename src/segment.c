@@ -185,12 +185,45 @@ const struct segment_info *segment_list_find_key(const struct segment_list *list
 	return NULL;
 }
 
+/* One segment's line of /proc/sysvipc/shm: only the shmid column of the
+ * other lines is parsed (a sidecar of one of 4,000 segments: 8.8 -> 5.7 ms,
+ * most of the rest being the kernel's rendering of the file). */
+static int stat_from_proc(int shmid, struct segment_info *out)
+{
+	char line[512];
+	FILE *f = fopen(PROC_SHM, "re");
+	int ret = -ENOENT;
+
+	if (!f)
+		return -ENODEV; /* no /proc: the caller falls back */
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return -ENODEV;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end;
+		long id;
+
+		strtol(p, &end, 10); /* the key */
+		id = strtol(end, &end, 10);
+		if (id != shmid)
+			continue;
+		ret = segment_parse_proc_line(line, out) == 0 ? 0 : -EIO;
+		break;
+	}
+	fclose(f);
+	return ret;
+}
+
 static int stat_by_scan(int shmid, struct segment_info *out)
 {
 	struct segment_list list = { 0 };
 	const struct segment_info *seg;
-	int ret = segment_list_read(&list);
+	int ret = stat_from_proc(shmid, out);
 
+	if (ret != -ENODEV)
+		return ret;
+	ret = segment_list_read(&list); /* no /proc: the SHM_STAT loop */
 	if (ret == 0) {
 		seg = segment_list_find(&list, shmid);
 		if (seg)

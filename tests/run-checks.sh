@@ -27,9 +27,9 @@ asan)
 	# ASan's writev interceptor checks the buffers after the call: by
 	# then libfuse's reply is delivered, the file may be closed and the
 	# buffer (a sidecar's text) freed by its release, a false report.
-	supp="$BUILD/asan.supp"
+	supp="$(cd "$BUILD" && pwd)/asan.supp"
 	echo "interceptor_via_lib:libfuse3.so" > "$supp"
-	export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:suppressions=$PWD/$supp}"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:suppressions=$supp}"
 	export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 	meson test -C "$BUILD" --print-errorlogs --timeout-multiplier 3 "$@"
 	;;
