@@ -14,6 +14,7 @@ struct shmfs_options {
 	unsigned int sweep_interval_ms; /* how often sets of gone segments are removed */
 	size_t default_size;		/* size of a segment created without a size */
 	size_t max_pending;		/* most bytes buffered for a segment being created */
+	double attach_cache;		/* seconds an attachment outlives its last close; 0: none */
 };
 
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000

@@ -45,6 +45,10 @@ struct shmfs {
 	} * parked;
 	size_t nparked, parked_cap;
 
+	/* Shared attachments, with -o attach_cache only. */
+	pthread_mutex_t attach_lock;
+	struct attachment *attachments;
+
 	/* Readers of .next waiting, and open files with a poll handle. */
 	pthread_mutex_t watch_lock;
 	struct waiter *waiters;
@@ -411,6 +415,117 @@ static int zero_fill(struct shmfs *fs, fuse_req_t req, struct open_segment *of, 
 	return 0;
 }
 
+/* ---- the attachment cache (-o attach_cache=SECONDS) ------------------ */
+
+/* By default every open attaches and every close detaches, so shmfs holds
+ * nothing alive and adds nothing to nattch once files are closed.  With
+ * attach_cache, open files of a segment share one attachment, kept for
+ * that long after the last close: a fresh attachment has no page tables,
+ * and mapping a large segment anew on every open is what kept sequential
+ * throughput at half the FUSE limit.  Removed segments are let go at the
+ * next sweep, whatever the time left. */
+struct attachment {
+	struct attachment *next;
+	int shmid;
+	uint64_t generation;
+	bool writable;
+	void *addr;
+	unsigned int users;
+	struct timespec idle_since;
+};
+
+static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool writable,
+			  void **addr)
+{
+	uint64_t gen = segment_generation(seg);
+	struct attachment *a;
+	int ret;
+
+	pthread_mutex_lock(&fs->attach_lock);
+	for (a = fs->attachments; a; a = a->next) {
+		if (a->shmid == seg->shmid && a->generation == gen && (a->writable || !writable)) {
+			a->users++;
+			*addr = a->addr;
+			pthread_mutex_unlock(&fs->attach_lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&fs->attach_lock);
+	ret = segment_attach(seg->shmid, writable, addr);
+	if (ret)
+		return ret;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		segment_detach(*addr);
+		return -ENOMEM;
+	}
+	*a = (struct attachment){
+		.shmid = seg->shmid,
+		.generation = gen,
+		.writable = writable,
+		.addr = *addr,
+		.users = 1,
+	};
+	pthread_mutex_lock(&fs->attach_lock);
+	a->next = fs->attachments;
+	fs->attachments = a;
+	pthread_mutex_unlock(&fs->attach_lock);
+	return 0;
+}
+
+static void attachment_put(struct shmfs *fs, void *addr)
+{
+	pthread_mutex_lock(&fs->attach_lock);
+	for (struct attachment *a = fs->attachments; a; a = a->next) {
+		if (a->addr == addr) {
+			if (--a->users == 0)
+				clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->attach_lock);
+}
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* Detach idle attachments past their time, or of a segment removed or
+ * marked for destruction (every idle one when all). */
+static void attachments_sweep(struct shmfs *fs, bool all)
+{
+	struct attachment *gone = NULL, **link;
+
+	pthread_mutex_lock(&fs->attach_lock);
+	for (link = &fs->attachments; *link;) {
+		struct attachment *a = *link;
+		struct segment_info seg;
+
+		if (a->users == 0 &&
+		    (all || seconds_since(&a->idle_since) >= fs->opts.attach_cache ||
+		     segment_stat(a->shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST) ||
+		     segment_generation(&seg) != a->generation)) {
+			*link = a->next;
+			a->next = gone;
+			gone = a;
+			continue;
+		}
+		link = &a->next;
+	}
+	pthread_mutex_unlock(&fs->attach_lock);
+	while (gone) {
+		struct attachment *a = gone;
+
+		gone = a->next;
+		detach_safely(fs, a->shmid, a->addr);
+		free(a);
+	}
+}
+
 static int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bool writable,
 			    bool creating, struct open_segment **out)
 {
@@ -429,7 +544,10 @@ static int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bo
 		free(of);
 		return semid;
 	}
-	ret = segment_attach(seg->shmid, writable, &of->addr);
+	if (fs->opts.attach_cache > 0)
+		ret = attachment_get(fs, seg, writable, &of->addr);
+	else
+		ret = segment_attach(seg->shmid, writable, &of->addr);
 	if (ret) {
 		free(of);
 		return ret;
@@ -451,7 +569,10 @@ static void open_segment_close(struct shmfs *fs, struct open_segment *of)
 	pthread_mutex_lock(&fs->open_lock);
 	LIST_REMOVE(of, open_link);
 	pthread_mutex_unlock(&fs->open_lock);
-	detach_safely(fs, of->shmid, of->addr);
+	if (fs->opts.attach_cache > 0)
+		attachment_put(fs, of->addr);
+	else
+		detach_safely(fs, of->shmid, of->addr);
 	free(of);
 }
 
@@ -1803,6 +1924,7 @@ static void *sweeper_main(void *arg)
 				lock_table_sweep(fs->locks, &list);
 			lock_table_take_all_posts(fs->locks);
 			unpark_detachable(fs);
+			attachments_sweep(fs, false);
 			deadline_in(&next_sweep, fs->opts.sweep_interval_ms);
 		}
 		pthread_mutex_lock(&fs->sweep_lock);
@@ -1880,6 +2002,7 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	pthread_mutex_init(&fs->parked_lock, NULL);
 	pthread_mutex_init(&fs->pending_lock, NULL);
 	pthread_mutex_init(&fs->watch_lock, NULL);
+	pthread_mutex_init(&fs->attach_lock, NULL);
 	pthread_mutex_init(&fs->sweep_lock, NULL);
 	pthread_mutex_init(&fs->open_lock, NULL);
 	LIST_INIT(&fs->open_segments);
@@ -1908,6 +2031,7 @@ void shmfs_free(struct shmfs *fs)
 	}
 	while (!LIST_EMPTY(&fs->open_sidecars))
 		open_sidecar_free(fs, LIST_FIRST(&fs->open_sidecars));
+	attachments_sweep(fs, true);
 	if (fs->nparked)
 		fuse_log(FUSE_LOG_WARNING,
 			 "shmfs: %zu segment(s) kept attached under kernel.shm_rmid_forced=1 "
@@ -1920,6 +2044,7 @@ void shmfs_free(struct shmfs *fs)
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_mutex_destroy(&fs->pending_lock);
 	pthread_mutex_destroy(&fs->watch_lock);
+	pthread_mutex_destroy(&fs->attach_lock);
 	pthread_mutex_destroy(&fs->sweep_lock);
 	pthread_mutex_destroy(&fs->open_lock);
 	free(fs);

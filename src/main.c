@@ -21,6 +21,7 @@ struct options {
 	char *attr_timeout;
 	char *default_size;
 	char *ipcns;
+	char *attach_cache;
 	int show_help;
 	int show_version;
 	/* mount.fuse3 passes "source mountpoint": the first is noise. */
@@ -43,6 +44,7 @@ static const struct fuse_opt option_spec[] = {
 	OPTION("attr_timeout=%s", attr_timeout),
 	OPTION("default_size=%s", default_size),
 	OPTION("ipcns=%s", ipcns),
+	OPTION("attach_cache=%s", attach_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -94,7 +96,10 @@ static void usage(const char *progname)
 	       "    -o default_size=BYTES    size of a segment created in by-key/ without a\n"
 	       "                             size (default one page; K, M, G suffixes)\n"
 	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
-	       "                             own, e.g. /proc/PID/ns/ipc of a container\n\n",
+	       "                             own, e.g. /proc/PID/ns/ipc of a container\n"
+	       "    -o attach_cache=SECONDS  keep a segment attached that long after its\n"
+	       "                             last close, shared by its open files (default\n"
+	       "                             0: attach at open, detach at close)\n\n",
 	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000);
 }
 
@@ -191,6 +196,11 @@ int main(int argc, char *argv[])
 			goto err_out1;
 		}
 	}
+	if (o.attach_cache && !options_parse_seconds(o.attach_cache, 3600, &fs_opts.attach_cache)) {
+		fprintf(stderr, "shmfs: attach_cache must be 0..3600 seconds: '%s'\n",
+			o.attach_cache);
+		goto err_out1;
+	}
 	if (o.ipcns && join_ipc_namespace(o.ipcns) != 0)
 		goto err_out1;
 	if (o.nnonopts > 0)
@@ -255,6 +265,7 @@ err_out1:
 	free(o.attr_timeout);
 	free(o.default_size);
 	free(o.ipcns);
+	free(o.attach_cache);
 	fuse_opt_free_args(&args);
 	return ret;
 }

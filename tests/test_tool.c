@@ -391,6 +391,42 @@ static void test_default_cache_bound(void **state)
 	assert_int_equal(mount_stop(&cached), 0);
 }
 
+/* -o attach_cache: open files share one attachment, kept a while after
+ * the last close, then let go (and at once for a removed segment). */
+static void test_attach_cache(void **state)
+{
+	static const char *const args[] = { "-o", "attach_cache=0.5", NULL };
+	struct test_mount cached;
+	int id = shmget(IPC_PRIVATE, 1 << 20, IPC_CREAT | 0600);
+	int gone = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	struct shmid_ds ds;
+
+	assert_true(id >= 0 && gone >= 0);
+	mount_start(&cached, shmfs_path, args);
+	/* two files open at once: one attachment */
+	assert_int_equal(run(out, sizeof(out),
+			     "exec 3<%s/%d 4<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"",
+			     cached.dir, id, cached.dir, id, id),
+			 0);
+	assert_string_equal(out, "nattch=1\n");
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d %s/%d > /dev/null", cached.dir, id,
+			     cached.dir, gone),
+			 0);
+	/* removed while cached: detached (and so destroyed) at the next sweep */
+	assert_int_equal(shmctl(gone, IPC_RMID, NULL), 0);
+	/* kept after the close, then let go within a few sweeps */
+	int i;
+	for (i = 0; i < 500; i++) {
+		assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
+		if (ds.shm_nattch == 0 && shmctl(gone, IPC_STAT, &ds) != 0)
+			break;
+		usleep(10000);
+	}
+	assert_true(i < 500);
+	assert_int_equal(mount_stop(&cached), 0);
+	shmctl(id, IPC_RMID, NULL);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -402,6 +438,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_other_ipc_namespace),
 		cmocka_unit_test(test_mount_conventions),
 		cmocka_unit_test(test_default_cache_bound),
+		cmocka_unit_test(test_attach_cache),
 		cmocka_unit_test(test_example_clients_through_the_mount),
 	};
 
