@@ -57,6 +57,7 @@ struct shmfs {
 	/* by-key names being created, waiting for their size. */
 	pthread_mutex_t pending_lock;
 	struct pending *pending;
+	size_t pending_bytes; /* gathered by all of them: at most max_pending */
 
 	/* Background sweep of semaphore sets created for gone segments. */
 	pthread_t sweeper;
@@ -91,6 +92,7 @@ struct open_segment {
 	bool polling;
 	bool is_next;
 	bool fired;
+	bool writable;
 };
 
 /* A read of <shmid>.next waiting for the next write; answered later by
@@ -619,7 +621,8 @@ static void wake_watchers(struct shmfs *fs, int shmid)
 		struct waiter *w = ready;
 
 		ready = w->next;
-		w->of->seen = lock_table_written(fs->locks, shmid);
+		__atomic_store_n(&w->of->seen, lock_table_written(fs->locks, shmid),
+				 __ATOMIC_RELAXED);
 		reply_segment_read(fs, w->req, w->of, w->size, w->off);
 		free(w);
 	}
@@ -672,6 +675,47 @@ static bool check_watched(struct shmfs *fs)
 	return any;
 }
 
+/* Wake every watcher whose segment's write count has moved without a
+ * wake-up: posts taken by lock_table_take_all_posts(), or segments past
+ * the first 64 that check_watched() looks at. */
+static void wake_changed(struct shmfs *fs)
+{
+	int *ids = NULL, *grown;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	for (struct waiter *w = fs->waiters; w; w = w->next) {
+		if (lock_table_written(fs->locks, w->of->shmid) ==
+		    __atomic_load_n(&w->of->seen, __ATOMIC_RELAXED))
+			continue;
+		if (n == cap) {
+			grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+			if (!grown)
+				break;
+			ids = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		ids[n++] = w->of->shmid;
+	}
+	for (struct open_segment *of = fs->pollers; of; of = of->next_poller) {
+		if (!of->ph || lock_table_written(fs->locks, of->shmid) ==
+				       __atomic_load_n(&of->seen, __ATOMIC_RELAXED))
+			continue;
+		if (n == cap) {
+			grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+			if (!grown)
+				break;
+			ids = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		ids[n++] = of->shmid;
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
+	for (size_t i = 0; i < n; i++)
+		wake_watchers(fs, ids[i]); /* a repeated shmid wakes nobody twice */
+	free(ids);
+}
+
 /* Forget an open file's poll handle and waiting reads (at release). */
 static void unwatch(struct shmfs *fs, struct open_segment *of)
 {
@@ -700,7 +744,8 @@ static void next_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
 	struct waiter *w;
 
 	pthread_mutex_lock(&fs->watch_lock);
-	if (!of->fired && lock_table_written(fs->locks, of->shmid) != of->seen)
+	if (!of->fired && lock_table_written(fs->locks, of->shmid) !=
+				  __atomic_load_n(&of->seen, __ATOMIC_RELAXED))
 		of->fired = true;
 	if (of->fired) {
 		pthread_mutex_unlock(&fs->watch_lock);
@@ -742,11 +787,14 @@ static void shmfs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
 		return;
 	}
-	lock_table_take_posts(fs->locks, of->shmid);
+	if (lock_table_take_posts(fs->locks, of->shmid))
+		wake_watchers(fs, of->shmid); /* before watch_lock: it takes it */
 	pthread_mutex_lock(&fs->watch_lock);
-	if (lock_table_written(fs->locks, of->shmid) != of->seen || (of->is_next && of->fired))
+	if (lock_table_written(fs->locks, of->shmid) !=
+		    __atomic_load_n(&of->seen, __ATOMIC_RELAXED) ||
+	    (of->is_next && of->fired))
 		revents |= POLLIN | POLLRDNORM;
-	if ((fi->flags & O_ACCMODE) != O_RDONLY)
+	if (of->writable) /* libfuse passes no flags to poll */
 		revents |= POLLOUT | POLLWRNORM;
 	if (ph) {
 		if (of->ph)
@@ -811,7 +859,7 @@ static void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_seg
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	of->seen = lock_table_written(fs->locks, of->shmid);
+	__atomic_store_n(&of->seen, lock_table_written(fs->locks, of->shmid), __ATOMIC_RELAXED);
 	fuse_reply_buf(req, (const char *)of->addr + off, size);
 	lock_release(semid, LOCK_MODE_SHARED);
 }
@@ -858,6 +906,31 @@ static void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_se
 }
 
 /* ---- creation through by-key/ ------------------------------------------ */
+
+static void pending_drop_data_locked(struct shmfs *fs, struct pending *p)
+{
+	fs->pending_bytes -= p->len;
+	free(p->data);
+	p->data = NULL;
+	p->len = 0;
+}
+
+static void pending_release(struct shmfs *fs, struct pending *p);
+
+/* Unlink p from the list and free it; nobody may have it open. */
+static void pending_forget_locked(struct shmfs *fs, struct pending *p)
+{
+	for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	if (p->of)
+		open_segment_close(fs, p->of);
+	pending_drop_data_locked(fs, p);
+	free(p);
+}
 
 static struct pending *pending_find_locked(struct shmfs *fs, int32_t key)
 {
@@ -927,9 +1000,7 @@ static int pending_create_locked(struct shmfs *fs, fuse_req_t req, struct pendin
 		memcpy(p->of->addr, p->data, p->len < size ? p->len : size);
 		lock_release(semid, LOCK_MODE_EXCLUSIVE);
 	}
-	free(p->data);
-	p->data = NULL;
-	p->len = 0;
+	pending_drop_data_locked(fs, p);
 	p->shmid = shmid;
 	return 0;
 }
@@ -1004,9 +1075,14 @@ static void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name,
 		if (ret)
 			goto out_unlock;
 	}
-	p->opens++;
 	memset(&e, 0, sizeof(e));
 	ret = pending_attr_locked(fs, p, &e.attr);
+	if (ret) {
+		if (p->opens == 0)
+			pending_forget_locked(fs, p);
+		goto out_unlock;
+	}
+	p->opens++;
 	e.ino = e.attr.st_ino;
 	fi->fh = (uintptr_t)p;
 	fi->direct_io = 1;
@@ -1014,8 +1090,8 @@ out_unlock:
 	pthread_mutex_unlock(&fs->pending_lock);
 	if (ret)
 		fuse_reply_err(req, -ret);
-	else
-		fuse_reply_create(req, &e, fi);
+	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		pending_release(fs, p); /* the caller is gone: no release will come */
 }
 
 static void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
@@ -1038,19 +1114,26 @@ static void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 	}
 	fi->fh = (uintptr_t)p;
 	fi->direct_io = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		pending_release(fs, p);
 }
 
 static void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 {
 	struct shmfs *fs = fs_of(req);
 
+	struct open_segment *of;
+
+	/* p->of is set once, with p->shmid, and freed at the last release:
+	 * the caller's open file keeps it.  So the segment's lock is waited
+	 * for without pending_lock, which every creation needs. */
 	pthread_mutex_lock(&fs->pending_lock);
-	if (p->shmid >= 0)
-		reply_segment_read(fs, req, p->of, size, off);
-	else
+	of = p->shmid >= 0 ? p->of : NULL;
+	if (!of)
 		reply_buffer_read(req, p->data, p->len, size, off);
 	pthread_mutex_unlock(&fs->pending_lock);
+	if (of)
+		reply_segment_read(fs, req, of, size, off);
 }
 
 static void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size,
@@ -1060,9 +1143,16 @@ static void pending_write(fuse_req_t req, struct pending *p, const char *buf, si
 
 	pthread_mutex_lock(&fs->pending_lock);
 	if (p->shmid >= 0) {
-		reply_segment_write(fs, req, p->of, buf, size, off);
-	} else if (off < 0 || (uint64_t)off + size > fs->opts.max_pending) {
-		/* Beyond what we gather in memory: give the size first. */
+		struct open_segment *of = p->of; /* see pending_read() */
+
+		pthread_mutex_unlock(&fs->pending_lock);
+		reply_segment_write(fs, req, of, buf, size, off);
+		return;
+	} else if (off < 0 || (uint64_t)off + size > fs->opts.max_pending ||
+		   ((size_t)off + size > p->len &&
+		    fs->pending_bytes + ((size_t)off + size - p->len) > fs->opts.max_pending)) {
+		/* Beyond what we gather in memory, for all names being created
+		 * together (any user may create): give the size first. */
 		fuse_reply_err(req, EFBIG);
 	} else {
 		if ((size_t)off + size > p->len) {
@@ -1074,6 +1164,7 @@ static void pending_write(fuse_req_t req, struct pending *p, const char *buf, si
 				return;
 			}
 			memset(grown + p->len, 0, off + size - p->len);
+			fs->pending_bytes += off + size - p->len;
 			p->data = grown;
 			p->len = off + size;
 		}
@@ -1084,13 +1175,21 @@ static void pending_write(fuse_req_t req, struct pending *p, const char *buf, si
 }
 
 /* truncate on a name being created: the size is now known. */
-static int pending_setattr(struct shmfs *fs, fuse_req_t req, struct pending *p, struct stat *attr,
-			   int to_set, struct stat *st)
+static int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_file_info *fi,
+			   struct stat *attr, int to_set, struct stat *st)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct pending *p;
 	int ret = 0;
 
 	pthread_mutex_lock(&fs->pending_lock);
+	/* Without an open file of the caller's, only pending_lock keeps p
+	 * alive: find it under the lock.  None: already a segment, or gone. */
+	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh : pending_find_locked(fs, key);
+	if (!p) {
+		ret = -ENOENT;
+		goto out;
+	}
 	if (p->shmid < 0 &&
 	    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
 		if (ctx->uid != 0 && ctx->uid != p->uid) {
@@ -1117,9 +1216,7 @@ static int pending_setattr(struct shmfs *fs, fuse_req_t req, struct pending *p, 
 				ret = zero_fill(fs, req, p->of, attr->st_size);
 		} else if (attr->st_size == 0) {
 			/* dd and O_TRUNC truncate to 0 first: nothing to make yet */
-			free(p->data);
-			p->data = NULL;
-			p->len = 0;
+			pending_drop_data_locked(fs, p);
 		} else {
 			ret = pending_create_locked(fs, req, p, attr->st_size);
 		}
@@ -1157,18 +1254,8 @@ static void pending_release(struct shmfs *fs, struct pending *p)
 	if (p->opens == 1 && p->shmid < 0 && pending_create_default_locked(fs, NULL, p) != 0)
 		fuse_log(FUSE_LOG_WARNING, "shmfs: could not create key 0x%08x\n",
 			 (unsigned int)p->key);
-	if (--p->opens == 0) {
-		for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next) {
-			if (*pp == p) {
-				*pp = p->next;
-				break;
-			}
-		}
-		if (p->of)
-			open_segment_close(fs, p->of);
-		free(p->data);
-		free(p);
-	}
+	if (--p->opens == 0)
+		pending_forget_locked(fs, p);
 	pthread_mutex_unlock(&fs->pending_lock);
 }
 
@@ -1314,15 +1401,7 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 		return;
 	}
 	if (names_ino_decode(ino, &shmid) == NAME_PENDING) {
-		struct pending *p = NULL;
-
-		pthread_mutex_lock(&fs->pending_lock);
-		p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh
-				 : pending_find_locked(fs, shmid);
-		pthread_mutex_unlock(&fs->pending_lock);
-		/* A pending node without an open file has already been
-		 * released: it is a segment now, or gone. */
-		ret = p ? pending_setattr(fs, req, p, attr, to_set, &st) : -ENOENT;
+		ret = pending_setattr(fs, req, shmid, fi, attr, to_set, &st);
 		if (ret)
 			goto out_err;
 		fuse_reply_attr(req, &st, 0);
@@ -1662,6 +1741,7 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	if (ret)
 		goto out_err;
 	of->is_next = kind == NAME_NEXT;
+	of->writable = writable;
 	if (fi->flags & O_TRUNC) {
 		ret = zero_fill(fs, req, of, 0);
 		if (ret) {
@@ -1923,6 +2003,7 @@ static void *sweeper_main(void *arg)
 			if (segment_list_read(&list) == 0)
 				lock_table_sweep(fs->locks, &list);
 			lock_table_take_all_posts(fs->locks);
+			wake_changed(fs);
 			unpark_detachable(fs);
 			attachments_sweep(fs, false);
 			deadline_in(&next_sweep, fs->opts.sweep_interval_ms);

@@ -76,7 +76,10 @@ static int option_proc(void *data, const char *arg, int key, struct fuse_args *o
 			fprintf(stderr, "shmfs: too many arguments: '%s'\n", arg);
 			return -1;
 		}
-		o->nonopts[o->nnonopts++] = strdup(arg);
+		o->nonopts[o->nnonopts] = strdup(arg);
+		if (!o->nonopts[o->nnonopts])
+			return -1;
+		o->nnonopts++;
 		return 0;
 	default:
 		return 1;
@@ -177,7 +180,7 @@ int main(int argc, char *argv[])
 				o.lock_timeout);
 			goto err_out1;
 		}
-		fs_opts.lock_timeout_ms = (unsigned int)(v * 1000);
+		fs_opts.lock_timeout_ms = (unsigned int)(v * 1000 + 0.5);
 	}
 	if (o.attr_timeout) {
 		double v;
@@ -236,6 +239,11 @@ int main(int argc, char *argv[])
 		ret = fuse_session_loop(se);
 	} else {
 		loop_cfg = fuse_loop_cfg_create();
+		if (!loop_cfg) {
+			fuse_log(FUSE_LOG_ERR, "shmfs: out of memory\n");
+			ret = 1;
+			goto out_unmount;
+		}
 		fuse_loop_cfg_set_clone_fd(loop_cfg, cmd.clone_fd);
 		/* UINT_MAX means "not given": keep libfuse's defaults. */
 		if (cmd.max_threads != UINT_MAX)
@@ -249,6 +257,7 @@ int main(int argc, char *argv[])
 	 * SIGHUP are a normal way to stop, like fusermount3 -u. */
 	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
 
+out_unmount:
 	fuse_session_unmount(se);
 err_out5:
 	fuse_remove_signal_handlers(se);

@@ -255,6 +255,15 @@ int segment_stat(int shmid, bool want_usage, struct segment_info *out)
 	return -errno;
 }
 
+/* 32-bit x86 and ARM: the plain calls take 16-bit ids. */
+#ifdef SYS_setresuid32
+#define SYS_SETRESUID SYS_setresuid32
+#define SYS_SETRESGID SYS_setresgid32
+#else
+#define SYS_SETRESUID SYS_setresuid
+#define SYS_SETRESGID SYS_setresgid
+#endif
+
 int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t gid)
 {
 	uid_t euid = geteuid();
@@ -264,11 +273,11 @@ int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t
 
 	/* Raw syscalls: glibc's setresuid() would change every thread. */
 	if (switch_ids) {
-		if (syscall(SYS_setresgid, -1, gid, -1) != 0)
+		if (syscall(SYS_SETRESGID, -1, gid, -1) != 0)
 			return -errno;
-		if (syscall(SYS_setresuid, -1, uid, -1) != 0) {
+		if (syscall(SYS_SETRESUID, -1, uid, -1) != 0) {
 			err = -errno;
-			syscall(SYS_setresgid, -1, egid, -1);
+			syscall(SYS_SETRESGID, -1, egid, -1);
 			return err;
 		}
 	}
@@ -276,8 +285,8 @@ int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t
 	err = id < 0 ? -errno : 0;
 	if (switch_ids) {
 		/* Back to root: cannot fail, the saved uid is still 0. */
-		if (syscall(SYS_setresuid, -1, euid, -1) != 0 ||
-		    syscall(SYS_setresgid, -1, egid, -1) != 0)
+		if (syscall(SYS_SETRESUID, -1, euid, -1) != 0 ||
+		    syscall(SYS_SETRESGID, -1, egid, -1) != 0)
 			abort();
 	}
 	return err ? err : id;

@@ -225,6 +225,30 @@ static void test_poll_reports_writes(void **state)
 	assert_memory_equal(buf, "poke\n", 5);
 	assert_int_equal(poll(&pfd, 1, 0), 0);
 	close(fd);
+
+	/* opened for writing: always writable */
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_true(pfd.revents & POLLOUT);
+
+	/* a poll that takes an outside writer's post wakes a .next reader too */
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", M, id), 0);
+	char v[32];
+	int notify = atoi(sidecar_value(out, "notify_semid", v, sizeof(v)));
+	assert_int_equal(
+		run(out, sizeof(out),
+		    "cat %s/%d.next > /dev/null & c=$!; "
+		    "until ipcs -m -i %d | grep -q nattch=2; do sleep 0.02; done; "
+		    "perl -MIPC::SysV=IPC_NOWAIT -e \"semop(%d, pack(q(s!3), 0, 1, IPC_NOWAIT)) "
+		    "or die\"; /usr/bin/python3 -c \"import select, os; "
+		    "p = select.poll(); p.register(os.open(\\\"%s\\\", os.O_RDONLY)); "
+		    "p.poll(0)\"; wait $c; echo woke",
+		    M, id, id, notify, path),
+		0);
+	assert_string_equal(out, "woke\n");
+	close(fd);
 	shmctl(id, IPC_RMID, NULL);
 }
 
