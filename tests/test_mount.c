@@ -444,6 +444,10 @@ static void test_removed_while_open(void **state)
 			 0);
 	/* the write moved the offset to 5; the read sees NULs there */
 	assert_non_null(strstr(out, "status dest\n"));
+	/* gone with the release of the last file (sent just after the
+	 * close, asynchronously): wait for it, within 5 seconds */
+	for (int i = 0; i < 500 && segment_exists(id); i++)
+		usleep(10000);
 	assert_false(segment_exists(id));
 }
 
