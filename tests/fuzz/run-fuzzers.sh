@@ -16,6 +16,7 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 	CC=clang meson setup "$BUILD" -Dfuzz=true
 fi
 meson compile -C "$BUILD" $TARGETS
+BUILD="$(cd "$BUILD" && pwd)" # absolute: the targets run from elsewhere
 
 work=$(mktemp -d /tmp/shmfs-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -40,8 +41,8 @@ printf '0 0 0 0 0 0 0 0 0 0 0 0 0 0\n' > "$work/fuzz_proc_line/short"
 total=0
 for t in $TARGETS; do
 	log="$work/$t.log"
-	if ! (cd "$work" && "$OLDPWD/$BUILD/tests/fuzz/$t" -max_total_time="$SECONDS_EACH" \
-		-print_final_stats=1 -artifact_prefix="$OLDPWD/$BUILD/$t-" "$work/$t") >"$log" 2>&1; then
+	if ! (cd "$work" && "$BUILD/tests/fuzz/$t" -max_total_time="$SECONDS_EACH" \
+		-print_final_stats=1 -artifact_prefix="$BUILD/$t-" "$work/$t") >"$log" 2>&1; then
 		tail -n 40 "$log"
 		echo "run-fuzzers: $t failed; reproducer in $BUILD/$t-*" >&2
 		exit 1
