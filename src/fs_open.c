@@ -1,0 +1,763 @@
+/* fs_open.c - open segment files: attributes, the caller's rights,
+ * attachments, the lock around each copy, and change notification. */
+#include "fs_internal.h"
+
+/* ---- attributes ---------------------------------------------------- */
+
+/* mtime: the latest of the three times the kernel keeps (last attach,
+ * last detach, last change).  A segment's bytes change while attached
+ * and the kernel records no write time, so the last attach or detach is
+ * the best evidence of a recent writer there is. */
+static time_t segment_mtime(const struct segment_info *seg)
+{
+	time_t t = seg->ctime;
+
+	if (seg->atime > t)
+		t = seg->atime;
+	if (seg->dtime > t)
+		t = seg->dtime;
+	return t;
+}
+
+void fill_segment_attr(enum name_kind kind, const struct segment_info *seg, struct stat *st)
+{
+	char target[32];
+
+	memset(st, 0, sizeof(*st));
+	st->st_ino = names_ino(kind, seg->shmid);
+	st->st_uid = seg->uid;
+	st->st_gid = seg->gid;
+	st->st_nlink = (seg->mode & SEGMENT_MODE_DEST) ? 0 : 1;
+	st->st_atime = seg->atime;
+	st->st_mtime = segment_mtime(seg);
+	st->st_ctime = seg->ctime;
+	st->st_blksize = sysconf(_SC_PAGESIZE);
+	switch (kind) {
+	case NAME_SEGMENT:
+	case NAME_NEXT:
+		st->st_mode = S_IFREG | (seg->mode & 0777);
+		st->st_size = seg->size;
+		/* From the size, the same in a listing and in stat: the
+		 * sidecar has rss and swap. */
+		st->st_blocks = (seg->size + 511) / 512;
+		break;
+	case NAME_SIDECAR:
+		/* Readable by all, as /proc/sysvipc/shm; writable (lock,
+		 * unlock) by the owner. Size 0 as a /proc file: read to EOF. */
+		st->st_mode = S_IFREG | 0644;
+		st->st_atime = st->st_mtime = st->st_ctime;
+		break;
+	case NAME_KEYLINK:
+	case NAME_NEXTLINK:
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = names_format_root(target, sizeof(target),
+						kind == NAME_KEYLINK ? NAME_SEGMENT : NAME_NEXT,
+						seg->shmid) +
+			      3;
+		st->st_nlink = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+void fill_dir_attr(struct shmfs *fs, fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_mode = S_IFDIR | 0755;
+	st->st_nlink = ino == NAMES_ROOT_INO ? 3 : 2;
+	st->st_uid = fs->uid;
+	st->st_gid = fs->gid;
+	st->st_atime = st->st_mtime = st->st_ctime = fs->mount_time;
+}
+
+/* The generation tells the kernel whether an inode number still means the
+ * same segment: a reused shmid from another creator gets another one. */
+uint64_t segment_generation(const struct segment_info *seg)
+{
+	return ((uint64_t)(uint32_t)seg->cpid << 32) | (uint32_t)seg->cuid;
+}
+
+void fill_entry(struct shmfs *fs, enum name_kind kind, const struct segment_info *seg,
+		struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	fill_segment_attr(kind, seg, &e->attr);
+	e->ino = e->attr.st_ino;
+	e->generation = segment_generation(seg);
+	e->attr_timeout = fs->opts.attr_timeout;
+	e->entry_timeout = fs->opts.entry_timeout;
+}
+
+/* ---- callers ------------------------------------------------------- */
+
+struct caller {
+	struct access_caller cred;
+	bool groups_unread; /* the caller's groups could not be read */
+	gid_t groups[MAX_GROUPS];
+	gid_t *more_groups; /* all of them, when there are more than MAX_GROUPS */
+};
+
+/* Supplementary groups cost a read of /proc/PID/status, so they are
+ * fetched only when they could change the answer: first with room for
+ * MAX_GROUPS, then with room for all (a user may have up to NGROUPS_MAX).
+ * Free with caller_put(). */
+static void caller_get(fuse_req_t req, const struct segment_info *seg, struct caller *c)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	int n;
+
+	c->cred.uid = ctx->uid;
+	c->cred.gid = ctx->gid;
+	c->cred.groups = c->groups;
+	c->cred.ngroups = 0;
+	c->groups_unread = false;
+	c->more_groups = NULL;
+	if (ctx->uid == 0 || ctx->uid == seg->uid || ctx->uid == seg->cuid)
+		return;
+	if (ctx->gid == seg->gid || ctx->gid == seg->cgid)
+		return;
+	n = fuse_req_getgroups(req, MAX_GROUPS, c->groups);
+	if (n > MAX_GROUPS) {
+		int room = n;
+
+		c->more_groups = calloc(room, sizeof(*c->more_groups));
+		n = c->more_groups ? fuse_req_getgroups(req, room, c->more_groups) : -ENOMEM;
+		if (n > room)
+			n = -EAGAIN; /* it gained groups between the two reads */
+		c->cred.groups = c->more_groups;
+	}
+	/* No /proc/PID/status: the caller is in another pid namespace (its
+	 * pid is 0 here) or has exited. */
+	if (n < 0)
+		c->groups_unread = true;
+	else
+		c->cred.ngroups = n;
+}
+
+static void caller_put(struct caller *c)
+{
+	free(c->more_groups);
+}
+
+int check_access(fuse_req_t req, const struct segment_info *seg, int want)
+{
+	struct caller c;
+	int ret;
+
+	caller_get(req, seg, &c);
+	ret = access_check(&c.cred, seg, want);
+	if (ret == 0 && c.groups_unread) {
+		/* Grant only what the caller would have were it in the
+		 * segment's group too: group bits stricter than the other
+		 * bits must still keep a member out. */
+		gid_t member = seg->gid;
+
+		c.cred.groups = &member;
+		c.cred.ngroups = 1;
+		ret = access_check(&c.cred, seg, want);
+	}
+	caller_put(&c);
+	return ret;
+}
+
+/* Ownership is the uid's alone: no groups to read. */
+int check_owner(fuse_req_t req, const struct segment_info *seg)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const struct access_caller cred = { .uid = ctx->uid, .gid = ctx->gid };
+
+	return access_check_owner(&cred, seg);
+}
+
+/* ---- locking ------------------------------------------------------- */
+
+static bool req_interrupted(void *req)
+{
+	return req && fuse_req_interrupted(req);
+}
+
+/* Take the segment's lock for one request.  If its set was removed under
+ * us, find (or make) the set again once. */
+int open_segment_lock(struct shmfs *fs, fuse_req_t req, struct open_segment *of,
+		      enum lock_mode mode, int *semid_out)
+{
+	for (int attempt = 0;; attempt++) {
+		int semid = __atomic_load_n(&of->semid, __ATOMIC_ACQUIRE);
+		int ret = lock_acquire(semid, mode, fs->opts.lock_timeout_ms, req_interrupted, req);
+
+		if (ret == 0) {
+			*semid_out = semid;
+			return 0;
+		}
+		if ((ret != -EIDRM && ret != -EINVAL) || attempt > 0)
+			return ret;
+		lock_table_invalidate(fs->locks, of->shmid, semid);
+		struct segment_info seg;
+		if (segment_stat(of->shmid, false, &seg) != 0)
+			seg = of->info;
+		semid = lock_table_semid(fs->locks, &seg);
+		if (semid < 0)
+			return semid;
+		__atomic_store_n(&of->semid, semid, __ATOMIC_RELEASE);
+	}
+}
+
+/* ---- attachments ---------------------------------------------------- */
+
+/* Under kernel.shm_rmid_forced=1, a detach that leaves nattch at 0
+ * destroys the segment: a reader must never do that.  So an open of a
+ * segment nobody else has attached is refused (EBUSY), and a close that
+ * would be the last detach keeps the attachment parked instead. */
+int detach_safely(struct shmfs *fs, int shmid, void *addr)
+{
+	struct segment_info seg;
+
+	if (segment_rmid_forced() && segment_stat(shmid, false, &seg) == 0 &&
+	    !(seg.mode & SEGMENT_MODE_DEST) && seg.nattch <= 1) {
+		pthread_mutex_lock(&fs->parked_lock);
+		if (fs->nparked == fs->parked_cap) {
+			size_t cap = fs->parked_cap ? fs->parked_cap * 2 : 8;
+			struct parked *p = realloc(fs->parked, cap * sizeof(*p));
+
+			if (!p) {
+				pthread_mutex_unlock(&fs->parked_lock);
+				return -ENOMEM; /* keep it attached rather than destroy it */
+			}
+			fs->parked = p;
+			fs->parked_cap = cap;
+		}
+		fs->parked[fs->nparked++] = (struct parked){ shmid, addr };
+		pthread_mutex_unlock(&fs->parked_lock);
+		fuse_log(FUSE_LOG_WARNING,
+			 "shmfs: segment %d kept attached: detaching it would destroy it "
+			 "(kernel.shm_rmid_forced=1)\n",
+			 shmid);
+		return 0;
+	}
+	return segment_detach(addr);
+}
+
+void unpark_detachable(struct shmfs *fs)
+{
+	pthread_mutex_lock(&fs->parked_lock);
+	for (size_t i = 0; i < fs->nparked;) {
+		struct segment_info seg;
+		struct parked *p = &fs->parked[i];
+
+		if (segment_stat(p->shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST) ||
+		    seg.nattch > 1) {
+			segment_detach(p->addr);
+			*p = fs->parked[--fs->nparked];
+			continue;
+		}
+		i++;
+	}
+	pthread_mutex_unlock(&fs->parked_lock);
+}
+
+/* Zero from offset to the end under the exclusive lock: what O_TRUNC and
+ * truncate(n <= size) mean for a segment of fixed size. */
+int zero_fill(struct shmfs *fs, fuse_req_t req, struct open_segment *of, uint64_t from)
+{
+	int semid, ret;
+
+	if (from >= of->size)
+		return 0;
+	ret = open_segment_lock(fs, req, of, LOCK_MODE_EXCLUSIVE, &semid);
+	if (ret)
+		return ret;
+	memset((char *)of->addr + from, 0, of->size - from);
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	/* Not counted as a write for .next and poll: `echo hi > seg`
+	 * truncates first, and its readers want the text, not the NULs. */
+	return 0;
+}
+
+/* ---- the attachment cache (-o attach_cache=SECONDS) ------------------ */
+
+/* By default every open attaches and every close detaches, so shmfs holds
+ * nothing alive and adds nothing to nattch once files are closed.  With
+ * attach_cache, open files of a segment share one attachment, kept for
+ * that long after the last close: a fresh attachment has no page tables,
+ * and mapping a large segment anew on every open is what kept sequential
+ * throughput at half the FUSE limit.  Removed segments are let go at the
+ * next sweep, whatever the time left. */
+struct attachment {
+	struct attachment *next;
+	int shmid;
+	uint64_t generation;
+	bool writable;
+	void *addr;
+	unsigned int users;
+	struct timespec idle_since;
+};
+
+static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool writable,
+			  void **addr)
+{
+	uint64_t gen = segment_generation(seg);
+	struct attachment *a;
+	int ret;
+
+	pthread_mutex_lock(&fs->attach_lock);
+	for (a = fs->attachments; a; a = a->next) {
+		if (a->shmid == seg->shmid && a->generation == gen && (a->writable || !writable)) {
+			a->users++;
+			*addr = a->addr;
+			pthread_mutex_unlock(&fs->attach_lock);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&fs->attach_lock);
+	ret = segment_attach(seg->shmid, writable, addr);
+	if (ret)
+		return ret;
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		segment_detach(*addr);
+		return -ENOMEM;
+	}
+	*a = (struct attachment){
+		.shmid = seg->shmid,
+		.generation = gen,
+		.writable = writable,
+		.addr = *addr,
+		.users = 1,
+	};
+	pthread_mutex_lock(&fs->attach_lock);
+	a->next = fs->attachments;
+	fs->attachments = a;
+	pthread_mutex_unlock(&fs->attach_lock);
+	return 0;
+}
+
+static void attachment_put(struct shmfs *fs, void *addr)
+{
+	pthread_mutex_lock(&fs->attach_lock);
+	for (struct attachment *a = fs->attachments; a; a = a->next) {
+		if (a->addr == addr) {
+			if (--a->users == 0)
+				clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fs->attach_lock);
+}
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* Detach idle attachments past their time, or of a segment removed or
+ * marked for destruction (every idle one when all). */
+void attachments_sweep(struct shmfs *fs, bool all)
+{
+	struct attachment *gone = NULL, **link;
+
+	pthread_mutex_lock(&fs->attach_lock);
+	for (link = &fs->attachments; *link;) {
+		struct attachment *a = *link;
+		struct segment_info seg;
+
+		if (a->users == 0 &&
+		    (all || seconds_since(&a->idle_since) >= fs->opts.attach_cache ||
+		     segment_stat(a->shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST) ||
+		     segment_generation(&seg) != a->generation)) {
+			*link = a->next;
+			a->next = gone;
+			gone = a;
+			continue;
+		}
+		link = &a->next;
+	}
+	pthread_mutex_unlock(&fs->attach_lock);
+	while (gone) {
+		struct attachment *a = gone;
+
+		gone = a->next;
+		detach_safely(fs, a->shmid, a->addr);
+		free(a);
+	}
+}
+
+int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
+		     struct open_segment **out)
+{
+	struct open_segment *of;
+	int semid, ret;
+
+	/* A segment shmfs itself just made is kept by parking at close. */
+	if (!creating && segment_rmid_forced() && seg->nattch == 0 &&
+	    !(seg->mode & SEGMENT_MODE_DEST))
+		return -EBUSY;
+	of = calloc(1, sizeof(*of));
+	if (!of)
+		return -ENOMEM;
+	semid = lock_table_semid(fs->locks, seg);
+	if (semid < 0) {
+		free(of);
+		return semid;
+	}
+	if (fs->opts.attach_cache > 0)
+		ret = attachment_get(fs, seg, writable, &of->addr);
+	else
+		ret = segment_attach(seg->shmid, writable, &of->addr);
+	if (ret) {
+		free(of);
+		return ret;
+	}
+	of->shmid = seg->shmid;
+	of->size = seg->size;
+	of->semid = semid;
+	of->info = *seg;
+	of->seen = lock_table_written(fs->locks, seg->shmid);
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_INSERT_HEAD(&fs->open_segments, of, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
+	*out = of;
+	return 0;
+}
+
+void open_segment_close(struct shmfs *fs, struct open_segment *of)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_REMOVE(of, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
+	if (fs->opts.attach_cache > 0)
+		attachment_put(fs, of->addr);
+	else
+		detach_safely(fs, of->shmid, of->addr);
+	free(of);
+}
+
+void open_sidecar_free(struct shmfs *fs, struct open_sidecar *sc)
+{
+	pthread_mutex_lock(&fs->open_lock);
+	LIST_REMOVE(sc, open_link);
+	pthread_mutex_unlock(&fs->open_lock);
+	free(sc);
+}
+
+/* ---- change notification ------------------------------------------- */
+
+/* A write to shmid has been seen: answer the .next readers waiting for it
+ * and tell the pollers.  The replies are sent outside watch_lock. */
+void wake_watchers(struct shmfs *fs, int shmid)
+{
+	struct waiter *ready = NULL, **link;
+	struct fuse_pollhandle *handles[64];
+	size_t nhandles = 0;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	for (link = &fs->waiters; *link;) {
+		struct waiter *w = *link;
+
+		if (w->of->shmid != shmid) {
+			link = &w->next;
+			continue;
+		}
+		*link = w->next;
+		w->of->fired = true;
+		w->next = ready;
+		ready = w;
+	}
+	for (struct open_segment *of = fs->pollers; of && nhandles < 64; of = of->next_poller) {
+		if (of->shmid == shmid && of->ph) {
+			handles[nhandles++] = of->ph;
+			of->ph = NULL;
+		}
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
+
+	while (ready) {
+		struct waiter *w = ready;
+
+		ready = w->next;
+		__atomic_store_n(&w->of->seen, lock_table_written(fs->locks, shmid),
+				 __ATOMIC_RELAXED);
+		reply_segment_read(fs, w->req, w->of, w->size, w->off);
+		free(w);
+	}
+	for (size_t i = 0; i < nhandles; i++) {
+		fuse_lowlevel_notify_poll(handles[i]);
+		fuse_pollhandle_destroy(handles[i]);
+	}
+}
+
+/* Called by the sweeper often while anyone waits: take posts on the
+ * "written" semaphores of watched segments, and answer interrupted
+ * waiters with EINTR. */
+bool check_watched(struct shmfs *fs)
+{
+	int shmids[64];
+	size_t n = 0;
+	struct waiter *gone = NULL;
+	bool any;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	for (struct waiter **link = &fs->waiters; *link;) {
+		struct waiter *w = *link;
+
+		if (fuse_req_interrupted(w->req)) {
+			*link = w->next;
+			w->next = gone;
+			gone = w;
+			continue;
+		}
+		if (n < 64)
+			shmids[n++] = w->of->shmid;
+		link = &w->next;
+	}
+	for (struct open_segment *of = fs->pollers; of; of = of->next_poller)
+		if (of->ph && n < 64)
+			shmids[n++] = of->shmid;
+	any = fs->waiters || fs->pollers;
+	pthread_mutex_unlock(&fs->watch_lock);
+
+	while (gone) {
+		struct waiter *w = gone;
+
+		gone = w->next;
+		fuse_reply_err(w->req, EINTR);
+		free(w);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (lock_table_take_posts(fs->locks, shmids[i]))
+			wake_watchers(fs, shmids[i]);
+	return any;
+}
+
+/* Wake every watcher whose segment's write count has moved without a
+ * wake-up: posts taken by lock_table_take_all_posts(), or segments past
+ * the first 64 that check_watched() looks at. */
+void wake_changed(struct shmfs *fs)
+{
+	int *ids = NULL, *grown;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	for (struct waiter *w = fs->waiters; w; w = w->next) {
+		if (lock_table_written(fs->locks, w->of->shmid) ==
+		    __atomic_load_n(&w->of->seen, __ATOMIC_RELAXED))
+			continue;
+		if (n == cap) {
+			grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+			if (!grown)
+				break;
+			ids = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		ids[n++] = w->of->shmid;
+	}
+	for (struct open_segment *of = fs->pollers; of; of = of->next_poller) {
+		if (!of->ph || lock_table_written(fs->locks, of->shmid) ==
+				       __atomic_load_n(&of->seen, __ATOMIC_RELAXED))
+			continue;
+		if (n == cap) {
+			grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
+			if (!grown)
+				break;
+			ids = grown;
+			cap = cap ? cap * 2 : 16;
+		}
+		ids[n++] = of->shmid;
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
+	for (size_t i = 0; i < n; i++)
+		wake_watchers(fs, ids[i]); /* a repeated shmid wakes nobody twice */
+	free(ids);
+}
+
+/* Forget an open file's poll handle and waiting reads (at release). */
+void unwatch(struct shmfs *fs, struct open_segment *of)
+{
+	pthread_mutex_lock(&fs->watch_lock);
+	if (of->polling) {
+		for (struct open_segment **link = &fs->pollers; *link;
+		     link = &(*link)->next_poller) {
+			if (*link == of) {
+				*link = of->next_poller;
+				break;
+			}
+		}
+		of->polling = false;
+	}
+	if (of->ph)
+		fuse_pollhandle_destroy(of->ph);
+	of->ph = NULL;
+	pthread_mutex_unlock(&fs->watch_lock);
+}
+
+/* read of <shmid>.next: the first read waits for the next write after
+ * open, then every read serves the segment as it is. */
+void next_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of, size_t size, off_t off)
+{
+	struct waiter *w;
+
+	pthread_mutex_lock(&fs->watch_lock);
+	if (!of->fired && lock_table_written(fs->locks, of->shmid) !=
+				  __atomic_load_n(&of->seen, __ATOMIC_RELAXED))
+		of->fired = true;
+	if (of->fired) {
+		pthread_mutex_unlock(&fs->watch_lock);
+		reply_segment_read(fs, req, of, size, off);
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		pthread_mutex_unlock(&fs->watch_lock);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	w->req = req;
+	w->of = of;
+	w->size = size;
+	w->off = off;
+	w->next = fs->waiters;
+	fs->waiters = w;
+	pthread_mutex_unlock(&fs->watch_lock);
+	/* the sweeper now checks for posts and interrupts every few ms */
+	pthread_mutex_lock(&fs->sweep_lock);
+	pthread_cond_signal(&fs->sweep_cond);
+	pthread_mutex_unlock(&fs->sweep_lock);
+}
+
+void shmfs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+		   struct fuse_pollhandle *ph)
+{
+	struct shmfs *fs = fs_of(req);
+	struct open_segment *of = (struct open_segment *)(uintptr_t)fi->fh;
+	unsigned int revents = 0;
+	int shmid;
+	enum name_kind kind = names_ino_decode(ino, &shmid);
+
+	if (kind != NAME_SEGMENT && kind != NAME_NEXT) {
+		/* sidecars and names being created are always ready */
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
+		return;
+	}
+	if (lock_table_take_posts(fs->locks, of->shmid))
+		wake_watchers(fs, of->shmid); /* before watch_lock: it takes it */
+	pthread_mutex_lock(&fs->watch_lock);
+	if (lock_table_written(fs->locks, of->shmid) !=
+		    __atomic_load_n(&of->seen, __ATOMIC_RELAXED) ||
+	    (of->is_next && of->fired))
+		revents |= POLLIN | POLLRDNORM;
+	if (of->writable) /* libfuse passes no flags to poll */
+		revents |= POLLOUT | POLLWRNORM;
+	if (ph) {
+		if (of->ph)
+			fuse_pollhandle_destroy(of->ph);
+		of->ph = NULL;
+		if (revents & POLLIN) {
+			fuse_pollhandle_destroy(ph);
+		} else {
+			of->ph = ph;
+			if (!of->polling) {
+				of->next_poller = fs->pollers;
+				fs->pollers = of;
+				of->polling = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&fs->watch_lock);
+	if (ph && !(revents & POLLIN)) {
+		pthread_mutex_lock(&fs->sweep_lock);
+		pthread_cond_signal(&fs->sweep_cond);
+		pthread_mutex_unlock(&fs->sweep_lock);
+	}
+	fuse_reply_poll(req, revents);
+}
+
+/* ---- data path ---------------------------------------------------- */
+
+/* Fault the daemon's mapping of [off, off + size) in with one call, before
+ * the lock is taken: a fresh attachment has no page tables, and taking
+ * faults page by page inside the lock made the first pass over a segment
+ * 1.2 (read) to 1.6 (write) times slower.  Only worth it past a few pages;
+ * an old kernel's EINVAL costs nothing. */
+static void populate(const struct open_segment *of, off_t off, size_t size, bool write)
+{
+	static const size_t page = 4096;
+	uintptr_t start, end;
+
+	if (size < 16 * page)
+		return;
+	start = ((uintptr_t)of->addr + off) & ~(uintptr_t)(page - 1);
+	end = ((uintptr_t)of->addr + off + size + page - 1) & ~(uintptr_t)(page - 1);
+	madvise((void *)start, end - start, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+}
+
+/* Reply to a read of an open segment: the bytes at off, copied out of
+ * the mapping while the shared lock is held, so one request is one
+ * consistent snapshot. */
+void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of, size_t size,
+			off_t off)
+{
+	int semid, ret;
+
+	if (off < 0 || (uint64_t)off >= of->size || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	if (size > of->size - off)
+		size = of->size - off;
+	populate(of, off, size, false);
+	ret = open_segment_lock(fs, req, of, LOCK_MODE_SHARED, &semid);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	__atomic_store_n(&of->seen, lock_table_written(fs->locks, of->shmid), __ATOMIC_RELAXED);
+	fuse_reply_buf(req, (const char *)of->addr + off, size);
+	lock_release(semid, LOCK_MODE_SHARED);
+}
+
+void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off, size < len - off ? size : len - off);
+}
+
+/* Write into an open segment under the exclusive lock.  A segment has a
+ * fixed size: a write is cut short at the end, nothing lands past it. */
+void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_segment *of, const char *buf,
+			 size_t size, off_t off)
+{
+	int semid, ret, shmid;
+
+	if (size == 0) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= of->size) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
+	if (size > of->size - off)
+		size = of->size - off;
+	populate(of, off, size, true);
+	ret = open_segment_lock(fs, req, of, LOCK_MODE_EXCLUSIVE, &semid);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	memcpy((char *)of->addr + off, buf, size);
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	/* Count the write before the writer learns it is done; after the
+	 * reply, of may be released at any moment. */
+	shmid = of->shmid;
+	lock_table_mark_written(fs->locks, shmid);
+	fuse_reply_write(req, size);
+	wake_watchers(fs, shmid);
+}
