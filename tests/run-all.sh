@@ -10,6 +10,17 @@ set -eu
 cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
 
+# What the machine has before: a test run must leave no segment, no
+# semaphore set and no FUSE mount behind (every test makes its own in
+# private namespaces, so this checks that they stayed there).
+leftovers()
+{
+	echo "$(($(wc -l < /proc/sysvipc/shm) - 1)) segments," \
+		"$(($(wc -l < /proc/sysvipc/sem) - 1)) semaphore sets," \
+		"$(grep -c ' fuse' /proc/self/mountinfo || true) FUSE mounts"
+}
+before=$(leftovers)
+
 skipped()
 {
 	grep -q '"result": "SKIP"' "$1/meson-logs/testlog.json"
@@ -26,6 +37,17 @@ if [ "${CI:-}" = true ] && skipped "$BUILD"; then
 	echo "run-all: tests were skipped under CI; that is a failure" >&2
 	exit 1
 fi
+check_leftovers()
+{
+	after=$(leftovers)
+	if [ "$after" != "$before" ]; then
+		echo "run-all: before the tests: $before; now: $after" >&2
+		# On a machine of its own (CI) that is a leak; elsewhere other
+		# programs may have made or removed some meanwhile.
+		[ "${CI:-}" = true ] && exit 1
+	fi
+}
+check_leftovers
 [ "${QUICK:-}" = 1 ] && exit 0
 
 echo "run-all: the suite under ASan + UBSan"
@@ -36,4 +58,5 @@ tests/run-checks.sh valgrind
 
 echo "run-all: fuzzing"
 FUZZ_SECONDS="${FUZZ_SECONDS:-10}" BUILD="${BUILD}-fuzz" tests/fuzz/run-fuzzers.sh
-echo "run-all: all passed"
+check_leftovers
+echo "run-all: all passed ($before, as before)"
