@@ -451,6 +451,57 @@ static void test_attach_cache(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* Daemonized, shmfs tells syslog what it has to say.  In a mount namespace
+ * of its own, /dev is a fresh tmpfs holding the nodes shmfs needs and a
+ * /dev/log socket of ours; shmfs runs without -f and a warning it has to
+ * give (a close under kernel.shm_rmid_forced=1 that would destroy the
+ * segment) must arrive there. */
+static const char syslog_script[] =
+	"set -e\n"
+	"unshare --mount sh -s \"$@\" <<'EOF'\n"
+	"set -e\n"
+	"mount --make-rprivate /\n"
+	"mount -t tmpfs tmpfs /dev\n"
+	"mknod -m 666 /dev/fuse c 10 229; mknod -m 666 /dev/null c 1 3\n"
+	"/usr/bin/python3 -c \"\n"
+	"import socket, sys\n"
+	"s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind('/dev/log')\n"
+	"s.settimeout(20); open('$1/ready', 'w').close()\n"
+	"sys.stdout.write(s.recv(1000).decode())\n"
+	"\" > $1/log &\n"
+	"listener=$!\n"
+	"while [ ! -e $1/ready ]; do sleep 0.02; done\n"
+	"mkdir $1/mnt; $2 $1/mnt\n"
+	"/usr/bin/python3 -c \"\n"
+	"import sysv_ipc, os\n"
+	"m = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=4096)\n"
+	"open('/proc/sys/kernel/shm_rmid_forced', 'w').write('1')\n"
+	"fd = os.open('$1/mnt/%d' % m.id, os.O_RDONLY)\n"
+	"m.detach(); os.close(fd)\n"
+	"\"\n"
+	"wait $listener\n"
+	"umount $1/mnt\n"
+	"echo 0 > /proc/sys/kernel/shm_rmid_forced\n"
+	"cat $1/log\n"
+	"EOF\n";
+
+static void test_daemon_logs_to_syslog(void **state)
+{
+	char dir[] = "/tmp/shmfs-syslog.XXXXXX", script[128];
+	FILE *f;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(script, sizeof(script), "%s/run.sh", dir);
+	f = fopen(script, "w");
+	assert_non_null(f);
+	fputs(syslog_script, f);
+	fclose(f);
+	assert_int_equal(run(out, sizeof(out), "sh %s %s %s", script, dir, shmfs_path), 0);
+	assert_non_null(strstr(out, "shmfs["));
+	assert_non_null(strstr(out, "kept attached"));
+	run(NULL, 0, "rm -rf %s", dir);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +514,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_mount_conventions),
 		cmocka_unit_test(test_default_cache_bound),
 		cmocka_unit_test(test_attach_cache),
+		cmocka_unit_test(test_daemon_logs_to_syslog),
 		cmocka_unit_test(test_example_clients_through_the_mount),
 	};
 
