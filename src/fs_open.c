@@ -275,15 +275,19 @@ int zero_fill(struct shmfs *fs, fuse_req_t req, struct open_segment *of, uint64_
 	return 0;
 }
 
-/* ---- the attachment cache (-o attach_cache=SECONDS) ------------------ */
+/* ---- attachments shared by the open files of a segment ---------------- */
 
-/* By default every open attaches and every close detaches, so shmfs holds
- * nothing alive and adds nothing to nattch once files are closed.  With
- * attach_cache, open files of a segment share one attachment, kept for
- * that long after the last close: a fresh attachment has no page tables,
- * and mapping a large segment anew on every open is what kept sequential
- * throughput at half the FUSE limit.  Removed segments are let go at the
- * next sweep, whatever the time left. */
+/* The open files of a segment share one attachment: a fresh attachment
+ * has no page tables, so every extra one would fault each page in again
+ * (two writers with a descriptor each ran at half the speed of one).  By
+ * default the last close detaches it, so shmfs holds nothing alive and
+ * adds nothing to nattch once its files are closed.  With -o attach_cache
+ * it is kept that long after the last close, for programs that open and
+ * close a large segment over and over (mapping it anew on every open is
+ * what keeps their sequential throughput at half the FUSE limit); a
+ * removed segment is let go at the next sweep, whatever the time left.
+ * While the attachment exists the segment, and so its shmid, lives: a
+ * shmid cannot name another segment meanwhile. */
 struct attachment {
 	struct attachment *next;
 	int shmid;
@@ -335,15 +339,29 @@ static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool
 
 static void attachment_put(struct shmfs *fs, void *addr)
 {
+	struct attachment *gone = NULL;
+
 	pthread_mutex_lock(&fs->attach_lock);
-	for (struct attachment *a = fs->attachments; a; a = a->next) {
-		if (a->addr == addr) {
-			if (--a->users == 0)
-				clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
-			break;
+	for (struct attachment **link = &fs->attachments; *link; link = &(*link)->next) {
+		struct attachment *a = *link;
+
+		if (a->addr != addr)
+			continue;
+		if (--a->users == 0) {
+			clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
+			if (fs->opts.attach_cache <= 0) {
+				/* the default: the last close detaches */
+				*link = a->next;
+				gone = a;
+			}
 		}
+		break;
 	}
 	pthread_mutex_unlock(&fs->attach_lock);
+	if (gone) {
+		detach_safely(fs, gone->shmid, gone->addr);
+		free(gone);
+	}
 }
 
 static double seconds_since(const struct timespec *t)
@@ -404,10 +422,7 @@ int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bool writ
 		free(of);
 		return semid;
 	}
-	if (fs->opts.attach_cache > 0)
-		ret = attachment_get(fs, seg, writable, &of->addr);
-	else
-		ret = segment_attach(seg->shmid, writable, &of->addr);
+	ret = attachment_get(fs, seg, writable, &of->addr);
 	if (ret) {
 		free(of);
 		return ret;
@@ -429,10 +444,7 @@ void open_segment_close(struct shmfs *fs, struct open_segment *of)
 	pthread_mutex_lock(&fs->open_lock);
 	LIST_REMOVE(of, open_link);
 	pthread_mutex_unlock(&fs->open_lock);
-	if (fs->opts.attach_cache > 0)
-		attachment_put(fs, of->addr);
-	else
-		detach_safely(fs, of->shmid, of->addr);
+	attachment_put(fs, of->addr);
 	free(of);
 }
 

@@ -420,9 +420,11 @@ static void test_no_attachment_after_close(void **state)
 	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
 		usleep(10000);
 	assert_int_equal(stat_of(id).shm_nattch, 0);
-	/* ... and an open file holds one attachment */
+	/* ... and open files hold one attachment between them (a read-only
+	 * open shares a writable one; the other way round needs its own) */
 	assert_int_equal(run(out, sizeof(out),
-			     "exec 3<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"", M, id, id),
+			     "exec 4<>%s/%d 3<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"", M,
+			     id, M, id, id),
 			 0);
 	assert_string_equal(out, "nattch=1\n");
 	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
