@@ -373,12 +373,35 @@ static void test_sidecar_matches_ipcs_and_proc(void **state)
 static void test_sidecar_chunked_read_is_one_snapshot(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 4096, 0600);
-	char whole[4096];
+	char path[128], text[4096], v[64];
+	size_t len = 0;
+	ssize_t n;
+	void *p = NULL;
+	int fd;
 
-	assert_int_equal(run(whole, sizeof(whole), "cat %s/%d.stat", M, id), 0);
-	assert_int_equal(run(out, sizeof(out), "dd if=%s/%d.stat bs=3 status=none", M, id), 0);
-	/* atime etc. do not change between the two reads: nobody attached */
-	assert_string_equal(out, whole);
+	/* Read in 3-byte chunks, and change the segment (attach it: nattch,
+	 * lpid and atime move) after the first chunk.  Every chunk must come
+	 * from the rendering made at open: nattch 0, and the text whole. */
+	snprintf(path, sizeof(path), "%s/%d.stat", M, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	while ((n = read(fd, text + len, 3)) > 0) {
+		len += n;
+		if (!p) {
+			p = shmat(id, NULL, 0);
+			assert_ptr_not_equal(p, (void *)-1);
+		}
+	}
+	assert_int_equal(n, 0);
+	close(fd);
+	text[len] = '\0';
+	assert_string_equal(sidecar_value(text, "nattch", v, sizeof(v)), "0");
+	assert_string_equal(sidecar_value(text, "atime", v, sizeof(v)), "not-set");
+	assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v))); /* the last line */
+	/* ... while a new open sees the change */
+	assert_int_equal(run(out, sizeof(out), "cat %s", path), 0);
+	assert_string_equal(sidecar_value(out, "nattch", v, sizeof(v)), "1");
+	shmdt(p);
 	shmctl(id, IPC_RMID, NULL);
 }
 
