@@ -459,12 +459,12 @@ void open_sidecar_free(struct shmfs *fs, struct open_sidecar *sc)
 /* ---- change notification ------------------------------------------- */
 
 /* A write to shmid has been seen: answer the .next readers waiting for it
- * and tell the pollers.  The replies are sent outside watch_lock. */
+ * and tell the pollers.  The replies, which wait for the segment's lock,
+ * are sent outside watch_lock; a poll notification only writes to
+ * /dev/fuse and is sent under it. */
 void wake_watchers(struct shmfs *fs, int shmid)
 {
 	struct waiter *ready = NULL, **link;
-	struct fuse_pollhandle *handles[64];
-	size_t nhandles = 0;
 
 	pthread_mutex_lock(&fs->watch_lock);
 	for (link = &fs->waiters; *link;) {
@@ -479,9 +479,10 @@ void wake_watchers(struct shmfs *fs, int shmid)
 		w->next = ready;
 		ready = w;
 	}
-	for (struct open_segment *of = fs->pollers; of && nhandles < 64; of = of->next_poller) {
+	for (struct open_segment *of = fs->pollers; of; of = of->next_poller) {
 		if (of->shmid == shmid && of->ph) {
-			handles[nhandles++] = of->ph;
+			fuse_lowlevel_notify_poll(of->ph);
+			fuse_pollhandle_destroy(of->ph);
 			of->ph = NULL;
 		}
 	}
@@ -496,10 +497,26 @@ void wake_watchers(struct shmfs *fs, int shmid)
 		reply_segment_read(fs, w->req, w->of, w->size, w->off);
 		free(w);
 	}
-	for (size_t i = 0; i < nhandles; i++) {
-		fuse_lowlevel_notify_poll(handles[i]);
-		fuse_pollhandle_destroy(handles[i]);
+}
+
+/* A growing list of shmids; a failed allocation only drops the rest. */
+struct shmid_list {
+	int *v;
+	size_t n, cap;
+};
+
+static void shmid_list_add(struct shmid_list *l, int shmid)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		int *grown = realloc(l->v, cap * sizeof(*grown));
+
+		if (!grown)
+			return;
+		l->v = grown;
+		l->cap = cap;
 	}
+	l->v[l->n++] = shmid;
 }
 
 /* Called by the sweeper often while anyone waits: take posts on the
@@ -507,8 +524,7 @@ void wake_watchers(struct shmfs *fs, int shmid)
  * waiters with EINTR. */
 bool check_watched(struct shmfs *fs)
 {
-	int shmids[64];
-	size_t n = 0;
+	struct shmid_list ids = { 0 };
 	struct waiter *gone = NULL;
 	bool any;
 
@@ -522,13 +538,12 @@ bool check_watched(struct shmfs *fs)
 			gone = w;
 			continue;
 		}
-		if (n < 64)
-			shmids[n++] = w->of->shmid;
+		shmid_list_add(&ids, w->of->shmid);
 		link = &w->next;
 	}
 	for (struct open_segment *of = fs->pollers; of; of = of->next_poller)
-		if (of->ph && n < 64)
-			shmids[n++] = of->shmid;
+		if (of->ph)
+			shmid_list_add(&ids, of->shmid);
 	any = fs->waiters || fs->pollers;
 	pthread_mutex_unlock(&fs->watch_lock);
 
@@ -539,51 +554,36 @@ bool check_watched(struct shmfs *fs)
 		fuse_reply_err(w->req, EINTR);
 		free(w);
 	}
-	for (size_t i = 0; i < n; i++)
-		if (lock_table_take_posts(fs->locks, shmids[i]))
-			wake_watchers(fs, shmids[i]);
+	for (size_t i = 0; i < ids.n; i++)
+		if (lock_table_take_posts(fs->locks, ids.v[i]))
+			wake_watchers(fs, ids.v[i]);
+	free(ids.v);
 	return any;
 }
 
+static bool moved(struct shmfs *fs, const struct open_segment *of)
+{
+	return lock_table_written(fs->locks, of->shmid) !=
+	       __atomic_load_n(&of->seen, __ATOMIC_RELAXED);
+}
+
 /* Wake every watcher whose segment's write count has moved without a
- * wake-up: posts taken by lock_table_take_all_posts(), or segments past
- * the first 64 that check_watched() looks at. */
+ * wake-up: posts taken by lock_table_take_all_posts(). */
 void wake_changed(struct shmfs *fs)
 {
-	int *ids = NULL, *grown;
-	size_t n = 0, cap = 0;
+	struct shmid_list ids = { 0 };
 
 	pthread_mutex_lock(&fs->watch_lock);
-	for (struct waiter *w = fs->waiters; w; w = w->next) {
-		if (lock_table_written(fs->locks, w->of->shmid) ==
-		    __atomic_load_n(&w->of->seen, __ATOMIC_RELAXED))
-			continue;
-		if (n == cap) {
-			grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
-			if (!grown)
-				break;
-			ids = grown;
-			cap = cap ? cap * 2 : 16;
-		}
-		ids[n++] = w->of->shmid;
-	}
-	for (struct open_segment *of = fs->pollers; of; of = of->next_poller) {
-		if (!of->ph || lock_table_written(fs->locks, of->shmid) ==
-				       __atomic_load_n(&of->seen, __ATOMIC_RELAXED))
-			continue;
-		if (n == cap) {
-			grown = realloc(ids, (cap ? cap * 2 : 16) * sizeof(*ids));
-			if (!grown)
-				break;
-			ids = grown;
-			cap = cap ? cap * 2 : 16;
-		}
-		ids[n++] = of->shmid;
-	}
+	for (struct waiter *w = fs->waiters; w; w = w->next)
+		if (moved(fs, w->of))
+			shmid_list_add(&ids, w->of->shmid);
+	for (struct open_segment *of = fs->pollers; of; of = of->next_poller)
+		if (of->ph && moved(fs, of))
+			shmid_list_add(&ids, of->shmid);
 	pthread_mutex_unlock(&fs->watch_lock);
-	for (size_t i = 0; i < n; i++)
-		wake_watchers(fs, ids[i]); /* a repeated shmid wakes nobody twice */
-	free(ids);
+	for (size_t i = 0; i < ids.n; i++)
+		wake_watchers(fs, ids.v[i]); /* a repeated shmid wakes nobody twice */
+	free(ids.v);
 }
 
 /* Forget an open file's poll handle and waiting reads (at release). */
