@@ -72,6 +72,17 @@ int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t
 int segment_attach(int shmid, bool writable, void **addr);
 int segment_detach(void *addr);
 
+/* A descriptor for the memory behind an attachment of size bytes at addr:
+ * the kernel's own tmpfs file of the segment, opened through
+ * /proc/self/map_files/.  pread/pwrite on it copy without the page tables
+ * a fresh attachment must otherwise build (a first pass over 1 GiB
+ * through a new mapping runs at a fifth of the speed), and splice(2) can
+ * take its pages.  It does not count in nattch and does not keep the
+ * shmid alive; close it before detaching.  Needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE; -EPERM without, -ENOTSUP for a segment that is
+ * not on tmpfs (SHM_HUGETLB), other -errno on failure. */
+int segment_open_fd(void *addr, uint64_t size, bool writable);
+
 /* shmctl IPC_RMID, IPC_SET (uid, gid, mode & 0777), SHM_LOCK/SHM_UNLOCK. */
 int segment_remove(int shmid);
 int segment_set_perm(int shmid, uid_t uid, gid_t gid, unsigned int mode);

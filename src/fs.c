@@ -733,6 +733,29 @@ static void *sweeper_main(void *arg)
 	return NULL;
 }
 
+/* The largest read reply libfuse can splice: header, data and a few
+ * spare pages must fit in one pipe, and a pipe grows past
+ * fs.pipe-max-size (1 MiB by default) only with CAP_SYS_RESOURCE.  Found
+ * by trying, as libfuse will. */
+static size_t splice_limit(void)
+{
+	static const size_t page = 4096, spare = 4 * 4096;
+	size_t want = READ_BUFFER_SIZE + spare, got = 0;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return 0;
+	for (size_t size = want; size >= 64 * 1024 && !got; size /= 2) {
+		int res = fcntl(p[0], F_SETPIPE_SZ, (int)size);
+
+		if (res > 0)
+			got = (size_t)res;
+	}
+	close(p[0]);
+	close(p[1]);
+	return got > spare + page ? (got - spare) & ~(page - 1) : 0;
+}
+
 static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct shmfs *fs = userdata;
@@ -748,6 +771,10 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE) {
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+		fs->splice_max = splice_limit();
+	}
 
 	/* The sweeper starts here, after any daemonizing fork. */
 	pthread_condattr_init(&attr);

@@ -30,12 +30,14 @@
 #include "segment.h"
 #include "sidecar.h"
 
-#define MAX_GROUPS 64
+#define MAX_GROUPS	 64
+#define READ_BUFFER_SIZE (1024 * 1024) /* the largest request: max_pages 256 */
 
 struct shmfs {
 	struct shmfs_options opts;
 	struct lock_table *locks;
 	time_t mount_time;
+	size_t splice_max; /* largest read reply spliced from a segment's fd */
 	uid_t uid;
 	gid_t gid;
 
@@ -82,6 +84,7 @@ struct open_segment {
 	LIST_ENTRY(open_segment) open_link;
 	int shmid;
 	void *addr;
+	int fd; /* the attachment's segment_open_fd(), or -1 */
 	size_t size;
 	int semid;		  /* accessed atomically: re-resolved if the set vanishes */
 	struct segment_info info; /* as it was at open */

@@ -294,12 +294,13 @@ struct attachment {
 	uint64_t generation;
 	bool writable;
 	void *addr;
+	int fd; /* segment_open_fd() of it, or -1: the mapping is used */
 	unsigned int users;
 	struct timespec idle_since;
 };
 
 static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool writable,
-			  void **addr)
+			  void **addr, int *fd)
 {
 	uint64_t gen = segment_generation(seg);
 	struct attachment *a;
@@ -310,6 +311,7 @@ static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool
 		if (a->shmid == seg->shmid && a->generation == gen && (a->writable || !writable)) {
 			a->users++;
 			*addr = a->addr;
+			*fd = a->fd;
 			pthread_mutex_unlock(&fs->attach_lock);
 			return 0;
 		}
@@ -323,11 +325,15 @@ static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool
 		segment_detach(*addr);
 		return -ENOMEM;
 	}
+	*fd = segment_open_fd(*addr, seg->size, writable);
+	if (*fd < 0)
+		*fd = -1;
 	*a = (struct attachment){
 		.shmid = seg->shmid,
 		.generation = gen,
 		.writable = writable,
 		.addr = *addr,
+		.fd = *fd,
 		.users = 1,
 	};
 	pthread_mutex_lock(&fs->attach_lock);
@@ -335,6 +341,14 @@ static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool
 	fs->attachments = a;
 	pthread_mutex_unlock(&fs->attach_lock);
 	return 0;
+}
+
+static void attachment_free(struct shmfs *fs, struct attachment *a)
+{
+	if (a->fd >= 0)
+		close(a->fd);
+	detach_safely(fs, a->shmid, a->addr);
+	free(a);
 }
 
 static void attachment_put(struct shmfs *fs, void *addr)
@@ -358,10 +372,8 @@ static void attachment_put(struct shmfs *fs, void *addr)
 		break;
 	}
 	pthread_mutex_unlock(&fs->attach_lock);
-	if (gone) {
-		detach_safely(fs, gone->shmid, gone->addr);
-		free(gone);
-	}
+	if (gone)
+		attachment_free(fs, gone);
 }
 
 static double seconds_since(const struct timespec *t)
@@ -399,8 +411,7 @@ void attachments_sweep(struct shmfs *fs, bool all)
 		struct attachment *a = gone;
 
 		gone = a->next;
-		detach_safely(fs, a->shmid, a->addr);
-		free(a);
+		attachment_free(fs, a);
 	}
 }
 
@@ -422,7 +433,7 @@ int open_segment_new(struct shmfs *fs, const struct segment_info *seg, bool writ
 		free(of);
 		return semid;
 	}
-	ret = attachment_get(fs, seg, writable, &of->addr);
+	ret = attachment_get(fs, seg, writable, &of->addr, &of->fd);
 	if (ret) {
 		free(of);
 		return ret;
@@ -708,9 +719,66 @@ static void populate(const struct open_segment *of, off_t off, size_t size, bool
 	madvise((void *)start, end - start, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
 }
 
-/* Reply to a read of an open segment: the bytes at off, copied out of
- * the mapping while the shared lock is held, so one request is one
- * consistent snapshot. */
+/* One buffer per thread for reads too big to splice. */
+static pthread_key_t read_buffer_key;
+static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+
+static void read_buffer_key_init(void)
+{
+	pthread_key_create(&read_buffer_key, free);
+}
+
+static void *read_buffer(void)
+{
+	void *buf;
+
+	pthread_once(&read_buffer_once, read_buffer_key_init);
+	buf = pthread_getspecific(read_buffer_key);
+	if (!buf) {
+		buf = aligned_alloc(4096, READ_BUFFER_SIZE);
+		if (buf && pthread_setspecific(read_buffer_key, buf) != 0) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return buf;
+}
+
+/* The segment's pages go into the pipe by reference, and the kernel
+ * copies them once, into the reader's buffer, while the lock is held. */
+static void reply_spliced(fuse_req_t req, int fd, size_t size, off_t off)
+{
+	struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(size);
+
+	bufv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bufv.buf[0].fd = fd;
+	bufv.buf[0].pos = off;
+	fuse_reply_data(req, &bufv, 0);
+}
+
+/* A reply bigger than a pipe can hold: through this thread's buffer, or
+ * from the mapping if there is none. */
+static void reply_copied(fuse_req_t req, const struct open_segment *of, size_t size, off_t off)
+{
+	char *buf = size <= READ_BUFFER_SIZE ? read_buffer() : NULL;
+	ssize_t n;
+
+	if (!buf) {
+		fuse_reply_buf(req, (const char *)of->addr + off, size);
+		return;
+	}
+	n = pread(of->fd, buf, size, off);
+	if (n < 0)
+		fuse_reply_buf(req, (const char *)of->addr + off, size);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+}
+
+/* Reply to a read of an open segment: the bytes at off, copied out while
+ * the shared lock is held, so one request is one consistent snapshot.
+ * With a descriptor for the segment's memory (segment_open_fd()) nothing
+ * goes through the daemon's page tables: building them for a fresh
+ * attachment cost more than the copy itself. */
 void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *of, size_t size,
 			off_t off)
 {
@@ -722,14 +790,20 @@ void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *o
 	}
 	if (size > of->size - off)
 		size = of->size - off;
-	populate(of, off, size, false);
+	if (of->fd < 0)
+		populate(of, off, size, false);
 	ret = open_segment_lock(fs, req, of, LOCK_MODE_SHARED, &semid);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	__atomic_store_n(&of->seen, lock_table_written(fs->locks, of->shmid), __ATOMIC_RELAXED);
-	fuse_reply_buf(req, (const char *)of->addr + off, size);
+	if (of->fd < 0)
+		fuse_reply_buf(req, (const char *)of->addr + off, size);
+	else if (size >= 2 * 4096 && size <= fs->splice_max)
+		reply_spliced(req, of->fd, size, off);
+	else
+		reply_copied(req, of, size, off);
 	lock_release(semid, LOCK_MODE_SHARED);
 }
 
@@ -758,13 +832,15 @@ void reply_segment_write(struct shmfs *fs, fuse_req_t req, struct open_segment *
 	}
 	if (size > of->size - off)
 		size = of->size - off;
-	populate(of, off, size, true);
+	if (of->fd < 0)
+		populate(of, off, size, true);
 	ret = open_segment_lock(fs, req, of, LOCK_MODE_EXCLUSIVE, &semid);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	memcpy((char *)of->addr + off, buf, size);
+	if (of->fd < 0 || pwrite(of->fd, buf, size, off) != (ssize_t)size)
+		memcpy((char *)of->addr + off, buf, size); /* no fd, or a short write */
 	lock_release(semid, LOCK_MODE_EXCLUSIVE);
 	/* Count the write before the writer learns it is done; after the
 	 * reply, of may be released at any moment. */

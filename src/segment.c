@@ -14,6 +14,7 @@
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "segment.h"
@@ -305,6 +306,28 @@ int segment_attach(int shmid, bool writable, void **addr)
 int segment_detach(void *addr)
 {
 	return shmdt(addr) == 0 ? 0 : -errno;
+}
+
+int segment_open_fd(void *addr, uint64_t size, bool writable)
+{
+	static const unsigned long tmpfs_magic = 0x01021994;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t start = (uintptr_t)addr;
+	uintptr_t end = start + (((uintptr_t)size + page - 1) & ~(page - 1));
+	char path[64];
+	struct statfs sfs;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/map_files/%lx-%lx", (unsigned long)start,
+		 (unsigned long)end);
+	fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &sfs) != 0 || (unsigned long)sfs.f_type != tmpfs_magic) {
+		close(fd);
+		return -ENOTSUP;
+	}
+	return fd;
 }
 
 int segment_remove(int shmid)

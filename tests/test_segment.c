@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -103,12 +105,65 @@ static void test_list_and_stat_real_segments(void **state)
 	segment_list_free(&list);
 }
 
+/* The descriptor behind an attachment is the segment's own memory, both
+ * ways, and is not an attachment: nattch does not count it. */
+static void test_open_fd_is_the_segment(void **state)
+{
+	const size_t size = 3 * 4096 + 100;
+	int id = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
+	char *p, *q, *ro, got[6] = { 0 };
+	struct shmid_ds ds;
+	struct stat st;
+	int fd, rofd;
+
+	(void)state;
+	assert_true(id >= 0);
+	p = shmat(id, NULL, 0);
+	q = shmat(id, NULL, 0);
+	ro = shmat(id, NULL, SHM_RDONLY);
+	assert_true(p != (void *)-1 && q != (void *)-1 && ro != (void *)-1);
+	memcpy(p + 5000, "hello", 5);
+
+	fd = segment_open_fd(p, size, true);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, size);
+	assert_int_equal(pread(fd, got, 5, 5000), 5);
+	assert_string_equal(got, "hello");
+	assert_int_equal(pwrite(fd, "world", 5, size - 5), 5);
+	assert_memory_equal(q + size - 5, "world", 5);
+
+	rofd = segment_open_fd(ro, size, false);
+	assert_true(rofd >= 0);
+	assert_int_equal(pwrite(rofd, "x", 1, 0), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(pread(rofd, got, 5, size - 5), 5);
+	assert_string_equal(got, "world");
+
+	/* not a mapping's exact start: refused */
+	assert_true(segment_open_fd(p + 4096, size - 4096, true) < 0);
+	assert_true(segment_open_fd(p, size + 4096, true) < 0);
+
+	assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
+	assert_int_equal(ds.shm_nattch, 3);
+	assert_int_equal(shmdt(p), 0);
+	assert_int_equal(shmdt(ro), 0);
+	assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
+	assert_int_equal(ds.shm_nattch, 1);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_int_equal(shmdt(q), 0);
+	assert_int_equal(shmctl(id, IPC_STAT, &ds), -1);
+	close(fd);
+	close(rofd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_proc_line),
 		cmocka_unit_test(test_parse_rejects_junk),
 		cmocka_unit_test(test_list_and_stat_real_segments),
+		cmocka_unit_test(test_open_fd_is_the_segment),
 	};
 
 	testutil_isolate(false);
