@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -155,6 +156,11 @@ int main(int argc, char *argv[])
 	struct shmfs *fs;
 	int ret = 1;
 
+	/* One malloc arena: with one per worker thread, each new thread of
+	 * libfuse's pool kept its own freed requests, and the daemon grew by
+	 * about 2 MiB over the first 100,000 operations (4 KiB with one).
+	 * The per-thread cache still serves small allocations unlocked. */
+	mallopt(M_ARENA_MAX, 1);
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) == -1)
 		goto err_out1;
 	if (o.show_help) {
