@@ -694,6 +694,31 @@ static bool reached(const struct timespec *t)
 	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
 }
 
+/* The largest read reply libfuse can splice: header, data and a few
+ * spare pages must fit in one pipe, and a pipe grows past
+ * fs.pipe-max-size (1 MiB by default) only with CAP_SYS_RESOURCE.  Found
+ * by trying, as libfuse will, at mount and again at every sweep: a reply
+ * that libfuse then fails to splice is still sent, through a buffer it
+ * allocates, but slowly. */
+static size_t splice_limit(void)
+{
+	static const size_t page = 4096, spare = 4 * 4096;
+	size_t want = READ_BUFFER_SIZE + spare, got = 0;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return 0;
+	for (size_t size = want; size >= 64 * 1024 && !got; size /= 2) {
+		int res = fcntl(p[0], F_SETPIPE_SZ, (int)size);
+
+		if (res > 0)
+			got = (size_t)res;
+	}
+	close(p[0]);
+	close(p[1]);
+	return got > spare + page ? (got - spare) & ~(page - 1) : 0;
+}
+
 /* Background work: every sweep_interval_ms, remove the semaphore sets of
  * gone segments, take stray posts and detach parked attachments; every
  * WATCH_TICK_MS while anyone waits for a write, look for posts and
@@ -724,6 +749,8 @@ static void *sweeper_main(void *arg)
 			wake_changed(fs);
 			unpark_detachable(fs);
 			attachments_sweep(fs, false);
+			if (fs->splice_write)
+				__atomic_store_n(&fs->splice_max, splice_limit(), __ATOMIC_RELAXED);
 			deadline_in(&next_sweep, fs->opts.sweep_interval_ms);
 		}
 		pthread_mutex_lock(&fs->sweep_lock);
@@ -731,29 +758,6 @@ static void *sweeper_main(void *arg)
 	pthread_mutex_unlock(&fs->sweep_lock);
 	segment_list_free(&list);
 	return NULL;
-}
-
-/* The largest read reply libfuse can splice: header, data and a few
- * spare pages must fit in one pipe, and a pipe grows past
- * fs.pipe-max-size (1 MiB by default) only with CAP_SYS_RESOURCE.  Found
- * by trying, as libfuse will. */
-static size_t splice_limit(void)
-{
-	static const size_t page = 4096, spare = 4 * 4096;
-	size_t want = READ_BUFFER_SIZE + spare, got = 0;
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return 0;
-	for (size_t size = want; size >= 64 * 1024 && !got; size /= 2) {
-		int res = fcntl(p[0], F_SETPIPE_SZ, (int)size);
-
-		if (res > 0)
-			got = (size_t)res;
-	}
-	close(p[0]);
-	close(p[1]);
-	return got > spare + page ? (got - spare) & ~(page - 1) : 0;
 }
 
 static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
@@ -764,8 +768,8 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	/* open(O_TRUNC) arrives as one open, zero-filled under the lock. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	/* Let a segment copy out straight from the mapping, and let the
-	 * kernel send big requests. */
+	/* Big requests; reads spliced from the segment's file when the
+	 * kernel takes them (see splice_limit()). */
 	conn->max_write = 1024 * 1024;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
@@ -773,7 +777,8 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE) {
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-		fs->splice_max = splice_limit();
+		fs->splice_write = true;
+		__atomic_store_n(&fs->splice_max, splice_limit(), __ATOMIC_RELAXED);
 	}
 
 	/* The sweeper starts here, after any daemonizing fork. */

@@ -37,7 +37,8 @@ struct shmfs {
 	struct shmfs_options opts;
 	struct lock_table *locks;
 	time_t mount_time;
-	size_t splice_max; /* largest read reply spliced from a segment's fd */
+	bool splice_write; /* the kernel takes spliced replies */
+	size_t splice_max; /* largest read reply spliced (atomic; 0: none) */
 	uid_t uid;
 	gid_t gid;
 

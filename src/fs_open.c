@@ -800,7 +800,7 @@ void reply_segment_read(struct shmfs *fs, fuse_req_t req, struct open_segment *o
 	__atomic_store_n(&of->seen, lock_table_written(fs->locks, of->shmid), __ATOMIC_RELAXED);
 	if (of->fd < 0)
 		fuse_reply_buf(req, (const char *)of->addr + off, size);
-	else if (size >= 2 * 4096 && size <= fs->splice_max)
+	else if (size >= 2 * 4096 && size <= __atomic_load_n(&fs->splice_max, __ATOMIC_RELAXED))
 		reply_spliced(req, of->fd, size, off);
 	else
 		reply_copied(req, of, size, off);
