@@ -323,13 +323,19 @@ static void collect(const char *what, size_t size, int n, struct tally *sum)
 	}
 }
 
-/* One segment of each size; on each, concurrently: one writer and two
+/* One segment of each size (a read of less than two pages is copied via a
+ * buffer, a bigger one is spliced from the segment's file if it fits in a
+ * pipe, else copied); on each, concurrently: one writer and two
  * readers through the mount, one writer and one reader outside it. */
 static void test_no_torn_reads(void **state)
 {
 	static const struct size_case cases[] = {
-		{ 1, 0x7e570001, 6000, 12000 },	   { 4095, 0, 6000, 12000 },
-		{ 4096, 0x7e570002, 6000, 12000 }, { 65536 + 3, 0, 4000, 8000 },
+		{ 1, 0x7e570001, 6000, 12000 },
+		{ 4095, 0, 6000, 12000 },
+		{ 4096, 0x7e570002, 6000, 12000 },
+		{ 65536 + 3, 0, 4000, 8000 },
+		/* the largest reply spliced with a 1 MiB pipe, and one too big */
+		{ MIB - 16384, 0, 200, 400 },
 		{ MIB, 0x7e570003, 200, 400 },
 	};
 	struct tally sum = { 0 };
