@@ -52,11 +52,16 @@ static int teardown(void **state)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
+/* The segment of a key, waiting (10 s at most) for it to appear: a name
+ * created at its last close appears when the kernel's asynchronous
+ * RELEASE reaches the daemon, which can come after the closing process
+ * has exited (seen under valgrind). */
 static struct shmid_ds stat_key(int key, int *id)
 {
 	struct shmid_ds ds;
 
-	*id = shmget(key, 0, 0);
+	for (int i = 0; (*id = shmget(key, 0, 0)) < 0 && i < 1000; i++)
+		usleep(10000);
 	assert_true(*id >= 0);
 	assert_int_equal(shmctl(*id, IPC_STAT, &ds), 0);
 	return ds;
