@@ -4,6 +4,9 @@
  * the thing through segment/lock/sidecar/access, reply.  How any of those
  * work inside is their business.
  */
+#include <limits.h>
+#include <sys/resource.h>
+
 #include "fs_internal.h"
 
 /* ---- lookup and attributes -------------------------------------------- */
@@ -818,6 +821,7 @@ static void shmfs_ll_destroy(void *userdata)
 struct shmfs *shmfs_new(const struct shmfs_options *opts)
 {
 	struct shmfs *fs = calloc(1, sizeof(*fs));
+	struct rlimit nofile;
 
 	if (!fs)
 		return NULL;
@@ -829,6 +833,13 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	}
 	fs->mount_time = time(NULL);
 	fs->uid = getuid();
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+	    nofile.rlim_cur < INT_MAX)
+		fs->fd_limit = (int)nofile.rlim_cur > 2 * FD_RESERVE
+				       ? (int)nofile.rlim_cur - FD_RESERVE
+				       : FD_RESERVE;
+	else
+		fs->fd_limit = INT_MAX;
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->parked_lock, NULL);
 	pthread_mutex_init(&fs->pending_lock, NULL);

@@ -32,11 +32,13 @@
 
 #define MAX_GROUPS	 64
 #define READ_BUFFER_SIZE (1024 * 1024) /* the largest request: max_pages 256 */
+#define FD_RESERVE	 128	       /* descriptors kept for everything else */
 
 struct shmfs {
 	struct shmfs_options opts;
 	struct lock_table *locks;
 	time_t mount_time;
+	int fd_limit;	   /* segment files opened below this fd number only */
 	bool splice_write; /* the kernel takes spliced replies */
 	size_t splice_max; /* largest read reply spliced (atomic; 0: none) */
 	uid_t uid;

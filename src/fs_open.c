@@ -325,8 +325,13 @@ static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool
 		segment_detach(*addr);
 		return -ENOMEM;
 	}
+	/* One descriptor per attachment: past the budget (the open-file
+	 * limit less FD_RESERVE, kept for listings, pipes and /dev/fuse),
+	 * the mapping is used instead. */
 	*fd = segment_open_fd(*addr, seg->size, writable);
-	if (*fd < 0)
+	if (*fd >= fs->fd_limit)
+		close(*fd);
+	if (*fd < 0 || *fd >= fs->fd_limit)
 		*fd = -1;
 	*a = (struct attachment){
 		.shmid = seg->shmid,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -136,6 +137,18 @@ static void log_to_syslog(enum fuse_log_level level, const char *fmt, va_list ap
 	vsyslog(level, fmt, ap);
 }
 
+/* Every open segment holds a descriptor for its memory (and falls back to
+ * its mapping past the budget): take as many as the hard limit allows. */
+static void raise_nofile(void)
+{
+	struct rlimit nofile;
+
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -161,6 +174,7 @@ int main(int argc, char *argv[])
 	 * about 2 MiB over the first 100,000 operations (4 KiB with one).
 	 * The per-thread cache still serves small allocations unlocked. */
 	mallopt(M_ARENA_MAX, 1);
+	raise_nofile();
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) == -1)
 		goto err_out1;
 	if (o.show_help) {

@@ -363,9 +363,12 @@ bool segment_rmid_forced(void)
 	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
+	/* Unknown counts as set: refusing an open or keeping an attachment
+	 * is safe, a detach that destroys a segment is not.  Only a kernel
+	 * without the setting (before 3.1) has no such file. */
 	if (fd < 0)
-		return false;
+		return errno != ENOENT;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	return n > 0 && atoi(buf) != 0;
+	return n <= 0 || atoi(buf) != 0;
 }

@@ -466,6 +466,71 @@ static void test_thousand_open_files(void **state)
 	remove_segments(ids, NFILES);
 }
 
+/* A daemon whose hard limit on descriptors is low, with more segments
+ * open than the limit: those past its budget (the limit less 128) are
+ * read and written through their mappings, and what needs descriptors of
+ * its own still works (without the budget, the sidecar lost its rss: the
+ * daemon could not open /proc/sysvipc/shm).  prlimit(1) sets the daemon's
+ * limits, in front of any SHMFS_WRAPPER. */
+static void test_descriptor_budget(void **state)
+{
+	enum {
+		LIMIT = 320,
+		NFILES = 400
+	};
+	const char *old = getenv("SHMFS_WRAPPER");
+	char wrapper[512], path[128], rss[32];
+	struct rlimit rl;
+	struct test_mount m;
+	int *ids = make_segments(NFILES, 3 * 4096);
+	int *fds = calloc(NFILES, sizeof(*fds));
+
+	assert_non_null(fds);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < NFILES + 64) {
+		rl.rlim_cur = rl.rlim_max < NFILES + 64 ? rl.rlim_max : NFILES + 64;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	snprintf(wrapper, sizeof(wrapper), "prlimit --nofile=%d:%d %s", LIMIT, LIMIT,
+		 old ? old : "");
+	setenv("SHMFS_WRAPPER", wrapper, 1);
+	mount_start(&m, shmfs_path, NULL);
+	if (old)
+		setenv("SHMFS_WRAPPER", old, 1);
+	else
+		unsetenv("SHMFS_WRAPPER");
+
+	for (int i = 0; i < NFILES; i++) {
+		snprintf(path, sizeof(path), "%s/%d", m.dir, ids[i]);
+		fds[i] = open(path, O_RDWR);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(pwrite(fds[i], &i, sizeof(i), 4096 + 1), sizeof(i));
+	}
+	/* a total line, by-key, and a file and a sidecar per segment */
+	assert_int_equal(run(out, sizeof(out), "ls -l %s | wc -l", m.dir), 0);
+	assert_int_equal(atoi(out), 2 * NFILES + 2);
+	/* rss comes from /proc/sysvipc/shm: the daemon could open it (one
+	 * page written) */
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", m.dir, ids[0]), 0);
+	assert_non_null(sidecar_value(out, "rss", rss, sizeof(rss)));
+	assert_string_equal(rss, "4096");
+	for (int i = 0; i < NFILES; i++) {
+		static char big[3 * 4096];
+		int v = -1;
+
+		/* a small read, and one big enough to be spliced */
+		assert_int_equal(pread(fds[i], &v, sizeof(v), 4096 + 1), sizeof(v));
+		assert_int_equal(v, i);
+		assert_int_equal(pread(fds[i], big, sizeof(big), 0), sizeof(big));
+		assert_memory_equal(big + 4096 + 1, &i, sizeof(i));
+		assert_int_equal(close(fds[i]), 0);
+	}
+	printf("budget: %d segments open under a limit of %d descriptors\n", NFILES, LIMIT);
+	assert_int_equal(mount_stop(&m), 0);
+	free(fds);
+	remove_segments(ids, NFILES);
+}
+
 /* Every line of ls's standard error must be about a vanished entry. */
 static bool only_vanished(const char *err)
 {
@@ -561,6 +626,7 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_torn_reads),
 		cmocka_unit_test(test_thousand_open_files),
+		cmocka_unit_test(test_descriptor_budget),
 		cmocka_unit_test(test_many_segments_and_listings),
 	};
 
