@@ -33,6 +33,9 @@
 #define MAX_GROUPS	 64
 #define READ_BUFFER_SIZE (1024 * 1024) /* the largest request: max_pages 256 */
 #define FD_RESERVE	 128	       /* descriptors kept for everything else */
+#define CHUNK_SHIFT	 20	       /* the attachment's write chunks: 1 MiB */
+#define CHUNK_PART_SHIFT 16	       /* ... each of 16 parts of 64 KiB */
+#define CHUNK_MAPPED	 (1u << 16)    /* a chunk's bit: its pages are mapped */
 
 struct shmfs {
 	struct shmfs_options opts;
@@ -88,6 +91,10 @@ struct open_segment {
 	int shmid;
 	void *addr;
 	int fd; /* the attachment's segment_open_fd(), or -1 */
+	/* With fd: per 1 MiB chunk of the segment, a bit per 64 KiB part
+	 * written, and CHUNK_MAPPED (accessed atomically; shared by the
+	 * attachment's open files). */
+	uint32_t *chunks;
 	size_t size;
 	int semid;		  /* accessed atomically: re-resolved if the set vanishes */
 	struct segment_info info; /* as it was at open */

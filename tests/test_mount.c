@@ -456,6 +456,55 @@ static void test_no_attachment_after_close(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* Rewriting through one open file: the first pass is written to the
+ * segment's file, the rewrite through the daemon's mapping (see
+ * write_through_mapping()); small and unaligned writes in between.  What
+ * a direct shmat sees must be exactly what was written, every time. */
+static void test_rewrites_through_one_file(void **state)
+{
+	enum {
+		SIZE = 3 * 1024 * 1024 + 5000
+	};
+	int id = make_segment(IPC_PRIVATE, SIZE, 0600);
+	char *want = malloc(SIZE), *buf = malloc(1024 * 1024), path[128];
+	const unsigned char *seg = shmat(id, NULL, SHM_RDONLY);
+	int fd;
+
+	assert_non_null(want);
+	assert_non_null(buf);
+	assert_ptr_not_equal(seg, (void *)-1);
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	for (int pass = 0; pass < 4; pass++) {
+		/* 1 MiB and 128 KiB writes, then a small one and one that
+		 * crosses a 1 MiB boundary at an odd offset */
+		size_t req = pass % 2 ? 128 * 1024 : 1024 * 1024;
+
+		for (size_t off = 0; off < SIZE; off += req) {
+			size_t n = SIZE - off < req ? SIZE - off : req;
+
+			memset(buf, 'a' + pass, n);
+			assert_int_equal(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+			memset(want + off, 'a' + pass, n);
+		}
+		memset(buf, 'A' + pass, 100000);
+		assert_int_equal(pwrite(fd, buf, 7, 12345), 7);
+		memset(want + 12345, 'A' + pass, 7);
+		assert_int_equal(pwrite(fd, buf, 100000, 1024 * 1024 - 333), 100000);
+		memset(want + 1024 * 1024 - 333, 'A' + pass, 100000);
+		assert_memory_equal(seg, want, SIZE);
+		/* and reads through the mount agree */
+		assert_int_equal(pread(fd, buf, 1024 * 1024, 1024 * 1024 - 333), 1024 * 1024);
+		assert_memory_equal(buf, want + 1024 * 1024 - 333, 1024 * 1024);
+	}
+	close(fd);
+	shmdt(seg);
+	shmctl(id, IPC_RMID, NULL);
+	free(want);
+	free(buf);
+}
+
 /* A segment removed while open stays usable through that open file. */
 static void test_removed_while_open(void **state)
 {
@@ -740,6 +789,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_sidecar_chunked_read_is_one_snapshot),
 		cmocka_unit_test(test_rm),
 		cmocka_unit_test(test_no_attachment_after_close),
+		cmocka_unit_test(test_rewrites_through_one_file),
 		cmocka_unit_test(test_removed_while_open),
 		cmocka_unit_test(test_bad_names_and_refused_ops),
 		cmocka_unit_test(test_sidecar_lock_command),
