@@ -35,7 +35,8 @@
 #define FD_RESERVE	 128	       /* descriptors kept for everything else */
 #define CHUNK_SHIFT	 20	       /* the attachment's write chunks: 1 MiB */
 #define CHUNK_PART_SHIFT 16	       /* ... each of 16 parts of 64 KiB */
-#define CHUNK_MAPPED	 (1u << 16)    /* a chunk's bit: its pages are mapped */
+#define CHUNK_TWICE	 16	       /* parts written twice: these bits up */
+#define CHUNK_MAPPED	 (1ull << 32)  /* a chunk's bit: its pages are mapped */
 
 struct shmfs {
 	struct shmfs_options opts;
@@ -92,9 +93,9 @@ struct open_segment {
 	void *addr;
 	int fd; /* the attachment's segment_open_fd(), or -1 */
 	/* With fd: per 1 MiB chunk of the segment, a bit per 64 KiB part
-	 * written, and CHUNK_MAPPED (accessed atomically; shared by the
-	 * attachment's open files). */
-	uint32_t *chunks;
+	 * written once, one per part written twice, and CHUNK_MAPPED
+	 * (accessed atomically; shared by the attachment's open files). */
+	uint64_t *chunks;
 	size_t size;
 	int semid;		  /* accessed atomically: re-resolved if the set vanishes */
 	struct segment_info info; /* as it was at open */

@@ -295,13 +295,13 @@ struct attachment {
 	bool writable;
 	void *addr;
 	int fd;		  /* segment_open_fd() of it, or -1: the mapping is used */
-	uint32_t *chunks; /* with fd: see write_through_mapping() */
+	uint64_t *chunks; /* with fd: see write_through_mapping() */
 	unsigned int users;
 	struct timespec idle_since;
 };
 
 static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool writable,
-			  void **addr, int *fd, uint32_t **chunks)
+			  void **addr, int *fd, uint64_t **chunks)
 {
 	uint64_t gen = segment_generation(seg);
 	struct attachment *a;
@@ -836,16 +836,17 @@ void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size
  * through the mapping.  pwrite to the segment's file copies at about
  * 8 GB/s here, with the kernel's work per page; a memcpy into mapped
  * pages at about 20, but mapping them first (MADV_POPULATE_WRITE) costs
- * more than the pwrite.  So the attachment remembers, per 64 KiB, what
- * was written: a first write is a pwrite, a big write (64 KiB or more)
- * over bytes written before maps their 1 MiB chunks, and from then on a
- * write to mapped chunks is a memcpy.  A program that rewrites a segment
- * through one open file, or with -o attach_cache, gets the fast copy; a
- * single pass, and small writes, never pay for the mapping. */
+ * about twice what the pwrite does, so it pays only from the third
+ * pass over the same bytes.  The attachment remembers, per 64 KiB, what
+ * was written once and twice: a big write (64 KiB or more) over bytes
+ * written twice before maps their 1 MiB chunks, and from then on a write
+ * to mapped chunks is a memcpy.  A program that rewrites a segment over
+ * and over through one open file, or with -o attach_cache, gets the fast
+ * copy; one or two passes, and small writes, never pay for the mapping. */
 static bool write_through_mapping(const struct open_segment *of, off_t off, size_t size)
 {
 	size_t first = (size_t)off >> CHUNK_SHIFT, last = ((size_t)off + size - 1) >> CHUNK_SHIFT;
-	bool mapped = true, rewrite = false;
+	bool mapped = true, third = false;
 	uintptr_t start, end;
 
 	if (!of->chunks)
@@ -854,15 +855,17 @@ static bool write_through_mapping(const struct open_segment *of, off_t off, size
 		/* the parts of chunk c that the write covers */
 		size_t from = c == first ? ((size_t)off >> CHUNK_PART_SHIFT) & 15 : 0;
 		size_t to = c == last ? (((size_t)off + size - 1) >> CHUNK_PART_SHIFT) & 15 : 15;
-		uint32_t parts = (uint32_t)((2u << to) - (1u << from));
-		uint32_t was = __atomic_fetch_or(&of->chunks[c], parts, __ATOMIC_RELAXED);
+		uint64_t parts = (2ull << to) - (1ull << from);
+		uint64_t was = __atomic_fetch_or(&of->chunks[c], parts, __ATOMIC_RELAXED);
 
+		if (was & parts)
+			__atomic_fetch_or(&of->chunks[c], parts << CHUNK_TWICE, __ATOMIC_RELAXED);
 		mapped &= (was & CHUNK_MAPPED) != 0;
-		rewrite |= (was & parts) != 0;
+		third |= (was & (parts << CHUNK_TWICE)) != 0;
 	}
 	if (mapped)
 		return true;
-	if (!rewrite || size < (1u << CHUNK_PART_SHIFT))
+	if (!third || size < (1u << CHUNK_PART_SHIFT))
 		return false;
 	/* whole chunks, clipped to the segment */
 	start = (uintptr_t)of->addr + (first << CHUNK_SHIFT);

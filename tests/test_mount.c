@@ -456,9 +456,10 @@ static void test_no_attachment_after_close(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
-/* Rewriting through one open file: the first pass is written to the
- * segment's file, the rewrite through the daemon's mapping (see
- * write_through_mapping()); small and unaligned writes in between.  What
+/* Rewriting through one open file: the first two passes are written to
+ * the segment's file, the third maps the chunks and later ones copy
+ * through the daemon's mapping (see write_through_mapping()); small and
+ * unaligned writes in between.  What
  * a direct shmat sees must be exactly what was written, every time. */
 static void test_rewrites_through_one_file(void **state)
 {
