@@ -89,8 +89,9 @@ int segment_set_perm(int shmid, uid_t uid, gid_t gid, unsigned int mode);
 int segment_set_locked(int shmid, bool locked);
 
 /* kernel.shm_rmid_forced of this IPC namespace: when true, a detach that
- * leaves nattch at 0 destroys the segment.  True when it cannot be read
- * (fail safe), false on kernels without it. */
+ * leaves nattch at 0 destroys the segment.  When it cannot be read, the
+ * last value read, or true before any (fail safe); false on kernels
+ * without it. */
 bool segment_rmid_forced(void);
 
 #endif

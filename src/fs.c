@@ -837,7 +837,7 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	    nofile.rlim_cur < INT_MAX)
 		fs->fd_limit = (int)nofile.rlim_cur > 2 * FD_RESERVE
 				       ? (int)nofile.rlim_cur - FD_RESERVE
-				       : FD_RESERVE;
+				       : (int)nofile.rlim_cur / 2;
 	else
 		fs->fd_limit = INT_MAX;
 	fs->gid = getgid();

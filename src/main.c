@@ -175,6 +175,11 @@ int main(int argc, char *argv[])
 	 * The per-thread cache still serves small allocations unlocked. */
 	mallopt(M_ARENA_MAX, 1);
 	raise_nofile();
+	/* Writes go to the segment's file with pwrite: past RLIMIT_FSIZE
+	 * (ulimit -f, LimitFSIZE=) the kernel would kill the daemon with
+	 * SIGXFSZ.  Ignored, the pwrite fails and the copy goes through the
+	 * mapping, which has no such limit. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) == -1)
 		goto err_out1;
 	if (o.show_help) {

@@ -359,16 +359,28 @@ int segment_set_locked(int shmid, bool locked)
 
 bool segment_rmid_forced(void)
 {
+	/* The last answer read: -1 before the first. */
+	static int known = -1;
 	char buf[16] = "";
 	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
 	ssize_t n;
 
-	/* Unknown counts as set: refusing an open or keeping an attachment
-	 * is safe, a detach that destroys a segment is not.  Only a kernel
-	 * without the setting (before 3.1) has no such file. */
-	if (fd < 0)
-		return errno != ENOENT;
+	/* No such file: a kernel without the setting (before 3.1).  Any
+	 * other failure (EMFILE...) is the last answer read, or, before
+	 * any, "set": refusing an open or keeping an attachment is safe, a
+	 * detach that destroys a segment is not. */
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return false;
+		n = __atomic_load_n(&known, __ATOMIC_RELAXED);
+		return n != 0;
+	}
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
-	return n <= 0 || atoi(buf) != 0;
+	if (n <= 0) {
+		n = __atomic_load_n(&known, __ATOMIC_RELAXED);
+		return n != 0;
+	}
+	__atomic_store_n(&known, atoi(buf) != 0, __ATOMIC_RELAXED);
+	return atoi(buf) != 0;
 }

@@ -125,6 +125,15 @@ static void test_open_fd_is_the_segment(void **state)
 	memcpy(p + 5000, "hello", 5);
 
 	fd = segment_open_fd(p, size, true);
+	if (fd == -EPERM && !testutil_in_ci()) {
+		/* no CAP_SYS_ADMIN in the initial user namespace: shmfs then
+		 * uses the mapping, which the mount tests cover */
+		shmdt(p);
+		shmdt(q);
+		shmdt(ro);
+		shmctl(id, IPC_RMID, NULL);
+		skip();
+	}
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, size);

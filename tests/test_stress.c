@@ -334,7 +334,8 @@ static void test_no_torn_reads(void **state)
 		{ 4095, 0, 6000, 12000 },
 		{ 4096, 0x7e570002, 6000, 12000 },
 		{ 65536 + 3, 0, 4000, 8000 },
-		/* the largest reply spliced with a 1 MiB pipe, and one too big */
+		/* the largest reply spliced with a 1 MiB pipe, and one too big
+		 * for it (without CAP_SYS_RESOURCE a pipe grows no further) */
 		{ MIB - 16384, 0, 200, 400 },
 		{ MIB, 0x7e570003, 200, 400 },
 	};
@@ -466,41 +467,48 @@ static void test_thousand_open_files(void **state)
 	remove_segments(ids, NFILES);
 }
 
-/* A daemon whose hard limit on descriptors is low, with more segments
- * open than the limit: those past its budget (the limit less 128) are
- * read and written through their mappings, and what needs descriptors of
- * its own still works (without the budget, the sidecar lost its rss: the
- * daemon could not open /proc/sysvipc/shm).  prlimit(1) sets the daemon's
- * limits, in front of any SHMFS_WRAPPER. */
-static void test_descriptor_budget(void **state)
+/* Mount with the daemon run under prlimit(1) with these limits, in front
+ * of any SHMFS_WRAPPER. */
+static void mount_limited(struct test_mount *m, const char *limits)
 {
-	enum {
-		LIMIT = 320,
-		NFILES = 400
-	};
 	const char *old = getenv("SHMFS_WRAPPER");
-	char wrapper[512], path[128], rss[32];
-	struct rlimit rl;
-	struct test_mount m;
-	int *ids = make_segments(NFILES, 3 * 4096);
-	int *fds = calloc(NFILES, sizeof(*fds));
+	char wrapper[512];
 
-	assert_non_null(fds);
-	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
-	if (rl.rlim_cur < NFILES + 64) {
-		rl.rlim_cur = rl.rlim_max < NFILES + 64 ? rl.rlim_max : NFILES + 64;
-		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	}
-	snprintf(wrapper, sizeof(wrapper), "prlimit --nofile=%d:%d %s", LIMIT, LIMIT,
-		 old ? old : "");
+	snprintf(wrapper, sizeof(wrapper), "prlimit %s %s", limits, old ? old : "");
 	setenv("SHMFS_WRAPPER", wrapper, 1);
-	mount_start(&m, shmfs_path, NULL);
+	mount_start(m, shmfs_path, NULL);
 	if (old)
 		setenv("SHMFS_WRAPPER", old, 1);
 	else
 		unsetenv("SHMFS_WRAPPER");
+}
 
-	for (int i = 0; i < NFILES; i++) {
+/* A daemon whose hard limit on descriptors is low, with more segments
+ * open than the limit: those past its budget (the limit less 128, or half
+ * a limit under 256) are
+ * read and written through their mappings, and what needs descriptors of
+ * its own still works (without the budget, the sidecar lost its rss: the
+ * daemon could not open /proc/sysvipc/shm).  prlimit(1) sets the daemon's
+ * limits, in front of any SHMFS_WRAPPER. */
+static void budget_case(int limit, int nfiles)
+{
+	char wrapper[64], path[128], rss[32];
+	rlim_t want = (rlim_t)nfiles + 64;
+	struct rlimit rl;
+	struct test_mount m;
+	int *ids = make_segments(nfiles, 3 * 4096);
+	int *fds = calloc(nfiles, sizeof(*fds));
+
+	assert_non_null(fds);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max < want ? rl.rlim_max : want;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	snprintf(wrapper, sizeof(wrapper), "--nofile=%d:%d", limit, limit);
+	mount_limited(&m, wrapper);
+
+	for (int i = 0; i < nfiles; i++) {
 		snprintf(path, sizeof(path), "%s/%d", m.dir, ids[i]);
 		fds[i] = open(path, O_RDWR);
 		assert_true(fds[i] >= 0);
@@ -508,13 +516,13 @@ static void test_descriptor_budget(void **state)
 	}
 	/* a total line, by-key, and a file and a sidecar per segment */
 	assert_int_equal(run(out, sizeof(out), "ls -l %s | wc -l", m.dir), 0);
-	assert_int_equal(atoi(out), 2 * NFILES + 2);
+	assert_int_equal(atoi(out), 2 * nfiles + 2);
 	/* rss comes from /proc/sysvipc/shm: the daemon could open it (one
 	 * page written) */
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", m.dir, ids[0]), 0);
 	assert_non_null(sidecar_value(out, "rss", rss, sizeof(rss)));
 	assert_string_equal(rss, "4096");
-	for (int i = 0; i < NFILES; i++) {
+	for (int i = 0; i < nfiles; i++) {
 		static char big[3 * 4096];
 		int v = -1;
 
@@ -525,10 +533,49 @@ static void test_descriptor_budget(void **state)
 		assert_memory_equal(big + 4096 + 1, &i, sizeof(i));
 		assert_int_equal(close(fds[i]), 0);
 	}
-	printf("budget: %d segments open under a limit of %d descriptors\n", NFILES, LIMIT);
+	printf("budget: %d segments open under a limit of %d descriptors\n", nfiles, limit);
 	assert_int_equal(mount_stop(&m), 0);
 	free(fds);
-	remove_segments(ids, NFILES);
+	remove_segments(ids, nfiles);
+}
+
+static void test_descriptor_budget(void **state)
+{
+	budget_case(320, 400);
+	/* a limit under twice the reserve: half of it for the segments */
+	budget_case(100, 120);
+}
+
+/* pwrite to a segment's file is subject to RLIMIT_FSIZE, a memcpy into its
+ * mapping is not: a daemon started under ulimit -f must neither die of
+ * SIGXFSZ nor fail the write. */
+static void test_file_size_limit(void **state)
+{
+	int id = make_segment(IPC_PRIVATE, 4 * MIB, 0600);
+	const unsigned char *seg = shmat(id, NULL, SHM_RDONLY);
+	char path[128];
+	char *buf = aligned_buffer(MIB);
+	struct test_mount m;
+	int fd;
+
+	assert_non_null(buf);
+	assert_ptr_not_equal(seg, (void *)-1);
+	mount_limited(&m, "--fsize=1048576");
+	snprintf(path, sizeof(path), "%s/%d", m.dir, id);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	for (int pass = 0; pass < 4; pass++) {
+		memset(buf, 'a' + pass, MIB);
+		assert_int_equal(pwrite(fd, buf, MIB, 2 * MIB), MIB);
+		assert_int_equal(pwrite(fd, buf, 10, 3 * MIB + 5), 10);
+		assert_true(uniform(seg + 2 * MIB, MIB));
+		assert_int_equal(seg[2 * MIB], 'a' + pass);
+	}
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(mount_stop(&m), 0);
+	shmdt(seg);
+	shmctl(id, IPC_RMID, NULL);
+	munmap(buf, MIB);
 }
 
 /* Every line of ls's standard error must be about a vanished entry. */
@@ -627,6 +674,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_no_torn_reads),
 		cmocka_unit_test(test_thousand_open_files),
 		cmocka_unit_test(test_descriptor_budget),
+		cmocka_unit_test(test_file_size_limit),
 		cmocka_unit_test(test_many_segments_and_listings),
 	};
 
