@@ -1269,17 +1269,50 @@ static void explore_faults(struct bench *b)
 	}
 }
 
-#define MAX_PAGES_LIMIT "/proc/sys/fs/fuse/max_pages_limit"
+/* A global sysctl (not per namespace) raised for one investigation: put
+ * back after it, and at exit if the bench dies meanwhile. */
+struct raised_sysctl {
+	const char *path;
+	char saved[32]; /* "" when not raised */
+};
 
-static char saved_max_pages[32];
+static struct raised_sysctl max_pages_sysctl = { "/proc/sys/fs/fuse/max_pages_limit", "" };
+static struct raised_sysctl pipe_max_sysctl = { "/proc/sys/fs/pipe-max-size", "" };
 
-/* fs.fuse.max_pages_limit is global, not per namespace: put it back. */
-static void restore_max_pages(void)
+static void sysctl_restore(struct raised_sysctl *s)
 {
-	if (saved_max_pages[0] && !write_sysctl(MAX_PAGES_LIMIT, saved_max_pages))
-		note("could not restore fs.fuse.max_pages_limit to %s: %s", saved_max_pages,
-		     strerror(errno));
-	saved_max_pages[0] = '\0';
+	if (s->saved[0] && !write_sysctl(s->path, s->saved))
+		note("could not restore %s to %s: %s", s->path, s->saved, strerror(errno));
+	s->saved[0] = '\0';
+}
+
+static void sysctls_restore_at_exit(void)
+{
+	sysctl_restore(&max_pages_sysctl);
+	sysctl_restore(&pipe_max_sysctl);
+}
+
+/* Set s to value, keeping what it was in was (size 32); false, with a
+ * note, if that cannot be done. */
+static bool sysctl_raise(struct raised_sysctl *s, const char *value, char *was)
+{
+	static bool registered;
+	char old[32];
+
+	if (!read_line(s->path, old, sizeof(old))) {
+		note("no %s", s->path);
+		return false;
+	}
+	if (!registered)
+		registered = atexit(sysctls_restore_at_exit) == 0;
+	if (!write_sysctl(s->path, value)) {
+		note("cannot set %s: %s", s->path, strerror(errno));
+		return false;
+	}
+	snprintf(s->saved, sizeof(s->saved), "%s", old);
+	if (was)
+		snprintf(was, 32, "%s", old);
+	return true;
 }
 
 static void explore_rawfs(struct bench *b)
@@ -1297,16 +1330,10 @@ static void explore_rawfs(struct bench *b)
 	if (npages == 2) {
 		char value[32];
 
-		if (!read_line(MAX_PAGES_LIMIT, saved_max_pages, sizeof(saved_max_pages))) {
-			note("no %s: 6e tries 256 pages only", MAX_PAGES_LIMIT);
+		snprintf(value, sizeof(value), "%u", b->max_pages_limit);
+		if (!sysctl_raise(&max_pages_sysctl, value, NULL)) {
+			note("6e tries 256 pages only");
 			npages = 1;
-		} else {
-			atexit(restore_max_pages);
-			snprintf(value, sizeof(value), "%u", b->max_pages_limit);
-			if (!write_sysctl(MAX_PAGES_LIMIT, value)) {
-				note("cannot set fs.fuse.max_pages_limit: %s", strerror(errno));
-				npages = 1;
-			}
 		}
 	}
 	snprintf(title, sizeof(title),
@@ -1345,20 +1372,7 @@ static void explore_rawfs(struct bench *b)
 		stop_daemon(b, &d, "rawfs");
 	}
 	rmdir(dir);
-	restore_max_pages();
-}
-
-#define PIPE_MAX_SIZE "/proc/sys/fs/pipe-max-size"
-
-static char saved_pipe_max[32];
-
-/* fs.pipe-max-size is global too. */
-static void restore_pipe_max(void)
-{
-	if (saved_pipe_max[0] && !write_sysctl(PIPE_MAX_SIZE, saved_pipe_max))
-		note("could not restore fs.pipe-max-size to %s: %s", saved_pipe_max,
-		     strerror(errno));
-	saved_pipe_max[0] = '\0';
+	sysctl_restore(&max_pages_sysctl);
 }
 
 /* shmfs splices a read reply when header, data and a few spare pages fit
@@ -1375,16 +1389,9 @@ static void explore_pipe(struct bench *b)
 
 	if (!b->pipe_max_size)
 		return;
-	if (!read_line(PIPE_MAX_SIZE, saved_pipe_max, sizeof(saved_pipe_max))) {
-		note("no %s: 6f skipped", PIPE_MAX_SIZE);
-		return;
-	}
-	atexit(restore_pipe_max);
-	snprintf(was, sizeof(was), "%s", saved_pipe_max);
 	snprintf(value, sizeof(value), "%lu", b->pipe_max_size);
-	if (!write_sysctl(PIPE_MAX_SIZE, value)) {
-		note("cannot set fs.pipe-max-size: %s; 6f skipped", strerror(errno));
-		saved_pipe_max[0] = '\0';
+	if (!sysctl_raise(&pipe_max_sysctl, value, was)) {
+		note("6f skipped");
 		return;
 	}
 	snprintf(dir, sizeof(dir), "%s/shmfs-pipe", b->top);
@@ -1401,7 +1408,7 @@ static void explore_pipe(struct bench *b)
 	stop_daemon(b, &d, "shmfs");
 	rmdir(dir);
 	/* only now: libfuse grows each thread's pipe when it first splices */
-	restore_pipe_max();
+	sysctl_restore(&pipe_max_sysctl);
 	snprintf(title, sizeof(title),
 		 "6f. shmfs mounted while fs.pipe-max-size was %lu (else %s): bigger replies "
 		 "spliced",
