@@ -833,6 +833,8 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	}
 	fs->mount_time = time(NULL);
 	fs->uid = getuid();
+	/* Open segments take descriptors below fd_limit only: the rest (128,
+	 * or half a small limit) is kept for listings, sidecars, pipes. */
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
 	    nofile.rlim_cur < INT_MAX)
 		fs->fd_limit = (int)nofile.rlim_cur > 2 * FD_RESERVE

@@ -327,14 +327,15 @@ static int attachment_get(struct shmfs *fs, const struct segment_info *seg, bool
 		segment_detach(*addr);
 		return -ENOMEM;
 	}
-	/* One descriptor per attachment: past the budget (the open-file
-	 * limit less FD_RESERVE, kept for listings, pipes and /dev/fuse),
-	 * the mapping is used instead. */
+	/* One descriptor per attachment: past the budget (fs->fd_limit,
+	 * see shmfs_new()), or without one, the mapping is used. */
 	*fd = segment_open_fd(*addr, seg->size, writable);
-	if (*fd >= fs->fd_limit)
+	if (*fd >= fs->fd_limit) {
 		close(*fd);
-	if (*fd < 0 || *fd >= fs->fd_limit)
 		*fd = -1;
+	} else if (*fd < 0) {
+		*fd = -1;
+	}
 	*chunks = NULL;
 	if (*fd >= 0 && writable) {
 		*chunks = calloc((seg->size >> CHUNK_SHIFT) + 1, sizeof(**chunks));

@@ -363,24 +363,19 @@ bool segment_rmid_forced(void)
 	static int known = -1;
 	char buf[16] = "";
 	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
-	ssize_t n;
 
 	/* No such file: a kernel without the setting (before 3.1).  Any
-	 * other failure (EMFILE...) is the last answer read, or, before
+	 * other failure (EMFILE...) gives the last answer read, or, before
 	 * any, "set": refusing an open or keeping an attachment is safe, a
 	 * detach that destroys a segment is not. */
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return false;
-		n = __atomic_load_n(&known, __ATOMIC_RELAXED);
-		return n != 0;
+	if (fd < 0 && errno == ENOENT)
+		return false;
+	if (fd >= 0) {
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+		close(fd);
+		if (n > 0)
+			__atomic_store_n(&known, atoi(buf) != 0, __ATOMIC_RELAXED);
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0) {
-		n = __atomic_load_n(&known, __ATOMIC_RELAXED);
-		return n != 0;
-	}
-	__atomic_store_n(&known, atoi(buf) != 0, __ATOMIC_RELAXED);
-	return atoi(buf) != 0;
+	return __atomic_load_n(&known, __ATOMIC_RELAXED) != 0;
 }
