@@ -1,5 +1,7 @@
 #!/bin/sh
 # The whole test suite, as CI runs it:
+#   0. every C file of src/ include/ tests/ bench/ examples/ must be as
+#      clang-format (the committed .clang-format) would write it;
 #   1. configure (warnings are errors), build, run every test;
 #   2. the same suite built with ASan + UBSan;
 #   3. the mount tests with the daemon under valgrind (no error, no leak);
@@ -24,6 +26,17 @@ before=$(leftovers)
 skipped()
 {
 	grep -q '"result": "SKIP"' "$1/meson-logs/testlog.json"
+}
+
+# The format check comes first: a difference fails before anything is built.
+# clang-format --dry-run -Werror names every file and line that differs.
+if ! command -v clang-format >/dev/null; then
+	echo "run-all: clang-format is missing (Debian: apt-get install clang-format)" >&2
+	exit 1
+fi
+find src include tests bench examples -name '*.[ch]' -exec clang-format --dry-run -Werror {} + || {
+	echo "run-all: the files above differ from clang-format; clang-format -i FILES fixes them" >&2
+	exit 1
 }
 
 if [ -f "$BUILD/build.ninja" ]; then
