@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "fs.h"
+#include "kernel_features.h"
 #include "options.h"
 
 struct options {
@@ -254,6 +255,8 @@ int main(int argc, char *argv[])
 		goto err_out4;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto err_out5;
+	if (kernel_features_install(se) != 0)
+		fuse_log(FUSE_LOG_WARNING, "shmfs: mmap of segment files is off\n");
 	if (!cmd.foreground) {
 		openlog("shmfs", LOG_PID, LOG_DAEMON);
 		fuse_set_log_func(log_to_syslog);
@@ -283,6 +286,7 @@ int main(int argc, char *argv[])
 	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
 
 out_unmount:
+	kernel_features_finish();
 	fuse_session_unmount(se);
 err_out5:
 	fuse_remove_signal_handlers(se);
