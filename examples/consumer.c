@@ -146,7 +146,7 @@ static int channel_open(struct channel *ch, const struct options *opt)
 				strerror(-err));
 		return err;
 	}
-	err = shmlock_open(opt->key);
+	err = shmlock_open(opt->key, 0666, &stop);
 	if (err < 0) {
 		fprintf(stderr, "consumer: lock set 0x%08" PRIx32 ": %s\n", (uint32_t)opt->key,
 			strerror(-err));

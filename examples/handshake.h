@@ -38,13 +38,6 @@
 #define HANDSHAKE_WRITTEN 0
 #define HANDSHAKE_READ	  1
 
-/* The caller defines it, says semctl(2). */
-union semun {
-	int val;
-	struct semid_ds *buf;
-	unsigned short *array;
-};
-
 /* Computed in unsigned arithmetic: keys are 32-bit patterns, and
  * 0x7fffffff + 1 must not be signed overflow. */
 static inline key_t handshake_key(key_t key)

@@ -141,14 +141,15 @@ static int open_handshake(key_t key)
 }
 
 /* Lock set first, segment last: by the time shmfs can list the segment,
- * the set with its key exists, so shmfs and we agree on the lock. */
+ * the ShareLite set of its key exists and is marked, so shmfs locks with
+ * it and we agree on the lock. */
 static int channel_open(struct channel *ch, const struct options *opt)
 {
 	struct shmid_ds ds;
 	void *addr;
 	int err;
 
-	err = shmlock_open(opt->key);
+	err = shmlock_open(opt->key, 0666, &stop);
 	if (err < 0) {
 		fprintf(stderr, "producer: lock set 0x%08" PRIx32 ": %s\n", (uint32_t)opt->key,
 			strerror(-err));

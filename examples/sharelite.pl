@@ -33,21 +33,27 @@
 # /mnt/shm as files of their own, each with a header, but ShareLite guards
 # them with the *first* segment's lock, while shmfs locks them by their own
 # keys, so reading a continuation through the mount is not protected.
-# Semaphore 0 of the lock set is ShareLite's "header initialised" flag (1);
-# shmfs and the C examples never touch it.
+# Semaphore 0 of the lock set is ShareLite's "share initialised" mark:
+# new() sets it to 1, under the exclusive lock, when it finds it 0.  shmfs
+# locks a segment with the set of its key when that set carries the mark,
+# and the C and Python examples set it the same way, so all of them lock
+# together.
 #
 # Writing through the mount into a ShareLite segment overwrites the header,
 # after which ShareLite misreads the length and the continuation chain:
 # write ShareLite segments only with ShareLite.  The reverse holds too:
 # ShareLite takes any segment whose lock set has semaphore 0 at zero for a
-# fresh one and writes its header over the first 16 bytes.  So this script
-# refuses a segment ShareLite did not set up, such as the producer's: use
-# sysv_ipc_client.py for those.
+# fresh one and writes its header over the first 16 bytes, and it takes the
+# first 16 bytes of a marked one for its header, whoever marked it.  So
+# this script refuses a segment ShareLite did not set up, such as the
+# producer's: no lock set, an unmarked one, or a first 16 bytes that are
+# not a ShareLite header.  Use sysv_ipc_client.py for those.
 use strict;
 use warnings;
 use Getopt::Long qw(:config bundling no_ignore_case require_order);
 use IPC::ShareLite qw(:lock);
-use IPC::SysV qw(GETVAL);
+use IPC::SysV qw(GETVAL IPC_STAT);
+use IPC::SharedMem;
 
 use constant SHARELITE_HEADER_BYTES => 16;
 
@@ -89,15 +95,34 @@ sub segment_exists {
 	return defined shmget(signed_key($key), 0, 0);
 }
 
-# A segment with this key exists, but IPC::ShareLite did not set it up:
-# no lock set, or semaphore 0 of it still zero.
+# The first 16 bytes of shmid read as ShareLite's header: the next segment
+# of the chain is -1 or a live segment, and the length fits (the whole
+# length in this segment when it is the last); version and shm_state start
+# at 1 and only grow.  The C and Python examples mark the lock set too, so
+# the mark alone does not tell a ShareLite segment.
+sub sharelite_header {
+	my ($shmid) = @_;
+	my ($ds, $header);
+	defined shmctl($shmid, IPC_STAT, $ds) or return 0;
+	my $size = 'IPC::SharedMem::stat'->new->unpack($ds)->segsz;
+	$size > SHARELITE_HEADER_BYTES or return 0;
+	shmread($shmid, $header, 0, SHARELITE_HEADER_BYTES) or return 0;
+	my ($next, $length, $state, $version) = unpack('i i I i', $header);
+	return 0 if $length < 0 || $state < 1 || $version < 1;
+	return $length <= $size - SHARELITE_HEADER_BYTES if $next == -1;
+	return $next >= 0 && defined shmctl($next, IPC_STAT, $ds);
+}
+
+# A segment with this key exists, but IPC::ShareLite did not set it up.
 sub foreign_segment {
 	my ($key) = @_;
-	segment_exists($key) or return 0;
+	my $shmid = shmget(signed_key($key), 0, 0);
+	defined $shmid or return 0;
 	my $semid = semget(signed_key($key), 0, 0);
 	return 1 unless defined $semid;
 	my $initialised = semctl($semid, 0, GETVAL, 0);
-	return !(defined $initialised && $initialised == 1);
+	return 1 unless defined $initialised && $initialised == 1;
+	return !sharelite_header($shmid);
 }
 
 my $key_text = '0x53484c54';

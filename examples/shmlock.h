@@ -1,14 +1,20 @@
 /* shmlock.h - the lock protocol of shmfs and IPC::ShareLite, for the examples.
  *
- * A segment with key K is guarded by the System V semaphore set that has
- * the same key K (segment keys and semaphore keys are separate name
- * spaces, so one number names both) and 3 semaphores:
+ * A segment with key K is guarded by the ShareLite set of K: the System V
+ * semaphore set that has the same key K (segment keys and semaphore keys
+ * are separate name spaces, so one number names both), 3 semaphores, and
+ * semaphore 0 set to 1:
+ *   semaphore 0 is 1 once the set is in use (IPC::ShareLite's "share
+ *               initialised" mark); shmfs locks a segment with the set
+ *               of its key when that set carries the mark;
  *   semaphore 1 counts the holders of the shared (read) lock;
- *   semaphore 2 is 1 while a writer holds the exclusive lock;
- *   semaphore 0 is never touched here (IPC::ShareLite keeps its
- *               "segment initialised" flag in it).
- * All zero means free, so whoever comes first creates the set with
- * semget(K, 3, IPC_CREAT | 0666) and nobody initialises it.
+ *   semaphore 2 is 1 while a writer holds the exclusive lock.
+ *
+ * Opening, as IPC::ShareLite does it: semget(K, 3, IPC_CREAT | mode), take
+ * the exclusive lock, set semaphore 0 to 1 if it is 0, release.  Marking
+ * under the lock makes it race-free: of two programs that start at once,
+ * one creates the set, the other finds it, and both mark it (or see it
+ * marked) while no one else holds it.
  *
  * Shared lock:    {2, 0, 0}, {1, +1, SEM_UNDO}                release {1, -1, SEM_UNDO}
  * Exclusive lock: {1, 0, 0}, {2, 0, 0}, {2, +1, SEM_UNDO}     release {2, -1, SEM_UNDO}
@@ -19,9 +25,10 @@
  * the locks of a process that dies holding them.
  *
  * shmfs takes the shared lock around a read through the mount and the
- * exclusive lock around a write, so a program that does the same never
- * shows `cat` a half-written buffer, and `echo ... >` never lands in the
- * middle of its own write.
+ * exclusive lock around a write, so a program that does the same with the
+ * same set never shows `cat` a half-written buffer, and `echo ... >` never
+ * lands in the middle of its own write.  The sidecar's lock_semid names
+ * the set shmfs locks with.
  *
  * All functions return 0 (or a semid) on success and a negative errno on
  * failure.  Static inline: the examples are single-file programs.
@@ -36,7 +43,15 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
+/* The caller defines it, says semctl(2). */
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
 #define SHMLOCK_NSEMS	    3
+#define SHMLOCK_SEM_MARK    0
 #define SHMLOCK_SEM_READERS 1
 #define SHMLOCK_SEM_WRITER  2
 
@@ -64,16 +79,6 @@ static inline int shmlock_semop(int semid, struct sembuf *ops, size_t nops,
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
 	}
-}
-
-/* The lock set of key: found, or created all zero (= unlocked).  Fails
- * with -EINVAL if a set with that key exists but has fewer than 3
- * semaphores: then the key is used for something else. */
-static inline int shmlock_open(key_t key)
-{
-	int semid = semget(key, SHMLOCK_NSEMS, IPC_CREAT | 0666);
-
-	return semid < 0 ? -errno : semid;
 }
 
 static inline int shmlock_shared(int semid, const volatile sig_atomic_t *stop)
@@ -114,6 +119,35 @@ static inline int shmlock_shared_release(int semid)
 static inline int shmlock_exclusive_release(int semid)
 {
 	return shmlock_release(semid, SHMLOCK_SEM_WRITER);
+}
+
+/* The ShareLite set of key, found or created with mode, and marked (see
+ * the top).  Waits for the exclusive lock like any writer, unless *stop.
+ * Fails with -EINVAL if a set with that key exists but has fewer than 3
+ * semaphores: then the key is used for something else. */
+static inline int shmlock_open(key_t key, int mode, const volatile sig_atomic_t *stop)
+{
+	union semun mark = { .val = 1 };
+	int semid, err, marked;
+
+	for (;;) {
+		semid = semget(key, SHMLOCK_NSEMS, IPC_CREAT | mode);
+		if (semid < 0)
+			return -errno;
+		err = shmlock_exclusive(semid, stop);
+		/* removed between semget and semop: make it again */
+		if (err == -EINVAL || err == -EIDRM)
+			continue;
+		if (err < 0)
+			return err;
+		break;
+	}
+	marked = semctl(semid, SHMLOCK_SEM_MARK, GETVAL);
+	err = marked < 0 ? -errno : 0;
+	if (marked == 0 && semctl(semid, SHMLOCK_SEM_MARK, SETVAL, mark) < 0)
+		err = -errno;
+	shmlock_exclusive_release(semid);
+	return err < 0 ? err : semid;
 }
 
 #endif

@@ -16,8 +16,12 @@ remove removes the segment and its lock set.
 KEY defaults to 0x5348464d, the example producer's, and is read as
 strtol(3) with base 0 reads it.
 
-The lock is the semaphore set with the segment's own key and 3 semaphores
-(created if missing; all zero means unlocked; semaphore 0 never touched):
+The lock is the ShareLite set of the segment's key: the semaphore set with
+the same key, 3 semaphores, semaphore 0 set to 1 (IPC::ShareLite's mark;
+shmfs locks with the set of the key when it carries it).  It is opened as
+ShareLite opens it: semget(K, 3, IPC_CREAT | 0666), the exclusive lock,
+semaphore 0 set to 1 if it is 0, release; marking under the lock is what
+makes two programs starting at once agree.  Then:
     shared lock     semop {2,0,0},{1,+1,SEM_UNDO}          release {1,-1,SEM_UNDO}
     exclusive lock  semop {1,0,0},{2,0,0},{2,+1,SEM_UNDO}  release {2,-1,SEM_UNDO}
 
@@ -28,7 +32,8 @@ on semaphore 0.  The protocol needs semaphores 1 and 2 of a 3-semaphore set,
 and a "wait until zero, then increment" that is one atomic semop() call:
 done as two calls, two writers could both see zero and both get in.  So the
 set is found or created with semget() and operated with semtimedop() from
-libc through ctypes; sysv_ipc only removes it.
+libc through ctypes; sysv_ipc only reads and sets semaphore 0 (its
+Semaphore opens the first semaphore of the set) and removes the set.
 """
 
 import argparse
@@ -54,6 +59,7 @@ IPC_NOWAIT = 0o4000
 SEM_UNDO = 0x1000
 
 LOCK_NSEMS = 3
+SEM_MARK = 0
 SEM_READERS = 1
 SEM_WRITER = 2
 
@@ -109,13 +115,24 @@ class ShmLock:
     """The lock set of a key: shared and exclusive locks as context managers."""
 
     def __init__(self, key, timeout=None):
-        self.semid = _libc.semget(key, LOCK_NSEMS, IPC_CREAT | 0o666)
-        if self.semid < 0:
-            if ctypes.get_errno() == errno.EINVAL:
-                raise OSError(errno.EINVAL, "semaphore set 0x%08x has fewer than 3 "
-                              "semaphores: not a lock set" % (key & 0xFFFFFFFF))
-            raise _oserror("semget 0x%08x" % (key & 0xFFFFFFFF))
         self.timeout = timeout
+        while True:
+            self.semid = _libc.semget(key, LOCK_NSEMS, IPC_CREAT | 0o666)
+            if self.semid < 0:
+                if ctypes.get_errno() == errno.EINVAL:
+                    raise OSError(errno.EINVAL, "semaphore set 0x%08x has fewer than 3 "
+                                  "semaphores: not a lock set" % (key & 0xFFFFFFFF))
+                raise _oserror("semget 0x%08x" % (key & 0xFFFFFFFF))
+            try:
+                with self.exclusive():
+                    mark = sysv_ipc.Semaphore(key)  # semaphore SEM_MARK of the set
+                    if mark.value == 0:
+                        mark.value = 1
+                return
+            except OSError as e:
+                # removed between semget and semop: make it again
+                if e.errno not in (errno.EINVAL, errno.EIDRM):
+                    raise
 
     def _semop(self, ops, wait=True):
         array = (SemBuf * len(ops))(*[SemBuf(*op) for op in ops])

@@ -8,7 +8,11 @@
 #   - sysv_ipc_client.py reads the producer's buffer under the same lock;
 #   - sysv_ipc_client.py and sharelite.pl each read back what they wrote,
 #     and a ShareLite segment is its 16-byte header followed by the text;
-#   - sharelite.pl refuses a segment that IPC::ShareLite did not set up;
+#   - the producer, the consumer and sysv_ipc_client.py mark the lock set
+#     of their key as IPC::ShareLite does (semaphore 0 is 1), which is what
+#     makes shmfs lock with it;
+#   - sharelite.pl refuses a segment that IPC::ShareLite did not set up,
+#     even when its lock set is marked;
 #   - nothing is left behind: no segment, no semaphore set.
 # The Perl or Python part is skipped, with a note, when IPC::ShareLite or
 # sysv_ipc is missing.  Exit status 77 (skip, for meson) when no IPC
@@ -70,6 +74,15 @@ ipc_objects()
 
 [ -z "$(ipc_objects)" ] || fail "the IPC namespace is not empty: not private?"
 
+# Semaphore 0 of the set with key $1 (ipcs prints the key as 0x and 8 hex
+# digits), or nothing if there is no such set.
+lock_mark()
+{
+	semid=$(ipcs -s | awk -v key="$1" '$1 == key { print $2 }')
+	[ -n "$semid" ] || return 0
+	ipcs -s -i "$semid" | awk '$1 == "0" && NF == 5 { print $2 }'
+}
+
 # 1. Producer and consumer.  The consumer starts first and must wait for
 # the producer; the producer stops after the fifth message has been read
 # and, with -r, removes the segment and both semaphore sets.
@@ -104,6 +117,16 @@ if [ -n "$python" ]; then
 	timeout 30 "$producer" -n 1 -r 2>"$work/producer.err" &
 	producer_pid=$!
 	background="$producer_pid"
+	# The producer makes its lock set before the segment, so once the
+	# segment shows, the set is there and (the producer alone) marked it.
+	tries=0
+	until ipcs -m | grep -q '^0x5348464d '; do
+		tries=$((tries + 1))
+		[ "$tries" -lt 100 ] || fail "the producer never made its segment"
+		sleep 0.1
+	done
+	mark=$(lock_mark 0x5348464d)
+	[ "$mark" = 1 ] || fail "the producer's lock set: semaphore 0 is '$mark', not 1"
 	tries=0
 	until "$python" "$client_py" read >"$work/peek" 2>"$work/client.err" &&
 		grep -q '^message 1 from producer' "$work/peek"; do
@@ -121,6 +144,8 @@ if [ -n "$python" ]; then
 
 	"$python" "$client_py" -k 0x50595448 -c -s 256 write "hello from python" 2>"$work/client.err" ||
 		fail "sysv_ipc_client.py write"
+	mark=$(lock_mark 0x50595448)
+	[ "$mark" = 1 ] || fail "sysv_ipc_client.py's lock set: semaphore 0 is '$mark', not 1"
 	got=$("$python" "$client_py" -k 0x50595448 read 2>"$work/client.err") ||
 		fail "sysv_ipc_client.py read"
 	[ "$got" = "hello from python" ] || fail "sysv_ipc_client.py read back '$got'"
@@ -154,9 +179,16 @@ if [ -n "$have_perl" ]; then
 	if [ -n "$python" ]; then
 		"$python" "$client_py" -k 0x53484c55 -c write "not ShareLite's" 2>"$work/client.err" ||
 			fail "sysv_ipc_client.py write"
-		if perl "$client_pl" -k 0x53484c55 read >/dev/null 2>&1; then
-			fail "sharelite.pl accepted a segment that ShareLite did not set up"
-		fi
+		# Its lock set is marked (by sysv_ipc_client.py), so only the
+		# header check can tell; writing would overwrite the first bytes.
+		for command in read "write overwritten"; do
+			# shellcheck disable=SC2086
+			if perl "$client_pl" -k 0x53484c55 $command >/dev/null 2>"$work/sharelite.err"; then
+				fail "sharelite.pl $command accepted a segment that ShareLite did not set up"
+			fi
+			grep -q 'was not set up by IPC::ShareLite' "$work/sharelite.err" ||
+				fail "sharelite.pl $command did not refuse the segment: $(cat "$work/sharelite.err")"
+		done
 		got=$("$python" "$client_py" -k 0x53484c55 read 2>"$work/client.err") ||
 			fail "sysv_ipc_client.py read"
 		[ "$got" = "not ShareLite's" ] || fail "sharelite.pl changed a foreign segment: '$got'"
