@@ -2,7 +2,7 @@
 # The whole test suite, as CI runs it:
 #   0. every C file of src/ include/ tests/ bench/ examples/ must be as
 #      clang-format (the committed .clang-format) would write it;
-#   1. configure (warnings are errors), build, run every test;
+#   1. configure (-Wall -Wextra -Werror), build, run every test;
 #   2. the same suite built with ASan + UBSan;
 #   3. the mount tests with the daemon under valgrind (no error, no leak);
 #   4. every libFuzzer target for a bounded time (FUZZ_SECONDS, default 10).
@@ -39,10 +39,11 @@ find src include tests bench examples -name '*.[ch]' -exec clang-format --dry-ru
 	exit 1
 }
 
+# -Wall -Wextra -Werror, whatever an existing build directory was set up with.
 if [ -f "$BUILD/build.ninja" ]; then
-	meson configure "$BUILD" -Dwerror=true
+	meson configure "$BUILD" -Dwerror=true -Dwarning_level=2
 else
-	meson setup "$BUILD" -Dwerror=true
+	meson setup "$BUILD" -Dwerror=true -Dwarning_level=2
 fi
 meson compile -C "$BUILD"
 meson test -C "$BUILD" --print-errorlogs "$@"
