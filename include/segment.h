@@ -94,4 +94,50 @@ int segment_set_locked(int shmid, bool locked);
  * without it. */
 bool segment_rmid_forced(void);
 
+/* ---- calls made as a caller ----------------------------------------------- */
+
+/* Who asked, for a call made on their behalf. */
+struct segment_caller {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid; /* in the daemon's PID namespace; 0 if not seen from it */
+};
+
+/* The effective ids a thread had before segment_thread_become(). */
+struct segment_ids {
+	uid_t uid;
+	gid_t gid;
+	bool switched;
+};
+
+/* When the daemon is root, the calling thread (only) takes on uid and gid
+ * as its effective (and so file system) ids, so that the kernel records
+ * them as owner and creator of what it makes and checks its rules against
+ * them, until segment_thread_restore(saved).  Otherwise nothing changes.
+ * 0 or -errno (then nothing changed). */
+int segment_thread_become(uid_t uid, gid_t gid, struct segment_ids *saved);
+void segment_thread_restore(const struct segment_ids *saved);
+
+/* IPC_SET (as segment_set_perm) with the caller's ids: the kernel's
+ * owner rule decides. */
+int segment_set_perm_as(int shmid, uid_t uid, gid_t gid, unsigned int mode,
+			const struct segment_caller *caller);
+
+/* The "Max locked memory" line of a /proc/PID/limits text: soft and hard
+ * limit in bytes, RLIM_INFINITY for "unlimited".  Pure; -EINVAL if there
+ * is no such line or it does not parse. */
+struct rlimit;
+int segment_parse_memlock_limit(const char *limits, struct rlimit *out);
+
+/* SHM_LOCK or SHM_UNLOCK as a direct shmctl by the caller would be: made
+ * by a child with the caller's uid and gid (real, effective and saved, no
+ * supplementary groups, no capabilities) and the caller's RLIMIT_MEMLOCK
+ * read from /proc/PID/limits, so the kernel applies its owner rule and the
+ * limit, and charges the locked bytes to the caller's user.  A daemon that
+ * is not root, or a root caller, makes the call itself.  A caller not
+ * seen from the daemon's PID namespace (pid 0) gets the daemon's own
+ * limit.  -EPERM if the caller's limit cannot be read (a caller gone, its
+ * pid not the caller's any more); otherwise as segment_set_locked(). */
+int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *caller);
+
 #endif

@@ -516,8 +516,13 @@ static void write_sidecar(fuse_req_t req, struct open_sidecar *sc, const char *b
 		ret = segment_stat(sc->shmid, false, &seg);
 	if (ret == 0)
 		ret = check_owner(req, &seg);
-	if (ret == 0)
-		ret = segment_set_locked(sc->shmid, cmd == SIDECAR_CMD_LOCK);
+	if (ret == 0) {
+		const struct fuse_ctx *ctx = fuse_req_ctx(req);
+		struct segment_caller caller = { ctx->uid, ctx->gid, ctx->pid };
+
+		/* The caller's RLIMIT_MEMLOCK, charged to the caller. */
+		ret = segment_set_locked_as(sc->shmid, cmd == SIDECAR_CMD_LOCK, &caller);
+	}
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else

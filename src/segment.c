@@ -6,6 +6,7 @@
  * before 4.17, SHM_STAT) over the kernel's index range is the fallback.
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -13,7 +14,10 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
@@ -267,29 +271,15 @@ int segment_stat(int shmid, bool want_usage, struct segment_info *out)
 
 int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t gid)
 {
-	uid_t euid = geteuid();
-	gid_t egid = getegid();
-	bool switch_ids = euid == 0 && (uid != euid || gid != egid);
+	struct segment_ids saved;
 	int id, err;
 
-	/* Raw syscalls: glibc's setresuid() would change every thread. */
-	if (switch_ids) {
-		if (syscall(SYS_SETRESGID, -1, gid, -1) != 0)
-			return -errno;
-		if (syscall(SYS_SETRESUID, -1, uid, -1) != 0) {
-			err = -errno;
-			syscall(SYS_SETRESGID, -1, egid, -1);
-			return err;
-		}
-	}
+	err = segment_thread_become(uid, gid, &saved);
+	if (err)
+		return err;
 	id = shmget(key, size, IPC_CREAT | IPC_EXCL | (mode & 0777));
 	err = id < 0 ? -errno : 0;
-	if (switch_ids) {
-		/* Back to root: cannot fail, the saved uid is still 0. */
-		if (syscall(SYS_SETRESUID, -1, euid, -1) != 0 ||
-		    syscall(SYS_SETRESGID, -1, egid, -1) != 0)
-			abort();
-	}
+	segment_thread_restore(&saved);
 	return err ? err : id;
 }
 
@@ -378,4 +368,202 @@ bool segment_rmid_forced(void)
 			__atomic_store_n(&known, atoi(buf) != 0, __ATOMIC_RELAXED);
 	}
 	return __atomic_load_n(&known, __ATOMIC_RELAXED) != 0;
+}
+
+/* ---- calls made as a caller ---------------------------------------------- */
+
+int segment_thread_become(uid_t uid, gid_t gid, struct segment_ids *saved)
+{
+	saved->uid = geteuid();
+	saved->gid = getegid();
+	saved->switched = saved->uid == 0 && (uid != saved->uid || gid != saved->gid);
+	if (!saved->switched)
+		return 0;
+	/* Raw syscalls: glibc's setresuid() would change every thread. */
+	if (syscall(SYS_SETRESGID, -1, gid, -1) != 0)
+		return -errno;
+	if (syscall(SYS_SETRESUID, -1, uid, -1) != 0) {
+		int err = -errno;
+
+		syscall(SYS_SETRESGID, -1, saved->gid, -1);
+		return err;
+	}
+	return 0;
+}
+
+void segment_thread_restore(const struct segment_ids *saved)
+{
+	if (!saved->switched)
+		return;
+	/* Back to root: cannot fail, the saved uid is still 0. */
+	if (syscall(SYS_SETRESUID, -1, saved->uid, -1) != 0 ||
+	    syscall(SYS_SETRESGID, -1, saved->gid, -1) != 0)
+		abort();
+}
+
+int segment_set_perm_as(int shmid, uid_t uid, gid_t gid, unsigned int mode,
+			const struct segment_caller *caller)
+{
+	struct segment_ids saved;
+	int err = segment_thread_become(caller->uid, caller->gid, &saved);
+
+	if (err)
+		return err;
+	err = segment_set_perm(shmid, uid, gid, mode);
+	segment_thread_restore(&saved);
+	return err;
+}
+
+static int parse_limit_value(const char *s, rlim_t *out, const char **end)
+{
+	char *e;
+	unsigned long long v;
+
+	while (*s == ' ')
+		s++;
+	if (strncmp(s, "unlimited", 9) == 0) {
+		*out = RLIM_INFINITY;
+		*end = s + 9;
+		return 0;
+	}
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &e, 10);
+	if (errno || (rlim_t)v == RLIM_INFINITY)
+		return -EINVAL;
+	*out = (rlim_t)v;
+	*end = e;
+	return 0;
+}
+
+int segment_parse_memlock_limit(const char *limits, struct rlimit *out)
+{
+	static const char name[] = "Max locked memory";
+
+	for (const char *line = limits; line && *line;) {
+		const char *end;
+
+		if (strncmp(line, name, sizeof(name) - 1) == 0) {
+			line += sizeof(name) - 1;
+			if (parse_limit_value(line, &out->rlim_cur, &end) != 0 ||
+			    parse_limit_value(end, &out->rlim_max, &end) != 0 ||
+			    out->rlim_cur > out->rlim_max)
+				return -EINVAL;
+			return 0;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -EINVAL;
+}
+
+/* Whether a /proc/PID/status text is of a process with fsuid uid. */
+static bool status_has_fsuid(const char *status, uid_t uid)
+{
+	const char *line = strstr(status, "\nUid:");
+	unsigned int real, eff, saved, fs;
+
+	return line && sscanf(line + 5, "%u %u %u %u", &real, &eff, &saved, &fs) == 4 && fs == uid;
+}
+
+static ssize_t read_at(int dirfd, const char *name, char *buf, size_t size)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* The caller's RLIMIT_MEMLOCK.  Both files are read through one
+ * descriptor of /proc/PID, so they are of one process, and that process
+ * must be the caller's (a killed caller's pid may be reused). */
+static int caller_memlock(const struct segment_caller *caller, struct rlimit *out)
+{
+	char path[32], text[4096];
+	int dirfd, err = -EPERM;
+
+	/* A caller in a PID namespace the daemon cannot see has no /proc
+	 * entry here: it gets the daemon's own limit. */
+	if (caller->pid <= 0)
+		return getrlimit(RLIMIT_MEMLOCK, out) == 0 ? 0 : -EPERM;
+	snprintf(path, sizeof(path), "/proc/%d", (int)caller->pid);
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -EPERM;
+	if (read_at(dirfd, "limits", text, sizeof(text)) > 0 &&
+	    segment_parse_memlock_limit(text, out) == 0 &&
+	    read_at(dirfd, "status", text, sizeof(text)) > 0 && status_has_fsuid(text, caller->uid))
+		err = 0;
+	close(dirfd);
+	return err;
+}
+
+struct lock_call {
+	int shmid;
+	bool locked;
+	uid_t uid;
+	gid_t gid;
+	struct rlimit memlock;
+};
+
+/* In a child of its own (CLONE_VM, so nothing is copied; its credentials
+ * and limits are its own): become the caller entirely, real uid included,
+ * as the kernel charges locked memory to the real user. */
+static int lock_child(void *arg)
+{
+	const struct lock_call *c = arg;
+
+	if (setrlimit(RLIMIT_MEMLOCK, &c->memlock) != 0 || syscall(SYS_setgroups, 0, NULL) != 0 ||
+	    syscall(SYS_SETRESGID, c->gid, c->gid, c->gid) != 0 ||
+	    syscall(SYS_SETRESUID, c->uid, c->uid, c->uid) != 0)
+		return EPERM;
+	if (shmctl(c->shmid, c->locked ? SHM_LOCK : SHM_UNLOCK, NULL) != 0)
+		return errno;
+	return 0;
+}
+
+int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *caller)
+{
+	struct lock_call call = {
+		.shmid = shmid, .locked = locked, .uid = caller->uid, .gid = caller->gid
+	};
+	size_t stack_size = 64 * 1024;
+	char *stack;
+	pid_t pid;
+	int status, err;
+
+	if (geteuid() != 0 || caller->uid == 0)
+		return segment_set_locked(shmid, locked);
+	err = caller_memlock(caller, &call.memlock);
+	if (err)
+		return err;
+	stack = malloc(stack_size);
+	if (!stack)
+		return -ENOMEM;
+	/* CLONE_VFORK: this thread waits for the child, which runs on its
+	 * own stack; __WALL as the child sends no SIGCHLD. */
+	pid = clone(lock_child, stack + stack_size, CLONE_VM | CLONE_VFORK, &call);
+	if (pid < 0) {
+		err = -errno;
+		free(stack);
+		return err;
+	}
+	while (waitpid(pid, &status, __WALL) < 0)
+		if (errno != EINTR) {
+			free(stack);
+			return -ECHILD;
+		}
+	free(stack);
+	if (!WIFEXITED(status))
+		return -EIO;
+	err = WEXITSTATUS(status);
+	return err == EINVAL || err == EIDRM ? -ENOENT : -err;
 }

@@ -5,8 +5,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -54,6 +56,39 @@ static void test_parse_rejects_junk(void **state)
 	assert_int_equal(segment_parse_proc_line("1 2 3", &s), -EINVAL);
 	assert_int_equal(segment_parse_proc_line("1 -2 644 1 1 1 1 0 0 0 0 0 0 0 0 0", &s),
 			 -EINVAL);
+}
+
+/* The "Max locked memory" line of /proc/PID/limits, and this process's
+ * own limits file against getrlimit (the kernel as the oracle). */
+static void test_parse_memlock_limit(void **state)
+{
+	static const char text[] =
+		"Limit                     Soft Limit           Hard Limit           Units     \n"
+		"Max open files            1024                 524288               files     \n"
+		"Max locked memory         8388608              unlimited            bytes     \n";
+	struct rlimit rl, own;
+	char buf[4096];
+	FILE *f;
+	size_t n;
+
+	(void)state;
+	assert_int_equal(segment_parse_memlock_limit(text, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 8388608);
+	assert_true(rl.rlim_max == RLIM_INFINITY);
+	assert_int_equal(segment_parse_memlock_limit("Max locked memory  junk  1 bytes\n", &rl),
+			 -EINVAL);
+	assert_int_equal(segment_parse_memlock_limit("Max locked memory  9  8  bytes\n", &rl),
+			 -EINVAL); /* soft above hard */
+	assert_int_equal(segment_parse_memlock_limit("Max open files 1 2 files\n", &rl), -EINVAL);
+	f = fopen("/proc/self/limits", "r");
+	assert_non_null(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	assert_int_equal(segment_parse_memlock_limit(buf, &rl), 0);
+	assert_int_equal(getrlimit(RLIMIT_MEMLOCK, &own), 0);
+	assert_true(rl.rlim_cur == own.rlim_cur);
+	assert_true(rl.rlim_max == own.rlim_max);
 }
 
 /* The listing and segment_stat agree with shmctl on real segments. */
@@ -171,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_proc_line),
 		cmocka_unit_test(test_parse_rejects_junk),
+		cmocka_unit_test(test_parse_memlock_limit),
 		cmocka_unit_test(test_list_and_stat_real_segments),
 		cmocka_unit_test(test_open_fd_is_the_segment),
 	};
