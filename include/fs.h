@@ -13,7 +13,7 @@ struct shmfs_options {
 	double entry_timeout;		/* seconds the kernel may cache names */
 	unsigned int sweep_interval_ms; /* how often sets of gone segments are removed */
 	size_t default_size;		/* size of a segment created without a size */
-	size_t max_pending;		/* most bytes buffered for a segment being created */
+	size_t max_pending;		/* most bytes gathered per user for names being created */
 	double attach_cache;		/* seconds an attachment outlives its last close; 0: none */
 };
 

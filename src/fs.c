@@ -43,7 +43,9 @@ static void shmfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		/* shmget with no flags asks for no permission: a pure lookup. */
 		shmid = shmget(key, 0, 0);
 		if (shmid < 0) {
-			ret = kind == NAME_KEYLINK ? lookup_pending(fs, key, &e) : -ENOENT;
+			ret = kind == NAME_KEYLINK
+				      ? lookup_pending(fs, key, fuse_req_ctx(req)->uid, &e)
+				      : -ENOENT;
 			if (ret)
 				fuse_reply_err(req, -ret);
 			else
@@ -93,7 +95,7 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 		return;
 	}
 	if (kind == NAME_PENDING) {
-		ret = pending_getattr(fs, shmid, fi, &st);
+		ret = pending_getattr(fs, shmid, fuse_req_ctx(req)->uid, fi, &st);
 		if (ret)
 			fuse_reply_err(req, -ret);
 		else
@@ -216,7 +218,7 @@ static void shmfs_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		/* A name being created in by-key/: shmid is its key. */
 		struct stat st;
 
-		ret = pending_getattr(fs_of(req), shmid, NULL, &st);
+		ret = pending_getattr(fs_of(req), shmid, fuse_req_ctx(req)->uid, NULL, &st);
 		fuse_reply_err(req, ret ? -ret : (mask & X_OK) ? EACCES : 0);
 		return;
 	}
@@ -850,6 +852,7 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->gid = getgid();
 	pthread_mutex_init(&fs->parked_lock, NULL);
 	pthread_mutex_init(&fs->pending_lock, NULL);
+	pthread_cond_init(&fs->pending_made, NULL);
 	pthread_mutex_init(&fs->watch_lock, NULL);
 	pthread_mutex_init(&fs->attach_lock, NULL);
 	pthread_mutex_init(&fs->sweep_lock, NULL);
@@ -892,6 +895,8 @@ void shmfs_free(struct shmfs *fs)
 	lock_table_free(fs->locks);
 	pthread_mutex_destroy(&fs->parked_lock);
 	pthread_mutex_destroy(&fs->pending_lock);
+	pthread_cond_destroy(&fs->pending_made);
+	free(fs->pending_users);
 	pthread_mutex_destroy(&fs->watch_lock);
 	pthread_mutex_destroy(&fs->attach_lock);
 	pthread_mutex_destroy(&fs->sweep_lock);

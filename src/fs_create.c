@@ -1,12 +1,78 @@
-/* fs_create.c - names being created in by-key/: gathered until the size
- * is known, then shmget as the caller. */
+/* fs_create.c - names being created in by-key/.
+ *
+ * shmget needs the size before the segment exists, so the bytes written
+ * to a new name are gathered until a truncate gives the size or the first
+ * close creates the segment (man shmfs: "Creating a segment").
+ *
+ *  - A name being created is its creator's alone: others, root too, see
+ *    nothing of it (ENOENT), as the kernel shows nothing of a segment not
+ *    made yet.  Their O_CREAT open of the same name starts a name of their
+ *    own; whichever is made first wins, the other gets EEXIST.
+ *  - The creator makes the segment: shmget with the creator's ids.  A
+ *    chown before then is applied after it by IPC_SET, with the creator's
+ *    ids, so cuid and cgid stay the creator's as after a direct shmget and
+ *    IPC_SET.  Only the creator (or root, on a descriptor) changes it.
+ *  - Bytes gathered count against their creator's budget (max_pending);
+ *    beyond it writes fail with EFBIG.  After a write or a creation
+ *    failed, a close makes nothing (and says why).
+ *  - pending_lock is held for the bookkeeping only, never across shmget,
+ *    the copy or a lock wait: the new segment's lock is tried, not waited
+ *    for.  While one thread makes a name (p->making), the others on that
+ *    same name wait on pending_made.
+ */
 #include "fs_internal.h"
+#include "log.h"
 
-/* ---- creation through by-key/ ------------------------------------------ */
+/* ---- the creators' budgets ---------------------------------------------- */
+
+static struct pending_user *user_of_locked(struct shmfs *fs, uid_t uid)
+{
+	for (size_t i = 0; i < fs->npending_users; i++)
+		if (fs->pending_users[i].uid == uid)
+			return &fs->pending_users[i];
+	return NULL;
+}
+
+/* Count n more bytes against uid's budget: 0, -EFBIG beyond it, -ENOMEM. */
+static int charge_locked(struct shmfs *fs, uid_t uid, size_t n)
+{
+	struct pending_user *u = user_of_locked(fs, uid);
+
+	if (n > fs->opts.max_pending || (u && u->bytes > fs->opts.max_pending - n))
+		return -EFBIG;
+	if (!u) {
+		if (fs->npending_users == fs->pending_users_cap) {
+			size_t cap = fs->pending_users_cap ? fs->pending_users_cap * 2 : 8;
+			struct pending_user *v = realloc(fs->pending_users, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			fs->pending_users = v;
+			fs->pending_users_cap = cap;
+		}
+		u = &fs->pending_users[fs->npending_users++];
+		*u = (struct pending_user){ .uid = uid };
+	}
+	u->bytes += n;
+	return 0;
+}
+
+static void uncharge_locked(struct shmfs *fs, uid_t uid, size_t n)
+{
+	struct pending_user *u = user_of_locked(fs, uid);
+
+	if (!u)
+		return;
+	u->bytes -= n < u->bytes ? n : u->bytes;
+	if (u->bytes == 0)
+		*u = fs->pending_users[--fs->npending_users];
+}
+
+/* ---- bookkeeping --------------------------------------------------------- */
 
 static void pending_drop_data_locked(struct shmfs *fs, struct pending *p)
 {
-	fs->pending_bytes -= p->len;
+	uncharge_locked(fs, p->cuid, p->len);
 	free(p->data);
 	p->data = NULL;
 	p->len = 0;
@@ -27,12 +93,21 @@ static void pending_forget_locked(struct shmfs *fs, struct pending *p)
 	free(p);
 }
 
-static struct pending *pending_find_locked(struct shmfs *fs, int32_t key)
+/* The name uid is creating for key, if any: nobody sees another's. */
+static struct pending *pending_find_locked(struct shmfs *fs, int32_t key, uid_t uid)
 {
 	for (struct pending *p = fs->pending; p; p = p->next)
-		if (p->key == key)
+		if (p->key == key && p->cuid == uid)
 			return p;
 	return NULL;
+}
+
+/* Wait until no thread is making p: then p's data, size and owner can
+ * change, and p->shmid says whether it is made. */
+static void pending_wait_made_locked(struct shmfs *fs, struct pending *p)
+{
+	while (p->making)
+		pthread_cond_wait(&fs->pending_made, &fs->pending_lock);
 }
 
 static void fill_pending_attr(struct shmfs *fs, const struct pending *p, struct stat *st)
@@ -67,50 +142,90 @@ static int pending_attr_locked(struct shmfs *fs, const struct pending *p, struct
 	return 0;
 }
 
-/* Make the segment: shmget as the creator, then copy in what was written. */
-static int pending_create_locked(struct shmfs *fs, fuse_req_t req, struct pending *p, size_t size)
-{
-	struct segment_info seg;
-	int semid, ret, shmid;
+/* ---- making the segment --------------------------------------------------- */
 
-	shmid = segment_create(p->key, size, p->mode, p->uid, p->gid);
+/* shmget as the creator, IPC_SET to the owner chosen (as the creator, so
+ * the kernel's owner rule applies), open it, copy in what was written
+ * under its lock, tried once.  Runs without pending_lock: p->making keeps
+ * everything it reads from changing.  On failure nothing is left. */
+static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_t size,
+				struct open_segment **of_out)
+{
+	const struct segment_caller creator = { .uid = p->cuid, .gid = p->cgid };
+	struct open_segment *of = NULL;
+	struct segment_info seg;
+	int shmid, semid, ret;
+
+	shmid = segment_create(p->key, size, p->mode, p->cuid, p->cgid);
 	if (shmid < 0)
 		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
 		return shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
-	ret = segment_stat(shmid, false, &seg);
+	ret = 0;
+	if (p->uid != p->cuid || p->gid != p->cgid)
+		ret = segment_set_perm_as(shmid, p->uid, p->gid, p->mode, &creator);
 	if (ret == 0)
-		ret = open_segment_new(fs, &seg, true, true, &p->of);
+		ret = segment_stat(shmid, false, &seg);
+	if (ret == 0)
+		ret = open_segment_new(fs, &seg, true, true, &of);
+	if (ret == 0 && p->len) {
+		semid = __atomic_load_n(&of->semid, __ATOMIC_ACQUIRE);
+		/* Once, without waiting: someone holding the lock of a segment
+		 * made a moment ago found it by its key, and no creation waits
+		 * on another user. */
+		ret = lock_acquire(semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
+		if (ret == -ETIMEDOUT || ret == -EAGAIN)
+			ret = -EBUSY;
+		if (ret == 0) {
+			memcpy(of->addr, p->data, p->len < size ? p->len : size);
+			lock_release(semid, LOCK_MODE_EXCLUSIVE);
+		}
+	}
 	if (ret) {
+		if (of)
+			open_segment_close(fs, of);
 		segment_remove(shmid);
 		return ret;
 	}
-	if (p->len) {
-		ret = open_segment_lock(fs, req, p->of, LOCK_MODE_EXCLUSIVE, &semid);
-		if (ret) {
-			/* Someone found it by key and holds it: keep the segment,
-			 * report that the bytes did not land. */
-			p->shmid = shmid;
-			return ret;
-		}
-		memcpy(p->of->addr, p->data, p->len < size ? p->len : size);
-		lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	*of_out = of;
+	return 0;
+}
+
+/* Make p's segment of size bytes, unless made already.  Called and
+ * returns with pending_lock held; drops it while making. */
+static int pending_make_locked(struct shmfs *fs, struct pending *p, size_t size)
+{
+	struct open_segment *of = NULL;
+	int ret;
+
+	pending_wait_made_locked(fs, p);
+	if (p->shmid >= 0)
+		return 0;
+	p->making = true;
+	pthread_mutex_unlock(&fs->pending_lock);
+	ret = pending_make_segment(fs, p, size, &of);
+	pthread_mutex_lock(&fs->pending_lock);
+	p->making = false;
+	pthread_cond_broadcast(&fs->pending_made);
+	if (ret) {
+		p->failed = ret;
+		return ret;
 	}
+	p->of = of;
+	p->shmid = of->shmid;
 	pending_drop_data_locked(fs, p);
-	p->shmid = shmid;
 	return 0;
 }
 
 /* Make the segment with what was written (at least default_size). */
-static int pending_create_default_locked(struct shmfs *fs, fuse_req_t req, struct pending *p)
+static int pending_make_default_locked(struct shmfs *fs, struct pending *p)
 {
 	size_t size = p->len > fs->opts.default_size ? p->len : fs->opts.default_size;
 
-	return p->shmid < 0 ? pending_create_locked(fs, req, p, size) : 0;
+	return pending_make_locked(fs, p, size);
 }
 
-/* Someone other than its creator opening a name being created: the
- * kernel's rule, as if the segment existed with the creator as owner and
- * the mode given at creation.  The caller holds pending_lock. */
+/* The creator opening its name again: the kernel's rule, as if the
+ * segment existed with the mode given at creation.  Under pending_lock. */
 static int pending_check_access_locked(fuse_req_t req, const struct pending *p, int flags)
 {
 	struct segment_info seg = {
@@ -119,8 +234,8 @@ static int pending_check_access_locked(fuse_req_t req, const struct pending *p, 
 		.mode = p->mode,
 		.uid = p->uid,
 		.gid = p->gid,
-		.cuid = p->uid,
-		.cgid = p->gid,
+		.cuid = p->cuid,
+		.cgid = p->cgid,
 	};
 	bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 
@@ -151,7 +266,7 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		return;
 	}
 	pthread_mutex_lock(&fs->pending_lock);
-	p = pending_find_locked(fs, key);
+	p = pending_find_locked(fs, key, ctx->uid);
 	if (!p) {
 		p = calloc(1, sizeof(*p));
 		if (!p) {
@@ -160,8 +275,8 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		}
 		p->key = key;
 		p->mode = mode & 0777; /* the kernel has applied the umask */
-		p->uid = ctx->uid;
-		p->gid = ctx->gid;
+		p->cuid = p->uid = ctx->uid;
+		p->cgid = p->gid = ctx->gid;
 		p->shmid = -1;
 		p->next = fs->pending;
 		fs->pending = p;
@@ -193,11 +308,10 @@ void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	struct pending *p;
-
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&fs->pending_lock);
-	p = pending_find_locked(fs, key);
+	p = pending_find_locked(fs, key, fuse_req_ctx(req)->uid);
 	if (p)
 		ret = pending_check_access_locked(req, p, fi->flags);
 	if (ret == 0)
@@ -216,13 +330,13 @@ void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 {
 	struct shmfs *fs = fs_of(req);
-
 	struct open_segment *of;
 
 	/* p->of is set once, with p->shmid, and freed at the last release:
 	 * the caller's open file keeps it.  So the segment's lock is waited
 	 * for without pending_lock, which every creation needs. */
 	pthread_mutex_lock(&fs->pending_lock);
+	pending_wait_made_locked(fs, p);
 	of = p->shmid >= 0 ? p->of : NULL;
 	if (!of)
 		reply_buffer_read(req, p->data, p->len, size, off);
@@ -231,44 +345,89 @@ void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 		reply_segment_read(fs, req, of, size, off);
 }
 
+/* Gather a write: grow the buffer, charged to the creator. */
+static int pending_gather_locked(struct shmfs *fs, struct pending *p, const char *buf, size_t size,
+				 off_t off)
+{
+	size_t end;
+	char *grown;
+	int ret;
+
+	if (off < 0 || (uint64_t)off > fs->opts.max_pending ||
+	    size > fs->opts.max_pending - (uint64_t)off)
+		return -EFBIG;
+	end = (size_t)off + size;
+	if (end > p->len) {
+		ret = charge_locked(fs, p->cuid, end - p->len);
+		if (ret)
+			return ret;
+		grown = realloc(p->data, end);
+		if (!grown) {
+			uncharge_locked(fs, p->cuid, end - p->len);
+			return -ENOMEM;
+		}
+		memset(grown + p->len, 0, end - p->len);
+		p->data = grown;
+		p->len = end;
+	}
+	memcpy(p->data + off, buf, size);
+	return 0;
+}
+
 void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size, off_t off)
 {
 	struct shmfs *fs = fs_of(req);
+	int ret;
 
 	pthread_mutex_lock(&fs->pending_lock);
+	pending_wait_made_locked(fs, p);
 	if (p->shmid >= 0) {
 		struct open_segment *of = p->of; /* see pending_read() */
 
 		pthread_mutex_unlock(&fs->pending_lock);
 		reply_segment_write(fs, req, of, buf, size, off);
 		return;
-	} else if (off < 0 || (uint64_t)off + size > fs->opts.max_pending ||
-		   ((size_t)off + size > p->len &&
-		    fs->pending_bytes + ((size_t)off + size - p->len) > fs->opts.max_pending)) {
-		/* Beyond what we gather in memory, for all names being created
-		 * together (any user may create): give the size first. */
-		fuse_reply_err(req, EFBIG);
-	} else {
-		if ((size_t)off + size > p->len) {
-			char *grown = realloc(p->data, off + size);
-
-			if (!grown) {
-				pthread_mutex_unlock(&fs->pending_lock);
-				fuse_reply_err(req, ENOMEM);
-				return;
-			}
-			memset(grown + p->len, 0, off + size - p->len);
-			fs->pending_bytes += off + size - p->len;
-			p->data = grown;
-			p->len = off + size;
-		}
-		memcpy(p->data + off, buf, size);
-		fuse_reply_write(req, size);
 	}
+	/* Beyond what we gather for this creator (give the size first), or
+	 * out of memory: what was written is incomplete, so the close that
+	 * follows makes nothing. */
+	ret = pending_gather_locked(fs, p, buf, size, off);
+	if (ret)
+		p->failed = ret;
 	pthread_mutex_unlock(&fs->pending_lock);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_write(req, size);
 }
 
-/* truncate on a name being created: the size is now known. */
+/* chmod, chown or truncate of the segment p made: as for any segment. */
+static int pending_setattr_made(struct shmfs *fs, fuse_req_t req, struct pending *p,
+				struct stat *attr, int to_set)
+{
+	struct segment_info seg;
+	int ret = segment_stat(p->shmid, false, &seg);
+
+	if (ret == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
+		ret = check_owner(req, &seg);
+		if (ret == 0)
+			ret = segment_set_perm(
+				p->shmid, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : seg.uid,
+				(to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : seg.gid,
+				(to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
+	}
+	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
+		if ((uint64_t)attr->st_size > p->of->size)
+			ret = -EFBIG;
+		else
+			ret = zero_fill(fs, req, p->of, attr->st_size);
+	}
+	return ret;
+}
+
+/* chmod, chown, truncate or touch of a name being created: only by its
+ * creator (others cannot even find it; this is for a descriptor passed
+ * on) or root.  A size makes the segment; so does touch. */
 int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_file_info *fi,
 		    struct stat *attr, int to_set, struct stat *st)
 {
@@ -277,48 +436,46 @@ int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_f
 	int ret = 0;
 
 	pthread_mutex_lock(&fs->pending_lock);
-	/* Without an open file of the caller's, only pending_lock keeps p
-	 * alive: find it under the lock.  None: already a segment, or gone. */
-	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh : pending_find_locked(fs, key);
+	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh
+			 : pending_find_locked(fs, key, ctx->uid);
 	if (!p) {
 		ret = -ENOENT;
 		goto out;
 	}
-	if (p->shmid < 0 &&
-	    (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
-		if (ctx->uid != 0 && ctx->uid != p->uid) {
-			ret = -EPERM;
+	if (ctx->uid != 0 && ctx->uid != p->cuid) {
+		ret = -EPERM;
+		goto out;
+	}
+	pending_wait_made_locked(fs, p);
+	if (p->shmid >= 0) {
+		/* zero_fill waits for the lock: not under pending_lock.  The
+		 * reference keeps p (and p->of) until we are done. */
+		p->opens++;
+		pthread_mutex_unlock(&fs->pending_lock);
+		ret = pending_setattr_made(fs, req, p, attr, to_set);
+		pthread_mutex_lock(&fs->pending_lock);
+		if (--p->opens == 0) {
+			pending_forget_locked(fs, p);
+			ret = ret ? ret : -ENOENT;
 			goto out;
 		}
+	} else {
 		if (to_set & FUSE_SET_ATTR_MODE)
 			p->mode = attr->st_mode & 0777;
 		if (to_set & FUSE_SET_ATTR_UID)
 			p->uid = attr->st_uid;
 		if (to_set & FUSE_SET_ATTR_GID)
 			p->gid = attr->st_gid;
-	}
-	if ((to_set & FUSE_SET_ATTR_SIZE) && ctx->uid != 0 && ctx->uid != p->uid) {
-		ret = pending_check_access_locked(req, p, O_RDWR);
-		if (ret)
-			goto out;
-	}
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (p->shmid >= 0) {
-			if ((uint64_t)attr->st_size > p->of->size)
-				ret = -EFBIG;
-			else
-				ret = zero_fill(fs, req, p->of, attr->st_size);
-		} else if (attr->st_size == 0) {
+		if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0)
 			/* dd and O_TRUNC truncate to 0 first: nothing to make yet */
 			pending_drop_data_locked(fs, p);
-		} else {
-			ret = pending_create_locked(fs, req, p, attr->st_size);
-		}
+		else if (to_set & FUSE_SET_ATTR_SIZE)
+			ret = pending_make_locked(fs, p, attr->st_size);
+		/* touch: the name exists from now on, at the default size */
+		if (ret == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+					   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
+			ret = pending_make_default_locked(fs, p);
 	}
-	/* touch: the name exists from now on, at the default size */
-	if (ret == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-				   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
-		ret = pending_create_default_locked(fs, req, p);
 	if (ret == 0)
 		ret = pending_attr_locked(fs, p, st);
 out:
@@ -329,38 +486,48 @@ out:
 /* A close after bytes were written makes the segment, so `ipcs -m` shows
  * it as soon as `echo hello > by-key/0x1234` returns.  A close before
  * any write does not: shells and dd close a duplicate of the descriptor
- * before writing through the other one. */
+ * before writing through the other one.  After a failed write or
+ * creation, nothing is made, and the close says why. */
 int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&fs->pending_lock);
-	if (p->len > 0)
-		ret = pending_create_default_locked(fs, req, p);
+	pending_wait_made_locked(fs, p);
+	if (p->shmid < 0 && p->failed)
+		ret = p->failed;
+	else if (p->len > 0)
+		ret = pending_make_default_locked(fs, p);
 	pthread_mutex_unlock(&fs->pending_lock);
 	return ret;
 }
 
 void pending_release(struct shmfs *fs, struct pending *p)
 {
+	int ret;
+
 	pthread_mutex_lock(&fs->pending_lock);
+	pending_wait_made_locked(fs, p);
 	/* The last close of a name nothing was written to: default size. */
-	if (p->opens == 1 && p->shmid < 0 && pending_create_default_locked(fs, NULL, p) != 0)
-		fuse_log(FUSE_LOG_WARNING, "shmfs: could not create key 0x%08x\n",
-			 (unsigned int)p->key);
+	if (p->opens == 1 && p->shmid < 0 && !p->failed) {
+		ret = pending_make_default_locked(fs, p);
+		if (ret)
+			log_warning("shmfs: could not create key 0x%08x at its last close: %s\n",
+				    (unsigned int)p->key, strerror(-ret));
+	}
 	if (--p->opens == 0)
 		pending_forget_locked(fs, p);
 	pthread_mutex_unlock(&fs->pending_lock);
 }
 
-int lookup_pending(struct shmfs *fs, int32_t key, struct fuse_entry_param *e)
+int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_param *e)
 {
 	struct pending *p;
 	int ret = -ENOENT;
 
 	memset(e, 0, sizeof(*e));
 	pthread_mutex_lock(&fs->pending_lock);
-	p = pending_find_locked(fs, key);
+	p = pending_find_locked(fs, key, uid);
 	if (p)
 		ret = pending_attr_locked(fs, p, &e->attr);
 	pthread_mutex_unlock(&fs->pending_lock);
@@ -368,13 +535,14 @@ int lookup_pending(struct shmfs *fs, int32_t key, struct fuse_entry_param *e)
 	return ret;
 }
 
-int pending_getattr(struct shmfs *fs, int32_t key, struct fuse_file_info *fi, struct stat *st)
+int pending_getattr(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_file_info *fi,
+		    struct stat *st)
 {
 	struct pending *p;
 	int ret = -ENOENT;
 
 	pthread_mutex_lock(&fs->pending_lock);
-	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh : pending_find_locked(fs, key);
+	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh : pending_find_locked(fs, key, uid);
 	if (p)
 		ret = pending_attr_locked(fs, p, st);
 	pthread_mutex_unlock(&fs->pending_lock);

@@ -67,10 +67,16 @@ struct shmfs {
 	struct waiter *waiters;
 	struct open_segment *pollers;
 
-	/* by-key names being created, waiting for their size. */
+	/* by-key names being created, waiting for their size; per creator,
+	 * the bytes gathered (at most max_pending each). */
 	pthread_mutex_t pending_lock;
+	pthread_cond_t pending_made; /* a name's creation ended */
 	struct pending *pending;
-	size_t pending_bytes; /* gathered by all of them: at most max_pending */
+	struct pending_user {
+		uid_t uid;
+		size_t bytes;
+	} * pending_users;
+	size_t npending_users, pending_users_cap;
 
 	/* Background sweep of semaphore sets created for gone segments. */
 	pthread_t sweeper;
@@ -139,9 +145,13 @@ struct open_sidecar {
 struct pending {
 	int32_t key;
 	unsigned int mode;
-	uid_t uid;
+	uid_t cuid; /* the creator, who alone sees it; shmget runs as cuid:cgid */
+	gid_t cgid;
+	uid_t uid; /* the owner to be (chown): IPC_SET after creation */
 	gid_t gid;
 	int shmid;		 /* -1 until created */
+	bool making;		 /* shmget and copy under way, outside pending_lock */
+	int failed;		 /* -errno of a failed write or creation: none at close */
 	struct open_segment *of; /* the attachment, once created */
 	char *data;
 	size_t len;
@@ -210,7 +220,8 @@ int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_f
 		    struct stat *attr, int to_set, struct stat *st);
 int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p);
 void pending_release(struct shmfs *fs, struct pending *p);
-int lookup_pending(struct shmfs *fs, int32_t key, struct fuse_entry_param *e);
-int pending_getattr(struct shmfs *fs, int32_t key, struct fuse_file_info *fi, struct stat *st);
+int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_param *e);
+int pending_getattr(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_file_info *fi,
+		    struct stat *st);
 
 #endif

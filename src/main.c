@@ -23,6 +23,7 @@ struct options {
 	char *lock_timeout; /* seconds, parsed below */
 	char *attr_timeout;
 	char *default_size;
+	char *max_pending;
 	char *ipcns;
 	char *attach_cache;
 	int show_help;
@@ -46,6 +47,7 @@ static const struct fuse_opt option_spec[] = {
 	OPTION("lock_timeout=%s", lock_timeout),
 	OPTION("attr_timeout=%s", attr_timeout),
 	OPTION("default_size=%s", default_size),
+	OPTION("max_pending=%s", max_pending),
 	OPTION("ipcns=%s", ipcns),
 	OPTION("attach_cache=%s", attach_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -101,6 +103,9 @@ static void usage(const char *progname)
 	       "                             attributes (default 0.1; 0 = always ask; at most 1)\n"
 	       "    -o default_size=BYTES    size of a segment created in by-key/ without a\n"
 	       "                             size (default one page; K, M, G suffixes)\n"
+	       "    -o max_pending=BYTES     most bytes one user may have gathered in names\n"
+	       "                             being created in by-key/ (default 256M); then\n"
+	       "                             writes fail with EFBIG\n"
 	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
 	       "                             own, e.g. /proc/PID/ns/ipc of a container\n"
 	       "    -o attach_cache=SECONDS  keep a segment attached that long after its\n"
@@ -225,6 +230,11 @@ int main(int argc, char *argv[])
 			goto err_out1;
 		}
 	}
+	if (o.max_pending && !options_parse_size(o.max_pending, &fs_opts.max_pending)) {
+		fprintf(stderr, "shmfs: max_pending must be a size in bytes > 0: '%s'\n",
+			o.max_pending);
+		goto err_out1;
+	}
 	if (o.attach_cache && !options_parse_seconds(o.attach_cache, 3600, &fs_opts.attach_cache)) {
 		fprintf(stderr, "shmfs: attach_cache must be 0..3600 seconds: '%s'\n",
 			o.attach_cache);
@@ -302,6 +312,7 @@ err_out1:
 	free(o.lock_timeout);
 	free(o.attr_timeout);
 	free(o.default_size);
+	free(o.max_pending);
 	free(o.ipcns);
 	free(o.attach_cache);
 	fuse_opt_free_args(&args);

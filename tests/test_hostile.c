@@ -537,12 +537,19 @@ static void test_name_being_created(void **state)
 	EXPECT_RESULT(access(path, F_OK), 0);
 	EXPECT_RESULT(access(path, R_OK | W_OK), 0);
 	EXPECT(open(path, O_RDWR | O_CREAT | O_EXCL, 0600), EEXIST);
+	/* after a failed size or write, the close makes nothing and says so */
+	EXPECT(close(fd), EFBIG);
+	/* closed without a size or a byte: made at the default size (and
+	 * once made, the release of the name before it was handled) */
+	path_of(path, sizeof(path), "by-key/0x7fb0abce");
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
 	close(fd);
-	/* closed without a size or a byte: made at the default size */
-	for (int i = 0; i < 100 && (id = shmget(0x7fb0abcd, 0, 0)) < 0; i++)
+	for (int i = 0; i < 100 && (id = shmget(0x7fb0abce, 0, 0)) < 0; i++)
 		usleep(10000);
 	assert_true(id >= 0);
 	shmctl(id, IPC_RMID, NULL);
+	EXPECT(shmget(0x7fb0abcd, 0, 0), ENOENT);
 	printf("creating: %ld inputs so far\n", tried);
 	assert_int_equal(mismatches, 0);
 }
