@@ -512,22 +512,28 @@ struct lock_call {
 	uid_t uid;
 	gid_t gid;
 	struct rlimit memlock;
+	int answer; /* the pipe the child writes its errno to */
 };
 
 /* In a child of its own (CLONE_VM, so nothing is copied; its credentials
  * and limits are its own): become the caller entirely, real uid included,
- * as the kernel charges locked memory to the real user. */
+ * as the kernel charges locked memory to the real user.  The answer goes
+ * through a pipe, not the exit status, which tools such as valgrind may
+ * take over in the child. */
 static int lock_child(void *arg)
 {
 	const struct lock_call *c = arg;
+	int err = 0;
 
 	if (setrlimit(RLIMIT_MEMLOCK, &c->memlock) != 0 || syscall(SYS_setgroups, 0, NULL) != 0 ||
 	    syscall(SYS_SETRESGID, c->gid, c->gid, c->gid) != 0 ||
 	    syscall(SYS_SETRESUID, c->uid, c->uid, c->uid) != 0)
-		return EPERM;
-	if (shmctl(c->shmid, c->locked ? SHM_LOCK : SHM_UNLOCK, NULL) != 0)
-		return errno;
-	return 0;
+		err = EPERM;
+	else if (shmctl(c->shmid, c->locked ? SHM_LOCK : SHM_UNLOCK, NULL) != 0)
+		err = errno;
+	if (write(c->answer, &err, sizeof(err)) != sizeof(err))
+		_exit(1);
+	_exit(0);
 }
 
 int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *caller)
@@ -536,9 +542,9 @@ int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *c
 		.shmid = shmid, .locked = locked, .uid = caller->uid, .gid = caller->gid
 	};
 	size_t stack_size = 64 * 1024;
+	int answer[2], status, err;
 	char *stack;
 	pid_t pid;
-	int status, err;
 
 	if (geteuid() != 0 || caller->uid == 0)
 		return segment_set_locked(shmid, locked);
@@ -548,22 +554,25 @@ int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *c
 	stack = malloc(stack_size);
 	if (!stack)
 		return -ENOMEM;
-	/* CLONE_VFORK: this thread waits for the child, which runs on its
-	 * own stack; __WALL as the child sends no SIGCHLD. */
-	pid = clone(lock_child, stack + stack_size, CLONE_VM | CLONE_VFORK, &call);
-	if (pid < 0) {
+	if (pipe2(answer, O_CLOEXEC) != 0) {
 		err = -errno;
 		free(stack);
 		return err;
 	}
-	while (waitpid(pid, &status, __WALL) < 0)
-		if (errno != EINTR) {
-			free(stack);
-			return -ECHILD;
-		}
+	call.answer = answer[1];
+	/* CLONE_VFORK: this thread waits for the child, which runs on its
+	 * own stack; __WALL as the child sends no SIGCHLD. */
+	pid = clone(lock_child, stack + stack_size, CLONE_VM | CLONE_VFORK, &call);
+	err = pid < 0 ? -errno : 0;
+	close(answer[1]);
+	if (pid > 0) {
+		while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
+			;
+		if (read(answer[0], &err, sizeof(err)) != sizeof(err))
+			err = EIO; /* the child died before answering */
+		err = err == EINVAL || err == EIDRM ? -ENOENT : -err;
+	}
+	close(answer[0]);
 	free(stack);
-	if (!WIFEXITED(status))
-		return -EIO;
-	err = WEXITSTATUS(status);
-	return err == EINVAL || err == EIDRM ? -ENOENT : -err;
+	return err;
 }
