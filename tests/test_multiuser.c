@@ -635,6 +635,78 @@ static void test_log_cannot_be_flooded(void **state)
 		remove_key(KEY_FLOOD + i);
 }
 
+/* ---- 6. the creation never waits for a lock ------------------------------------------ */
+
+#define KEY_HELD 0x7e000030
+
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+struct held {
+	struct gate locked, done;
+};
+
+/* A program of the attacker's that made the ShareLite set of the key
+ * (as IPC::ShareLite does: 3 semaphores, semaphore 0 set to 1) and holds
+ * its exclusive lock, its segment not made yet. */
+static void hold_sharelite_lock(void *arg)
+{
+	struct held *h = arg;
+	struct sembuf lock[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+	int semid = semget(KEY_HELD, 3, IPC_CREAT | IPC_EXCL | 0600);
+
+	if (semid < 0 || semctl(semid, 0, SETVAL, (union semun){ .val = 1 }) != 0 ||
+	    semop(semid, lock, 3) != 0)
+		_exit(6);
+	seen->val[0] = semid;
+	gate_pass(&h->locked);
+	gate_wait(&h->done);
+}
+
+static void create_held_key(void *arg)
+{
+	char path[256];
+	int fd;
+
+	bykey(path, sizeof(path), KEY_HELD);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	seen->err[0] = err_of(fd);
+	if (fd < 0)
+		return;
+	seen->err[1] = err_of(write(fd, "bytes", 5));
+	seen->err[2] = err_of(close(fd));
+}
+
+/* Creating a key whose lock someone holds fails at once with EBUSY and
+ * leaves nothing: no segment, the holder's set as it was. */
+static void test_creation_never_waits_for_a_lock(void **state)
+{
+	struct held h;
+	pid_t holder;
+
+	memset(seen, 0, sizeof(*seen));
+	gate_open(&h.locked);
+	gate_open(&h.done);
+	holder = spawn_as(ATTACKER, -1, hold_sharelite_lock, &h);
+	gate_wait(&h.locked);
+	as_user(ATTACKER, -1, create_held_key, NULL);
+	assert_int_equal(seen->err[0], 0);
+	assert_int_equal(seen->err[1], 0);
+	assert_int_equal(seen->err[2], EBUSY);
+	assert_int_equal(shmget(KEY_HELD, 0, 0), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(semctl(seen->val[0], 0, GETVAL), 1);
+	assert_int_equal(semctl(seen->val[0], 2, GETVAL), 1); /* still held */
+	gate_pass(&h.done);
+	reap(holder);
+	gate_close(&h.locked);
+	gate_close(&h.done);
+	assert_int_equal(semctl(seen->val[0], 0, IPC_RMID), 0);
+}
+
 /* ---- setup ------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -683,6 +755,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_pending_budget_is_per_user),
 		cmocka_unit_test(test_pending_name_is_the_creators),
 		cmocka_unit_test(test_log_cannot_be_flooded),
+		cmocka_unit_test(test_creation_never_waits_for_a_lock),
 	};
 
 	if (argc != 2) {
