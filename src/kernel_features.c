@@ -180,10 +180,9 @@ static void note_offer(uint64_t flags, uint32_t major, uint32_t minor, bool can_
 static int backing_open(fuse_req_t req, int fd)
 {
 #ifdef HAVE_FUSE_PASSTHROUGH_API
+	/* 0 on failure, errno the ioctl's (libfuse logs it) */
 	int id = fuse_passthrough_open(req, fd);
 
-	if (id <= 0)
-		errno = id < 0 ? -id : EIO;
 	return id > 0 ? id : -1;
 #else
 	struct fuse_backing_map map = { .fd = fd };
@@ -196,7 +195,7 @@ static int backing_open(fuse_req_t req, int fd)
 static void backing_close(fuse_req_t req, int32_t id)
 {
 #ifdef HAVE_FUSE_PASSTHROUGH_API
-	int ret = req ? fuse_passthrough_close(req, id) : 0;
+	int ret = req && fuse_passthrough_close(req, id) < 0 ? -errno : 0;
 #else
 	uint32_t arg = (uint32_t)id;
 	int ret = ioctl(kf.devfd, FUSE_DEV_IOC_BACKING_CLOSE, &arg) < 0 ? -errno : 0;
@@ -256,12 +255,14 @@ static bool backing_in_use(int32_t id)
 void kernel_features_init(struct fuse_conn_info *conn)
 {
 #ifdef HAVE_FUSE_PASSTHROUGH_API
-	bool offered = fuse_get_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+	/* The 32-bit want, as the FUSE layer sets its own: libfuse refuses
+	 * a mix of want and want_ext. */
+	bool offered = conn->capable & FUSE_CAP_PASSTHROUGH;
 
 	pthread_mutex_lock(&kf.lock);
 	note_offer(offered ? FUSE_PASSTHROUGH : 0, conn->proto_major, conn->proto_minor, true);
 	if (kf.passthrough) {
-		fuse_set_feature_flag(conn, FUSE_CAP_PASSTHROUGH);
+		conn->want |= FUSE_CAP_PASSTHROUGH;
 		conn->max_backing_stack_depth = STACK_DEPTH;
 	}
 	pthread_mutex_unlock(&kf.lock);
