@@ -21,10 +21,10 @@
 #endif
 #include <fuse_lowlevel.h>
 
-/* In main(), after fuse_session_mount(): sit between libfuse and
- * /dev/fuse when libfuse cannot ask for the features itself.  0 or
- * -errno (then the features are simply off). */
-int kernel_features_install(struct fuse_session *se);
+/* In main(), after fuse_session_mount(), with fd its fuse_session_fd():
+ * sit between libfuse and /dev/fuse when libfuse cannot ask for the
+ * features itself.  0 or -errno (then the features are simply off). */
+int kernel_features_install(struct fuse_session *se, int fd);
 
 /* In the init op: ask for what the kernel offered. */
 void kernel_features_init(struct fuse_conn_info *conn);
@@ -40,9 +40,5 @@ void kernel_features_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 /* At unmount: drop what open files still hold (their releases will
  * never come); returns how many open files still held a backing id. */
 unsigned int kernel_features_finish(void);
-
-/* What is in use on this mount (after INIT). */
-bool kernel_features_passthrough(void);
-bool kernel_features_parallel_writes(void);
 
 #endif

@@ -345,9 +345,10 @@ unsigned int kernel_features_finish(void)
 
 #ifdef HAVE_FUSE_PASSTHROUGH_API
 
-int kernel_features_install(struct fuse_session *se)
+int kernel_features_install(struct fuse_session *se, int fd)
 {
 	(void)se;
+	(void)fd;
 	return 0;
 }
 
@@ -477,7 +478,7 @@ static ssize_t kf_splice_send(int fdin, off_t *offin, int fdout, off_t *offout, 
 	return splice(fdin, offin, fdout, offout, len, flags);
 }
 
-int kernel_features_install(struct fuse_session *se)
+int kernel_features_install(struct fuse_session *se, int fd)
 {
 	/* No splice_receive: requests must be read, to be seen. */
 	static const struct fuse_custom_io io = {
@@ -485,7 +486,6 @@ int kernel_features_install(struct fuse_session *se)
 		.writev = kf_writev,
 		.splice_send = kf_splice_send,
 	};
-	int fd = fuse_session_fd(se);
 	int ret = fuse_session_custom_io(se, &io, fd);
 
 	if (ret == 0)

@@ -265,7 +265,7 @@ int main(int argc, char *argv[])
 		goto err_out4;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto err_out5;
-	if (kernel_features_install(se) != 0)
+	if (kernel_features_install(se, fuse_session_fd(se)) != 0)
 		fuse_log(FUSE_LOG_WARNING, "shmfs: mmap of segment files is off\n");
 	if (!cmd.foreground) {
 		openlog("shmfs", LOG_PID, LOG_DAEMON);
