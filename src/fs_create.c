@@ -20,6 +20,8 @@
  *    for.  While one thread makes a name (p->making), the others on that
  *    same name wait on pending_made.
  */
+#include <sys/sem.h>
+
 #include "fs_internal.h"
 #include "log.h"
 
@@ -144,40 +146,118 @@ static int pending_attr_locked(struct shmfs *fs, const struct pending *p, struct
 
 /* ---- making the segment --------------------------------------------------- */
 
-/* shmget as the creator, IPC_SET to the owner chosen (as the creator, so
- * the kernel's owner rule applies), open it, copy in what was written
- * under its lock, tried once.  Runs without pending_lock: p->making keeps
- * everything it reads from changing.  On failure nothing is left. */
+/* The ShareLite set of key, as IPC::ShareLite makes it: 3 semaphores,
+ * all free, not yet marked initialised; made by the calling thread's
+ * credentials (the creator's).  semid, or -EEXIST if the key has a set. */
+static int sharelite_set_create(int32_t key, unsigned int mode)
+{
+	int semid = semget(key, 3, IPC_CREAT | IPC_EXCL | (mode & 0777));
+
+	return semid >= 0 ? semid : -errno;
+}
+
+/* Semaphore 0 at 1: ShareLite's mark that the share is initialised. */
+static int sharelite_set_mark(int semid)
+{
+	return semctl(semid, 0, SETVAL, 1) == 0 ? 0 : -errno;
+}
+
+/* shmget as the creator, and IPC_SET to the owner chosen with the
+ * creator's ids (the kernel's owner rule); before it, the key's ShareLite
+ * set as the creator, unless the key has one.  *semid: that fresh set, or
+ * -1.  The segment's shmid or -errno; on failure nothing is left but a
+ * fresh set another took the lock of. */
+static int pending_shmget(const struct pending *p, size_t size, int *semid)
+{
+	const struct segment_caller creator = { .uid = p->cuid, .gid = p->cgid };
+	struct segment_ids saved;
+	int shmid, ret;
+
+	*semid = -1;
+	ret = segment_thread_become(p->cuid, p->cgid, &saved);
+	if (ret)
+		return ret;
+	ret = sharelite_set_create(p->key, p->mode);
+	segment_thread_restore(&saved);
+	if (ret >= 0) {
+		*semid = ret;
+		/* A fresh set: free, unless a program of the user's took it
+		 * meanwhile.  Tried, never waited for. */
+		ret = lock_acquire(*semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
+		if (ret) {
+			*semid = -1;
+			return ret == -ETIMEDOUT || ret == -EAGAIN ? -EBUSY : ret;
+		}
+	} else if (ret != -EEXIST) {
+		return ret;
+	}
+	shmid = segment_create(p->key, size, p->mode, p->cuid, p->cgid);
+	if (shmid < 0) {
+		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
+		ret = shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
+		goto fail;
+	}
+	if (p->uid != p->cuid || p->gid != p->cgid) {
+		ret = segment_set_perm_as(shmid, p->uid, p->gid, p->mode, &creator);
+		if (ret) {
+			segment_remove(shmid);
+			goto fail;
+		}
+	}
+	return shmid;
+fail:
+	if (*semid >= 0) {
+		lock_release(*semid, LOCK_MODE_EXCLUSIVE);
+		semctl(*semid, 0, IPC_RMID); /* made by this call, for nothing */
+		*semid = -1;
+	}
+	return ret;
+}
+
+/* Make the segment: the key's ShareLite set with it (when the key has
+ * none), bytes copied in, open for the creator's file.  Runs without
+ * pending_lock: p->making keeps everything it reads from changing.  On
+ * failure nothing is left. */
 static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_t size,
 				struct open_segment **of_out)
 {
-	const struct segment_caller creator = { .uid = p->cuid, .gid = p->cgid };
 	struct open_segment *of = NULL;
 	struct segment_info seg;
+	void *addr = NULL;
 	int shmid, semid, ret;
 
-	shmid = segment_create(p->key, size, p->mode, p->cuid, p->cgid);
+	shmid = pending_shmget(p, size, &semid);
 	if (shmid < 0)
-		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
-		return shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
+		return shmid;
 	ret = 0;
-	if (p->uid != p->cuid || p->gid != p->cgid)
-		ret = segment_set_perm_as(shmid, p->uid, p->gid, p->mode, &creator);
+	if (semid >= 0) {
+		if (p->len)
+			ret = segment_attach(shmid, true, &addr);
+		if (ret == 0 && p->len)
+			memcpy(addr, p->data, p->len < size ? p->len : size);
+		if (ret == 0)
+			ret = sharelite_set_mark(semid);
+		lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	}
 	if (ret == 0)
 		ret = segment_stat(shmid, false, &seg);
 	if (ret == 0)
 		ret = open_segment_new(fs, &seg, true, true, &of);
-	if (ret == 0 && p->len) {
-		semid = __atomic_load_n(&of->semid, __ATOMIC_ACQUIRE);
-		/* Once, without waiting: someone holding the lock of a segment
-		 * made a moment ago found it by its key, and no creation waits
-		 * on another user. */
-		ret = lock_acquire(semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
+	if (addr)
+		/* after the open file attached: under kernel.shm_rmid_forced
+		 * the last detach destroys the segment */
+		segment_detach(addr);
+	if (ret == 0 && semid < 0 && p->len) {
+		int lock_semid = __atomic_load_n(&of->semid, __ATOMIC_ACQUIRE);
+
+		/* Once, without waiting: someone holding the lock of the key's
+		 * set found it, and no creation waits on another user. */
+		ret = lock_acquire(lock_semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
 		if (ret == -ETIMEDOUT || ret == -EAGAIN)
 			ret = -EBUSY;
 		if (ret == 0) {
 			memcpy(of->addr, p->data, p->len < size ? p->len : size);
-			lock_release(semid, LOCK_MODE_EXCLUSIVE);
+			lock_release(lock_semid, LOCK_MODE_EXCLUSIVE);
 		}
 	}
 	if (ret) {

@@ -62,6 +62,7 @@ struct seen {
 };
 
 static struct seen *seen;
+static int sharelite_semid = -1; /* checked after the unmount */
 
 /* ---- children as another user ----------------------------------------- */
 
@@ -707,6 +708,61 @@ static void test_creation_never_waits_for_a_lock(void **state)
 	assert_int_equal(semctl(seen->val[0], 0, IPC_RMID), 0);
 }
 
+/* ---- 7. a segment created through by-key/ gets its ShareLite set ------------------------- */
+
+#define KEY_SHARELITE 0x7e000040
+
+static void create_with_bytes(void *arg)
+{
+	char path[256];
+	int fd;
+
+	bykey(path, sizeof(path), KEY_SHARELITE);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	seen->err[0] = err_of(fd);
+	if (fd < 0)
+		return;
+	seen->err[1] = err_of(write(fd, "shared", 6));
+	seen->err[2] = err_of(close(fd));
+}
+
+/* The set IPC::ShareLite would have made for the key: 3 semaphores, made
+ * by the creating user with the segment's mode, semaphore 0 at 1 (the
+ * share is initialised: its bytes are in), the lock free; and it is the
+ * one the sidecar says a read locks with. */
+static void test_creation_makes_the_sharelite_set(void **state)
+{
+	struct shmid_ds ds;
+	struct semid_ds sds;
+	char path[256], text[4096], value[32];
+	int id, semid;
+
+	memset(seen, 0, sizeof(*seen));
+	as_user(ATTACKER, -1, create_with_bytes, NULL);
+	assert_int_equal(seen->err[0], 0);
+	assert_int_equal(seen->err[1], 0);
+	assert_int_equal(seen->err[2], 0);
+	id = wait_segment(KEY_SHARELITE, &ds);
+	assert_true(id >= 0);
+	semid = semget(KEY_SHARELITE, 0, 0);
+	assert_true(semid >= 0);
+	assert_int_equal(semctl(semid, 0, IPC_STAT, (union semun){ .buf = &sds }), 0);
+	assert_int_equal(sds.sem_nsems, 3);
+	assert_int_equal(sds.sem_perm.uid, ATTACKER);
+	assert_int_equal(sds.sem_perm.cuid, ATTACKER);
+	assert_int_equal(sds.sem_perm.mode & 0777, 0640);
+	assert_int_equal(semctl(semid, 0, GETVAL), 1);
+	assert_int_equal(semctl(semid, 1, GETVAL), 0);
+	assert_int_equal(semctl(semid, 2, GETVAL), 0);
+	snprintf(path, sizeof(path), "%s/%d.stat", mnt.dir, id);
+	assert_int_equal(run(text, sizeof(text), "cat %s", path), 0);
+	assert_non_null(sidecar_value(text, "lock_semid", value, sizeof(value)));
+	assert_int_equal(atoi(value), semid);
+	/* it is the user's: removing the segment leaves it */
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	sharelite_semid = semid;
+}
+
 /* ---- setup ------------------------------------------------------------------------- */
 
 static int setup(void **state)
@@ -736,6 +792,11 @@ static int teardown(void **state)
 		fprintf(stderr, "shmfs exited with status %d\n", status);
 		ret = -1;
 	}
+	/* shmfs never removes a keyed set it made for a user */
+	if (sharelite_semid >= 0 && semctl(sharelite_semid, 0, IPC_RMID) != 0) {
+		fprintf(stderr, "the ShareLite set made at creation is gone after the unmount\n");
+		ret = -1;
+	}
 	if (run(left, sizeof(left), "tail -q -n +2 /proc/sysvipc/shm") != 0 || left[0]) {
 		fprintf(stderr, "segments left behind:\n%s", left);
 		ret = -1;
@@ -756,6 +817,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_pending_name_is_the_creators),
 		cmocka_unit_test(test_log_cannot_be_flooded),
 		cmocka_unit_test(test_creation_never_waits_for_a_lock),
+		cmocka_unit_test(test_creation_makes_the_sharelite_set),
 	};
 
 	if (argc != 2) {
