@@ -1,0 +1,474 @@
+/* procs.c - which processes have a segment attached, as the caller may
+ * see them (see procs.h for the rule and why the kernel applies it).
+ *
+ * Everything is read at once, in the scan thread: /proc's directory, and
+ * for each process its maps; only a process whose maps name the segment
+ * costs the three more reads (its IPC namespace, comm and status).  A
+ * process that ends during the scan, or hides, is simply not shown.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "procs.h"
+
+#define SYSV_NAME    "/SYSV"
+#define SYSV_DELETED " (deleted)"
+#define KEY_DIGITS   8
+
+/* 32-bit x86 and ARM: the plain calls take 16-bit ids. */
+#ifdef SYS_setfsuid32
+#define SYS_SETFSUID  SYS_setfsuid32
+#define SYS_SETFSGID  SYS_setfsgid32
+#define SYS_SETGROUPS SYS_setgroups32
+#else
+#define SYS_SETFSUID  SYS_setfsuid
+#define SYS_SETFSGID  SYS_setfsgid
+#define SYS_SETGROUPS SYS_setgroups
+#endif
+
+/* ---- text ------------------------------------------------------------ */
+
+struct strbuf {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct strbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		size_t room = b->cap - b->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = b->cap ? b->cap * 2 : 4096;
+		while (cap - b->len <= (size_t)n)
+			cap *= 2;
+		char *s = realloc(b->s, cap);
+		if (!s) {
+			b->failed = true;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+/* ---- parsing ----------------------------------------------------------- */
+
+static const char *parse_hex(const char *p, const char *end, uint64_t *v)
+{
+	const char *start = p;
+
+	*v = 0;
+	while (p < end && isxdigit((unsigned char)*p)) {
+		int d = *p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10;
+
+		if (*v >> 60)
+			return NULL;
+		*v = *v << 4 | (uint64_t)d;
+		p++;
+	}
+	return p > start ? p : NULL;
+}
+
+static const char *parse_dec(const char *p, const char *end, uint64_t *v)
+{
+	const char *start = p;
+
+	*v = 0;
+	while (p < end && *p >= '0' && *p <= '9') {
+		if (*v > (UINT64_MAX - 9) / 10)
+			return NULL;
+		*v = *v * 10 + (uint64_t)(*p - '0');
+		p++;
+	}
+	return p > start ? p : NULL;
+}
+
+static const char *expect(const char *p, const char *end, char c)
+{
+	return p && p < end && *p == c ? p + 1 : NULL;
+}
+
+static const char *skip_blanks(const char *p, const char *end)
+{
+	while (p && p < end && *p == ' ')
+		p++;
+	return p;
+}
+
+/* "start-end perms offset major:minor inode   /SYSVkkkkkkkk (deleted)" */
+bool procs_parse_maps_line(const char *line, size_t len, int shmid, struct procs_attach *out)
+{
+	const char *p = line, *end = line + len;
+	uint64_t start, stop, offset, major, minor, inode;
+	const char *perms;
+
+	if (len > 0 && end[-1] == '\n')
+		end--;
+	p = parse_hex(p, end, &start);
+	p = expect(p, end, '-');
+	p = p ? parse_hex(p, end, &stop) : NULL;
+	p = expect(p, end, ' ');
+	if (!p || end - p < 5 || p[4] != ' ')
+		return false;
+	perms = p;
+	p += 5;
+	p = parse_hex(p, end, &offset);
+	p = expect(p, end, ' ');
+	p = p ? parse_hex(p, end, &major) : NULL;
+	p = expect(p, end, ':');
+	p = p ? parse_hex(p, end, &minor) : NULL;
+	p = expect(p, end, ' ');
+	p = p ? parse_dec(p, end, &inode) : NULL;
+	p = skip_blanks(p, end);
+	if (!p || shmid < 0 || inode != (uint64_t)shmid || stop <= start)
+		return false;
+	if ((size_t)(end - p) != strlen(SYSV_NAME) + KEY_DIGITS + strlen(SYSV_DELETED) ||
+	    memcmp(p, SYSV_NAME, strlen(SYSV_NAME)) != 0)
+		return false;
+	p += strlen(SYSV_NAME);
+	for (int i = 0; i < KEY_DIGITS; i++)
+		if (!isxdigit((unsigned char)p[i]))
+			return false;
+	if (memcmp(p + KEY_DIGITS, SYSV_DELETED, strlen(SYSV_DELETED)) != 0)
+		return false;
+	out->start = start;
+	out->end = stop;
+	memcpy(out->perms, perms, 4);
+	out->perms[4] = '\0';
+	return true;
+}
+
+int procs_escape_comm(const char *comm, size_t len, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)comm[i];
+		bool plain = c > ' ' && c <= '~' && c != '\\';
+		size_t need = plain ? 1 : 4;
+
+		if (n + need >= size) {
+			if (size > 0)
+				buf[0] = '\0';
+			return -ERANGE;
+		}
+		if (plain)
+			buf[n++] = (char)c;
+		else
+			n += (size_t)snprintf(buf + n, size - n, "\\%03o", c);
+	}
+	if (n >= size)
+		return -ERANGE;
+	buf[n] = '\0';
+	return (int)n;
+}
+
+/* ---- the scan ------------------------------------------------------------ */
+
+struct scan {
+	/* in */
+	int shmid;
+	struct procs_caller caller;
+	uint32_t caps[2]; /* the caller's effective capabilities */
+	struct stat ipcns;
+	pid_t self;
+	bool self_visible;
+	/* out */
+	struct strbuf out;
+	int ret;
+	/* the scan's own */
+	char *file;
+	size_t file_cap;
+};
+
+/* Read a whole small /proc file into scan->file, NUL-terminated; its
+ * length, or -1. */
+static ssize_t read_whole(struct scan *s, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len = 0;
+
+	if (fd < 0)
+		return -1;
+	for (;;) {
+		ssize_t n;
+
+		if (s->file_cap - len < 4096) {
+			size_t cap = s->file_cap ? s->file_cap * 2 : 65536;
+			char *f = realloc(s->file, cap);
+
+			if (!f) {
+				close(fd);
+				return -1;
+			}
+			s->file = f;
+			s->file_cap = cap;
+		}
+		n = read(fd, s->file + len, s->file_cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	s->file[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* The attaches of shmid in the maps text of one process, as one word
+ * appended to out; returns how many. */
+static unsigned int append_attaches(struct scan *s, const char *maps, size_t len,
+				    struct strbuf *out)
+{
+	const char *p = maps, *end = maps + len;
+	unsigned int n = 0;
+
+	while ((p = memmem(p, (size_t)(end - p), SYSV_NAME, strlen(SYSV_NAME))) != NULL) {
+		const char *line = p, *eol;
+		struct procs_attach a;
+
+		while (line > maps && line[-1] != '\n')
+			line--;
+		eol = memchr(p, '\n', (size_t)(end - p));
+		if (!eol)
+			eol = end;
+		if (procs_parse_maps_line(line, (size_t)(eol - line), s->shmid, &a)) {
+			sb_printf(out, "%s%" PRIx64 "-%" PRIx64 ":%s", n ? "," : " ", a.start,
+				  a.end, a.perms);
+			n++;
+		}
+		p = eol;
+	}
+	return n;
+}
+
+static bool same_ipc_namespace(struct scan *s, const char *pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%s/ns/ipc", pid);
+	return stat(path, &st) == 0 && st.st_ino == s->ipcns.st_ino && st.st_dev == s->ipcns.st_dev;
+}
+
+static void append_process(struct scan *s, const char *pid, bool self)
+{
+	char path[64], comm[4 * 64 + 1];
+	struct strbuf attaches = { 0 };
+	unsigned int uid = 0, euid = 0;
+	ssize_t len;
+	const char *u;
+
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	len = read_whole(s, path);
+	if (len <= 0)
+		return;
+	if (!append_attaches(s, s->file, (size_t)len, &attaches) || attaches.failed)
+		goto out;
+	if (!same_ipc_namespace(s, pid))
+		goto out;
+	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+	len = read_whole(s, path);
+	if (len <= 0)
+		goto out;
+	if (s->file[len - 1] == '\n')
+		len--;
+	if (procs_escape_comm(s->file, (size_t)len, comm, sizeof(comm)) < 0)
+		goto out;
+	snprintf(path, sizeof(path), "/proc/%s/status", pid);
+	len = read_whole(s, path);
+	u = len > 0 ? strstr(s->file, "\nUid:") : NULL;
+	if (!u || sscanf(u, "\nUid: %u %u", &uid, &euid) != 2)
+		goto out;
+	sb_printf(&s->out, "%s %u %s%s%s\n", pid, euid, comm, attaches.s,
+		  self ? " " PROCS_SELF_MARK : "");
+out:
+	free(attaches.s);
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+/* Take on the caller's credentials, for this thread only (raw system
+ * calls: glibc's wrappers of setgroups would change every thread). */
+static int become_caller(struct scan *s)
+{
+	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+	uid_t uid = s->caller.uid;
+	gid_t gid = s->caller.gid;
+
+	if (geteuid() != 0)
+		/* Without the right to change, the daemon can only stand in
+		 * for its own user. */
+		return uid == geteuid() && gid == getegid() ? 0 : -EACCES;
+	if (syscall(SYS_SETGROUPS, 0, NULL) != 0)
+		return -EACCES;
+	syscall(SYS_SETFSGID, gid);
+	syscall(SYS_SETFSUID, uid);
+	if ((uid_t)syscall(SYS_SETFSUID, (uid_t)-1) != uid ||
+	    (gid_t)syscall(SYS_SETFSGID, (gid_t)-1) != gid)
+		return -EACCES;
+	if (syscall(SYS_capget, &head, data) != 0)
+		return -EACCES;
+	for (int i = 0; i < 2; i++)
+		data[i].effective = s->caps[i] & data[i].permitted;
+	if (syscall(SYS_capset, &head, data) != 0)
+		return -EACCES;
+	return 0;
+}
+
+static void *scan_thread(void *arg)
+{
+	struct scan *s = arg;
+	struct dirent *e;
+	DIR *proc;
+
+	s->ret = become_caller(s);
+	if (s->ret)
+		return NULL;
+	proc = opendir("/proc");
+	if (!proc) {
+		s->ret = -errno;
+		return NULL;
+	}
+	while ((e = readdir(proc)) != NULL) {
+		bool self;
+
+		if (!all_digits(e->d_name))
+			continue;
+		self = strtol(e->d_name, NULL, 10) == s->self;
+		if (self && !s->self_visible)
+			continue;
+		append_process(s, e->d_name, self);
+	}
+	closedir(proc);
+	return NULL;
+}
+
+/* The caller's effective capabilities, if it is in the daemon's user
+ * namespace (capabilities elsewhere say nothing about this one). */
+static void caller_caps(const struct procs_caller *caller, uint32_t caps[2])
+{
+	char path[64], line[256];
+	struct stat mine, theirs;
+	unsigned long long eff;
+	FILE *f;
+
+	caps[0] = caps[1] = 0;
+	if (caller->pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)caller->pid);
+	if (stat("/proc/thread-self/ns/user", &mine) != 0 || stat(path, &theirs) != 0 ||
+	    mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev)
+		return;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)caller->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1) {
+			caps[0] = (uint32_t)eff;
+			caps[1] = (uint32_t)(eff >> 32);
+			break;
+		}
+	fclose(f);
+}
+
+/* The kernel lets any thread read its own process, so for the daemon
+ * the rule is applied here: CAP_SYS_PTRACE, or the daemon's uid and gid
+ * and every capability the daemon holds. */
+static bool may_see_daemon(const struct procs_caller *caller, const uint32_t caps[2])
+{
+	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	if (caps[CAP_TO_INDEX(CAP_SYS_PTRACE)] & CAP_TO_MASK(CAP_SYS_PTRACE))
+		return true;
+	if (caller->uid != geteuid() || caller->gid != getegid())
+		return false;
+	if (syscall(SYS_capget, &head, data) != 0)
+		return false;
+	return (data[0].permitted & ~caps[0]) == 0 && (data[1].permitted & ~caps[1]) == 0;
+}
+
+int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, char **text,
+		 size_t *len)
+{
+	struct scan s = { .shmid = shmid, .caller = *caller, .self = getpid() };
+	pthread_t thread;
+	int ret;
+
+	*text = NULL;
+	*len = 0;
+	sb_printf(&s.out, "%s", PROCS_HEADER);
+	if (nattch > 0) {
+		if (stat("/proc/thread-self/ns/ipc", &s.ipcns) != 0) {
+			ret = -errno;
+			goto fail;
+		}
+		caller_caps(caller, s.caps);
+		s.self_visible = may_see_daemon(caller, s.caps);
+		ret = pthread_create(&thread, NULL, scan_thread, &s);
+		if (ret) {
+			ret = -EAGAIN;
+			goto fail;
+		}
+		pthread_join(thread, NULL);
+		free(s.file);
+		ret = s.ret;
+		if (ret)
+			goto fail;
+	}
+	if (s.out.failed) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	*text = s.out.s;
+	*len = s.out.len;
+	return 0;
+fail:
+	free(s.out.s);
+	return ret;
+}
