@@ -7,17 +7,31 @@
 
 #include <stddef.h>
 
+#include "lockstate.h"
 #include "segment.h"
 
 /* Largest rendering; a buffer of this size always suffices. */
-#define SIDECAR_MAX 1024
+#define SIDECAR_MAX 2048
+
+/* The two semaphore sets of a segment, and what each shows. */
+struct sidecar_locks {
+	int lock_semid;		       /* the set a read would use now; < 0: none */
+	const struct lock_state *lock; /* its state; NULL: not shown ("-") */
+	int notify_semid;	       /* the notification set; < 0: none */
+	const struct notify_state *notify;
+};
 
 /* Render "name value\n" lines, in this order: key shmid perms size cpid
- * lpid nattch uid gid cuid cgid atime dtime ctime rss swap status
- * lock_semid notify_semid.  A semid < 0 renders as "-".  Returns the length written
- * (without NUL), or -ERANGE if size is too small (buf is then left as an
- * empty string; nothing is written past size). */
-int sidecar_render(const struct segment_info *seg, int lock_semid, int notify_semid, char *buf,
+ * lpid nattch uid gid cuid cgid atime dtime ctime rss swap status, then
+ *   lock_semid lock_writer lock_readers lock_waiting_for_writer
+ *   lock_waiting_for_readers lock_last_pid lock_last_op
+ *   notify_semid notify_posts notify_waiting notify_last_pid notify_last_op
+ * A semid < 0 renders as "none", and so do lock_writer without a writer
+ * and a last pid of 0; a state not shown renders as "-" (as rss and swap
+ * do when unknown).  locks may be NULL (no sets).  Returns the length
+ * written (without NUL), or -ERANGE if size is too small (buf is then left
+ * as an empty string; nothing is written past size). */
+int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *locks, char *buf,
 		   size_t size);
 
 /* Format one time as the sidecar does: ISO 8601 local time with offset

@@ -408,8 +408,9 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	}
 	sc->shmid = shmid;
 	semid = lock_table_semid(fs->locks, &seg);
-	ret = sidecar_render(&seg, semid, lock_table_notify_semid(fs->locks, &seg), sc->text,
-			     sizeof(sc->text));
+	struct sidecar_locks locks = { .lock_semid = semid,
+				       .notify_semid = lock_table_notify_semid(fs->locks, &seg) };
+	ret = sidecar_render(&seg, &locks, sc->text, sizeof(sc->text));
 	if (ret < 0) {
 		free(sc);
 		fuse_reply_err(req, -ret);

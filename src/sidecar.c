@@ -107,7 +107,69 @@ static const char *status_name(unsigned int mode)
 	return NO_VALUE;
 }
 
-int sidecar_render(const struct segment_info *seg, int lock_semid, int notify_semid, char *buf,
+#define NONE "none"
+
+static void text_semid(struct text *t, const char *name, int semid)
+{
+	if (semid < 0)
+		text_printf(t, "%s %s\n", name, NONE);
+	else
+		text_printf(t, "%s %d\n", name, semid);
+}
+
+/* A pid, "none" for 0; "-" when the state is not shown. */
+static void text_pid(struct text *t, const char *name, bool shown, pid_t pid)
+{
+	if (!shown)
+		text_printf(t, "%s %s\n", name, NO_VALUE);
+	else if (pid == 0)
+		text_printf(t, "%s %s\n", name, NONE);
+	else
+		text_printf(t, "%s %jd\n", name, (intmax_t)pid);
+}
+
+static void text_count(struct text *t, const char *name, bool shown, unsigned int n)
+{
+	if (shown)
+		text_printf(t, "%s %u\n", name, n);
+	else
+		text_printf(t, "%s %s\n", name, NO_VALUE);
+}
+
+static void text_optional_time(struct text *t, const char *name, bool shown, time_t when)
+{
+	if (shown)
+		text_time(t, name, when);
+	else
+		text_printf(t, "%s %s\n", name, NO_VALUE);
+}
+
+static void text_locks(struct text *t, const struct sidecar_locks *locks)
+{
+	static const struct lock_state no_lock;
+	static const struct notify_state no_notify;
+	int lock_semid = locks ? locks->lock_semid : -1;
+	int notify_semid = locks ? locks->notify_semid : -1;
+	bool lock_shown = lock_semid >= 0 && locks->lock;
+	bool notify_shown = notify_semid >= 0 && locks->notify;
+	const struct lock_state *l = lock_shown ? locks->lock : &no_lock;
+	const struct notify_state *n = notify_shown ? locks->notify : &no_notify;
+
+	text_semid(t, "lock_semid", lock_semid);
+	text_pid(t, "lock_writer", lock_shown, l->writer);
+	text_count(t, "lock_readers", lock_shown, l->readers);
+	text_count(t, "lock_waiting_for_writer", lock_shown, l->waiting_for_writer);
+	text_count(t, "lock_waiting_for_readers", lock_shown, l->waiting_for_readers);
+	text_pid(t, "lock_last_pid", lock_shown, l->last_pid);
+	text_optional_time(t, "lock_last_op", lock_shown, l->last_op);
+	text_semid(t, "notify_semid", notify_semid);
+	text_count(t, "notify_posts", notify_shown, n->posts);
+	text_count(t, "notify_waiting", notify_shown, n->waiting);
+	text_pid(t, "notify_last_pid", notify_shown, n->last_pid);
+	text_optional_time(t, "notify_last_op", notify_shown, n->last_op);
+}
+
+int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *locks, char *buf,
 		   size_t size)
 {
 	struct text t = { .buf = buf, .size = size };
@@ -129,14 +191,7 @@ int sidecar_render(const struct segment_info *seg, int lock_semid, int notify_se
 	text_usage(&t, "rss", seg->have_usage, seg->rss);
 	text_usage(&t, "swap", seg->have_usage, seg->swap);
 	text_printf(&t, "status %s\n", status_name(seg->mode));
-	if (lock_semid < 0)
-		text_printf(&t, "lock_semid %s\n", NO_VALUE);
-	else
-		text_printf(&t, "lock_semid %d\n", lock_semid);
-	if (notify_semid < 0)
-		text_printf(&t, "notify_semid %s\n", NO_VALUE);
-	else
-		text_printf(&t, "notify_semid %d\n", notify_semid);
+	text_locks(&t, locks);
 	return text_finish(&t);
 }
 

@@ -91,7 +91,40 @@ static const char full_text[] = "key 0x0000162e\n"
 				"swap 4096\n"
 				"status -\n"
 				"lock_semid 7\n"
-				"notify_semid 8\n";
+				"lock_writer 1234\n"
+				"lock_readers 0\n"
+				"lock_waiting_for_writer 3\n"
+				"lock_waiting_for_readers 0\n"
+				"lock_last_pid 1234\n"
+				"lock_last_op 2026-11-26T14:32:57+0000\n"
+				"notify_semid 8\n"
+				"notify_posts 2\n"
+				"notify_waiting 0\n"
+				"notify_last_pid 4343\n"
+				"notify_last_op 2026-11-20T09:05:01+0000\n";
+
+/* A writer in pid 1234 holds the lock since T_ATTACH, 3 wait for it. */
+static const struct lock_state held_lock = { .readers = 0,
+					     .writer = 1234,
+					     .last_pid = 1234,
+					     .last_op = T_ATTACH,
+					     .waiting_for_writer = 3,
+					     .waiting_for_readers = 0 };
+static const struct notify_state posted = {
+	.posts = 2, .last_pid = 4343, .last_op = T_CHANGE, .waiting = 0
+};
+
+/* Render with the given semids and the states above. */
+static int render(const struct segment_info *seg, int lock_semid, int notify_semid, char *buf,
+		  size_t size)
+{
+	struct sidecar_locks locks = { .lock_semid = lock_semid,
+				       .lock = &held_lock,
+				       .notify_semid = notify_semid,
+				       .notify = &posted };
+
+	return sidecar_render(seg, &locks, buf, size);
+}
 
 static void test_render_full(void **state)
 {
@@ -101,7 +134,7 @@ static void test_render_full(void **state)
 
 	(void)state;
 
-	n = sidecar_render(&seg, 7, 8, buf, sizeof(buf));
+	n = render(&seg, 7, 8, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(full_text));
 	assert_string_equal(buf, full_text);
 }
@@ -114,7 +147,7 @@ static const char *field(const struct segment_info *seg, int lock_semid, const c
 	char *line, *save = NULL;
 	size_t len = strlen(name);
 
-	assert_true(sidecar_render(seg, lock_semid, -1, buf, sizeof(buf)) > 0);
+	assert_true(render(seg, lock_semid, -1, buf, sizeof(buf)) > 0);
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, name, len) == 0 && line[len] == ' ') {
 			snprintf(value, sizeof(value), "%s", line + len + 1);
@@ -175,8 +208,8 @@ static void test_render_unknowns(void **state)
 	seg.have_usage = false;
 	assert_string_equal(field(&seg, -1, "rss"), "-");
 	assert_string_equal(field(&seg, -1, "swap"), "-");
-	assert_string_equal(field(&seg, -1, "lock_semid"), "-");
-	assert_string_equal(field(&seg, INT_MIN, "lock_semid"), "-");
+	assert_string_equal(field(&seg, -1, "lock_semid"), "none");
+	assert_string_equal(field(&seg, INT_MIN, "lock_semid"), "none");
 	assert_string_equal(field(&seg, 0, "lock_semid"), "0");
 
 	seg.have_usage = true;
@@ -184,6 +217,81 @@ static void test_render_unknowns(void **state)
 	seg.swap = 0;
 	assert_string_equal(field(&seg, 0, "rss"), "0");
 	assert_string_equal(field(&seg, 0, "swap"), "0");
+}
+
+/* The lines of the lock and notification sets, from the text alone. */
+static const char *lock_lines(const struct sidecar_locks *locks)
+{
+	static char buf[SIDECAR_MAX];
+	struct segment_info seg = full_segment();
+	char *p;
+
+	assert_true(sidecar_render(&seg, locks, buf, sizeof(buf)) > 0);
+	p = strstr(buf, "lock_semid ");
+	assert_non_null(p);
+	return p;
+}
+
+static void test_render_lock_states(void **state)
+{
+	const struct lock_state readers = {
+		.readers = 3, .last_pid = 77, .last_op = T_CHANGE, .waiting_for_readers = 1
+	};
+	const struct lock_state fresh = { 0 };
+	const struct notify_state quiet = { 0 };
+	struct sidecar_locks locks = { .lock_semid = 5, .lock = &readers, .notify_semid = -1 };
+
+	(void)state;
+	/* three readers hold it, a writer waits for them; no notification set */
+	assert_string_equal(lock_lines(&locks), "lock_semid 5\n"
+						"lock_writer none\n"
+						"lock_readers 3\n"
+						"lock_waiting_for_writer 0\n"
+						"lock_waiting_for_readers 1\n"
+						"lock_last_pid 77\n"
+						"lock_last_op 2026-11-20T09:05:01+0000\n"
+						"notify_semid none\n"
+						"notify_posts -\n"
+						"notify_waiting -\n"
+						"notify_last_pid -\n"
+						"notify_last_op -\n");
+	/* a set nobody has used */
+	locks = (struct sidecar_locks){
+		.lock_semid = 0, .lock = &fresh, .notify_semid = 1, .notify = &quiet
+	};
+	assert_string_equal(lock_lines(&locks), "lock_semid 0\n"
+						"lock_writer none\n"
+						"lock_readers 0\n"
+						"lock_waiting_for_writer 0\n"
+						"lock_waiting_for_readers 0\n"
+						"lock_last_pid none\n"
+						"lock_last_op not-set\n"
+						"notify_semid 1\n"
+						"notify_posts 0\n"
+						"notify_waiting 0\n"
+						"notify_last_pid none\n"
+						"notify_last_op not-set\n");
+	/* sets known, states not shown (the caller may not read them) */
+	locks = (struct sidecar_locks){ .lock_semid = 9, .notify_semid = 10 };
+	assert_string_equal(lock_lines(&locks), "lock_semid 9\n"
+						"lock_writer -\n"
+						"lock_readers -\n"
+						"lock_waiting_for_writer -\n"
+						"lock_waiting_for_readers -\n"
+						"lock_last_pid -\n"
+						"lock_last_op -\n"
+						"notify_semid 10\n"
+						"notify_posts -\n"
+						"notify_waiting -\n"
+						"notify_last_pid -\n"
+						"notify_last_op -\n");
+	/* no sets at all: a state given with no set is not shown */
+	locks = (struct sidecar_locks){
+		.lock_semid = -1, .lock = &readers, .notify_semid = -1, .notify = &quiet
+	};
+	assert_non_null(strstr(lock_lines(&locks), "lock_semid none\nlock_writer -\n"));
+	assert_non_null(strstr(lock_lines(NULL), "lock_semid none\nlock_writer -\n"));
+	assert_non_null(strstr(lock_lines(NULL), "notify_semid none\nnotify_posts -\n"));
 }
 
 static void test_render_key_as_ipcs(void **state)
@@ -232,6 +340,19 @@ static void test_render_maximal_fits(void **state)
 	static const char *const zones[] = { "UTC", "America/New_York", "Asia/Kolkata",
 					     "Australia/Lord_Howe", "Pacific/Kiritimati" };
 	struct segment_info seg = maximal_segment();
+	const struct lock_state max_lock = { .readers = UINT_MAX,
+					     .writer = INT_MIN,
+					     .last_pid = INT_MIN,
+					     .last_op = seg.atime,
+					     .waiting_for_writer = UINT_MAX,
+					     .waiting_for_readers = UINT_MAX };
+	const struct notify_state max_notify = {
+		.posts = UINT_MAX, .last_pid = INT_MIN, .last_op = seg.dtime, .waiting = UINT_MAX
+	};
+	const struct sidecar_locks max_locks = { .lock_semid = INT_MAX,
+						 .lock = &max_lock,
+						 .notify_semid = INT_MAX,
+						 .notify = &max_notify };
 	char buf[SIDECAR_MAX];
 	size_t i;
 
@@ -241,7 +362,7 @@ static void test_render_maximal_fits(void **state)
 		int n;
 
 		set_tz(zones[i]);
-		n = sidecar_render(&seg, INT_MAX, INT_MAX, buf, sizeof(buf));
+		n = sidecar_render(&seg, &max_locks, buf, sizeof(buf));
 		assert_true(n > 0);
 		assert_true(n < SIDECAR_MAX);
 		assert_int_equal(n, (int)strlen(buf));
@@ -267,7 +388,7 @@ static void test_render_small_buffer(void **state)
 
 	for (size = 0; size <= len; size++) {
 		memset(buf, CANARY, sizeof(buf));
-		assert_int_equal(sidecar_render(&seg, 7, 8, buf, size), -ERANGE);
+		assert_int_equal(render(&seg, 7, 8, buf, size), -ERANGE);
 		if (size > 0)
 			assert_int_equal(buf[0], '\0');
 		for (i = size; i < sizeof(buf); i++) {
@@ -276,7 +397,7 @@ static void test_render_small_buffer(void **state)
 		}
 	}
 	memset(buf, CANARY, sizeof(buf));
-	assert_int_equal(sidecar_render(&seg, 7, 8, buf, len + 1), (int)len);
+	assert_int_equal(render(&seg, 7, 8, buf, len + 1), (int)len);
 	assert_string_equal(buf, full_text);
 	assert_int_equal((unsigned char)buf[len + 1], CANARY);
 }
@@ -287,7 +408,7 @@ static void test_render_null_buffer_size_zero(void **state)
 
 	(void)state;
 
-	assert_int_equal(sidecar_render(&seg, 7, 8, NULL, 0), -ERANGE);
+	assert_int_equal(render(&seg, 7, 8, NULL, 0), -ERANGE);
 }
 
 static void test_format_time_small_buffer(void **state)
@@ -559,6 +680,7 @@ int main(void)
 		cmocka_unit_test_setup(test_render_status, setup_utc),
 		cmocka_unit_test_setup(test_render_never_set_times, setup_utc),
 		cmocka_unit_test_setup(test_render_unknowns, setup_utc),
+		cmocka_unit_test_setup(test_render_lock_states, setup_utc),
 		cmocka_unit_test_setup(test_render_key_as_ipcs, setup_utc),
 		cmocka_unit_test_setup(test_render_maximal_fits, setup_utc),
 		cmocka_unit_test_setup(test_render_small_buffer, setup_utc),

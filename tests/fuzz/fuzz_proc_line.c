@@ -53,7 +53,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(seg.shmid >= 0);
 
-	ret = sidecar_render(&seg, 7, -1, text, sizeof(text));
+	struct sidecar_locks locks = { .lock_semid = 7, .notify_semid = -1 };
+	ret = sidecar_render(&seg, &locks, text, sizeof(text));
 	CHECK(ret > 0 && (size_t)ret == strlen(text));
 
 	/* The kernel prints the key as %10d, everything else as unsigned

@@ -52,6 +52,9 @@ static const char *value_of(const char *text, const char *name, char *value, siz
 
 struct input {
 	struct segment_info seg;
+	struct lock_state lock;
+	struct notify_state notify;
+	uint8_t shown; /* bit 0: the lock's state, bit 1: the notification set's */
 	int32_t lock_semid, notify_semid;
 	uint16_t bufsize;
 	int64_t when;
@@ -69,14 +72,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* a bool holds only 0 or 1 */
 	in.seg.have_usage = ((const uint8_t *)&in.seg.have_usage)[0] & 1;
 	bufsize = in.bufsize % (SIDECAR_MAX + 64);
+	struct sidecar_locks locks = { .lock_semid = in.lock_semid,
+				       .lock = (in.shown & 1) ? &in.lock : NULL,
+				       .notify_semid = in.notify_semid,
+				       .notify = (in.shown & 2) ? &in.notify : NULL };
 
-	whole = sidecar_render(&in.seg, in.lock_semid, in.notify_semid, full, sizeof(full));
+	whole = sidecar_render(&in.seg, &locks, full, sizeof(full));
 	CHECK(whole > 0 && (size_t)whole < sizeof(full) && strlen(full) == (size_t)whole);
 
 	buf = malloc(bufsize ? bufsize : 1);
 	if (!buf)
 		return 0;
-	ret = sidecar_render(&in.seg, in.lock_semid, in.notify_semid, buf, bufsize);
+	ret = sidecar_render(&in.seg, &locks, buf, bufsize);
 	if ((size_t)whole < bufsize) {
 		CHECK(ret == whole && memcmp(buf, full, whole + 1) == 0);
 	} else {
@@ -95,10 +102,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(want, sizeof(want), "%04o", in.seg.mode & 0777);
 	CHECK(value_of(full, "perms", v, sizeof(v)) && strcmp(v, want) == 0);
 	if (in.lock_semid < 0)
-		snprintf(want, sizeof(want), "-");
+		snprintf(want, sizeof(want), "none");
 	else
 		snprintf(want, sizeof(want), "%d", in.lock_semid);
 	CHECK(value_of(full, "lock_semid", v, sizeof(v)) && strcmp(v, want) == 0);
+	if (in.lock_semid >= 0 && (in.shown & 1)) {
+		snprintf(want, sizeof(want), "%u", in.lock.readers);
+		CHECK(value_of(full, "lock_readers", v, sizeof(v)) && strcmp(v, want) == 0);
+	} else {
+		CHECK(value_of(full, "lock_readers", v, sizeof(v)) && strcmp(v, "-") == 0);
+	}
 
 	/* any time at all formats, within a small buffer, or says -ERANGE */
 	ret = sidecar_format_time((time_t)in.when, v, sizeof(v));
