@@ -6,6 +6,7 @@
 #ifndef SHMFS_ACCESS_H
 #define SHMFS_ACCESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -27,6 +28,19 @@ struct access_caller {
  * is in gid or cgid (primary or supplementary); else other bits.  uid 0
  * always passes (CAP_IPC_OWNER). */
 int access_check(const struct access_caller *caller, const struct segment_info *seg, int want);
+
+/* Whether the caller's supplementary groups can change access_check()'s
+ * answer (reading them costs a read of /proc): not for uid 0, the owner
+ * or creator, or a caller whose own gid is the segment's group or the
+ * creator's. */
+bool access_needs_groups(const struct access_caller *caller, const struct segment_info *seg);
+
+/* access_check() for a caller whose supplementary groups could not be
+ * read (another pid namespace, an exited caller): it gets only what it
+ * would have both outside and inside the segment's group, so group bits
+ * stricter than the other bits still keep a member out. */
+int access_check_groups_unknown(const struct access_caller *caller, const struct segment_info *seg,
+				int want);
 
 /* IPC_RMID, IPC_SET, SHM_LOCK/UNLOCK: 0 if the caller is the owner, the
  * creator or uid 0, else -EPERM. */

@@ -1,15 +1,21 @@
-/* lock.h - the semaphore lock protocol shared with IPC::ShareLite.
+/* lock.h - the semaphore lock protocol shared with IPC::ShareLite, and
+ * which set guards a segment.
  *
- * A segment is guarded by a System V semaphore set of 3 semaphores:
- *   - the set with the segment's own key, if the key is not IPC_PRIVATE
- *     (found, or created with the segment's permission bits), provided it
- *     has at least 3 semaphores;
- *   - otherwise a private set that shmfs creates for that segment.
- * Shared lock:     semop {2,0,0},{1,+1,SEM_UNDO}   release {1,-1,SEM_UNDO}
- * Exclusive lock:  semop {1,0,0},{2,0,0},{2,+1,SEM_UNDO}  release {2,-1,SEM_UNDO}
- * Semaphore 0 is never touched (ShareLite sets it to 1 once it has
- * initialised its share).  All zero means free, so a fresh set needs no
- * initialisation.
+ * The protocol: a set of 3 semaphores.
+ *   shared lock:     semop {2,0,0},{1,+1,SEM_UNDO}       release {1,-1,SEM_UNDO}
+ *   exclusive lock:  semop {1,0,0},{2,0,0},{2,+1,SEM_UNDO} release {2,-1,SEM_UNDO}
+ * Semaphore 0 is the mark IPC::ShareLite and IPC::Shareable set to 1 once
+ * their share is initialised; the lock never touches it.
+ *
+ * Which set guards a segment (shmfs only looks, so it never takes a key
+ * that is not its own):
+ *   - the set of the segment's key, if there is one that follows the
+ *     ShareLite protocol (lock_sharelite_set());
+ *   - otherwise a private set of shmfs's own (IPC_PRIVATE, mode 0600, the
+ *     daemon's: nobody else can take it), made at the first open of a file
+ *     of the segment and removed at the last close.
+ * The choice made at the first open holds while any file of the segment
+ * is open: the lock never moves under someone who may hold it.
  *
  * Knows nothing of FUSE nor of a segment's bytes.
  */
@@ -39,50 +45,51 @@ int lock_acquire(int semid, enum lock_mode mode, unsigned int timeout_ms, lock_a
  * -EINVAL if the set is gone. */
 int lock_release(int semid, enum lock_mode mode);
 
-/* The daemon's table of which set guards which segment, and which of
- * those sets it created (and so must remove). Thread-safe. */
+/* The set of seg's key if it follows the ShareLite protocol: exactly 3
+ * semaphores, semaphore 0 at 1 (initialised), semaphore 2 at most 1 (one
+ * writer), and made by (uid or cuid) the segment's owner or creator or
+ * root, so that no one can plant a lock on someone else's segment.
+ * Returns the semid, or -ENOENT (no key, marked for destruction, no set,
+ * or a set of the program's own).  Creates and changes nothing. */
+int lock_sharelite_set(const struct segment_info *seg);
+
+/* For a segment shmfs creates itself (by-key/): the ShareLite set of key,
+ * made with the calling thread's credentials (so it is the creator's),
+ * all free and not yet marked initialised.  semid or -errno (-EEXIST if
+ * the key has a set already). */
+int lock_create_sharelite(int32_t key, unsigned int mode);
+/* Set semaphore 0 to 1: the share is initialised (ShareLite's mark). */
+int lock_mark_initialised(int semid);
+
+/* The sets in use by open files: one per segment, chosen at its first
+ * open, kept until its last close.  Thread-safe. */
 struct lock_table;
+struct lock_hold; /* one open file's hold on its segment's set */
 
 struct lock_table *lock_table_new(void);
-
-/* Remove every set the table created, then free it. */
+/* Remove every private set still held, then free the table. */
 void lock_table_free(struct lock_table *table);
 
-/* The semid guarding seg: found, or created as described above (owned by
- * the daemon, with the segment's permission bits).  Returns semid >= 0 or
- * -errno.  A segment marked for destruction (SEGMENT_MODE_DEST; the kernel
- * also clears its key) gets a private set; a keyed set created for it
- * before is kept until the segment is swept, as others may still use it. */
-int lock_table_semid(struct lock_table *table, const struct segment_info *seg);
+/* Hold seg's set: the one already in use for it, or the choice above
+ * (which may create a private set: -ENOSPC when the kernel's table is
+ * full).  0 or -errno. */
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
+		    struct lock_hold **out);
+/* The semid of a hold; -1 once its set is gone for good. */
+int lock_hold_semid(struct lock_hold *hold);
+/* The set of a hold vanished under it (EIDRM/EINVAL from a semop on
+ * semid): choose again for every file of the segment (a keyed set made
+ * anew, or a private set).  Returns the new semid or -errno. */
+int lock_hold_renew(struct lock_table *table, struct lock_hold *hold, int semid);
+/* Let go; the last hold on a private set removes it. */
+void lock_table_release(struct lock_table *table, struct lock_hold *hold);
 
-/* Forget the cached set of shmid if it is semid (after EIDRM/EINVAL), so
- * the next lock_table_semid() resolves afresh. */
-void lock_table_invalidate(struct lock_table *table, int shmid, int semid);
+/* The set a read of seg would use now: the one held for it, or its
+ * ShareLite set, or -1 (none yet: an open would make a private one).
+ * Creates nothing. */
+int lock_table_current(struct lock_table *table, const struct segment_info *seg);
 
-/* Remove the sets the table created for segments not in live, and forget
- * every entry for them.  An entry whose shmid now names another segment
- * (live shows a nonzero key other than the entry's) counts as not in live.
- * live may predate entries made since the previous sweep, so those are
- * kept through this sweep whatever live says: read live before calling,
- * from one thread, and a set goes at the latest at the second sweep that
- * misses its segment. */
-void lock_table_sweep(struct lock_table *table, const struct segment_list *live);
-
-/* The "written" semaphore of a segment: a private set of 1 semaphore
- * that outside writers post (semop {0,+1,IPC_NOWAIT}) after writing, so
- * that readers of <shmid>.next and poll(2) wake up.  Created on first
- * use, with the segment's owner and mode, removed with the lock sets.
- * Returns the semid or -errno. */
-int lock_table_notify_semid(struct lock_table *table, const struct segment_info *seg);
-
-/* How many writes have been seen on shmid (through the mount, or posted
- * and taken); 0 for a segment the table does not know. */
-uint64_t lock_table_written(struct lock_table *table, int shmid);
-void lock_table_mark_written(struct lock_table *table, int shmid);
-
-/* Take the posts on shmid's "written" semaphore, counting them as one
- * write; true if there were any.  _all does that for every segment. */
-bool lock_table_take_posts(struct lock_table *table, int shmid);
-void lock_table_take_all_posts(struct lock_table *table);
+/* How many sets the table holds, and how many of them are private. */
+void lock_table_count(struct lock_table *table, size_t *held, size_t *private_sets);
 
 #endif

@@ -39,6 +39,13 @@ struct segment_info {
 	bool have_usage; /* rss/swap known (they come from /proc only) */
 };
 
+/* Tells whether a shmid still names the same segment: a reused shmid from
+ * another creator gets another generation. */
+static inline uint64_t segment_generation(const struct segment_info *seg)
+{
+	return ((uint64_t)(uint32_t)seg->cpid << 32) | (uint32_t)seg->cuid;
+}
+
 /* A snapshot of all segments of the IPC namespace, in kernel order. */
 struct segment_list {
 	struct segment_info *v;
@@ -56,6 +63,10 @@ int segment_list_read(struct segment_list *list);
 void segment_list_free(struct segment_list *list);
 const struct segment_info *segment_list_find(const struct segment_list *list, int shmid);
 const struct segment_info *segment_list_find_key(const struct segment_list *list, int32_t key);
+
+/* The shmid of the segment with key (not IPC_PRIVATE), or -ENOENT; a pure
+ * lookup that asks for no permission. */
+int segment_find_key(int32_t key);
 
 /* One segment's metadata: IPC_STAT, or a scan when the caller may not
  * IPC_STAT it.  -ENOENT if no such segment.  rss/swap are filled only when

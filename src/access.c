@@ -55,3 +55,24 @@ int access_check_owner(const struct access_caller *caller, const struct segment_
 		return 0;
 	return -EPERM;
 }
+
+bool access_needs_groups(const struct access_caller *caller, const struct segment_info *seg)
+{
+	if (caller->uid == ROOT_UID || caller_is_owner(caller, seg))
+		return false;
+	return caller->gid != seg->gid && caller->gid != seg->cgid;
+}
+
+int access_check_groups_unknown(const struct access_caller *caller, const struct segment_info *seg,
+				int want)
+{
+	struct access_caller member = *caller;
+	gid_t group = seg->gid;
+	int ret = access_check(caller, seg, want);
+
+	if (ret)
+		return ret;
+	member.groups = &group;
+	member.ngroups = 1;
+	return access_check(&member, seg, want);
+}

@@ -4,10 +4,78 @@
  * the thing through segment/lock/sidecar/access, reply.  How any of those
  * work inside is their business.
  */
-#include <limits.h>
-#include <sys/resource.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
-#include "fs_internal.h"
+#include "access.h"
+#include "attr.h"
+#include "fs.h"
+#include "fs_caller.h"
+#include "fs_create.h"
+#include "fs_io.h"
+#include "names.h"
+#include "sidecar.h"
+
+/* The directories never change: the kernel may keep them this long. */
+#define DIR_TIMEOUT_S 3600
+
+static void fill_entry(struct shmfs *fs, enum name_kind kind, const struct segment_info *seg,
+		       struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	attr_of_segment(kind, seg, &e->attr);
+	e->ino = e->attr.st_ino;
+	e->generation = segment_generation(seg);
+	e->attr_timeout = fs->opts.attr_timeout;
+	e->entry_timeout = fs->opts.entry_timeout;
+}
+
+static void fill_dir_entry(struct shmfs *fs, fuse_ino_t ino, struct fuse_entry_param *e)
+{
+	memset(e, 0, sizeof(*e));
+	attr_of_dir(&fs->dirs, ino, &e->attr);
+	e->ino = ino;
+	e->attr_timeout = e->entry_timeout = DIR_TIMEOUT_S;
+}
+
+/* One open sidecar: rendered once at open, so every read of it is one
+ * consistent snapshot (lxcfs's idiom). */
+struct open_sidecar {
+	LIST_ENTRY(open_sidecar) link;
+	int shmid;
+	size_t len;
+	char text[SIDECAR_MAX];
+};
+
+static pthread_mutex_t sidecars_lock = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(, open_sidecar) open_sidecars = LIST_HEAD_INITIALIZER(open_sidecars);
+
+static void open_sidecar_free(struct open_sidecar *sc)
+{
+	pthread_mutex_lock(&sidecars_lock);
+	LIST_REMOVE(sc, link);
+	pthread_mutex_unlock(&sidecars_lock);
+	free(sc);
+}
+
+static void open_sidecars_free_all(void)
+{
+	while (!LIST_EMPTY(&open_sidecars))
+		open_sidecar_free(LIST_FIRST(&open_sidecars));
+}
+
+/* One open directory: the listing enumerated once at opendir. */
+struct open_dir {
+	struct segment_list list;
+};
 
 /* ---- lookup and attributes -------------------------------------------- */
 
@@ -21,10 +89,7 @@ static void shmfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int32_t key;
 
 	if (parent == NAMES_ROOT_INO && strcmp(name, NAMES_BYKEY_NAME) == 0) {
-		memset(&e, 0, sizeof(e));
-		fill_dir_attr(fs, NAMES_BYKEY_INO, &e.attr);
-		e.ino = NAMES_BYKEY_INO;
-		e.attr_timeout = e.entry_timeout = 3600;
+		fill_dir_entry(fs, NAMES_BYKEY_INO, &e);
 		fuse_reply_entry(req, &e);
 		return;
 	}
@@ -40,8 +105,7 @@ static void shmfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 			fuse_reply_err(req, ENOENT);
 			return;
 		}
-		/* shmget with no flags asks for no permission: a pure lookup. */
-		shmid = shmget(key, 0, 0);
+		shmid = segment_find_key(key);
 		if (shmid < 0) {
 			ret = kind == NAME_KEYLINK
 				      ? lookup_pending(fs, key, fuse_req_ctx(req)->uid, &e)
@@ -85,8 +149,8 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	int shmid, ret;
 
 	if (ino == NAMES_ROOT_INO || ino == NAMES_BYKEY_INO) {
-		fill_dir_attr(fs, ino, &st);
-		fuse_reply_attr(req, &st, 3600);
+		attr_of_dir(&fs->dirs, ino, &st);
+		fuse_reply_attr(req, &st, DIR_TIMEOUT_S);
 		return;
 	}
 	kind = names_ino_decode(ino, &shmid);
@@ -107,7 +171,7 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	fill_segment_attr(kind, &seg, &st);
+	attr_of_segment(kind, &seg, &st);
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
 
@@ -148,6 +212,9 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 				       (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
 		if (ret)
 			goto out_err;
+		/* The sets shmfs made for it follow at once. */
+		if (segment_stat(shmid, false, &seg) == 0)
+			watch_set_perm(fs->watches, &seg);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		if ((uint64_t)attr->st_size > seg.size) {
@@ -155,17 +222,17 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 			goto out_err;
 		}
 		if (fi && fi->fh) {
-			ret = zero_fill(fs, req, (struct open_segment *)(uintptr_t)fi->fh,
-					attr->st_size);
+			ret = open_file_truncate(fs, req, (struct open_file *)(uintptr_t)fi->fh,
+						 attr->st_size);
 		} else {
-			struct open_segment *of;
+			struct open_file *of;
 
 			ret = check_access(req, &seg, ACCESS_READ | ACCESS_WRITE);
 			if (ret == 0)
-				ret = open_segment_new(fs, &seg, true, false, &of);
+				ret = open_file_new(fs, &seg, true, false, false, &of);
 			if (ret == 0) {
-				ret = zero_fill(fs, req, of, attr->st_size);
-				open_segment_close(fs, of);
+				ret = open_file_truncate(fs, req, of, attr->st_size);
+				open_file_close(fs, of);
 			}
 		}
 		if (ret)
@@ -175,7 +242,7 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 	ret = segment_stat(shmid, false, &seg);
 	if (ret)
 		goto out_err;
-	fill_segment_attr(NAME_SEGMENT, &seg, &st);
+	attr_of_segment(NAME_SEGMENT, &seg, &st);
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 	return;
 out_err:
@@ -287,16 +354,14 @@ static bool dir_entry(struct shmfs *fs, fuse_ino_t dir, const struct segment_lis
 	memset(e, 0, sizeof(*e));
 	if (n == 0 || n == 1) {
 		snprintf(name, name_size, n == 0 ? "." : "..");
-		fill_dir_attr(fs, n == 0 ? dir : NAMES_ROOT_INO, &e->attr);
-		e->ino = e->attr.st_ino;
+		fill_dir_entry(fs, n == 0 ? dir : NAMES_ROOT_INO, e);
+		e->attr_timeout = e->entry_timeout = 0;
 		return true;
 	}
 	if (dir == NAMES_ROOT_INO) {
 		if (n == 2) {
 			snprintf(name, name_size, NAMES_BYKEY_NAME);
-			fill_dir_attr(fs, NAMES_BYKEY_INO, &e->attr);
-			e->ino = NAMES_BYKEY_INO;
-			e->attr_timeout = e->entry_timeout = 3600;
+			fill_dir_entry(fs, NAMES_BYKEY_INO, e);
 			return true;
 		}
 		size_t i = (n - 3) / 2;
@@ -372,8 +437,6 @@ static void shmfs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file
 {
 	struct open_dir *d = (struct open_dir *)(uintptr_t)fi->fh;
 
-	/* No sweep here: the snapshot may be older than sets made since,
-	 * and only the sweeper thread sweeps (see lock_table_sweep()). */
 	segment_list_free(&d->list);
 	free(d);
 	fuse_reply_err(req, 0);
@@ -407,9 +470,10 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		return;
 	}
 	sc->shmid = shmid;
-	semid = lock_table_semid(fs->locks, &seg);
+	/* Looking creates nothing: the sets named are those that exist. */
+	semid = lock_table_current(fs->locks, &seg);
 	struct sidecar_locks locks = { .lock_semid = semid,
-				       .notify_semid = lock_table_notify_semid(fs->locks, &seg) };
+				       .notify_semid = watch_notify_semid(fs->watches, &seg) };
 	ret = sidecar_render(&seg, &locks, sc->text, sizeof(sc->text));
 	if (ret < 0) {
 		free(sc);
@@ -417,19 +481,20 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		return;
 	}
 	sc->len = ret;
-	pthread_mutex_lock(&fs->open_lock);
-	LIST_INSERT_HEAD(&fs->open_sidecars, sc, open_link);
-	pthread_mutex_unlock(&fs->open_lock);
+	pthread_mutex_lock(&sidecars_lock);
+	LIST_INSERT_HEAD(&open_sidecars, sc, link);
+	pthread_mutex_unlock(&sidecars_lock);
 	fi->fh = (uintptr_t)sc;
 	fi->direct_io = 1;
+	/* The caller is gone (interrupted): no release will come. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		open_sidecar_free(fs, sc);
+		open_sidecar_free(sc);
 }
 
 static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	struct open_segment *of;
+	struct open_file *of;
 	struct segment_info seg;
 	enum name_kind kind;
 	int shmid, ret, want;
@@ -461,15 +526,14 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	ret = check_access(req, &seg, want);
 	if (ret)
 		goto out_err;
-	ret = open_segment_new(fs, &seg, writable || (fi->flags & O_TRUNC), false, &of);
+	ret = open_file_new(fs, &seg, writable || (fi->flags & O_TRUNC), false, kind == NAME_NEXT,
+			    &of);
 	if (ret)
 		goto out_err;
-	of->is_next = kind == NAME_NEXT;
-	of->writable = writable;
 	if (fi->flags & O_TRUNC) {
-		ret = zero_fill(fs, req, of, 0);
+		ret = open_file_truncate(fs, req, of, 0);
 		if (ret) {
-			open_segment_close(fs, of);
+			open_file_close(fs, of);
 			goto out_err;
 		}
 	}
@@ -477,8 +541,9 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	/* Another process may write the segment at any moment: no page cache. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	/* The caller is gone (interrupted): no release will come. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
-		open_segment_close(fs, of);
+		open_file_close(fs, of);
 	return;
 out_err:
 	fuse_reply_err(req, -ret);
@@ -487,7 +552,6 @@ out_err:
 static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			  struct fuse_file_info *fi)
 {
-	struct shmfs *fs = fs_of(req);
 	int shmid;
 
 	switch (names_ino_decode(ino, &shmid)) {
@@ -500,11 +564,8 @@ static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 	case NAME_PENDING:
 		pending_read(req, (struct pending *)(uintptr_t)fi->fh, size, off);
 		return;
-	case NAME_NEXT:
-		next_read(fs, req, (struct open_segment *)(uintptr_t)fi->fh, size, off);
-		return;
 	default:
-		reply_segment_read(fs, req, (struct open_segment *)(uintptr_t)fi->fh, size, off);
+		open_file_read(req, (struct open_file *)(uintptr_t)fi->fh, size, off);
 	}
 }
 
@@ -535,7 +596,6 @@ static void write_sidecar(fuse_req_t req, struct open_sidecar *sc, const char *b
 static void shmfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
 			   struct fuse_file_info *fi)
 {
-	struct shmfs *fs = fs_of(req);
 	int shmid;
 
 	switch (names_ino_decode(ino, &shmid)) {
@@ -546,8 +606,7 @@ static void shmfs_ll_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size
 		pending_write(req, (struct pending *)(uintptr_t)fi->fh, buf, size, off);
 		return;
 	default:
-		reply_segment_write(fs, req, (struct open_segment *)(uintptr_t)fi->fh, buf, size,
-				    off);
+		open_file_write(req, (struct open_file *)(uintptr_t)fi->fh, buf, size, off);
 	}
 }
 
@@ -558,14 +617,13 @@ static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 
 	switch (names_ino_decode(ino, &shmid)) {
 	case NAME_SIDECAR:
-		open_sidecar_free(fs, (struct open_sidecar *)(uintptr_t)fi->fh);
+		open_sidecar_free((struct open_sidecar *)(uintptr_t)fi->fh);
 		break;
 	case NAME_PENDING:
 		pending_release(fs, (struct pending *)(uintptr_t)fi->fh);
 		break;
 	default:
-		unwatch(fs, (struct open_segment *)(uintptr_t)fi->fh);
-		open_segment_close(fs, (struct open_segment *)(uintptr_t)fi->fh);
+		open_file_close(fs, (struct open_file *)(uintptr_t)fi->fh);
 	}
 	fuse_reply_err(req, 0);
 }
@@ -684,225 +742,52 @@ static void shmfs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-#define WATCH_TICK_MS 10
-
-static void deadline_in(struct timespec *t, unsigned int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (ms % 1000) * 1000000L;
-	if (t->tv_nsec >= 1000000000L) {
-		t->tv_sec++;
-		t->tv_nsec -= 1000000000L;
-	}
-}
-
-static bool reached(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
-/* The largest read reply libfuse can splice: header, data and a few
- * spare pages must fit in one pipe, and a pipe grows past
- * fs.pipe-max-size (1 MiB by default) only with CAP_SYS_RESOURCE.  Found
- * by trying, as libfuse will, at mount and again at every sweep: a reply
- * that libfuse then fails to splice is still sent, through a buffer it
- * allocates, but slowly. */
-static size_t splice_limit(void)
-{
-	static const size_t page = 4096, spare = 4 * 4096;
-	size_t want = READ_BUFFER_SIZE + spare, got = 0;
-	int p[2];
-
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return 0;
-	for (size_t size = want; size >= 64 * 1024 && !got; size /= 2) {
-		int res = fcntl(p[0], F_SETPIPE_SZ, (int)size);
-
-		if (res > 0)
-			got = (size_t)res;
-	}
-	close(p[0]);
-	close(p[1]);
-	return got > spare + page ? (got - spare) & ~(page - 1) : 0;
-}
-
-/* Background work: every sweep_interval_ms, remove the semaphore sets of
- * gone segments, take stray posts and detach parked attachments; every
- * WATCH_TICK_MS while anyone waits for a write, look for posts and
- * interrupts. */
-static void *sweeper_main(void *arg)
-{
-	struct shmfs *fs = arg;
-	struct segment_list list = { 0 };
-	struct timespec next_sweep, until;
-	bool watching = false;
-
-	deadline_in(&next_sweep, fs->opts.sweep_interval_ms);
-	pthread_mutex_lock(&fs->sweep_lock);
-	while (!fs->stopping) {
-		if (watching)
-			deadline_in(&until, WATCH_TICK_MS);
-		else
-			until = next_sweep;
-		pthread_cond_timedwait(&fs->sweep_cond, &fs->sweep_lock, &until);
-		if (fs->stopping)
-			break;
-		pthread_mutex_unlock(&fs->sweep_lock);
-		watching = check_watched(fs);
-		if (reached(&next_sweep)) {
-			if (segment_list_read(&list) == 0)
-				lock_table_sweep(fs->locks, &list);
-			lock_table_take_all_posts(fs->locks);
-			wake_changed(fs);
-			unpark_detachable(fs);
-			attachments_sweep(fs, false);
-			if (fs->splice_write)
-				__atomic_store_n(&fs->splice_max, splice_limit(), __ATOMIC_RELAXED);
-			deadline_in(&next_sweep, fs->opts.sweep_interval_ms);
-		}
-		pthread_mutex_lock(&fs->sweep_lock);
-	}
-	pthread_mutex_unlock(&fs->sweep_lock);
-	segment_list_free(&list);
-	return NULL;
-}
-
 static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 {
 	struct shmfs *fs = userdata;
-	pthread_condattr_t attr;
 
 	/* open(O_TRUNC) arrives as one open, zero-filled under the lock. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
-	/* Big requests; reads spliced from the segment's file when the
-	 * kernel takes them (see splice_limit()). */
-	conn->max_write = 1024 * 1024;
+	conn->max_write = ATTACH_MAX_COPY;
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE) {
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
-		fs->splice_write = true;
-		__atomic_store_n(&fs->splice_max, splice_limit(), __ATOMIC_RELAXED);
+		daemon_enable_splice(fs);
 	}
-
-	/* The sweeper starts here, after any daemonizing fork. */
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&fs->sweep_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	fs->sweeper_running = pthread_create(&fs->sweeper, NULL, sweeper_main, fs) == 0;
-	if (!fs->sweeper_running)
-		fuse_log(FUSE_LOG_WARNING, "shmfs: cannot start the sweeper thread\n");
+	/* The background thread starts here, after any daemonizing fork. */
+	if (daemon_start(fs) != 0)
+		fuse_log(FUSE_LOG_WARNING, "shmfs: cannot start the background thread\n");
 }
 
 static void shmfs_ll_destroy(void *userdata)
 {
 	struct shmfs *fs = userdata;
 
-	if (fs->sweeper_running) {
-		pthread_mutex_lock(&fs->sweep_lock);
-		fs->stopping = true;
-		pthread_cond_signal(&fs->sweep_cond);
-		pthread_mutex_unlock(&fs->sweep_lock);
-		pthread_join(fs->sweeper, NULL);
-		fs->sweeper_running = false;
-	}
-	/* Readers still waiting for a write: the session is ending. */
-	pthread_mutex_lock(&fs->watch_lock);
-	while (fs->waiters) {
-		struct waiter *w = fs->waiters;
-
-		fs->waiters = w->next;
-		fuse_reply_err(w->req, EINTR);
-		free(w);
-	}
-	pthread_mutex_unlock(&fs->watch_lock);
+	daemon_stop(fs);
+	/* Files still open at unmount: their releases never come. */
+	pending_free_all(fs);
+	open_files_close_all(fs);
+	open_sidecars_free_all();
 }
 
-struct shmfs *shmfs_new(const struct shmfs_options *opts)
+static void shmfs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+			  struct fuse_pollhandle *ph)
 {
-	struct shmfs *fs = calloc(1, sizeof(*fs));
-	struct rlimit nofile;
+	int shmid;
+	enum name_kind kind = names_ino_decode(ino, &shmid);
 
-	if (!fs)
-		return NULL;
-	fs->opts = *opts;
-	fs->locks = lock_table_new();
-	if (!fs->locks) {
-		free(fs);
-		return NULL;
-	}
-	fs->mount_time = time(NULL);
-	fs->uid = getuid();
-	/* Open segments take descriptors below fd_limit only: the rest (128,
-	 * or half a small limit) is kept for listings, sidecars, pipes. */
-	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
-	    nofile.rlim_cur < INT_MAX)
-		fs->fd_limit = (int)nofile.rlim_cur > 2 * FD_RESERVE
-				       ? (int)nofile.rlim_cur - FD_RESERVE
-				       : (int)nofile.rlim_cur / 2;
-	else
-		fs->fd_limit = INT_MAX;
-	fs->gid = getgid();
-	pthread_mutex_init(&fs->parked_lock, NULL);
-	pthread_mutex_init(&fs->pending_lock, NULL);
-	pthread_cond_init(&fs->pending_made, NULL);
-	pthread_mutex_init(&fs->watch_lock, NULL);
-	pthread_mutex_init(&fs->attach_lock, NULL);
-	pthread_mutex_init(&fs->sweep_lock, NULL);
-	pthread_mutex_init(&fs->open_lock, NULL);
-	LIST_INIT(&fs->open_segments);
-	LIST_INIT(&fs->open_sidecars);
-	return fs;
-}
-
-void shmfs_free(struct shmfs *fs)
-{
-	if (!fs)
+	if (kind != NAME_SEGMENT && kind != NAME_NEXT) {
+		/* sidecars and names being created are always ready */
+		if (ph)
+			fuse_pollhandle_destroy(ph);
+		fuse_reply_poll(req, POLLIN | POLLRDNORM | POLLOUT | POLLWRNORM);
 		return;
-	/* Files still open at unmount: their releases never come.  Names
-	 * being created go with them (their attachments are in the list). */
-	while (fs->pending) {
-		struct pending *p = fs->pending;
-
-		fs->pending = p->next;
-		free(p->data);
-		free(p);
 	}
-	while (!LIST_EMPTY(&fs->open_segments)) {
-		struct open_segment *of = LIST_FIRST(&fs->open_segments);
-
-		unwatch(fs, of);
-		open_segment_close(fs, of);
-	}
-	while (!LIST_EMPTY(&fs->open_sidecars))
-		open_sidecar_free(fs, LIST_FIRST(&fs->open_sidecars));
-	attachments_sweep(fs, true);
-	if (fs->nparked)
-		fuse_log(FUSE_LOG_WARNING,
-			 "shmfs: %zu segment(s) kept attached under kernel.shm_rmid_forced=1 "
-			 "are detached at exit, which destroys them\n",
-			 fs->nparked);
-	for (size_t i = 0; i < fs->nparked; i++)
-		segment_detach(fs->parked[i].addr);
-	free(fs->parked);
-	lock_table_free(fs->locks);
-	pthread_mutex_destroy(&fs->parked_lock);
-	pthread_mutex_destroy(&fs->pending_lock);
-	pthread_cond_destroy(&fs->pending_made);
-	free(fs->pending_users);
-	pthread_mutex_destroy(&fs->watch_lock);
-	pthread_mutex_destroy(&fs->attach_lock);
-	pthread_mutex_destroy(&fs->sweep_lock);
-	pthread_mutex_destroy(&fs->open_lock);
-	free(fs);
+	open_file_poll(req, (struct open_file *)(uintptr_t)fi->fh, ph);
 }
 
 const struct fuse_lowlevel_ops shmfs_ll_ops = {

@@ -20,10 +20,21 @@
  *    for.  While one thread makes a name (p->making), the others on that
  *    same name wait on pending_made.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/sem.h>
+#include <unistd.h>
 
-#include "fs_internal.h"
+#include "access.h"
+#include "attr.h"
+#include "fs_caller.h"
+#include "fs_create.h"
+#include "fs_io.h"
 #include "log.h"
+#include "names.h"
 
 /* ---- the creators' budgets ---------------------------------------------- */
 
@@ -90,7 +101,7 @@ static void pending_forget_locked(struct shmfs *fs, struct pending *p)
 		}
 	}
 	if (p->of)
-		open_segment_close(fs, p->of);
+		open_file_close(fs, p->of);
 	pending_drop_data_locked(fs, p);
 	free(p);
 }
@@ -139,28 +150,12 @@ static int pending_attr_locked(struct shmfs *fs, const struct pending *p, struct
 	ret = segment_stat(p->shmid, false, &seg);
 	if (ret)
 		return ret;
-	fill_segment_attr(NAME_SEGMENT, &seg, st);
+	attr_of_segment(NAME_SEGMENT, &seg, st);
 	st->st_ino = names_pending_ino(p->key);
 	return 0;
 }
 
 /* ---- making the segment --------------------------------------------------- */
-
-/* The ShareLite set of key, as IPC::ShareLite makes it: 3 semaphores,
- * all free, not yet marked initialised; made by the calling thread's
- * credentials (the creator's).  semid, or -EEXIST if the key has a set. */
-static int sharelite_set_create(int32_t key, unsigned int mode)
-{
-	int semid = semget(key, 3, IPC_CREAT | IPC_EXCL | (mode & 0777));
-
-	return semid >= 0 ? semid : -errno;
-}
-
-/* Semaphore 0 at 1: ShareLite's mark that the share is initialised. */
-static int sharelite_set_mark(int semid)
-{
-	return semctl(semid, 0, SETVAL, 1) == 0 ? 0 : -errno;
-}
 
 /* shmget as the creator, and IPC_SET to the owner chosen with the
  * creator's ids (the kernel's owner rule); before it, the key's ShareLite
@@ -177,7 +172,7 @@ static int pending_shmget(const struct pending *p, size_t size, int *semid)
 	ret = segment_thread_become(p->cuid, p->cgid, &saved);
 	if (ret)
 		return ret;
-	ret = sharelite_set_create(p->key, p->mode);
+	ret = lock_create_sharelite(p->key, p->mode);
 	segment_thread_restore(&saved);
 	if (ret >= 0) {
 		*semid = ret;
@@ -219,9 +214,9 @@ fail:
  * pending_lock: p->making keeps everything it reads from changing.  On
  * failure nothing is left. */
 static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_t size,
-				struct open_segment **of_out)
+				struct open_file **of_out)
 {
-	struct open_segment *of = NULL;
+	struct open_file *of = NULL;
 	struct segment_info seg;
 	void *addr = NULL;
 	int shmid, semid, ret;
@@ -236,33 +231,24 @@ static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_
 		if (ret == 0 && p->len)
 			memcpy(addr, p->data, p->len < size ? p->len : size);
 		if (ret == 0)
-			ret = sharelite_set_mark(semid);
+			ret = lock_mark_initialised(semid);
 		lock_release(semid, LOCK_MODE_EXCLUSIVE);
 	}
 	if (ret == 0)
 		ret = segment_stat(shmid, false, &seg);
 	if (ret == 0)
-		ret = open_segment_new(fs, &seg, true, true, &of);
+		ret = open_file_new(fs, &seg, true, true, false, &of);
 	if (addr)
 		/* after the open file attached: under kernel.shm_rmid_forced
 		 * the last detach destroys the segment */
 		segment_detach(addr);
-	if (ret == 0 && semid < 0 && p->len) {
-		int lock_semid = __atomic_load_n(&of->semid, __ATOMIC_ACQUIRE);
-
-		/* Once, without waiting: someone holding the lock of the key's
-		 * set found it, and no creation waits on another user. */
-		ret = lock_acquire(lock_semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
-		if (ret == -ETIMEDOUT || ret == -EAGAIN)
-			ret = -EBUSY;
-		if (ret == 0) {
-			memcpy(of->addr, p->data, p->len < size ? p->len : size);
-			lock_release(lock_semid, LOCK_MODE_EXCLUSIVE);
-		}
-	}
+	/* Once, without waiting: someone holding the lock of the key's set
+	 * found it, and no creation waits on another user. */
+	if (ret == 0 && semid < 0 && p->len)
+		ret = open_file_fill(fs, of, p->data, p->len < size ? p->len : size);
 	if (ret) {
 		if (of)
-			open_segment_close(fs, of);
+			open_file_close(fs, of);
 		segment_remove(shmid);
 		return ret;
 	}
@@ -274,7 +260,7 @@ static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_
  * returns with pending_lock held; drops it while making. */
 static int pending_make_locked(struct shmfs *fs, struct pending *p, size_t size)
 {
-	struct open_segment *of = NULL;
+	struct open_file *of = NULL;
 	int ret;
 
 	pending_wait_made_locked(fs, p);
@@ -291,7 +277,7 @@ static int pending_make_locked(struct shmfs *fs, struct pending *p, size_t size)
 		return ret;
 	}
 	p->of = of;
-	p->shmid = of->shmid;
+	p->shmid = open_file_shmid(of);
 	pending_drop_data_locked(fs, p);
 	return 0;
 }
@@ -341,7 +327,7 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (shmget(key, 0, 0) >= 0) {
+	if (segment_find_key(key) >= 0) {
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
@@ -410,7 +396,7 @@ void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 {
 	struct shmfs *fs = fs_of(req);
-	struct open_segment *of;
+	struct open_file *of;
 
 	/* p->of is set once, with p->shmid, and freed at the last release:
 	 * the caller's open file keeps it.  So the segment's lock is waited
@@ -422,7 +408,7 @@ void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 		reply_buffer_read(req, p->data, p->len, size, off);
 	pthread_mutex_unlock(&fs->pending_lock);
 	if (of)
-		reply_segment_read(fs, req, of, size, off);
+		open_file_read(req, of, size, off);
 }
 
 /* Gather a write: grow the buffer, charged to the creator. */
@@ -462,10 +448,10 @@ void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t si
 	pthread_mutex_lock(&fs->pending_lock);
 	pending_wait_made_locked(fs, p);
 	if (p->shmid >= 0) {
-		struct open_segment *of = p->of; /* see pending_read() */
+		struct open_file *of = p->of; /* see pending_read() */
 
 		pthread_mutex_unlock(&fs->pending_lock);
-		reply_segment_write(fs, req, of, buf, size, off);
+		open_file_write(req, of, buf, size, off);
 		return;
 	}
 	/* Beyond what we gather for this creator (give the size first), or
@@ -497,10 +483,10 @@ static int pending_setattr_made(struct shmfs *fs, fuse_req_t req, struct pending
 				(to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
 	}
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		if ((uint64_t)attr->st_size > p->of->size)
+		if ((uint64_t)attr->st_size > open_file_size(p->of))
 			ret = -EFBIG;
 		else
-			ret = zero_fill(fs, req, p->of, attr->st_size);
+			ret = open_file_truncate(fs, req, p->of, attr->st_size);
 	}
 	return ret;
 }
@@ -528,7 +514,7 @@ int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_f
 	}
 	pending_wait_made_locked(fs, p);
 	if (p->shmid >= 0) {
-		/* zero_fill waits for the lock: not under pending_lock.  The
+		/* open_file_truncate waits for the lock: not under pending_lock.  The
 		 * reference keeps p (and p->of) until we are done. */
 		p->opens++;
 		pthread_mutex_unlock(&fs->pending_lock);
@@ -627,4 +613,16 @@ int pending_getattr(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_file_i
 		ret = pending_attr_locked(fs, p, st);
 	pthread_mutex_unlock(&fs->pending_lock);
 	return ret;
+}
+
+void pending_free_all(struct shmfs *fs)
+{
+	/* Their open files, if made, go with the other open files. */
+	while (fs->pending) {
+		struct pending *p = fs->pending;
+
+		fs->pending = p->next;
+		free(p->data);
+		free(p);
+	}
 }

@@ -1,4 +1,5 @@
-/* lock.c - the semaphore lock protocol shared with IPC::ShareLite.
+/* lock.c - the semaphore lock protocol shared with IPC::ShareLite, and
+ * the table of the sets in use by open files.
  *
  * The waits are cut into short semtimedop() slices so that a wait can be
  * abandoned (the FUSE request was interrupted, the daemon is stopping) and
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "lock.h"
@@ -23,6 +25,7 @@
 
 /* The protocol's semaphores; semaphore 0 belongs to IPC::ShareLite, which
  * uses it to mark a share as initialised. */
+#define SEM_MARK    0
 #define SEM_READERS 1
 #define SEM_WRITER  2
 #define LOCK_NSEMS  3
@@ -110,185 +113,70 @@ int lock_release(int semid, enum lock_mode mode)
 	return 0;
 }
 
-/* Which set guards one segment.  key is the key the choice was made for:
- * the segment's key, or 0 once the segment is private or marked for
- * destruction.  keyed tells whether semid is that key's own set (rather
- * than a private one, also used when the key's set is too small). */
-struct lock_entry {
-	struct lock_entry *next;
+/* ---- which set guards a segment ---------------------------------------- */
+
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+int lock_sharelite_set(const struct segment_info *seg)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	int semid;
+
+	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST))
+		return -ENOENT;
+	/* Asking for no permission needs none, and creates nothing. */
+	semid = semget(seg->key, 0, 0);
+	if (semid < 0)
+		return -ENOENT;
+	if (semctl(semid, 0, IPC_STAT, arg) != 0 || ds.sem_nsems != LOCK_NSEMS)
+		return -ENOENT;
+	/* A set someone else planted for the key must not become the lock of
+	 * this segment: its maker could hold it and stall every reader. */
+	if (ds.sem_perm.cuid != 0 && ds.sem_perm.cuid != seg->uid && ds.sem_perm.cuid != seg->cuid)
+		return -ENOENT;
+	if (ds.sem_perm.uid != 0 && ds.sem_perm.uid != seg->uid && ds.sem_perm.uid != seg->cuid)
+		return -ENOENT;
+	if (semctl(semid, SEM_MARK, GETVAL) != 1 || semctl(semid, SEM_WRITER, GETVAL) > 1)
+		return -ENOENT;
+	return semid;
+}
+
+int lock_create_sharelite(int32_t key, unsigned int mode)
+{
+	int semid = semget(key, LOCK_NSEMS, IPC_CREAT | IPC_EXCL | (mode & 0777));
+
+	return semid < 0 ? -errno : semid;
+}
+
+int lock_mark_initialised(int semid)
+{
+	union semun arg = { .val = 1 };
+
+	return semctl(semid, SEM_MARK, SETVAL, arg) == 0 ? 0 : -errno;
+}
+
+/* ---- the sets in use ---------------------------------------------------- */
+
+/* One segment's set, shared by every open file of that segment. */
+struct lock_hold {
+	struct lock_hold *next;
 	int shmid;
-	int32_t key;
-	int semid; /* -1 after lock_table_invalidate() */
-	bool created;
-	bool keyed;
-	/* A keyed set we created and left when the segment lost its key:
-	 * other programs may still be using it, so it goes with the segment.
-	 * -1 if none. */
-	int retired_semid;
-	unsigned long born; /* the table's generation when the choice was made */
-	unsigned long seen; /* the last sweep that found the segment live */
-	/* The "written" set (1 semaphore, posted by outside writers) and the
-	 * count of writes seen: through the mount or posted. */
-	int notify_semid;
-	uint64_t written;
+	uint64_t generation; /* segment_generation(): a reused shmid is another segment */
+	int semid;	     /* -1 once gone and not renewable */
+	bool owned;	     /* a private set: ours to remove */
+	unsigned int holders;
 };
 
 struct lock_table {
 	pthread_mutex_t mutex;
-	struct lock_entry **buckets;
-	size_t nbuckets; /* a power of two */
+	struct lock_hold *holds;
 	size_t count;
-	unsigned long generation;
 };
-
-#define LOCK_TABLE_MIN_BUCKETS 64
-
-static size_t bucket_of(const struct lock_table *table, int shmid)
-{
-	/* Fibonacci hashing: shmids are index + 32768 * sequence, so their
-	 * high bits matter as much as their low ones. */
-	uint32_t h = (uint32_t)shmid * 2654435769u;
-
-	return (size_t)(h ^ (h >> 16)) & (table->nbuckets - 1);
-}
-
-static struct lock_entry *find_entry(const struct lock_table *table, int shmid)
-{
-	struct lock_entry *e;
-
-	for (e = table->buckets[bucket_of(table, shmid)]; e; e = e->next)
-		if (e->shmid == shmid)
-			return e;
-	return NULL;
-}
-
-/* Double the buckets when the table gets full; a failure only costs speed. */
-static void maybe_grow(struct lock_table *table)
-{
-	size_t old_n = table->nbuckets;
-	struct lock_entry **old = table->buckets;
-	struct lock_entry **fresh;
-
-	if (table->count < old_n)
-		return;
-	fresh = calloc(old_n * 2, sizeof(*fresh));
-	if (!fresh)
-		return;
-	table->buckets = fresh;
-	table->nbuckets = old_n * 2;
-	for (size_t i = 0; i < old_n; i++) {
-		struct lock_entry *e = old[i], *next;
-
-		for (; e; e = next) {
-			size_t b = bucket_of(table, e->shmid);
-
-			next = e->next;
-			e->next = fresh[b];
-			fresh[b] = e;
-		}
-	}
-	free(old);
-}
-
-static void remove_set(int *semid)
-{
-	if (*semid >= 0)
-		semctl(*semid, 0, IPC_RMID);
-	*semid = -1;
-}
-
-/* Remove every set the entry created. */
-static void remove_entry_sets(struct lock_entry *e)
-{
-	if (e->created)
-		remove_set(&e->semid);
-	e->semid = -1;
-	e->created = false;
-	remove_set(&e->retired_semid);
-	remove_set(&e->notify_semid);
-}
-
-/* The key a segment's set is chosen by: a segment marked for destruction
- * has lost its key already, or is about to (the kernel clears it). */
-static int32_t effective_key(const struct segment_info *seg)
-{
-	return (seg->mode & SEGMENT_MODE_DEST) ? 0 : seg->key;
-}
-
-/* Keys never come back to a segment, so a nonzero key different from the
- * entry's means the shmid now names another segment. */
-static bool entry_is_stale(const struct lock_entry *e, const struct segment_info *seg)
-{
-	int32_t key = effective_key(seg);
-
-	return key != 0 && key != e->key;
-}
-
-struct lock_choice {
-	int semid;
-	bool created;
-	bool keyed;
-};
-
-/* Find or create the set for key (0: a private one), with permission bits
- * perm when created.  0 or -errno. */
-static int choose_set(int32_t key, unsigned int perm, struct lock_choice *c)
-{
-	int id;
-
-	if (key != 0) {
-		bool too_small = false;
-
-		/* A few rounds, in case the key's set is removed between our
-		 * two semget()s. */
-		for (int round = 0; round < 8 && !too_small; round++) {
-			id = semget(key, LOCK_NSEMS, IPC_CREAT | IPC_EXCL | perm);
-			if (id >= 0) {
-				*c = (struct lock_choice){ id, true, true };
-				return 0;
-			}
-			if (errno != EEXIST)
-				return -errno;
-			/* Asking for LOCK_NSEMS fails with EINVAL if the set has
-			 * fewer; asking for no permission needs none. */
-			id = semget(key, LOCK_NSEMS, 0);
-			if (id >= 0) {
-				*c = (struct lock_choice){ id, false, true };
-				return 0;
-			}
-			if (errno == EINVAL)
-				too_small = true;
-			else if (errno != ENOENT)
-				return -errno;
-		}
-		if (!too_small)
-			return -EAGAIN;
-	}
-	id = semget(IPC_PRIVATE, LOCK_NSEMS, IPC_CREAT | perm);
-	if (id < 0)
-		return -errno;
-	*c = (struct lock_choice){ id, true, false };
-	return 0;
-}
-
-/* A set the daemon creates belongs to the segment's owner, so that the
- * owner's own programs (IPC::ShareLite opens with semget(key, 3, 0666))
- * may use it exactly as they may use the segment. */
-static void give_set_to_owner(int semid, const struct segment_info *seg)
-{
-	struct semid_ds ds;
-	union semun {
-		int val;
-		struct semid_ds *buf;
-	} arg = { .buf = &ds };
-
-	if (semctl(semid, 0, IPC_STAT, arg) != 0)
-		return;
-	ds.sem_perm.uid = seg->uid;
-	ds.sem_perm.gid = seg->gid;
-	ds.sem_perm.mode = seg->mode & 0777;
-	semctl(semid, 0, IPC_SET, arg);
-}
 
 struct lock_table *lock_table_new(void)
 {
@@ -296,253 +184,167 @@ struct lock_table *lock_table_new(void)
 
 	if (!table)
 		return NULL;
-	table->nbuckets = LOCK_TABLE_MIN_BUCKETS;
-	table->buckets = calloc(table->nbuckets, sizeof(*table->buckets));
-	if (!table->buckets) {
-		free(table);
-		return NULL;
-	}
 	pthread_mutex_init(&table->mutex, NULL);
 	return table;
+}
+
+static void drop_set(struct lock_hold *h)
+{
+	if (h->owned && h->semid >= 0)
+		semctl(h->semid, 0, IPC_RMID);
+	h->semid = -1;
+	h->owned = false;
 }
 
 void lock_table_free(struct lock_table *table)
 {
 	if (!table)
 		return;
-	for (size_t i = 0; i < table->nbuckets; i++) {
-		struct lock_entry *e = table->buckets[i], *next;
+	while (table->holds) {
+		struct lock_hold *h = table->holds;
 
-		for (; e; e = next) {
-			next = e->next;
-			remove_entry_sets(e);
-			free(e);
-		}
+		table->holds = h->next;
+		drop_set(h);
+		free(h);
 	}
 	pthread_mutex_destroy(&table->mutex);
-	free(table->buckets);
 	free(table);
 }
 
-/* Bring e's choice up to date with seg; the caller holds the mutex. */
-static int update_entry(struct lock_entry *e, const struct segment_info *seg,
-			unsigned long generation)
+static struct lock_hold *find_hold(struct lock_table *table, int shmid, uint64_t generation)
 {
-	int32_t key = effective_key(seg);
-	struct lock_choice c = { -1, false, false };
-	int ret;
-
-	if (e->semid >= 0 && e->key == key)
-		return e->semid;
-
-	if (entry_is_stale(e, seg)) {
-		remove_entry_sets(e);
-		e->born = generation;
-	} else if (e->key != 0 && key == 0 && e->semid >= 0) {
-		/* The segment lost its key.  A private fallback set stays as it
-		 * is; the key's own set is left to whoever still uses it. */
-		if (!e->keyed) {
-			e->key = 0;
-			return e->semid;
-		}
-		if (e->created) {
-			remove_set(&e->retired_semid);
-			e->retired_semid = e->semid;
-		}
-		e->semid = -1;
-		e->created = false;
-	}
-
-	ret = choose_set(key, seg->mode & 0777, &c);
-	if (ret < 0)
-		return ret;
-	if (c.created)
-		give_set_to_owner(c.semid, seg);
-	e->key = key;
-	e->semid = c.semid;
-	e->created = c.created;
-	e->keyed = c.keyed;
-	return e->semid;
+	for (struct lock_hold *h = table->holds; h; h = h->next)
+		if (h->shmid == shmid && h->generation == generation)
+			return h;
+	return NULL;
 }
 
-int lock_table_semid(struct lock_table *table, const struct segment_info *seg)
+/* The choice of the header: the key's ShareLite set, or a new private
+ * set only the daemon may use. */
+static int choose_set(const struct segment_info *seg, bool *owned)
 {
-	struct lock_entry *e;
+	int semid = lock_sharelite_set(seg);
+
+	*owned = false;
+	if (semid >= 0)
+		return semid;
+	semid = semget(IPC_PRIVATE, LOCK_NSEMS, IPC_CREAT | S_IRUSR | S_IWUSR);
+	if (semid < 0)
+		return -errno;
+	*owned = true;
+	return semid;
+}
+
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
+		    struct lock_hold **out)
+{
+	uint64_t generation = segment_generation(seg);
+	struct lock_hold *h;
+	int ret = 0;
+
+	pthread_mutex_lock(&table->mutex);
+	h = find_hold(table, seg->shmid, generation);
+	if (h) {
+		h->holders++;
+		goto out;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* semget and semctl never wait on anyone: fine under the mutex. */
+	h->semid = choose_set(seg, &h->owned);
+	if (h->semid < 0) {
+		ret = h->semid;
+		free(h);
+		h = NULL;
+		goto out;
+	}
+	h->shmid = seg->shmid;
+	h->generation = generation;
+	h->holders = 1;
+	h->next = table->holds;
+	table->holds = h;
+	table->count++;
+out:
+	pthread_mutex_unlock(&table->mutex);
+	*out = h;
+	return ret;
+}
+
+int lock_hold_semid(struct lock_hold *hold)
+{
+	return __atomic_load_n(&hold->semid, __ATOMIC_ACQUIRE);
+}
+
+int lock_hold_renew(struct lock_table *table, struct lock_hold *hold, int semid)
+{
+	struct segment_info seg;
 	int ret;
 
 	pthread_mutex_lock(&table->mutex);
-	e = find_entry(table, seg->shmid);
-	if (!e) {
-		e = calloc(1, sizeof(*e));
-		if (!e) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		*e = (struct lock_entry){
-			.shmid = seg->shmid,
-			.key = effective_key(seg),
-			.semid = -1,
-			.retired_semid = -1,
-			.notify_semid = -1,
-			.born = table->generation,
-		};
-		ret = update_entry(e, seg, table->generation);
-		if (ret < 0) {
-			free(e);
-			goto out;
-		}
-		maybe_grow(table);
-		size_t b = bucket_of(table, e->shmid);
-		e->next = table->buckets[b];
-		table->buckets[b] = e;
-		table->count++;
-	} else {
-		ret = update_entry(e, seg, table->generation);
+	if (hold->semid != semid) {
+		ret = hold->semid; /* another file of the segment renewed it */
+		goto out;
 	}
+	/* Gone: whoever removed it may make it anew for the key; else a
+	 * private one.  A segment gone too keeps a private set for the files
+	 * still open on it. */
+	if (segment_stat(hold->shmid, false, &seg) != 0 ||
+	    segment_generation(&seg) != hold->generation)
+		seg = (struct segment_info){ .shmid = hold->shmid };
+	hold->owned = false;
+	ret = choose_set(&seg, &hold->owned);
+	__atomic_store_n(&hold->semid, ret < 0 ? -1 : ret, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&table->mutex);
 	return ret;
 }
 
-void lock_table_invalidate(struct lock_table *table, int shmid, int semid)
+void lock_table_release(struct lock_table *table, struct lock_hold *hold)
 {
-	struct lock_entry *e;
-
 	pthread_mutex_lock(&table->mutex);
-	e = find_entry(table, shmid);
-	if (e && e->semid == semid && semid >= 0) {
-		e->semid = -1;
-		e->created = false;
-	}
-	if (e && e->retired_semid == semid && semid >= 0)
-		e->retired_semid = -1;
-	pthread_mutex_unlock(&table->mutex);
-}
-
-/* Mark, then sweep: one pass over live and one over the table, rather
- * than a search of live for every entry.  live may have been read before
- * an entry was made, so an entry made since the previous sweep is kept
- * through this one whatever live says. */
-void lock_table_sweep(struct lock_table *table, const struct segment_list *live)
-{
-	unsigned long gen;
-
-	pthread_mutex_lock(&table->mutex);
-	gen = ++table->generation;
-	for (size_t i = 0; i < live->n; i++) {
-		struct lock_entry *e = find_entry(table, live->v[i].shmid);
-
-		if (e && !entry_is_stale(e, &live->v[i]))
-			e->seen = gen;
-	}
-	for (size_t i = 0; i < table->nbuckets; i++) {
-		struct lock_entry **link = &table->buckets[i];
-
-		while (*link) {
-			struct lock_entry *e = *link;
-
-			if (e->seen == gen || e->born == gen - 1) {
-				link = &e->next;
-				continue;
+	if (--hold->holders == 0) {
+		for (struct lock_hold **link = &table->holds; *link; link = &(*link)->next) {
+			if (*link == hold) {
+				*link = hold->next;
+				break;
 			}
-			*link = e->next;
-			remove_entry_sets(e);
-			free(e);
-			table->count--;
 		}
+		table->count--;
+		drop_set(hold);
+		free(hold);
 	}
 	pthread_mutex_unlock(&table->mutex);
 }
 
-/* ---- the "written" semaphore ------------------------------------------- */
-
-int lock_table_notify_semid(struct lock_table *table, const struct segment_info *seg)
+int lock_table_current(struct lock_table *table, const struct segment_info *seg)
 {
-	struct lock_entry *e;
-	int ret = lock_table_semid(table, seg);
+	struct lock_hold *h;
+	int semid = -1;
 
-	if (ret < 0)
-		return ret;
 	pthread_mutex_lock(&table->mutex);
-	e = find_entry(table, seg->shmid);
-	if (!e) {
-		ret = -ENOENT;
-	} else if (e->notify_semid >= 0) {
-		ret = e->notify_semid;
-	} else {
-		ret = semget(IPC_PRIVATE, 1, IPC_CREAT | (seg->mode & 0777));
-		if (ret < 0) {
-			ret = -errno;
-		} else {
-			give_set_to_owner(ret, seg);
-			e->notify_semid = ret;
-		}
+	h = find_hold(table, seg->shmid, segment_generation(seg));
+	if (h)
+		semid = h->semid;
+	pthread_mutex_unlock(&table->mutex);
+	if (semid < 0) {
+		semid = lock_sharelite_set(seg);
+		if (semid < 0)
+			semid = -1;
 	}
-	pthread_mutex_unlock(&table->mutex);
-	return ret;
+	return semid;
 }
 
-uint64_t lock_table_written(struct lock_table *table, int shmid)
+void lock_table_count(struct lock_table *table, size_t *held, size_t *private_sets)
 {
-	struct lock_entry *e;
-	uint64_t n = 0;
+	size_t n = 0;
 
 	pthread_mutex_lock(&table->mutex);
-	e = find_entry(table, shmid);
-	if (e)
-		n = e->written;
-	pthread_mutex_unlock(&table->mutex);
-	return n;
-}
-
-void lock_table_mark_written(struct lock_table *table, int shmid)
-{
-	struct lock_entry *e;
-
-	pthread_mutex_lock(&table->mutex);
-	e = find_entry(table, shmid);
-	if (e)
-		e->written++;
-	pthread_mutex_unlock(&table->mutex);
-}
-
-/* Take what was posted on e's "written" semaphore; true if anything was. */
-static bool take_posts(struct lock_entry *e)
-{
-	struct sembuf op = { 0, 0, IPC_NOWAIT };
-	int n;
-
-	if (e->notify_semid < 0)
-		return false;
-	n = semctl(e->notify_semid, 0, GETVAL);
-	if (n <= 0)
-		return false;
-	/* Only what we saw: a post racing with us stays for next time. */
-	op.sem_op = (short)-n;
-	if (semop(e->notify_semid, &op, 1) != 0)
-		return false;
-	e->written++;
-	return true;
-}
-
-bool lock_table_take_posts(struct lock_table *table, int shmid)
-{
-	struct lock_entry *e;
-	bool posted = false;
-
-	pthread_mutex_lock(&table->mutex);
-	e = find_entry(table, shmid);
-	if (e)
-		posted = take_posts(e);
-	pthread_mutex_unlock(&table->mutex);
-	return posted;
-}
-
-void lock_table_take_all_posts(struct lock_table *table)
-{
-	pthread_mutex_lock(&table->mutex);
-	for (size_t i = 0; i < table->nbuckets; i++)
-		for (struct lock_entry *e = table->buckets[i]; e; e = e->next)
-			take_posts(e);
+	for (struct lock_hold *h = table->holds; h; h = h->next)
+		n += h->owned;
+	*held = table->count;
+	*private_sets = n;
 	pthread_mutex_unlock(&table->mutex);
 }

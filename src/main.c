@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "fs.h"
 #include "kernel_features.h"
 #include "options.h"
@@ -166,7 +167,6 @@ int main(int argc, char *argv[])
 		 * round trip per name: 10 times ipcs -m instead of 1. */
 		.attr_timeout = 0.1,
 		.entry_timeout = 0.1,
-		.sweep_interval_ms = 1000,
 		.default_size = (size_t)sysconf(_SC_PAGESIZE),
 		.max_pending = 256 << 20,
 	};

@@ -260,6 +260,13 @@ int segment_stat(int shmid, bool want_usage, struct segment_info *out)
 	return -errno;
 }
 
+int segment_find_key(int32_t key)
+{
+	int shmid = key == 0 ? -1 : shmget(key, 0, 0);
+
+	return shmid < 0 ? -ENOENT : shmid;
+}
+
 /* 32-bit x86 and ARM: the plain calls take 16-bit ids. */
 #ifdef SYS_setresuid32
 #define SYS_SETRESUID SYS_setresuid32

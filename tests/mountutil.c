@@ -8,6 +8,7 @@
 #include <sys/ipc.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -177,4 +178,15 @@ int make_segment(int key, size_t size, int mode)
 	if (id < 0)
 		die("shmget");
 	return id;
+}
+
+int make_sharelite_set(int key)
+{
+	int semid = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+
+	if (semid < 0)
+		die("semget");
+	if (semctl(semid, 0, SETVAL, 1) != 0)
+		die("semctl SETVAL");
+	return semid;
 }

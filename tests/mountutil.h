@@ -32,4 +32,8 @@ const char *sidecar_value(const char *text, const char *name, char *value, size_
 /* Create a segment (shmget) in the test's private IPC namespace. */
 int make_segment(int key, size_t size, int mode);
 
+/* Make the lock set of key as an outside program that locks together
+ * with shmfs does: ShareLite's (3 semaphores, semaphore 0 marked 1). */
+int make_sharelite_set(int key);
+
 #endif

@@ -323,18 +323,50 @@ static void test_release_unheld(void **state)
 	remove_set(id);
 }
 
-/* The lock table. */
+/* The sets in use. */
 
 static struct segment_info seg_of(int shmid, int32_t key, unsigned int mode)
 {
-	return (struct segment_info){ .shmid = shmid, .key = key, .mode = mode };
+	return (struct segment_info){ .shmid = shmid, .key = key, .mode = mode, .cpid = 42 };
 }
 
-static void sweep_with(struct lock_table *t, struct segment_info *v, size_t n)
+static int count_sets(void)
 {
-	struct segment_list live = { .v = v, .n = n, .cap = n };
+	FILE *f = fopen("/proc/sysvipc/sem", "re");
+	char line[256];
+	int n = -1; /* the header */
 
-	lock_table_sweep(t, &live);
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n++;
+	fclose(f);
+	return n;
+}
+
+/* kernel.sem's fourth field, SEMMNI, of this IPC namespace. */
+static void set_semmni(int semmni)
+{
+	FILE *f = fopen("/proc/sys/kernel/sem", "w");
+
+	assert_non_null(f);
+	fprintf(f, "32000 1024000000 500 %d\n", semmni);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A set following the ShareLite protocol: 3 semaphores, 0 marked. */
+static int sharelite_set(int32_t key)
+{
+	int id = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+
+	assert_true(id >= 0);
+	assert_int_equal(lock_mark_initialised(id), 0);
+	return id;
+}
+
+static int hold_semid(struct lock_table *t, const struct segment_info *seg, struct lock_hold **h)
+{
+	assert_int_equal(lock_table_hold(t, seg, h), 0);
+	return lock_hold_semid(*h);
 }
 
 static void assert_private_set(int semid)
@@ -344,313 +376,237 @@ static void assert_private_set(int semid)
 	stat_set(semid, &ds);
 	assert_int_equal(ds.sem_perm.__key, IPC_PRIVATE);
 	assert_int_equal(ds.sem_nsems, 3);
+	assert_int_equal(ds.sem_perm.mode & 0777, 0600);
+	assert_int_equal(ds.sem_perm.uid, getuid());
 }
 
-static void test_table_reuses_existing_set(void **state)
+static void test_table_takes_no_key(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	int theirs = semget(KEY(1), 3, IPC_CREAT | IPC_EXCL | 0600);
-	struct segment_info seg = seg_of(100, KEY(1), 0644);
+	struct segment_info seg = seg_of(100, KEY(1), 0666);
+	struct lock_hold *a, *b;
+	int before = count_sets(), id;
 
-	assert_non_null(t);
-	assert_true(theirs >= 0);
-	assert_int_equal(lock_table_semid(t, &seg), theirs);
-	assert_int_equal(lock_table_semid(t, &seg), theirs);
-	/* Not ours: neither sweeping nor freeing removes it. */
-	sweep_with(t, NULL, 0);
-	sweep_with(t, NULL, 0);
+	/* Looking creates nothing. */
+	assert_int_equal(lock_table_current(t, &seg), -1);
+	assert_int_equal(count_sets(), before);
+	/* Opening makes a private set, never one with the segment's key. */
+	id = hold_semid(t, &seg, &a);
+	assert_private_set(id);
+	assert_int_equal(semget(KEY(1), 0, 0), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(hold_semid(t, &seg, &b), id);
+	assert_int_equal(lock_table_current(t, &seg), id);
+	lock_table_release(t, a);
+	assert_true(set_exists(id));
+	/* The last close removes it. */
+	lock_table_release(t, b);
+	assert_false(set_exists(id));
+	assert_int_equal(count_sets(), before);
+	lock_table_free(t);
+}
+
+static void test_table_uses_sharelite_set(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	int theirs = sharelite_set(KEY(2));
+	struct segment_info seg = seg_of(101, KEY(2), 0644);
+	struct lock_hold *h;
+
+	assert_int_equal(lock_table_current(t, &seg), theirs);
+	assert_int_equal(hold_semid(t, &seg, &h), theirs);
+	/* Not ours: neither the last close nor freeing removes it. */
+	lock_table_release(t, h);
 	assert_true(set_exists(theirs));
-	assert_int_equal(lock_table_semid(t, &seg), theirs);
+	assert_int_equal(hold_semid(t, &seg, &h), theirs);
 	lock_table_free(t);
 	assert_true(set_exists(theirs));
+	assert_int_equal(semval(theirs, 0), 1);
 	remove_set(theirs);
 }
 
-static void test_table_small_set_gets_private(void **state)
+/* A program's own set under the segment's key is not a lock: not with 3
+ * semaphores either, unless it carries ShareLite's mark. */
+static void test_table_leaves_program_sets(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	int theirs = semget(KEY(2), 1, IPC_CREAT | IPC_EXCL | 0600);
-	struct segment_info seg = seg_of(101, KEY(2), 0600);
+	int one = semget(KEY(3), 1, IPC_CREAT | IPC_EXCL | 0600);
+	int three = semget(KEY(4), 3, IPC_CREAT | IPC_EXCL | 0600);
+	int counted = semget(KEY(5), 3, IPC_CREAT | IPC_EXCL | 0600);
+	struct segment_info a = seg_of(102, KEY(3), 0600), b = seg_of(103, KEY(4), 0600),
+			    c = seg_of(104, KEY(5), 0600);
+	union {
+		int val;
+	} two = { .val = 2 };
+	struct lock_hold *ha, *hb, *hc;
+
+	assert_true(one >= 0 && three >= 0 && counted >= 0);
+	/* marked, but semaphore 2 counts beyond one writer: a counter */
+	assert_int_equal(lock_mark_initialised(counted), 0);
+	assert_int_equal(semctl(counted, 2, SETVAL, two), 0);
+	assert_int_not_equal(hold_semid(t, &a, &ha), one);
+	assert_int_not_equal(hold_semid(t, &b, &hb), three);
+	assert_int_not_equal(hold_semid(t, &c, &hc), counted);
+	assert_private_set(lock_hold_semid(ha));
+	assert_private_set(lock_hold_semid(hb));
+	assert_private_set(lock_hold_semid(hc));
+	assert_int_equal(lock_acquire(lock_hold_semid(hb), LOCK_MODE_EXCLUSIVE, 0, NULL, NULL), 0);
+	assert_int_equal(semval(three, 1), 0);
+	assert_int_equal(semval(three, 2), 0);
+	assert_int_equal(lock_release(lock_hold_semid(hb), LOCK_MODE_EXCLUSIVE), 0);
+	lock_table_free(t);
+	assert_true(set_exists(one) && set_exists(three) && set_exists(counted));
+	assert_int_equal(semval(counted, 2), 2);
+	remove_set(one);
+	remove_set(three);
+	remove_set(counted);
+}
+
+/* A set made by someone who neither owns nor created the segment is not
+ * its lock, ShareLite's mark or not: its maker could hold it. */
+static void test_table_refuses_planted_set(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	struct segment_info seg = seg_of(105, KEY(6), 0644);
+	struct lock_hold *h;
+	int status, planted;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int id;
+
+		if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+			_exit(2);
+		id = semget(KEY(6), 3, IPC_CREAT | IPC_EXCL | 0666);
+		_exit(id >= 0 && lock_mark_initialised(id) == 0 ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	planted = semget(KEY(6), 0, 0);
+	assert_true(planted >= 0);
+	seg.uid = seg.cuid = 1000; /* someone else's segment */
+	assert_int_equal(lock_table_current(t, &seg), -1);
+	assert_int_not_equal(hold_semid(t, &seg, &h), planted);
+	lock_table_release(t, h);
+	/* The same set on its maker's own segment is the lock. */
+	seg.uid = 65534;
+	assert_int_equal(hold_semid(t, &seg, &h), planted);
+	lock_table_release(t, h);
+	lock_table_free(t);
+	remove_set(planted);
+}
+
+/* The choice made at the first open holds while any file is open: after
+ * ipcrm (key cleared, dest) the ShareLite set stays the lock. */
+static void test_table_choice_holds(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	int theirs = sharelite_set(KEY(7));
+	struct segment_info seg = seg_of(106, KEY(7), 0600);
+	struct lock_hold *a, *b;
 	int id;
 
-	assert_true(theirs >= 0);
-	id = lock_table_semid(t, &seg);
-	assert_true(id >= 0);
+	assert_int_equal(hold_semid(t, &seg, &a), theirs);
+	seg.key = 0;
+	seg.mode |= SEGMENT_MODE_DEST;
+	assert_int_equal(hold_semid(t, &seg, &b), theirs);
+	lock_table_release(t, a);
+	lock_table_release(t, b);
+	/* With no file open, a removed segment gets a private set. */
+	id = hold_semid(t, &seg, &a);
 	assert_int_not_equal(id, theirs);
 	assert_private_set(id);
-	assert_int_equal(lock_table_semid(t, &seg), id);
-	/* Marked for destruction: it was private already, so it stays. */
-	seg.key = 0;
-	seg.mode |= SEGMENT_MODE_DEST;
-	assert_int_equal(lock_table_semid(t, &seg), id);
+	lock_table_release(t, a);
 	lock_table_free(t);
-	assert_false(set_exists(id));
-	assert_true(set_exists(theirs));
 	remove_set(theirs);
 }
 
-static void test_table_creates_missing_set(void **state)
+/* A reused shmid is another segment, with a set of its own. */
+static void test_table_generation(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	struct segment_info seg = seg_of(102, KEY(3), 0640 | SEGMENT_MODE_LOCKED);
-	struct semid_ds ds;
-	int id;
+	struct segment_info old = seg_of(107, 0, 0600), fresh = old;
+	struct lock_hold *a, *b;
 
-	assert_int_equal(semget(KEY(3), 0, 0), -1);
-	assert_int_equal(errno, ENOENT);
-	id = lock_table_semid(t, &seg);
-	assert_true(id >= 0);
-	assert_int_equal(semget(KEY(3), 0, 0), id);
-	stat_set(id, &ds);
-	assert_int_equal(ds.sem_perm.mode & 0777, 0640);
-	assert_int_equal(ds.sem_nsems, 3);
-	assert_int_equal(ds.sem_perm.uid, getuid());
-	for (int i = 0; i < 3; i++)
-		assert_int_equal(semval(id, i), 0);
-	assert_int_equal(lock_table_semid(t, &seg), id);
-	lock_table_free(t);
-	assert_false(set_exists(id));
-	assert_int_equal(semget(KEY(3), 0, 0), -1);
-}
-
-static void test_table_sweep_removes_missing(void **state)
-{
-	struct lock_table *t = lock_table_new();
-	struct segment_info segs[2] = { seg_of(103, KEY(4), 0600), seg_of(104, 0, 0600) };
-	int keyed = lock_table_semid(t, &segs[0]);
-	int private = lock_table_semid(t, &segs[1]);
-
-	assert_true(keyed >= 0);
-	assert_true(private >= 0);
-	sweep_with(t, segs, 2);
-	sweep_with(t, segs, 2);
-	assert_true(set_exists(keyed));
-	assert_true(set_exists(private));
-
-	/* segs[0] is gone. */
-	sweep_with(t, &segs[1], 1);
-	assert_false(set_exists(keyed));
-	assert_true(set_exists(private));
-	assert_int_equal(lock_table_semid(t, &segs[1]), private);
-
-	/* Both gone. */
-	sweep_with(t, NULL, 0);
-	assert_false(set_exists(private));
+	fresh.cpid = 43;
+	assert_int_not_equal(hold_semid(t, &old, &a), hold_semid(t, &fresh, &b));
+	lock_table_release(t, a);
+	lock_table_release(t, b);
 	lock_table_free(t);
 }
 
-static void test_table_sweep_spares_new_entries(void **state)
+/* A set removed under its holders: they choose again, once for all. */
+static void test_table_renew(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	struct segment_info seg = seg_of(105, KEY(5), 0600);
-	int id;
+	struct segment_info seg = seg_of(108, 0, 0600);
+	struct lock_hold *a, *b;
+	int id = hold_semid(t, &seg, &a), renewed;
 
-	sweep_with(t, NULL, 0);
-	id = lock_table_semid(t, &seg);
-	/* The list may have been read before the segment appeared. */
-	sweep_with(t, NULL, 0);
-	assert_true(set_exists(id));
-	assert_int_equal(lock_table_semid(t, &seg), id);
-	sweep_with(t, NULL, 0);
-	assert_false(set_exists(id));
-	lock_table_free(t);
-}
-
-static void test_table_private_per_segment(void **state)
-{
-	struct lock_table *t = lock_table_new();
-	struct segment_info a = seg_of(106, 0, 0600), b = seg_of(107, 0, 0660);
-	struct semid_ds ds;
-	int ida = lock_table_semid(t, &a);
-	int idb = lock_table_semid(t, &b);
-
-	assert_true(ida >= 0);
-	assert_true(idb >= 0);
-	assert_int_not_equal(ida, idb);
-	assert_private_set(ida);
-	assert_private_set(idb);
-	stat_set(idb, &ds);
-	assert_int_equal(ds.sem_perm.mode & 0777, 0660);
-	assert_int_equal(lock_table_semid(t, &a), ida);
-	assert_int_equal(lock_table_semid(t, &b), idb);
-	lock_table_free(t);
-	assert_false(set_exists(ida));
-	assert_false(set_exists(idb));
-}
-
-static void test_table_key_lost(void **state)
-{
-	struct lock_table *t = lock_table_new();
-	struct segment_info seg = seg_of(108, KEY(6), 0660);
-	int theirs = semget(KEY(7), 3, IPC_CREAT | IPC_EXCL | 0600);
-	struct segment_info other = seg_of(109, KEY(7), 0600);
-	int keyed = lock_table_semid(t, &seg);
-	int keyed_theirs = lock_table_semid(t, &other);
-	int private, private_other;
-
-	assert_true(keyed >= 0);
-	assert_int_equal(keyed_theirs, theirs);
-
-	/* Marked for destruction: the kernel shows key 0 and SHM_DEST. */
-	seg.key = 0;
-	seg.mode |= SEGMENT_MODE_DEST;
-	private = lock_table_semid(t, &seg);
-	assert_true(private >= 0);
-	assert_int_not_equal(private, keyed);
-	assert_private_set(private);
-	assert_true(set_exists(keyed));
-	assert_int_equal(lock_table_semid(t, &seg), private);
-
-	/* SHM_DEST alone is enough. */
-	other.mode |= SEGMENT_MODE_DEST;
-	private_other = lock_table_semid(t, &other);
-	assert_true(private_other >= 0);
-	assert_int_not_equal(private_other, theirs);
-	assert_private_set(private_other);
-
-	/* Still attached somewhere: everything stays. */
-	struct segment_info live[2] = { seg, other };
-
-	sweep_with(t, live, 2);
-	sweep_with(t, live, 2);
-	assert_true(set_exists(keyed));
-	assert_true(set_exists(private));
-	assert_true(set_exists(private_other));
-	assert_int_equal(lock_table_semid(t, &seg), private);
-
-	/* Gone: both sets we made for it go, the foreign one stays. */
-	sweep_with(t, NULL, 0);
-	assert_false(set_exists(keyed));
-	assert_false(set_exists(private));
-	assert_false(set_exists(private_other));
-	assert_true(set_exists(theirs));
-	lock_table_free(t);
-	assert_true(set_exists(theirs));
-	remove_set(theirs);
-}
-
-static void test_table_shmid_reused(void **state)
-{
-	struct lock_table *t = lock_table_new();
-	struct segment_info old = seg_of(110, KEY(8), 0600);
-	struct segment_info new = seg_of(110, KEY(9), 0600);
-	struct segment_info newer = seg_of(110, KEY(10), 0600);
-	int id_old = lock_table_semid(t, &old);
-	int id_new, id_newer;
-
-	assert_true(id_old >= 0);
-	/* The sweep sees shmid 110 with another key: a new segment. */
-	sweep_with(t, &new, 1);
-	sweep_with(t, &new, 1);
-	assert_false(set_exists(id_old));
-	id_new = lock_table_semid(t, &new);
-	assert_true(id_new >= 0);
-	assert_int_equal(semget(KEY(9), 0, 0), id_new);
-
-	/* So does a lookup. */
-	id_newer = lock_table_semid(t, &newer);
-	assert_true(id_newer >= 0);
-	assert_false(set_exists(id_new));
-	assert_int_equal(semget(KEY(10), 0, 0), id_newer);
-	lock_table_free(t);
-	assert_false(set_exists(id_newer));
-}
-
-static void test_table_invalidate(void **state)
-{
-	struct lock_table *t = lock_table_new();
-	struct segment_info seg = seg_of(111, 0, 0600);
-	struct segment_info keyed = seg_of(112, KEY(11), 0600);
-	int theirs = semget(KEY(11), 3, IPC_CREAT | IPC_EXCL | 0600);
-	int id = lock_table_semid(t, &seg);
-	int id2, mine;
-
-	assert_true(id >= 0);
-	/* Some other semid: nothing happens. */
-	lock_table_invalidate(t, seg.shmid, id + 1);
-	lock_table_invalidate(t, 999, id);
-	assert_int_equal(lock_table_semid(t, &seg), id);
-
+	assert_int_equal(hold_semid(t, &seg, &b), id);
 	remove_set(id);
-	id2 = lock_acquire(id, LOCK_MODE_SHARED, 0, NULL, NULL);
-	assert_true(id2 == -EIDRM || id2 == -EINVAL);
-	lock_table_invalidate(t, seg.shmid, id);
-	id2 = lock_table_semid(t, &seg);
-	assert_true(id2 >= 0);
-	assert_int_not_equal(id2, id);
-	assert_int_equal(lock_acquire(id2, LOCK_MODE_SHARED, 0, NULL, NULL), 0);
-	assert_int_equal(lock_release(id2, LOCK_MODE_SHARED), 0);
-
-	/* The key's owner removed its set (as ShareLite's -destroy does):
-	 * we make the key's set anew, and so remove it later. */
-	assert_int_equal(lock_table_semid(t, &keyed), theirs);
-	remove_set(theirs);
-	lock_table_invalidate(t, keyed.shmid, theirs);
-	mine = lock_table_semid(t, &keyed);
-	assert_true(mine >= 0);
-	assert_int_equal(semget(KEY(11), 0, 0), mine);
+	assert_int_equal(lock_acquire(id, LOCK_MODE_SHARED, 0, NULL, NULL), -EINVAL);
+	renewed = lock_hold_renew(t, a, id);
+	assert_true(renewed >= 0 && renewed != id);
+	/* the second holder finds the new set already chosen */
+	assert_int_equal(lock_hold_renew(t, b, id), renewed);
+	assert_int_equal(lock_hold_semid(b), renewed);
+	lock_table_release(t, a);
+	lock_table_release(t, b);
+	assert_false(set_exists(renewed));
 	lock_table_free(t);
-	assert_false(set_exists(mine));
-	assert_false(set_exists(id2));
 }
 
-#define MANY 2000
-
-static void test_table_many_segments(void **state)
+/* Many segments opened and closed one after the other leave the
+ * semaphore table as it was; a full table fails only that open. */
+static void test_table_bounded_by_use(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	struct segment_info *segs = calloc(MANY, sizeof(*segs));
-	int *ids = calloc(MANY, sizeof(*ids));
+	int before = count_sets();
+	struct lock_hold *h;
+	int filler[4096], nfill = 0, ret;
 
-	assert_non_null(segs);
-	assert_non_null(ids);
-	/* shmids as the kernel makes them: index + 32768 * sequence. */
-	for (int i = 0; i < MANY; i++) {
-		segs[i] = seg_of(i + 32768 * (i % 7), 0, 0600);
-		ids[i] = lock_table_semid(t, &segs[i]);
-		assert_true(ids[i] >= 0);
-	}
-	for (int i = 0; i < MANY; i++)
-		assert_int_equal(lock_table_semid(t, &segs[i]), ids[i]);
+	for (int i = 0; i < 2000; i++) {
+		struct segment_info seg = seg_of(1000 + i, KEY(1000 + i), 0600);
 
-	/* The first half goes. */
-	sweep_with(t, segs + MANY / 2, MANY / 2);
-	sweep_with(t, segs + MANY / 2, MANY / 2);
-	for (int i = 0; i < MANY; i++) {
-		assert_int_equal(set_exists(ids[i]), i >= MANY / 2);
-		if (i >= MANY / 2)
-			assert_int_equal(lock_table_semid(t, &segs[i]), ids[i]);
+		hold_semid(t, &seg, &h);
+		lock_table_release(t, h);
 	}
+	assert_int_equal(count_sets(), before);
+	/* Fill the kernel's table (SEMMNI lowered in this namespace): the
+	 * next hold fails with ENOSPC. */
+	set_semmni(before + 16);
+	while (nfill < 4096 && (filler[nfill] = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600)) >= 0)
+		nfill++;
+	assert_int_equal(errno, ENOSPC);
+	struct segment_info seg = seg_of(5000, 0, 0600);
+	ret = lock_table_hold(t, &seg, &h);
+	assert_int_equal(ret, -ENOSPC);
+	while (nfill > 0)
+		remove_set(filler[--nfill]);
+	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	lock_table_release(t, h);
 	lock_table_free(t);
-	for (int i = MANY / 2; i < MANY; i++)
-		assert_false(set_exists(ids[i]));
-	free(segs);
-	free(ids);
+	assert_int_equal(count_sets(), before);
+	set_semmni(32000);
 }
 
-#define NTHREADS 4
-#define NROUNDS	 50
-#define NSEGS	 20
-
-struct racer {
-	struct lock_table *t;
-	pthread_barrier_t *start;
-	int ids[NROUNDS][NSEGS];
-};
-
-/* Every round, all threads ask at once for segments new to the table. */
+/* Every round, all threads hold and release the same few segments. */
 static void *race(void *arg)
 {
-	struct racer *r = arg;
+	struct lock_table *t = arg;
 
-	for (int round = 0; round < NROUNDS; round++) {
-		pthread_barrier_wait(r->start);
-		for (int i = 0; i < NSEGS; i++) {
-			int n = round * NSEGS + i;
-			struct segment_info seg = seg_of(5000 + n, n % 2 ? KEY(1000 + n) : 0, 0600);
+	for (int round = 0; round < 200; round++) {
+		struct segment_info seg = seg_of(2000 + round % 4, 0, 0600);
+		struct lock_hold *h;
 
-			r->ids[round][i] = lock_table_semid(r->t, &seg);
-		}
+		if (lock_table_hold(t, &seg, &h) != 0)
+			return (void *)1;
+		if (lock_acquire(lock_hold_semid(h), LOCK_MODE_SHARED, 5000, NULL, NULL) != 0)
+			return (void *)1;
+		lock_release(lock_hold_semid(h), LOCK_MODE_SHARED);
+		lock_table_release(t, h);
 	}
 	return NULL;
 }
@@ -658,33 +614,22 @@ static void *race(void *arg)
 static void test_table_threads(void **state)
 {
 	struct lock_table *t = lock_table_new();
-	static struct racer racers[NTHREADS];
-	pthread_t threads[NTHREADS];
-	pthread_barrier_t start;
+	pthread_t threads[8];
+	int before = count_sets();
+	size_t held, owned;
 
-	assert_int_equal(pthread_barrier_init(&start, NULL, NTHREADS), 0);
-	for (int i = 0; i < NTHREADS; i++) {
-		racers[i].t = t;
-		racers[i].start = &start;
-		assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
-	}
-	for (int i = 0; i < NTHREADS; i++)
-		assert_int_equal(pthread_join(threads[i], NULL), 0);
-	pthread_barrier_destroy(&start);
-	/* One set per segment, whoever asked first. */
-	for (int round = 0; round < NROUNDS; round++) {
-		for (int i = 0; i < NSEGS; i++) {
-			int id = racers[0].ids[round][i];
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(pthread_create(&threads[i], NULL, race, t), 0);
+	for (int i = 0; i < 8; i++) {
+		void *res;
 
-			assert_true(id >= 0);
-			for (int j = 1; j < NTHREADS; j++)
-				assert_int_equal(racers[j].ids[round][i], id);
-		}
+		pthread_join(threads[i], &res);
+		assert_null(res);
 	}
+	lock_table_count(t, &held, &owned);
+	assert_int_equal(held, 0);
+	assert_int_equal(count_sets(), before);
 	lock_table_free(t);
-	for (int round = 0; round < NROUNDS; round++)
-		for (int i = 0; i < NSEGS; i++)
-			assert_false(set_exists(racers[0].ids[round][i]));
 }
 
 /* Interoperation with the real IPC::ShareLite. */
@@ -818,6 +763,7 @@ static void test_sharelite_interop(void **state)
 	char keystr[16];
 	char *argv[] = { "perl", "-e", (char *)sharelite_script, keystr, sharelite_dir, NULL };
 	struct lock_table *t;
+	struct lock_hold *hold;
 	struct segment_info seg;
 	struct shmid_ds ds;
 	int shmid, semid, status;
@@ -839,8 +785,12 @@ static void test_sharelite_interop(void **state)
 	assert_true(shmid >= 0);
 	assert_int_equal(shmctl(shmid, IPC_STAT, &ds), 0);
 	seg = seg_of(shmid, ds.shm_perm.__key, ds.shm_perm.mode);
+	seg.uid = ds.shm_perm.uid;
+	seg.cuid = ds.shm_perm.cuid;
 	t = lock_table_new();
-	semid = lock_table_semid(t, &seg);
+	/* ShareLite's own set carries its mark: it is the lock. */
+	assert_int_equal(lock_table_hold(t, &seg, &hold), 0);
+	semid = lock_hold_semid(hold);
 	assert_int_equal(semid, semget(key, 0, 0));
 
 	/* ShareLite holds LOCK_EX. */
@@ -857,7 +807,8 @@ static void test_sharelite_interop(void **state)
 	assert_false(file_exists("nb-granted"));
 	assert_int_equal(lock_release(semid, LOCK_MODE_EXCLUSIVE), 0);
 
-	/* Not ours: freeing the table leaves ShareLite's set alone. */
+	/* Not ours: closing and freeing leave ShareLite's set alone. */
+	lock_table_release(t, hold);
 	lock_table_free(t);
 	assert_int_equal(semget(key, 0, 0), semid);
 
@@ -878,16 +829,14 @@ int main(void)
 		cmocka_unit_test(test_dead_holder_releases),
 		cmocka_unit_test(test_removed_set),
 		cmocka_unit_test(test_release_unheld),
-		cmocka_unit_test(test_table_reuses_existing_set),
-		cmocka_unit_test(test_table_small_set_gets_private),
-		cmocka_unit_test(test_table_creates_missing_set),
-		cmocka_unit_test(test_table_sweep_removes_missing),
-		cmocka_unit_test(test_table_sweep_spares_new_entries),
-		cmocka_unit_test(test_table_private_per_segment),
-		cmocka_unit_test(test_table_key_lost),
-		cmocka_unit_test(test_table_shmid_reused),
-		cmocka_unit_test(test_table_invalidate),
-		cmocka_unit_test(test_table_many_segments),
+		cmocka_unit_test(test_table_takes_no_key),
+		cmocka_unit_test(test_table_uses_sharelite_set),
+		cmocka_unit_test(test_table_leaves_program_sets),
+		cmocka_unit_test(test_table_refuses_planted_set),
+		cmocka_unit_test(test_table_choice_holds),
+		cmocka_unit_test(test_table_generation),
+		cmocka_unit_test(test_table_renew),
+		cmocka_unit_test(test_table_bounded_by_use),
 		cmocka_unit_test(test_table_threads),
 		cmocka_unit_test_teardown(test_sharelite_interop, sharelite_teardown),
 	};

@@ -4,6 +4,7 @@
  * and the mount it makes vanish with it, even if it dies.  The kernel
  * (shmctl, /proc/sysvipc/shm) and util-linux (ipcs) are the oracles.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -350,16 +351,15 @@ static void test_sidecar_matches_ipcs_and_proc(void **state)
 		 sidecar_value(sidecar, "size", v, sizeof(v)), lpid, cpid, nattch);
 	assert_non_null(strstr(out, cmd));
 
-	/* The lock set it names is a real 3-semaphore set with this key. */
-	int semid = atoi(sidecar_value(sidecar, "lock_semid", v, sizeof(v)));
-	struct semid_ds sds;
-	union semun {
-		int val;
-		struct semid_ds *buf;
-	} arg = { .buf = &sds };
-	assert_int_equal(semctl(semid, 0, IPC_STAT, arg), 0);
-	assert_int_equal(sds.sem_nsems, 3);
-	assert_int_equal(semget(0x162e, 0, 0), semid);
+	/* Looking took no key: no set with the segment's key exists, and
+	 * the sidecar names none. */
+	assert_int_equal(semget(0x162e, 0, 0), -1);
+	assert_false(isdigit((unsigned char)sidecar_value(sidecar, "lock_semid", v, sizeof(v))[0]));
+	/* The ShareLite set of the key, once a program makes one, it names. */
+	int semid = make_sharelite_set(0x162e);
+	assert_int_equal(run(sidecar, sizeof(sidecar), "cat %s/%d.stat", M, id), 0);
+	assert_int_equal(atoi(sidecar_value(sidecar, "lock_semid", v, sizeof(v))), semid);
+	semctl(semid, 0, IPC_RMID);
 
 	/* status once removed but still attached */
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
@@ -443,13 +443,12 @@ static void test_no_attachment_after_close(void **state)
 	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
 		usleep(10000);
 	assert_int_equal(stat_of(id).shm_nattch, 0);
-	/* ... and open files hold one attachment between them (a read-only
-	 * open shares a writable one; the other way round needs its own) */
+	/* ... and open files are no attachers at all */
 	assert_int_equal(run(out, sizeof(out),
 			     "exec 4<>%s/%d 3<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"", M,
 			     id, M, id, id),
 			 0);
-	assert_string_equal(out, "nattch=1\n");
+	assert_string_equal(out, "nattch=0\n");
 	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
 		usleep(10000);
 	assert_int_equal(stat_of(id).shm_nattch, 0);
@@ -506,24 +505,29 @@ static void test_rewrites_through_one_file(void **state)
 	free(buf);
 }
 
-/* A segment removed while open stays usable through that open file. */
+/* A segment removed while open stays usable through that open file, as an
+ * unlinked file does: nobody is attached, so the kernel destroys it at
+ * once, and the open file keeps its bytes. */
 static void test_removed_while_open(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 64, 0600);
+	char path[128], buf[16] = "";
+	int fd;
 
-	assert_int_equal(run(out, sizeof(out),
-			     "exec 3<>%s/%d; rm %s/%d; printf still >&3; "
-			     "dd if=%s/%d.stat status=none | grep ^status; "
-			     "dd bs=5 count=1 status=none <&3",
-			     M, id, M, id, M, id),
-			 0);
-	/* the write moved the offset to 5; the read sees NULs there */
-	assert_non_null(strstr(out, "status dest\n"));
-	/* gone with the release of the last file (sent just after the
-	 * close, asynchronously): wait for it, within 5 seconds */
-	for (int i = 0; i < 500 && segment_exists(id); i++)
-		usleep(10000);
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "hello", 5, 0), 5);
+	assert_int_equal(unlink(path), 0);
 	assert_false(segment_exists(id));
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(pwrite(fd, "still", 5, 5), 5);
+	assert_int_equal(pread(fd, buf, 10, 0), 10);
+	assert_string_equal(buf, "hellostill");
+	/* its end is still the end */
+	assert_int_equal(pwrite(fd, "x", 1, 64), -1);
+	assert_int_equal(errno, ENOSPC);
+	assert_int_equal(close(fd), 0);
 }
 
 /* Names that are not live shmids: ENOENT; fixed structure: EPERM. */
@@ -595,25 +599,35 @@ static void test_chmod_chown(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
-/* Semaphore sets shmfs made for a segment go when the segment goes. */
-static void test_lock_sets_follow_segments(void **state)
+/* The set shmfs makes to lock a segment without a ShareLite set exists
+ * while a file of it is open, and only then; it is root's alone. */
+static void test_lock_sets_follow_open_files(void **state)
 {
-	int id = make_segment(IPC_PRIVATE, 64, 0600);
-	char v[64];
-	int semid;
+	int id = make_segment(0x4005, 64, 0666);
+	char path[128], v[64];
+	int fd, semid;
 	struct semid_ds sds;
 	union semun {
 		int val;
 		struct semid_ds *buf;
 	} arg = { .buf = &sds };
 
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", M, id), 0);
 	semid = atoi(sidecar_value(out, "lock_semid", v, sizeof(v)));
 	assert_int_equal(semctl(semid, 0, IPC_STAT, arg), 0);
+	assert_int_equal(sds.sem_perm.__key, IPC_PRIVATE);
+	assert_int_equal(sds.sem_perm.mode & 0777, 0600);
+	assert_int_equal(semget(0x4005, 0, 0), -1);
+	/* removed while open: the lock stays where it is */
 	assert_int_equal(run(out, sizeof(out), "rm %s/%d", M, id), 0);
-	/* the sweep runs every second; wait for it, bounded */
-	for (int i = 0; i < 50 && semctl(semid, 0, IPC_STAT, arg) == 0; i++)
-		usleep(100000);
+	assert_int_equal(semctl(semid, 0, IPC_STAT, arg), 0);
+	assert_int_equal(close(fd), 0);
+	/* the release is sent just after the close, asynchronously */
+	for (int i = 0; i < 500 && semctl(semid, 0, IPC_STAT, arg) == 0; i++)
+		usleep(10000);
 	assert_int_not_equal(semctl(semid, 0, IPC_STAT, arg), 0);
 }
 
@@ -707,9 +721,9 @@ static void test_lock_timeout_and_interrupt(void **state)
 	int ready[2];
 	char c;
 
-	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat > /dev/null", M, id), 0);
-	semid = semget(0x4004, 3, 0);
-	assert_true(semid >= 0);
+	/* The holder locks as an outside program does: the ShareLite set of
+	 * the key, made by itself and marked initialised. */
+	semid = make_sharelite_set(0x4004);
 	assert_int_equal(pipe(ready), 0);
 	holder = fork();
 	if (holder == 0) {
@@ -795,7 +809,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_bad_names_and_refused_ops),
 		cmocka_unit_test(test_sidecar_lock_command),
 		cmocka_unit_test(test_chmod_chown),
-		cmocka_unit_test(test_lock_sets_follow_segments),
+		cmocka_unit_test(test_lock_sets_follow_open_files),
 		cmocka_unit_test(test_sharelite_writer_excludes_cat),
 		cmocka_unit_test(test_lock_timeout_and_interrupt),
 		cmocka_unit_test(test_rmid_forced_never_destroys),

@@ -99,7 +99,8 @@ static void note_error(struct tally *t, int err)
 		t->first_errno = err;
 }
 
-/* The lock_semid line of a segment's sidecar, as a client would find it. */
+/* The lock_semid line of a segment's sidecar, as a client would find it
+ * (one that can use it: the daemon's private sets are root's, as the test). */
 static int sidecar_semid(int id)
 {
 	char text[2048], v[32];
@@ -110,6 +111,36 @@ static int sidecar_semid(int id)
 	assert_non_null(s);
 	assert_int_not_equal(strcmp(s, "-"), 0);
 	return atoi(s);
+}
+
+/* How many semaphore sets the namespace holds. */
+static int count_sets(void)
+{
+	char text[64];
+
+	assert_int_equal(run(text, sizeof(text), "tail -n +2 /proc/sysvipc/sem | wc -l"), 0);
+	return atoi(text);
+}
+
+/* Lock together with shmfs as an outside program must: a keyed segment
+ * gets the ShareLite set of its key (3 semaphores, semaphore 0 marked),
+ * made before anything is open; a private one the set shmfs makes while a
+ * file of the segment is open, which *keep_fd holds open meanwhile. */
+static int outside_lock_set(int id, int32_t key, int *keep_fd)
+{
+	char path[128];
+
+	*keep_fd = -1;
+	if (key) {
+		int semid = make_sharelite_set(key);
+
+		assert_int_equal(sidecar_semid(id), semid);
+		return semid;
+	}
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	*keep_fd = open(path, O_RDONLY);
+	assert_true(*keep_fd >= 0);
+	return sidecar_semid(id);
 }
 
 /* ---- the workers: each a child process, reporting through its tally --- */
@@ -345,13 +376,10 @@ static void test_no_torn_reads(void **state)
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		const struct size_case *sc = &cases[c];
 		int id = make_segment(sc->key ? sc->key : IPC_PRIVATE, sc->size, 0600);
-		int semid = sidecar_semid(id);
+		int keep_fd, semid = outside_lock_set(id, sc->key, &keep_fd);
 		struct worker w = { .shmid = id, .semid = semid, .size = sc->size };
 		int n = 0;
 
-		/* A keyed segment's set is the key's own, as ShareLite finds it. */
-		if (sc->key)
-			assert_int_equal(semget(sc->key, 3, 0), semid);
 		memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
 		w.kind = MOUNT_WRITER, w.ops = sc->mount_ops, w.seed = 1;
 		pids[n] = start_worker(&w, &tallies[n]), n++;
@@ -366,6 +394,10 @@ static void test_no_torn_reads(void **state)
 		wait_all(pids, n);
 		collect("stress", sc->size, n, &sum);
 		assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+		if (keep_fd >= 0)
+			close(keep_fd);
+		else
+			assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	}
 
 	/* Perl IPC::ShareLite writing, C readers on both sides. */
@@ -429,6 +461,7 @@ static void test_thousand_open_files(void **state)
 	struct rlimit rl = { 4096, 4096 };
 	int *ids = make_segments(NFILES, 64);
 	int *fds = calloc(NFILES, sizeof(*fds));
+	int sets_before = count_sets();
 	char path[128];
 
 	assert_non_null(fds);
@@ -446,22 +479,17 @@ static void test_thousand_open_files(void **state)
 		assert_int_equal(pread(fds[i], &v, sizeof(v), 0), sizeof(v));
 		assert_int_equal(v, i);
 		assert_int_equal(shmctl(ids[i], IPC_STAT, &ds), 0);
-		assert_int_equal(ds.shm_nattch, 1);
+		/* an open file is no attacher */
+		assert_int_equal(ds.shm_nattch, 0);
 	}
+	/* each open segment has its lock set while open, and only then */
+	assert_int_equal(count_sets(), sets_before + NFILES);
 	for (int i = 0; i < NFILES; i++)
 		assert_int_equal(close(fds[i]), 0);
 	/* release is asynchronous to close(2) for FUSE: wait, bounded */
-	for (int i = 0; i < NFILES; i++) {
-		struct shmid_ds ds;
-
-		for (int tries = 0; tries < 500; tries++) {
-			assert_int_equal(shmctl(ids[i], IPC_STAT, &ds), 0);
-			if (ds.shm_nattch == 0)
-				break;
-			usleep(10000);
-		}
-		assert_int_equal(ds.shm_nattch, 0);
-	}
+	for (int tries = 0; tries < 500 && count_sets() != sets_before; tries++)
+		usleep(10000);
+	assert_int_equal(count_sets(), sets_before);
 	printf("open-files: %d files open at once\n", NFILES);
 	free(fds);
 	remove_segments(ids, NFILES);

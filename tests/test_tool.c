@@ -176,34 +176,37 @@ static void test_create_bad_names(void **state)
 static void test_next_follows_writes(void **state)
 {
 	int id = shmget(0x5150, 64, IPC_CREAT | IPC_EXCL | 0600);
-	char v[64];
-	int notify;
 
 	assert_true(id >= 0);
 	/* through the mount */
-	assert_int_equal(run(out, sizeof(out),
-			     "cat %s/by-key/0x00005150.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
-			     "until ipcs -m -i %d | grep -q nattch=1; do sleep 0.02; done; "
-			     "[ -s /tmp/next.$$ ] && echo early; "
-			     "echo first > %s/%d; wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
-			     M, id, M, id),
-			 0);
+	assert_int_equal(
+		run(out, sizeof(out),
+		    "cat %s/by-key/0x00005150.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
+		    "until grep -q \"^notify_semid [0-9]\" %s/%d.stat; do sleep 0.02; done; "
+		    "[ -s /tmp/next.$$ ] && echo early; "
+		    "echo first > %s/%d; wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
+		    M, M, id, M, id),
+		0);
 	assert_string_equal(out, "first\n");
 
-	/* an outside writer posts the notify semaphore named in the sidecar */
-	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", M, id), 0);
-	assert_non_null(sidecar_value(out, "notify_semid", v, sizeof(v)));
-	notify = atoi(v);
-	assert_true(notify >= 0);
+	/* an outside writer posts the notify semaphore named in the sidecar
+	 * while a reader waits (looking makes no set: none before) */
+	assert_int_equal(
+		run(out, sizeof(out),
+		    "for i in $(seq 100); do grep -q \"^notify_semid [0-9]\" %s/%d.stat || "
+		    "exit 0; sleep 0.05; done; exit 1",
+		    M, id),
+		0);
 	assert_int_equal(
 		run(out, sizeof(out),
 		    "cat %s/%d.next | tr -d \"\\\\000\" > /tmp/next.$$ & "
-		    "until ipcs -m -i %d | grep -q nattch=1; do sleep 0.02; done; "
+		    "until n=$(sed -n \"s/^notify_semid \\([0-9]*\\)\\$/\\1/p\" %s/%d.stat); "
+		    "[ -n \"$n\" ]; do sleep 0.02; done; "
 		    "perl -MIPC::SysV=IPC_NOWAIT -e \""
 		    "my \\$id = shmget(0x5150, 0, 0) // die; shmwrite(\\$id, q(second), 0, 64) "
-		    "or die; semop(%d, pack(q(s!3), 0, 1, IPC_NOWAIT)) or die\"; "
+		    "or die; semop(\\$ARGV[0], pack(q(s!3), 0, 1, IPC_NOWAIT)) or die\" \"$n\"; "
 		    "wait $!; cat /tmp/next.$$; rm -f /tmp/next.$$",
-		    M, id, id, notify),
+		    M, id, M, id),
 		0);
 	assert_string_equal(out, "second");
 	shmctl(id, IPC_RMID, NULL);
@@ -422,8 +425,18 @@ static void test_default_cache_bound(void **state)
 	assert_int_equal(mount_stop(&cached), 0);
 }
 
-/* -o attach_cache: open files share one attachment, kept a while after
- * the last close, then let go (and at once for a removed segment). */
+/* The daemon's descriptors on segments' files (they show as /SYSV...). */
+static int daemon_segment_fds(pid_t daemon)
+{
+	char text[64];
+
+	run(text, sizeof(text), "ls -l /proc/%d/fd | grep -c SYSV", (int)daemon);
+	return atoi(text);
+}
+
+/* -o attach_cache: open files share one descriptor on the segment's file,
+ * kept a while after the last close, then let go (and at the next sweep
+ * for a removed segment).  Never an attachment. */
 static void test_attach_cache(void **state)
 {
 	static const char *const args[] = { "-o", "attach_cache=0.5", NULL };
@@ -431,29 +444,30 @@ static void test_attach_cache(void **state)
 	int id = shmget(IPC_PRIVATE, 1 << 20, IPC_CREAT | 0600);
 	int gone = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
 	struct shmid_ds ds;
+	int i;
 
 	assert_true(id >= 0 && gone >= 0);
 	mount_start(&cached, shmfs_path, args);
-	/* two files open at once: one attachment */
+	/* two files open at once: one descriptor, no attachment */
 	assert_int_equal(run(out, sizeof(out),
-			     "exec 3<%s/%d 4<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"",
-			     cached.dir, id, cached.dir, id, id),
+			     "exec 3<%s/%d 4<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"; "
+			     "ls -l /proc/%d/fd | grep -c SYSV",
+			     cached.dir, id, cached.dir, id, id, (int)cached.pid),
 			 0);
-	assert_string_equal(out, "nattch=1\n");
+	assert_string_equal(out, "nattch=0\n1\n");
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d %s/%d > /dev/null", cached.dir, id,
 			     cached.dir, gone),
 			 0);
-	/* removed while cached: detached (and so destroyed) at the next sweep */
+	/* kept after the close */
+	assert_int_equal(daemon_segment_fds(cached.pid), 2);
+	/* removed while cached: let go at the next sweep, the other when its
+	 * time is up */
 	assert_int_equal(shmctl(gone, IPC_RMID, NULL), 0);
-	/* kept after the close, then let go within a few sweeps */
-	int i;
-	for (i = 0; i < 500; i++) {
-		assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
-		if (ds.shm_nattch == 0 && shmctl(gone, IPC_STAT, &ds) != 0)
-			break;
+	for (i = 0; i < 500 && daemon_segment_fds(cached.pid) != 0; i++)
 		usleep(10000);
-	}
 	assert_true(i < 500);
+	assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
+	assert_int_equal(ds.shm_nattch, 0);
 	assert_int_equal(mount_stop(&cached), 0);
 	shmctl(id, IPC_RMID, NULL);
 }
@@ -461,8 +475,8 @@ static void test_attach_cache(void **state)
 /* Daemonized, shmfs tells syslog what it has to say.  In a mount namespace
  * of its own, /dev is a fresh tmpfs holding the nodes shmfs needs and a
  * /dev/log socket of ours; shmfs runs without -f and a warning it has to
- * give (a close under kernel.shm_rmid_forced=1 that would destroy the
- * segment) must arrive there. */
+ * give (a segment it created under kernel.shm_rmid_forced=1 kept attached
+ * at the close, as detaching would destroy it) must arrive there. */
 static const char syslog_script[] =
 	"set -e\n"
 	"unshare --mount sh -s \"$@\" <<'EOF'\n"
@@ -480,11 +494,8 @@ static const char syslog_script[] =
 	"while [ ! -e $1/ready ]; do sleep 0.02; done\n"
 	"mkdir $1/mnt; $2 $1/mnt\n"
 	"/usr/bin/python3 -c \"\n"
-	"import sysv_ipc, os\n"
-	"m = sysv_ipc.SharedMemory(None, sysv_ipc.IPC_CREX, size=4096)\n"
 	"open('/proc/sys/kernel/shm_rmid_forced', 'w').write('1')\n"
-	"fd = os.open('$1/mnt/%d' % m.id, os.O_RDONLY)\n"
-	"m.detach(); os.close(fd)\n"
+	"open('$1/mnt/by-key/0x00005555', 'w').write('kept')\n"
 	"\"\n"
 	"wait $listener\n"
 	"umount $1/mnt\n"

@@ -1,0 +1,97 @@
+/* attach.h - the bytes of an open segment: how the daemon reaches them,
+ * and the copies in and out.
+ *
+ * At open the daemon attaches the segment, opens the segment's own tmpfs
+ * file through /proc/self/map_files (segment_open_fd()) and detaches at
+ * once: an open file is then no attacher (nattch, lpid and the kernel's
+ * "still in use" checks do not see it), and a segment removed while open
+ * stays readable and writable through it, as an unlinked file does.
+ * Copies go through that descriptor: reads are spliced from it or
+ * pread, writes are pwrite, and bytes rewritten over and over are mapped
+ * from it (MAP_SHARED of the descriptor, never a new attach).
+ *
+ * The attachment is kept for as long as the file is open only where it
+ * must be: without a descriptor (a daemon without CAP_SYS_ADMIN, an
+ * SHM_HUGETLB segment, the descriptor budget spent), and for a segment
+ * the daemon creates itself under kernel.shm_rmid_forced=1 (its detach
+ * would destroy it).  Under shm_rmid_forced an open of a segment nobody
+ * has attached is refused with EBUSY: the detach would destroy it.
+ *
+ * Open files of one segment share one attach (and so one descriptor and
+ * one chunk map).  Knows nothing of FUSE.
+ */
+#ifndef SHMFS_ATTACH_H
+#define SHMFS_ATTACH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "segment.h"
+
+/* The largest copy in one call: FUSE's largest request (max_pages 256). */
+#define ATTACH_MAX_COPY (1024 * 1024)
+
+struct attach_table;
+struct attach;
+
+/* fd_limit: segment descriptors are kept below this number only (the
+ * rest is for listings, sidecars, pipes).  cache_seconds: how long an
+ * attach outlives its last close (0: not at all). */
+struct attach_table *attach_table_new(int fd_limit, double cache_seconds);
+/* Close everything; attachments kept under shm_rmid_forced are detached
+ * (which destroys those segments: logged). */
+void attach_table_free(struct attach_table *table);
+
+/* The rule for a descriptor budget: keep reserve descriptors of a limit
+ * for everything else, or half of a small one. */
+int attach_fd_limit(long nofile, int reserve);
+
+/* Open seg's bytes, read-only or read-write; creating: the daemon just
+ * made seg.  0 or -errno (-EBUSY: shm_rmid_forced with nobody attached;
+ * -ENOENT: gone; -EACCES; -ENOMEM). */
+int attach_open(struct attach_table *table, const struct segment_info *seg, bool writable,
+		bool creating, struct attach **out);
+/* Returns true if the daemon stays attached after the close, because the
+ * detach would destroy the segment (shm_rmid_forced): worth a warning. */
+bool attach_close(struct attach_table *table, struct attach *a);
+
+uint64_t attach_size(const struct attach *a);
+/* The segment's file, or -1 where the attachment is used instead. */
+int attach_fd(const struct attach *a);
+/* Whether the daemon is attached (counts in nattch) while a is open. */
+bool attach_is_attached(const struct attach *a);
+
+/* Where the bytes of a read are: a descriptor and an offset to splice
+ * from (fd >= 0), or a pointer (fd < 0); len bytes. */
+struct attach_src {
+	int fd;
+	off_t pos;
+	const char *ptr;
+	size_t len;
+};
+
+/* The bytes [off, off + size) for a read reply, clipped to the segment
+ * (len 0 at or past the end).  The descriptor when splice_max allows
+ * (size at least two pages and at most splice_max), else a pointer: the
+ * mapping, or a copy in this thread's buffer (valid until its next
+ * call).  Call with the segment's lock held, and reply before releasing
+ * it.  0 or -errno. */
+int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
+		struct attach_src *src);
+
+/* Copy size bytes at off into the segment, cut short at its end.  Call
+ * with the exclusive lock held.  Bytes written, or -ENOSPC at or past the
+ * end, or -errno (-EFAULT: the pages could not be provided). */
+ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t off);
+
+/* Zero from offset to the end, under the exclusive lock: what O_TRUNC
+ * and truncate mean for a segment of fixed size.  0 or -errno. */
+int attach_zero(struct attach *a, uint64_t from);
+
+/* Let go of cached and parked attachments whose time has come.  Returns
+ * whether any remain (then call again in a second or so). */
+bool attach_sweep(struct attach_table *table);
+
+#endif

@@ -1,0 +1,85 @@
+/* daemon.h - the daemon's state, its lifecycle and its background work.
+ *
+ * The background thread sleeps until there is something to do: it ticks
+ * every few milliseconds while someone waits for a write (watch.c), and
+ * about every second while attachments wait to be let go (attach.c).
+ * With nothing open and nobody waiting it does not run at all.
+ *
+ * Knows nothing of the FUSE operations.
+ */
+#ifndef SHMFS_DAEMON_H
+#define SHMFS_DAEMON_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "attach.h"
+#include "attr.h"
+#include "lock.h"
+#include "watch.h"
+
+struct shmfs_options {
+	unsigned int lock_timeout_ms; /* bound on a wait for the segment lock */
+	double attr_timeout;	      /* seconds the kernel may cache attributes */
+	double entry_timeout;	      /* seconds the kernel may cache names */
+	size_t default_size;	      /* size of a segment created without a size */
+	size_t max_pending;	      /* most bytes gathered per user for names being created */
+	double attach_cache;	      /* seconds an attachment outlives its last close; 0: none */
+};
+
+#define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000
+
+struct pending;
+
+struct shmfs {
+	struct shmfs_options opts;
+	struct lock_table *locks;
+	struct watch_table *watches;
+	struct attach_table *attaches;
+	struct attr_dirs dirs;
+
+	/* Names being created in by-key/ (fs_create.c); per creator, the
+	 * bytes gathered (at most max_pending each). */
+	pthread_mutex_t pending_lock;
+	pthread_cond_t pending_made; /* a name's creation ended */
+	struct pending *pending;
+	struct pending_user {
+		uid_t uid;
+		size_t bytes;
+	} * pending_users;
+	size_t npending_users, pending_users_cap;
+
+	/* Reads spliced from a segment's file when the kernel takes them. */
+	bool splice_write;
+	size_t splice_max;    /* atomic; 0: none */
+	long splice_probed_s; /* atomic: when, in CLOCK_MONOTONIC seconds */
+
+	/* The background thread. */
+	pthread_t bg;
+	bool bg_running;
+	pthread_mutex_t bg_lock;
+	pthread_cond_t bg_cond;
+	bool bg_kicked;
+	bool stopping;
+};
+
+struct shmfs *shmfs_new(const struct shmfs_options *opts);
+/* Remove every set the daemon made, let go of every segment, free. */
+void shmfs_free(struct shmfs *fs);
+
+/* Start the background thread (after any daemonizing fork); stop it. */
+int daemon_start(struct shmfs *fs);
+void daemon_stop(struct shmfs *fs);
+/* There is something to watch or let go of: wake the background thread. */
+void daemon_kick(struct shmfs *fs);
+
+/* The largest read reply that can be spliced (0: none), probed again at
+ * most once a second: a pipe grows past fs.pipe-max-size only with
+ * CAP_SYS_RESOURCE, and the setting may change under us. */
+void daemon_enable_splice(struct shmfs *fs);
+size_t daemon_splice_max(struct shmfs *fs);
+
+#endif

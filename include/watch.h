@@ -1,0 +1,86 @@
+/* watch.h - change notification: write counts, notification sets, and who
+ * waits for the next write.
+ *
+ * A write is seen in two ways: a write through the mount
+ * (watch_mark_written()), or a post by an outside writer on the segment's
+ * notification set (semop {0,+1,IPC_NOWAIT} after it wrote), which
+ * watch_check() takes.  A notification set exists only while someone
+ * watches the segment: from the first watch_start() (an open .next file,
+ * a file that was polled) to the matching last watch_stop().  It is a
+ * private set of 1 semaphore, made by the daemon and given to the
+ * segment's owner with the segment's mode, so that whoever may write the
+ * segment may post.
+ *
+ * Knows nothing of FUSE: a waiter is a callback.
+ */
+#ifndef SHMFS_WATCH_H
+#define SHMFS_WATCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "segment.h"
+
+struct watch_table;
+struct watch_seg; /* one segment's state, shared by its open files */
+
+struct watch_waiter {
+	/* Called once, from whichever thread saw the write (err 0), found
+	 * the segment gone (-EIDRM) or the waiter abandoned (-EINTR), or at
+	 * the end (-ESHUTDOWN); never with the table's mutex held. */
+	void (*fire)(struct watch_waiter *w, int err);
+	/* Asked by watch_check(): true to give up waiting (interrupted). */
+	bool (*abandoned)(struct watch_waiter *w);
+	/* A persistent waiter outlives its fire (its owner frees it, after
+	 * watch_cancel()); one that is not frees itself in fire and is
+	 * never cancelled. */
+	bool persistent;
+	bool firing; /* taken out, fire not yet returned */
+	struct watch_seg *seg;
+	uint64_t seen;		   /* the write count it waits to move */
+	struct watch_waiter *next; /* the table's */
+};
+
+struct watch_table *watch_table_new(void);
+/* Fire every waiter left with -ESHUTDOWN, remove every set, free. */
+void watch_table_free(struct watch_table *table);
+
+/* The state of seg, held until watch_put(); NULL on ENOMEM. */
+struct watch_seg *watch_get(struct watch_table *table, const struct segment_info *seg);
+void watch_put(struct watch_table *table, struct watch_seg *s);
+
+/* The count of writes seen on the segment so far. */
+uint64_t watch_written(struct watch_seg *s);
+/* One more write through the mount: count it and fire its waiters. */
+void watch_mark_written(struct watch_table *table, struct watch_seg *s);
+
+/* Start or stop watching: the first start makes the notification set
+ * (0 or -errno: -ENOSPC when the kernel's table is full), the last stop
+ * removes it. */
+int watch_start(struct watch_table *table, struct watch_seg *s, const struct segment_info *seg);
+void watch_stop(struct watch_table *table, struct watch_seg *s);
+
+/* Wait for the write after seen: 1 if it has come already (w is not
+ * queued), 0 if w is queued. */
+int watch_wait(struct watch_table *table, struct watch_seg *s, uint64_t seen,
+	       struct watch_waiter *w);
+/* Take a persistent w out of the queue: true if it was still there (it
+ * will not fire); false if it fired or is firing, and then its fire has
+ * returned when watch_cancel() does. */
+bool watch_cancel(struct watch_table *table, struct watch_waiter *w);
+
+/* Take the posts on s's notification set now; fire its waiters if there
+ * were any.  Returns the write count. */
+uint64_t watch_refresh(struct watch_table *table, struct watch_seg *s);
+
+/* Take the posts on every notification set being waited on, look for
+ * gone segments and abandoned waiters, and fire them.  Returns whether
+ * anyone still waits (then call again within a few milliseconds). */
+bool watch_check(struct watch_table *table);
+
+/* The notification set of seg, or -1 if nobody watches it. */
+int watch_notify_semid(struct watch_table *table, const struct segment_info *seg);
+/* The segment's owner or mode changed (IPC_SET): its set follows. */
+void watch_set_perm(struct watch_table *table, const struct segment_info *seg);
+
+#endif

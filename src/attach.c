@@ -1,0 +1,505 @@
+/* attach.c - the bytes of an open segment, and the copies in and out. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "attach.h"
+
+/* The rewrite map: per 1 MiB chunk of the segment, a bit per 64 KiB part
+ * written once, a bit per part written twice, and whether the chunk's
+ * pages are mapped (see write_through_mapping()). */
+#define CHUNK_SHIFT	 20
+#define PART_SHIFT	 16
+#define PARTS_PER_CHUNK	 (1u << (CHUNK_SHIFT - PART_SHIFT))
+#define PART_MASK	 (PARTS_PER_CHUNK - 1)
+#define TWICE_SHIFT	 PARTS_PER_CHUNK /* the written-twice bits sit above the once bits */
+#define CHUNK_MAPPED	 (1ull << (2 * PARTS_PER_CHUNK))
+#define SMALLEST_MAPPING (1u << PART_SHIFT) /* writes below this never map */
+
+struct attach {
+	struct attach *next;
+	int shmid;
+	uint64_t generation;
+	bool writable;
+	uint64_t size;
+	void *addr;	  /* the attachment, where it is kept; else NULL */
+	int fd;		  /* the segment's file, or -1 */
+	char *map;	  /* MAP_SHARED of fd, made at the first rewrite; or NULL */
+	uint64_t *chunks; /* with fd and writable: the rewrite map */
+	unsigned int users;
+	struct timespec idle_since;
+};
+
+struct parked {
+	int shmid;
+	void *addr;
+};
+
+struct attach_table {
+	pthread_mutex_t mutex; /* bookkeeping only: no syscall that waits under it */
+	struct attach *list;
+	int fd_limit;
+	double cache_seconds;
+	/* Attachments kept after their close because a detach would have
+	 * destroyed the segment (shm_rmid_forced); let go once someone else
+	 * attaches or the segment is removed. */
+	struct parked *parked;
+	size_t nparked, parked_cap;
+};
+
+static size_t page_size(void)
+{
+	static size_t page;
+
+	if (!page)
+		page = (size_t)sysconf(_SC_PAGESIZE);
+	return page;
+}
+
+int attach_fd_limit(long nofile, int reserve)
+{
+	if (nofile <= 0 || nofile >= INT_MAX)
+		return INT_MAX;
+	return nofile > 2 * reserve ? (int)nofile - reserve : (int)nofile / 2;
+}
+
+struct attach_table *attach_table_new(int fd_limit, double cache_seconds)
+{
+	struct attach_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	pthread_mutex_init(&t->mutex, NULL);
+	t->fd_limit = fd_limit;
+	t->cache_seconds = cache_seconds;
+	return t;
+}
+
+/* Under kernel.shm_rmid_forced=1 a detach that leaves nattch at 0
+ * destroys the segment: a reader must never do that, so such an
+ * attachment is parked instead (returns 1).  -ENOMEM keeps it attached
+ * (and lost) rather than destroy the segment. */
+static int detach_safely(struct attach_table *t, int shmid, void *addr)
+{
+	struct segment_info seg;
+
+	if (segment_rmid_forced() && segment_stat(shmid, false, &seg) == 0 &&
+	    !(seg.mode & SEGMENT_MODE_DEST) && seg.nattch <= 1) {
+		pthread_mutex_lock(&t->mutex);
+		if (t->nparked == t->parked_cap) {
+			size_t cap = t->parked_cap ? t->parked_cap * 2 : 8;
+			struct parked *p = realloc(t->parked, cap * sizeof(*p));
+
+			if (!p) {
+				pthread_mutex_unlock(&t->mutex);
+				return -ENOMEM;
+			}
+			t->parked = p;
+			t->parked_cap = cap;
+		}
+		t->parked[t->nparked++] = (struct parked){ shmid, addr };
+		pthread_mutex_unlock(&t->mutex);
+		return 1;
+	}
+	return segment_detach(addr);
+}
+
+/* Returns whether the attachment had to be parked. */
+static bool attach_free(struct attach_table *t, struct attach *a)
+{
+	bool parked = false;
+
+	if (a->map)
+		munmap(a->map, a->size);
+	if (a->fd >= 0)
+		close(a->fd);
+	free(a->chunks);
+	if (a->addr)
+		parked = detach_safely(t, a->shmid, a->addr) == 1;
+	free(a);
+	return parked;
+}
+
+void attach_table_free(struct attach_table *t)
+{
+	if (!t)
+		return;
+	while (t->list) {
+		struct attach *a = t->list;
+
+		t->list = a->next;
+		attach_free(t, a);
+	}
+	if (t->nparked)
+		fprintf(stderr,
+			"shmfs: %zu segment(s) kept attached under kernel.shm_rmid_forced=1 "
+			"are detached at exit, which destroys them\n",
+			t->nparked);
+	for (size_t i = 0; i < t->nparked; i++)
+		segment_detach(t->parked[i].addr);
+	free(t->parked);
+	pthread_mutex_destroy(&t->mutex);
+	free(t);
+}
+
+static struct attach *find_shared_locked(struct attach_table *t, const struct segment_info *seg,
+					 bool writable)
+{
+	uint64_t gen = segment_generation(seg);
+
+	for (struct attach *a = t->list; a; a = a->next)
+		if (a->shmid == seg->shmid && a->generation == gen && (a->writable || !writable))
+			return a;
+	return NULL;
+}
+
+int attach_open(struct attach_table *t, const struct segment_info *seg, bool writable,
+		bool creating, struct attach **out)
+{
+	struct attach *a;
+	void *addr;
+	int fd, ret;
+
+	if (!creating && segment_rmid_forced() && seg->nattch == 0 &&
+	    !(seg->mode & SEGMENT_MODE_DEST))
+		return -EBUSY;
+	pthread_mutex_lock(&t->mutex);
+	a = find_shared_locked(t, seg, writable);
+	if (a)
+		a->users++;
+	pthread_mutex_unlock(&t->mutex);
+	if (a) {
+		*out = a;
+		return 0;
+	}
+
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	ret = segment_attach(seg->shmid, writable, &addr);
+	if (ret) {
+		free(a);
+		return ret;
+	}
+	fd = segment_open_fd(addr, seg->size, writable);
+	if (fd >= t->fd_limit) {
+		close(fd);
+		fd = -1;
+	}
+	*a = (struct attach){
+		.shmid = seg->shmid,
+		.generation = segment_generation(seg),
+		.writable = writable,
+		.size = seg->size,
+		.addr = addr,
+		.fd = fd < 0 ? -1 : fd,
+		.users = 1,
+	};
+	if (a->fd >= 0 && writable) {
+		a->chunks = calloc((seg->size >> CHUNK_SHIFT) + 1, sizeof(*a->chunks));
+		if (!a->chunks) {
+			close(a->fd);
+			a->fd = -1;
+		}
+	}
+	/* With the file open, the attachment is not needed any more; a
+	 * segment the daemon just made under shm_rmid_forced would die. */
+	if (a->fd >= 0 && !(creating && segment_rmid_forced())) {
+		detach_safely(t, a->shmid, a->addr);
+		a->addr = NULL;
+	}
+	pthread_mutex_lock(&t->mutex);
+	a->next = t->list;
+	t->list = a;
+	pthread_mutex_unlock(&t->mutex);
+	*out = a;
+	return 0;
+}
+
+bool attach_close(struct attach_table *t, struct attach *a)
+{
+	bool gone = false;
+
+	pthread_mutex_lock(&t->mutex);
+	if (--a->users == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
+		if (t->cache_seconds <= 0) {
+			for (struct attach **link = &t->list; *link; link = &(*link)->next) {
+				if (*link == a) {
+					*link = a->next;
+					break;
+				}
+			}
+			gone = true;
+		}
+	}
+	pthread_mutex_unlock(&t->mutex);
+	return gone && attach_free(t, a);
+}
+
+uint64_t attach_size(const struct attach *a)
+{
+	return a->size;
+}
+
+int attach_fd(const struct attach *a)
+{
+	return a->fd;
+}
+
+bool attach_is_attached(const struct attach *a)
+{
+	return a->addr != NULL;
+}
+
+/* ---- copies ------------------------------------------------------------- */
+
+/* One buffer per thread for reads that are not spliced. */
+static pthread_key_t read_buffer_key;
+static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
+
+static void read_buffer_key_init(void)
+{
+	pthread_key_create(&read_buffer_key, free);
+}
+
+static char *read_buffer(void)
+{
+	char *buf;
+
+	pthread_once(&read_buffer_once, read_buffer_key_init);
+	buf = pthread_getspecific(read_buffer_key);
+	if (!buf) {
+		buf = aligned_alloc(page_size(), ATTACH_MAX_COPY);
+		if (buf && pthread_setspecific(read_buffer_key, buf) != 0) {
+			free(buf);
+			buf = NULL;
+		}
+	}
+	return buf;
+}
+
+/* The file mapped whole (address space only: pages come as they are
+ * touched), for the rewrite path and for what pwrite cannot do. */
+static char *file_map(struct attach *a)
+{
+	char *map = __atomic_load_n(&a->map, __ATOMIC_ACQUIRE);
+	char *fresh, *none = NULL;
+
+	if (map)
+		return map;
+	fresh = mmap(NULL, a->size, PROT_READ | (a->writable ? PROT_WRITE : 0), MAP_SHARED, a->fd,
+		     0);
+	if (fresh == MAP_FAILED)
+		return NULL;
+	/* Two writers may race here: one mapping wins, the other goes. */
+	if (!__atomic_compare_exchange_n(&a->map, &none, fresh, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		munmap(fresh, a->size);
+		return none;
+	}
+	return fresh;
+}
+
+int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
+		struct attach_src *src)
+{
+	char *buf;
+	ssize_t n;
+
+	memset(src, 0, sizeof(*src));
+	src->fd = -1;
+	if (off >= a->size || size == 0)
+		return 0;
+	if (size > a->size - off)
+		size = a->size - off;
+	if (a->fd < 0) {
+		src->ptr = (const char *)a->addr + off;
+		src->len = size;
+		return 0;
+	}
+	if (size >= 2 * page_size() && size <= splice_max) {
+		src->fd = a->fd;
+		src->pos = (off_t)off;
+		src->len = size;
+		return 0;
+	}
+	buf = size <= ATTACH_MAX_COPY ? read_buffer() : NULL;
+	if (!buf)
+		return -ENOMEM;
+	n = pread(a->fd, buf, size, (off_t)off);
+	if (n < 0)
+		return -errno;
+	src->ptr = buf;
+	src->len = (size_t)n;
+	return 0;
+}
+
+/* Whether a write of [off, off + size) should go through the mapping.
+ * pwrite to the segment's file does the kernel's work per page; a memcpy
+ * into mapped pages is about twice as fast, but mapping them first
+ * (MADV_POPULATE_WRITE) costs about two pwrites, so it pays only from the
+ * third pass over the same bytes.  So a big write over bytes written
+ * twice before maps their chunks, and from then on writes to mapped
+ * chunks are a memcpy; one or two passes, and small writes, never pay. */
+static bool write_through_mapping(struct attach *a, uint64_t off, size_t size)
+{
+	size_t first = off >> CHUNK_SHIFT, last = (off + size - 1) >> CHUNK_SHIFT;
+	bool mapped = true, third = false;
+	uintptr_t start, end;
+	char *map;
+
+	if (!a->chunks)
+		return false;
+	for (size_t c = first; c <= last; c++) {
+		/* the parts of chunk c that the write covers */
+		size_t from = c == first ? (off >> PART_SHIFT) & PART_MASK : 0;
+		size_t to = c == last ? ((off + size - 1) >> PART_SHIFT) & PART_MASK : PART_MASK;
+		uint64_t parts = (2ull << to) - (1ull << from);
+		uint64_t was = __atomic_fetch_or(&a->chunks[c], parts, __ATOMIC_RELAXED);
+
+		if (was & parts)
+			__atomic_fetch_or(&a->chunks[c], parts << TWICE_SHIFT, __ATOMIC_RELAXED);
+		mapped &= (was & CHUNK_MAPPED) != 0;
+		third |= (was & (parts << TWICE_SHIFT)) != 0;
+	}
+	if (mapped)
+		return true;
+	if (!third || size < SMALLEST_MAPPING)
+		return false;
+	map = file_map(a);
+	if (!map)
+		return false;
+	/* whole chunks, clipped to the segment's last page */
+	start = (uintptr_t)map + (first << CHUNK_SHIFT);
+	end = (uintptr_t)map + ((last + 1) << CHUNK_SHIFT);
+	if (end > (uintptr_t)map + a->size)
+		end = ((uintptr_t)map + a->size + page_size() - 1) & ~(uintptr_t)(page_size() - 1);
+	if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0)
+		return false;
+	for (size_t c = first; c <= last; c++)
+		__atomic_fetch_or(&a->chunks[c], CHUNK_MAPPED, __ATOMIC_RELAXED);
+	return true;
+}
+
+ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t off)
+{
+	char *map;
+	ssize_t n;
+
+	if (size == 0)
+		return 0;
+	if (off >= a->size)
+		return -ENOSPC;
+	if (size > a->size - off)
+		size = a->size - off;
+	if (a->fd < 0) {
+		memcpy((char *)a->addr + off, buf, size);
+		return (ssize_t)size;
+	}
+	if (write_through_mapping(a, off, size)) {
+		memcpy(a->map + off, buf, size);
+		return (ssize_t)size;
+	}
+	n = pwrite(a->fd, buf, size, (off_t)off);
+	if (n == (ssize_t)size)
+		return n;
+	/* Short or refused (past the daemon's RLIMIT_FSIZE): the mapping
+	 * knows no such limit. */
+	map = file_map(a);
+	if (!map)
+		return n < 0 ? -errno : n;
+	memcpy(map + off, buf, size);
+	return (ssize_t)size;
+}
+
+int attach_zero(struct attach *a, uint64_t from)
+{
+	static const char zeros[64 * 1024];
+
+	if (from >= a->size)
+		return 0;
+	if (a->fd < 0) {
+		memset((char *)a->addr + from, 0, a->size - from);
+		return 0;
+	}
+	for (uint64_t off = from; off < a->size;) {
+		size_t n = a->size - off < sizeof(zeros) ? a->size - off : sizeof(zeros);
+		ssize_t done = attach_write(a, zeros, n, off);
+
+		if (done <= 0)
+			return done < 0 ? (int)done : -EIO;
+		off += (uint64_t)done;
+	}
+	return 0;
+}
+
+/* ---- letting go --------------------------------------------------------- */
+
+static double seconds_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+}
+
+/* An idle cached attach goes when its time is up or its segment is gone
+ * (or is another one now). */
+static bool cached_expired(const struct attach_table *t, const struct attach *a)
+{
+	struct segment_info seg;
+
+	return seconds_since(&a->idle_since) >= t->cache_seconds ||
+	       segment_stat(a->shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST) ||
+	       segment_generation(&seg) != a->generation;
+}
+
+bool attach_sweep(struct attach_table *t)
+{
+	struct attach *gone = NULL;
+	bool left;
+
+	pthread_mutex_lock(&t->mutex);
+	for (struct attach **link = &t->list; *link;) {
+		struct attach *a = *link;
+
+		if (a->users == 0 && cached_expired(t, a)) {
+			*link = a->next;
+			a->next = gone;
+			gone = a;
+			continue;
+		}
+		link = &a->next;
+	}
+	for (size_t i = 0; i < t->nparked;) {
+		struct segment_info seg;
+		struct parked *p = &t->parked[i];
+
+		if (segment_stat(p->shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST) ||
+		    seg.nattch > 1) {
+			segment_detach(p->addr);
+			*p = t->parked[--t->nparked];
+			continue;
+		}
+		i++;
+	}
+	left = t->nparked > 0;
+	for (struct attach *a = t->list; a && !left; a = a->next)
+		left = a->users == 0;
+	pthread_mutex_unlock(&t->mutex);
+	while (gone) {
+		struct attach *a = gone;
+
+		gone = a->next;
+		attach_free(t, a);
+	}
+	return left;
+}

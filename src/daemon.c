@@ -1,0 +1,204 @@
+/* daemon.c - the daemon's state, its lifecycle and its background work. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define FD_RESERVE	 128 /* descriptors kept for everything else */
+#define WATCH_TICK_MS	 10  /* while someone waits for a write */
+#define SWEEP_TICK_MS	 1000
+#define SPLICE_REPROBE_S 1
+#define NSEC_PER_MSEC	 1000000L
+#define NSEC_PER_SEC	 1000000000L
+
+struct shmfs *shmfs_new(const struct shmfs_options *opts)
+{
+	struct shmfs *fs = calloc(1, sizeof(*fs));
+	struct rlimit nofile;
+	long limit = -1;
+	pthread_condattr_t attr;
+
+	if (!fs)
+		return NULL;
+	pthread_mutex_init(&fs->pending_lock, NULL);
+	pthread_cond_init(&fs->pending_made, NULL);
+	pthread_mutex_init(&fs->bg_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&fs->bg_cond, &attr);
+	pthread_condattr_destroy(&attr);
+	fs->opts = *opts;
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+		limit = (long)nofile.rlim_cur;
+	fs->locks = lock_table_new();
+	fs->watches = watch_table_new();
+	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
+	if (!fs->locks || !fs->watches || !fs->attaches) {
+		shmfs_free(fs);
+		return NULL;
+	}
+	fs->dirs = (struct attr_dirs){ .uid = getuid(), .gid = getgid(), .mount_time = time(NULL) };
+	return fs;
+}
+
+void shmfs_free(struct shmfs *fs)
+{
+	if (!fs)
+		return;
+	daemon_stop(fs);
+	/* Waiters first: they hold files, and files hold attachments. */
+	watch_table_free(fs->watches);
+	attach_table_free(fs->attaches);
+	lock_table_free(fs->locks);
+	pthread_mutex_destroy(&fs->pending_lock);
+	pthread_cond_destroy(&fs->pending_made);
+	free(fs->pending_users);
+	pthread_mutex_destroy(&fs->bg_lock);
+	pthread_cond_destroy(&fs->bg_cond);
+	free(fs);
+}
+
+static void deadline_in(struct timespec *t, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, t);
+	t->tv_sec += ms / 1000;
+	t->tv_nsec += (ms % 1000) * NSEC_PER_MSEC;
+	if (t->tv_nsec >= NSEC_PER_SEC) {
+		t->tv_sec++;
+		t->tv_nsec -= NSEC_PER_SEC;
+	}
+}
+
+static bool reached(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+/* Sleep until kicked, or until the next tick while there is work. */
+static void *background_main(void *arg)
+{
+	struct shmfs *fs = arg;
+	bool watching = true, sweeping = true;
+	struct timespec next_sweep, until;
+
+	deadline_in(&next_sweep, SWEEP_TICK_MS);
+	pthread_mutex_lock(&fs->bg_lock);
+	while (!fs->stopping) {
+		if (!fs->bg_kicked) {
+			if (watching)
+				deadline_in(&until, WATCH_TICK_MS);
+			else
+				until = next_sweep;
+			if (watching || sweeping)
+				pthread_cond_timedwait(&fs->bg_cond, &fs->bg_lock, &until);
+			else
+				pthread_cond_wait(&fs->bg_cond, &fs->bg_lock);
+		}
+		if (fs->stopping)
+			break;
+		if (fs->bg_kicked) {
+			/* new work: look at both now */
+			fs->bg_kicked = false;
+			watching = sweeping = true;
+		}
+		pthread_mutex_unlock(&fs->bg_lock);
+		if (watching)
+			watching = watch_check(fs->watches);
+		if (sweeping && reached(&next_sweep)) {
+			sweeping = attach_sweep(fs->attaches);
+			deadline_in(&next_sweep, SWEEP_TICK_MS);
+		}
+		pthread_mutex_lock(&fs->bg_lock);
+	}
+	pthread_mutex_unlock(&fs->bg_lock);
+	return NULL;
+}
+
+int daemon_start(struct shmfs *fs)
+{
+	int ret = pthread_create(&fs->bg, NULL, background_main, fs);
+
+	fs->bg_running = ret == 0;
+	return -ret;
+}
+
+void daemon_stop(struct shmfs *fs)
+{
+	if (!fs->bg_running)
+		return;
+	pthread_mutex_lock(&fs->bg_lock);
+	fs->stopping = true;
+	pthread_cond_signal(&fs->bg_cond);
+	pthread_mutex_unlock(&fs->bg_lock);
+	pthread_join(fs->bg, NULL);
+	fs->bg_running = false;
+}
+
+void daemon_kick(struct shmfs *fs)
+{
+	pthread_mutex_lock(&fs->bg_lock);
+	fs->bg_kicked = true;
+	pthread_cond_signal(&fs->bg_cond);
+	pthread_mutex_unlock(&fs->bg_lock);
+}
+
+/* The largest read reply libfuse can splice: header, data and a few
+ * spare pages must fit in one pipe.  Found by trying, as libfuse will: a
+ * reply that libfuse then fails to splice is still sent, through a
+ * buffer it allocates on every request. */
+static size_t splice_limit(void)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE), spare = 4 * page;
+	size_t want = ATTACH_MAX_COPY + spare, got = 0;
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return 0;
+	for (size_t size = want; size >= 16 * page && !got; size /= 2) {
+		int res = fcntl(p[0], F_SETPIPE_SZ, (int)size);
+
+		if (res > 0)
+			got = (size_t)res;
+	}
+	close(p[0]);
+	close(p[1]);
+	return got > spare + page ? (got - spare) & ~(page - 1) : 0;
+}
+
+static long monotonic_s(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	return (long)now.tv_sec;
+}
+
+void daemon_enable_splice(struct shmfs *fs)
+{
+	fs->splice_write = true;
+	__atomic_store_n(&fs->splice_max, splice_limit(), __ATOMIC_RELAXED);
+	__atomic_store_n(&fs->splice_probed_s, monotonic_s(), __ATOMIC_RELAXED);
+}
+
+size_t daemon_splice_max(struct shmfs *fs)
+{
+	long now, then;
+
+	if (!fs->splice_write)
+		return 0;
+	now = monotonic_s();
+	then = __atomic_load_n(&fs->splice_probed_s, __ATOMIC_RELAXED);
+	/* One reader a second probes again; the others use the last answer. */
+	if (now - then >= SPLICE_REPROBE_S &&
+	    __atomic_compare_exchange_n(&fs->splice_probed_s, &then, now, false, __ATOMIC_RELAXED,
+					__ATOMIC_RELAXED))
+		__atomic_store_n(&fs->splice_max, splice_limit(), __ATOMIC_RELAXED);
+	return __atomic_load_n(&fs->splice_max, __ATOMIC_RELAXED);
+}

@@ -1,0 +1,409 @@
+/* fs_io.c - open segment files in the FUSE layer: each request takes the
+ * segment's lock, asks attach.c where the bytes are, and replies while
+ * the lock is held, so one request is one consistent snapshot. */
+#include <errno.h>
+#include <poll.h>
+#include <stddef.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include "fs_io.h"
+
+struct open_file {
+	LIST_ENTRY(open_file) link;
+	struct shmfs *fs;
+	int shmid;
+	struct attach *att;
+	struct lock_hold *hold;
+	struct watch_seg *ws;
+	bool watching; /* watch_start() done: a .next file, or polled */
+
+	/* The write count when this file last read (or was opened): poll
+	 * says POLLIN once it moves.  Atomic. */
+	uint64_t seen;
+	bool is_next;
+	bool fired; /* .next: the write it waited for has come (atomic) */
+
+	/* poll(2): the handle waiting for the next write, under poll_lock. */
+	pthread_mutex_t poll_lock;
+	struct fuse_pollhandle *ph;
+	struct watch_waiter poller;
+	bool poller_queued;
+};
+
+static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
+static LIST_HEAD(, open_file) open_files = LIST_HEAD_INITIALIZER(open_files);
+
+static void poller_fire(struct watch_waiter *w, int err);
+
+int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
+		  bool is_next, struct open_file **out)
+{
+	struct open_file *of = calloc(1, sizeof(*of));
+	int ret;
+
+	if (!of)
+		return -ENOMEM;
+	of->fs = fs;
+	of->shmid = seg->shmid;
+	of->is_next = is_next;
+	pthread_mutex_init(&of->poll_lock, NULL);
+	of->poller.fire = poller_fire;
+	of->poller.persistent = true;
+	ret = attach_open(fs->attaches, seg, writable, creating, &of->att);
+	if (ret)
+		goto err_free;
+	ret = lock_table_hold(fs->locks, seg, &of->hold);
+	if (ret)
+		goto err_attach;
+	of->ws = watch_get(fs->watches, seg);
+	if (!of->ws) {
+		ret = -ENOMEM;
+		goto err_hold;
+	}
+	/* A .next file is watched from its open: an outside writer finds
+	 * the notification set in the sidecar as soon as a reader waits. */
+	if (is_next) {
+		ret = watch_start(fs->watches, of->ws, seg);
+		if (ret)
+			goto err_watch;
+		of->watching = true;
+	}
+	of->seen = watch_written(of->ws);
+	pthread_mutex_lock(&open_files_lock);
+	LIST_INSERT_HEAD(&open_files, of, link);
+	pthread_mutex_unlock(&open_files_lock);
+	*out = of;
+	return 0;
+
+err_watch:
+	watch_put(fs->watches, of->ws);
+err_hold:
+	lock_table_release(fs->locks, of->hold);
+err_attach:
+	attach_close(fs->attaches, of->att);
+err_free:
+	pthread_mutex_destroy(&of->poll_lock);
+	free(of);
+	return ret;
+}
+
+void open_file_close(struct shmfs *fs, struct open_file *of)
+{
+	bool parked;
+
+	pthread_mutex_lock(&open_files_lock);
+	LIST_REMOVE(of, link);
+	pthread_mutex_unlock(&open_files_lock);
+	watch_cancel(fs->watches, &of->poller);
+	if (of->ph)
+		fuse_pollhandle_destroy(of->ph);
+	if (of->watching)
+		watch_stop(fs->watches, of->ws);
+	watch_put(fs->watches, of->ws);
+	lock_table_release(fs->locks, of->hold);
+	parked = attach_close(fs->attaches, of->att);
+	if (parked)
+		fuse_log(FUSE_LOG_WARNING,
+			 "shmfs: segment %d kept attached: detaching it would destroy it "
+			 "(kernel.shm_rmid_forced=1)\n",
+			 of->shmid);
+	/* an attachment to let go of later: the background thread sweeps */
+	if (parked || fs->opts.attach_cache > 0)
+		daemon_kick(fs);
+	pthread_mutex_destroy(&of->poll_lock);
+	free(of);
+}
+
+void open_files_close_all(struct shmfs *fs)
+{
+	for (;;) {
+		struct open_file *of;
+
+		pthread_mutex_lock(&open_files_lock);
+		of = LIST_FIRST(&open_files);
+		pthread_mutex_unlock(&open_files_lock);
+		if (!of)
+			break;
+		open_file_close(fs, of);
+	}
+}
+
+uint64_t open_file_size(const struct open_file *of)
+{
+	return attach_size(of->att);
+}
+
+int open_file_shmid(const struct open_file *of)
+{
+	return of->shmid;
+}
+
+/* ---- the lock ----------------------------------------------------------- */
+
+static bool req_interrupted(void *req)
+{
+	return req && fuse_req_interrupted(req);
+}
+
+/* Take the segment's lock for one request.  If its set was removed under
+ * us, the segment's files choose a set again, once. */
+static int lock_for(struct shmfs *fs, fuse_req_t req, struct open_file *of, enum lock_mode mode,
+		    unsigned int timeout_ms, int *semid_out)
+{
+	for (int attempt = 0;; attempt++) {
+		int semid = lock_hold_semid(of->hold);
+		int ret = semid < 0 ? -EIDRM
+				    : lock_acquire(semid, mode, timeout_ms, req_interrupted, req);
+
+		if (ret == 0) {
+			*semid_out = semid;
+			return 0;
+		}
+		if ((ret != -EIDRM && ret != -EINVAL) || attempt > 0)
+			return ret;
+		ret = lock_hold_renew(fs->locks, of->hold, semid);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* ---- reads -------------------------------------------------------------- */
+
+/* The segment's pages go into the pipe by reference, and the kernel
+ * copies them once, into the reader's buffer, while the lock is held. */
+static void reply_spliced(fuse_req_t req, const struct attach_src *src)
+{
+	struct fuse_bufvec bufv = FUSE_BUFVEC_INIT(src->len);
+
+	bufv.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	bufv.buf[0].fd = src->fd;
+	bufv.buf[0].pos = src->pos;
+	fuse_reply_data(req, &bufv, 0);
+}
+
+static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+{
+	struct shmfs *fs = of->fs;
+	struct attach_src src;
+	int semid, ret;
+
+	if (off < 0 || (uint64_t)off >= attach_size(of->att) || size == 0) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	ret = lock_for(fs, req, of, LOCK_MODE_SHARED, fs->opts.lock_timeout_ms, &semid);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	__atomic_store_n(&of->seen, watch_written(of->ws), __ATOMIC_RELAXED);
+	ret = attach_read(of->att, (uint64_t)off, size, daemon_splice_max(fs), &src);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (src.fd >= 0)
+		reply_spliced(req, &src);
+	else
+		fuse_reply_buf(req, src.ptr, src.len);
+	lock_release(semid, LOCK_MODE_SHARED);
+}
+
+/* A read of <shmid>.next waiting for the next write. */
+struct next_wait {
+	struct watch_waiter w;
+	fuse_req_t req;
+	struct open_file *of;
+	size_t size;
+	off_t off;
+};
+
+static bool next_abandoned(struct watch_waiter *w)
+{
+	return fuse_req_interrupted(((struct next_wait *)w)->req);
+}
+
+static void next_fire(struct watch_waiter *w, int err)
+{
+	struct next_wait *nw = (struct next_wait *)w;
+
+	if (err == -EIDRM)
+		fuse_reply_err(nw->req, ENOENT); /* the segment is gone */
+	else if (err)
+		fuse_reply_err(nw->req, EINTR);
+	else {
+		__atomic_store_n(&nw->of->fired, true, __ATOMIC_RELEASE);
+		reply_segment_read(nw->req, nw->of, nw->size, nw->off);
+	}
+	free(nw);
+}
+
+/* The first read of a .next file waits for the next write after open;
+ * then every read serves the segment as it is. */
+static void next_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+{
+	struct shmfs *fs = of->fs;
+	struct next_wait *nw;
+
+	if (!__atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)) {
+		nw = calloc(1, sizeof(*nw));
+		if (!nw) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		*nw = (struct next_wait){ .w.fire = next_fire,
+					  .w.abandoned = next_abandoned,
+					  .req = req,
+					  .of = of,
+					  .size = size,
+					  .off = off };
+		watch_refresh(fs->watches, of->ws);
+		if (watch_wait(fs->watches, of->ws, __atomic_load_n(&of->seen, __ATOMIC_RELAXED),
+			       &nw->w) == 0) {
+			daemon_kick(fs); /* posts and interrupts are looked for */
+			return;
+		}
+		free(nw);
+		__atomic_store_n(&of->fired, true, __ATOMIC_RELEASE);
+	}
+	reply_segment_read(req, of, size, off);
+}
+
+void open_file_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+{
+	if (of->is_next)
+		next_read(req, of, size, off);
+	else
+		reply_segment_read(req, of, size, off);
+}
+
+void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
+{
+	if (off < 0 || (size_t)off >= len)
+		fuse_reply_buf(req, NULL, 0);
+	else
+		fuse_reply_buf(req, data + off, size < len - off ? size : len - off);
+}
+
+/* ---- writes ------------------------------------------------------------- */
+
+/* A segment has a fixed size: a write is cut short at the end, and one at
+ * or past the end gets ENOSPC. */
+void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size_t size, off_t off)
+{
+	struct shmfs *fs = of->fs;
+	ssize_t n;
+	int semid, ret;
+
+	if (size == 0) {
+		fuse_reply_write(req, 0);
+		return;
+	}
+	if (off < 0 || (uint64_t)off >= attach_size(of->att)) {
+		fuse_reply_err(req, ENOSPC);
+		return;
+	}
+	ret = lock_for(fs, req, of, LOCK_MODE_EXCLUSIVE, fs->opts.lock_timeout_ms, &semid);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	n = attach_write(of->att, buf, size, (uint64_t)off);
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	if (n < 0) {
+		fuse_reply_err(req, (int)-n);
+		return;
+	}
+	/* Counted before the writer learns it is done: after the reply, of
+	 * may be released at any moment. */
+	watch_mark_written(fs->watches, of->ws);
+	fuse_reply_write(req, (size_t)n);
+}
+
+int open_file_truncate(struct shmfs *fs, fuse_req_t req, struct open_file *of, uint64_t from)
+{
+	int semid, ret;
+
+	if (from >= attach_size(of->att))
+		return 0;
+	ret = lock_for(fs, req, of, LOCK_MODE_EXCLUSIVE, fs->opts.lock_timeout_ms, &semid);
+	if (ret)
+		return ret;
+	ret = attach_zero(of->att, from);
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	/* Not counted as a write for .next and poll: `echo hi > seg`
+	 * truncates first, and its readers want the text, not the NULs. */
+	return ret;
+}
+
+int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, size_t len)
+{
+	ssize_t n;
+	int semid, ret;
+
+	if (len == 0)
+		return 0;
+	ret = lock_for(fs, NULL, of, LOCK_MODE_EXCLUSIVE, 0, &semid);
+	if (ret)
+		return ret == -ETIMEDOUT ? -EBUSY : ret;
+	n = attach_write(of->att, data, len, 0);
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	return n < 0 ? (int)n : 0;
+}
+
+/* ---- poll(2) ------------------------------------------------------------ */
+
+static void poller_fire(struct watch_waiter *w, int err)
+{
+	struct open_file *of = (struct open_file *)((char *)w - offsetof(struct open_file, poller));
+
+	pthread_mutex_lock(&of->poll_lock);
+	of->poller_queued = false;
+	if (of->ph) {
+		fuse_lowlevel_notify_poll(of->ph);
+		fuse_pollhandle_destroy(of->ph);
+		of->ph = NULL;
+	}
+	pthread_mutex_unlock(&of->poll_lock);
+}
+
+void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle *ph)
+{
+	struct shmfs *fs = of->fs;
+	unsigned int revents = POLLOUT | POLLWRNORM; /* libfuse passes no flags to poll */
+	uint64_t seen = __atomic_load_n(&of->seen, __ATOMIC_RELAXED);
+	bool queue = false;
+
+	if (!of->watching && ph) {
+		struct segment_info seg;
+
+		if (segment_stat(of->shmid, false, &seg) == 0 &&
+		    watch_start(fs->watches, of->ws, &seg) == 0)
+			of->watching = true;
+	}
+	if (watch_refresh(fs->watches, of->ws) != seen ||
+	    (of->is_next && __atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)))
+		revents |= POLLIN | POLLRDNORM;
+	if (ph) {
+		pthread_mutex_lock(&of->poll_lock);
+		if (of->ph)
+			fuse_pollhandle_destroy(of->ph);
+		of->ph = NULL;
+		if (revents & POLLIN) {
+			fuse_pollhandle_destroy(ph);
+		} else {
+			of->ph = ph;
+			queue = !of->poller_queued;
+			of->poller_queued = true;
+		}
+		pthread_mutex_unlock(&of->poll_lock);
+	}
+	if (queue) {
+		if (watch_wait(fs->watches, of->ws, seen, &of->poller) == 1)
+			poller_fire(&of->poller, 0); /* a write came meanwhile */
+		else
+			daemon_kick(fs);
+	}
+	fuse_reply_poll(req, revents);
+}

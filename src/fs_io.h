@@ -1,0 +1,49 @@
+/* fs_io.h - open segment files (and .next) in the FUSE layer: the lock
+ * around each copy, the replies, waiting for writes. */
+#ifndef SHMFS_FS_IO_H
+#define SHMFS_FS_IO_H
+
+#include <fuse_lowlevel.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "segment.h"
+
+struct open_file;
+
+static inline struct shmfs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+/* Open seg's bytes for a file: its attach, its lock set, its watch state.
+ * is_next: a <shmid>.next file, whose first read waits for a write.
+ * 0 or -errno. */
+int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
+		  bool is_next, struct open_file **out);
+/* The file's release: stop watching, let go of all it holds. */
+void open_file_close(struct shmfs *fs, struct open_file *of);
+/* Files still open when the session ends: their releases never come. */
+void open_files_close_all(struct shmfs *fs);
+
+uint64_t open_file_size(const struct open_file *of);
+int open_file_shmid(const struct open_file *of);
+
+/* Serve a read or write request and reply to it. */
+void open_file_read(fuse_req_t req, struct open_file *of, size_t size, off_t off);
+void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size_t size, off_t off);
+void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle *ph);
+
+/* Zero from offset to the end under the exclusive lock (O_TRUNC,
+ * truncate); req may be NULL.  0 or -errno. */
+int open_file_truncate(struct shmfs *fs, fuse_req_t req, struct open_file *of, uint64_t from);
+/* Copy the first bytes of a segment being created, without waiting for
+ * its lock (-EBUSY if someone holds it already). */
+int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, size_t len);
+
+/* Reply with the bytes [off, off + size) of a buffer (sidecars, names
+ * being created). */
+void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size, off_t off);
+
+#endif
