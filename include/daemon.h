@@ -32,7 +32,7 @@ struct shmfs_options {
 
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000
 
-struct pending;
+struct pending_table;
 
 struct shmfs {
 	struct shmfs_options opts;
@@ -41,16 +41,8 @@ struct shmfs {
 	struct attach_table *attaches;
 	struct attr_dirs dirs;
 
-	/* Names being created in by-key/ (fs_create.c); per creator, the
-	 * bytes gathered (at most max_pending each). */
-	pthread_mutex_t pending_lock;
-	pthread_cond_t pending_made; /* a name's creation ended */
-	struct pending *pending;
-	struct pending_user {
-		uid_t uid;
-		size_t bytes;
-	} * pending_users;
-	size_t npending_users, pending_users_cap;
+	/* Names being created in by-key/ (pending.c; made by fs_create.c). */
+	struct pending_table *pending;
 
 	/* Reads spliced from a segment's file when the kernel takes them. */
 	bool splice_write;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "pending.h"
 
 #define FD_RESERVE	 128 /* descriptors kept for everything else */
 #define WATCH_TICK_MS	 10  /* while someone waits for a write */
@@ -24,8 +25,6 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 
 	if (!fs)
 		return NULL;
-	pthread_mutex_init(&fs->pending_lock, NULL);
-	pthread_cond_init(&fs->pending_made, NULL);
 	pthread_mutex_init(&fs->bg_lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -54,9 +53,7 @@ void shmfs_free(struct shmfs *fs)
 	watch_table_free(fs->watches);
 	attach_table_free(fs->attaches);
 	lock_table_free(fs->locks);
-	pthread_mutex_destroy(&fs->pending_lock);
-	pthread_cond_destroy(&fs->pending_made);
-	free(fs->pending_users);
+	pending_table_free(fs->pending);
 	pthread_mutex_destroy(&fs->bg_lock);
 	pthread_cond_destroy(&fs->bg_cond);
 	free(fs);

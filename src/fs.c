@@ -758,6 +758,8 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 		daemon_enable_splice(fs);
 	}
+	if (pending_init(fs) != 0)
+		fuse_log(FUSE_LOG_WARNING, "shmfs: out of memory: no creation in by-key/\n");
 	/* The background thread starts here, after any daemonizing fork. */
 	if (daemon_start(fs) != 0)
 		fuse_log(FUSE_LOG_WARNING, "shmfs: cannot start the background thread\n");

@@ -1,28 +1,16 @@
-/* fs_create.c - names being created in by-key/.
+/* fs_create.c - names being created in by-key/, in the FUSE layer.
  *
- * shmget needs the size before the segment exists, so the bytes written
- * to a new name are gathered until a truncate gives the size or the first
- * close creates the segment (man shmfs: "Creating a segment").
- *
- *  - A name being created is its creator's alone: others, root too, see
- *    nothing of it (ENOENT), as the kernel shows nothing of a segment not
- *    made yet.  Their O_CREAT open of the same name starts a name of their
- *    own; whichever is made first wins, the other gets EEXIST.
- *  - The creator makes the segment: shmget with the creator's ids.  A
- *    chown before then is applied after it by IPC_SET, with the creator's
- *    ids, so cuid and cgid stay the creator's as after a direct shmget and
- *    IPC_SET.  Only the creator (or root, on a descriptor) changes it.
- *  - Bytes gathered count against their creator's budget (max_pending);
- *    beyond it writes fail with EFBIG.  After a write or a creation
- *    failed, a close makes nothing (and says why).
- *  - pending_lock is held for the bookkeeping only, never across shmget,
- *    the copy or a lock wait: the new segment's lock is tried, not waited
- *    for.  While one thread makes a name (p->making), the others on that
- *    same name wait on pending_made.
+ * The bookkeeping (whose a name is, the bytes gathered, the budgets,
+ * what a close makes) is src/pending.c's; here are the requests and the
+ * making of the segment itself: the key's ShareLite set and shmget as
+ * the creator, IPC_SET to the owner chosen, the bytes copied in, the open
+ * file for the creator's further requests.  pending.c calls
+ * make_segment() without its mutex, so nothing here waits while holding
+ * anything shared: the lock of the new segment is tried, never waited
+ * for (EBUSY).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sem.h>
@@ -35,144 +23,26 @@
 #include "fs_io.h"
 #include "log.h"
 #include "names.h"
+#include "pending.h"
 
-/* ---- the creators' budgets ---------------------------------------------- */
-
-static struct pending_user *user_of_locked(struct shmfs *fs, uid_t uid)
-{
-	for (size_t i = 0; i < fs->npending_users; i++)
-		if (fs->pending_users[i].uid == uid)
-			return &fs->pending_users[i];
-	return NULL;
-}
-
-/* Count n more bytes against uid's budget: 0, -EFBIG beyond it, -ENOMEM. */
-static int charge_locked(struct shmfs *fs, uid_t uid, size_t n)
-{
-	struct pending_user *u = user_of_locked(fs, uid);
-
-	if (n > fs->opts.max_pending || (u && u->bytes > fs->opts.max_pending - n))
-		return -EFBIG;
-	if (!u) {
-		if (fs->npending_users == fs->pending_users_cap) {
-			size_t cap = fs->pending_users_cap ? fs->pending_users_cap * 2 : 8;
-			struct pending_user *v = realloc(fs->pending_users, cap * sizeof(*v));
-
-			if (!v)
-				return -ENOMEM;
-			fs->pending_users = v;
-			fs->pending_users_cap = cap;
-		}
-		u = &fs->pending_users[fs->npending_users++];
-		*u = (struct pending_user){ .uid = uid };
-	}
-	u->bytes += n;
-	return 0;
-}
-
-static void uncharge_locked(struct shmfs *fs, uid_t uid, size_t n)
-{
-	struct pending_user *u = user_of_locked(fs, uid);
-
-	if (!u)
-		return;
-	u->bytes -= n < u->bytes ? n : u->bytes;
-	if (u->bytes == 0)
-		*u = fs->pending_users[--fs->npending_users];
-}
-
-/* ---- bookkeeping --------------------------------------------------------- */
-
-static void pending_drop_data_locked(struct shmfs *fs, struct pending *p)
-{
-	uncharge_locked(fs, p->cuid, p->len);
-	free(p->data);
-	p->data = NULL;
-	p->len = 0;
-}
-
-/* Unlink p from the list and free it; nobody may have it open. */
-static void pending_forget_locked(struct shmfs *fs, struct pending *p)
-{
-	for (struct pending **pp = &fs->pending; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
-	}
-	if (p->of)
-		open_file_close(fs, p->of);
-	pending_drop_data_locked(fs, p);
-	free(p);
-}
-
-/* The name uid is creating for key, if any: nobody sees another's. */
-static struct pending *pending_find_locked(struct shmfs *fs, int32_t key, uid_t uid)
-{
-	for (struct pending *p = fs->pending; p; p = p->next)
-		if (p->key == key && p->cuid == uid)
-			return p;
-	return NULL;
-}
-
-/* Wait until no thread is making p: then p's data, size and owner can
- * change, and p->shmid says whether it is made. */
-static void pending_wait_made_locked(struct shmfs *fs, struct pending *p)
-{
-	while (p->making)
-		pthread_cond_wait(&fs->pending_made, &fs->pending_lock);
-}
-
-static void fill_pending_attr(struct shmfs *fs, const struct pending *p, struct stat *st)
-{
-	memset(st, 0, sizeof(*st));
-	st->st_ino = names_pending_ino(p->key);
-	st->st_mode = S_IFREG | (p->mode & 0777);
-	st->st_nlink = 1;
-	st->st_uid = p->uid;
-	st->st_gid = p->gid;
-	st->st_size = p->len;
-	st->st_blksize = sysconf(_SC_PAGESIZE);
-	st->st_atime = st->st_mtime = st->st_ctime = time(NULL);
-}
-
-/* Attributes of a pending node: its own until created, then the
- * segment's (under the inode the kernel already knows). */
-static int pending_attr_locked(struct shmfs *fs, const struct pending *p, struct stat *st)
-{
-	struct segment_info seg;
-	int ret;
-
-	if (p->shmid < 0) {
-		fill_pending_attr(fs, p, st);
-		return 0;
-	}
-	ret = segment_stat(p->shmid, false, &seg);
-	if (ret)
-		return ret;
-	attr_of_segment(NAME_SEGMENT, &seg, st);
-	st->st_ino = names_pending_ino(p->key);
-	return 0;
-}
-
-/* ---- making the segment --------------------------------------------------- */
+/* ---- making the segment ----------------------------------------------------- */
 
 /* shmget as the creator, and IPC_SET to the owner chosen with the
  * creator's ids (the kernel's owner rule); before it, the key's ShareLite
- * set as the creator, unless the key has one.  *semid: that fresh set, or
- * -1.  The segment's shmid or -errno; on failure nothing is left but a
- * fresh set another took the lock of. */
-static int pending_shmget(const struct pending *p, size_t size, int *semid)
+ * set as the creator, unless the key has one.  *semid: that fresh set,
+ * its lock held, or -1.  The segment's shmid or -errno; on failure
+ * nothing is left but a fresh set another took the lock of. */
+static int creation_shmget(const struct pending_info *info, size_t size, int *semid)
 {
-	const struct segment_caller creator = { .uid = p->cuid, .gid = p->cgid };
+	const struct segment_caller creator = { .uid = info->cuid, .gid = info->cgid };
 	struct segment_ids saved;
 	int shmid, ret;
 
 	*semid = -1;
-	ret = segment_thread_become(p->cuid, p->cgid, &saved);
+	ret = segment_thread_become(info->cuid, info->cgid, &saved);
 	if (ret)
 		return ret;
-	ret = lock_create_sharelite(p->key, p->mode);
+	ret = lock_create_sharelite(info->key, info->mode);
 	segment_thread_restore(&saved);
 	if (ret >= 0) {
 		*semid = ret;
@@ -186,14 +56,14 @@ static int pending_shmget(const struct pending *p, size_t size, int *semid)
 	} else if (ret != -EEXIST) {
 		return ret;
 	}
-	shmid = segment_create(p->key, size, p->mode, p->cuid, p->cgid);
+	shmid = segment_create(info->key, size, info->mode, info->cuid, info->cgid);
 	if (shmid < 0) {
 		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
 		ret = shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
 		goto fail;
 	}
-	if (p->uid != p->cuid || p->gid != p->cgid) {
-		ret = segment_set_perm_as(shmid, p->uid, p->gid, p->mode, &creator);
+	if (info->uid != info->cuid || info->gid != info->cgid) {
+		ret = segment_set_perm_as(shmid, info->uid, info->gid, info->mode, &creator);
 		if (ret) {
 			segment_remove(shmid);
 			goto fail;
@@ -209,27 +79,30 @@ fail:
 	return ret;
 }
 
-/* Make the segment: the key's ShareLite set with it (when the key has
- * none), bytes copied in, open for the creator's file.  Runs without
- * pending_lock: p->making keeps everything it reads from changing.  On
- * failure nothing is left. */
-static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_t size,
-				struct open_file **of_out)
+/* pending.c's pending_make_fn: the segment with the first len bytes of
+ * data in it, and an open file of it (the handle pending.c keeps).  With
+ * a fresh ShareLite set, the bytes go in through an attachment of our own
+ * under its lock, then the set is marked and let go, and only then the
+ * open file is made, so that it chooses that set.  On failure nothing is
+ * left. */
+static int make_segment(void *arg, const struct pending_info *info, const char *data, size_t len,
+			size_t size, void **file, int *shmid_out)
 {
+	struct shmfs *fs = arg;
 	struct open_file *of = NULL;
 	struct segment_info seg;
+	size_t n = len < size ? len : size;
 	void *addr = NULL;
-	int shmid, semid, ret;
+	int shmid, semid, ret = 0;
 
-	shmid = pending_shmget(p, size, &semid);
+	shmid = creation_shmget(info, size, &semid);
 	if (shmid < 0)
 		return shmid;
-	ret = 0;
 	if (semid >= 0) {
-		if (p->len)
+		if (n)
 			ret = segment_attach(shmid, true, &addr);
-		if (ret == 0 && p->len)
-			memcpy(addr, p->data, p->len < size ? p->len : size);
+		if (ret == 0 && n)
+			memcpy(addr, data, n);
 		if (ret == 0)
 			ret = lock_mark_initialised(semid);
 		lock_release(semid, LOCK_MODE_EXCLUSIVE);
@@ -244,68 +117,111 @@ static int pending_make_segment(struct shmfs *fs, const struct pending *p, size_
 		segment_detach(addr);
 	/* Once, without waiting: someone holding the lock of the key's set
 	 * found it, and no creation waits on another user. */
-	if (ret == 0 && semid < 0 && p->len)
-		ret = open_file_fill(fs, of, p->data, p->len < size ? p->len : size);
+	if (ret == 0 && semid < 0 && n)
+		ret = open_file_fill(fs, of, data, n);
 	if (ret) {
 		if (of)
 			open_file_close(fs, of);
 		segment_remove(shmid);
 		return ret;
 	}
-	*of_out = of;
+	*file = of;
+	*shmid_out = shmid;
 	return 0;
 }
 
-/* Make p's segment of size bytes, unless made already.  Called and
- * returns with pending_lock held; drops it while making. */
-static int pending_make_locked(struct shmfs *fs, struct pending *p, size_t size)
+static void drop_file(void *arg, void *file)
 {
-	struct open_file *of = NULL;
+	open_file_close(arg, file);
+}
+
+int pending_init(struct shmfs *fs)
+{
+	fs->pending = pending_table_new(fs->opts.max_pending, make_segment, drop_file, fs);
+	return fs->pending ? 0 : -ENOMEM;
+}
+
+void pending_free_all(struct shmfs *fs)
+{
+	/* The files of those made go with the other open files. */
+	pending_table_free(fs->pending);
+	fs->pending = NULL;
+}
+
+/* ---- attributes and rights ---------------------------------------------------- */
+
+/* A name's attributes: its own until made, then the segment's (under the
+ * inode the kernel already knows). */
+static int pending_attr(const struct pending_info *info, struct stat *st)
+{
+	struct segment_info seg;
 	int ret;
 
-	pending_wait_made_locked(fs, p);
-	if (p->shmid >= 0)
-		return 0;
-	p->making = true;
-	pthread_mutex_unlock(&fs->pending_lock);
-	ret = pending_make_segment(fs, p, size, &of);
-	pthread_mutex_lock(&fs->pending_lock);
-	p->making = false;
-	pthread_cond_broadcast(&fs->pending_made);
-	if (ret) {
-		p->failed = ret;
-		return ret;
+	memset(st, 0, sizeof(*st));
+	if (info->shmid >= 0) {
+		ret = segment_stat(info->shmid, false, &seg);
+		if (ret)
+			return ret;
+		attr_of_segment(NAME_SEGMENT, &seg, st);
+	} else {
+		st->st_mode = S_IFREG | (info->mode & 0777);
+		st->st_nlink = 1;
+		st->st_uid = info->uid;
+		st->st_gid = info->gid;
+		st->st_size = info->len;
+		st->st_blksize = sysconf(_SC_PAGESIZE);
+		st->st_atime = st->st_mtime = st->st_ctime = time(NULL);
 	}
-	p->of = of;
-	p->shmid = open_file_shmid(of);
-	pending_drop_data_locked(fs, p);
+	st->st_ino = names_pending_ino(info->key);
 	return 0;
-}
-
-/* Make the segment with what was written (at least default_size). */
-static int pending_make_default_locked(struct shmfs *fs, struct pending *p)
-{
-	size_t size = p->len > fs->opts.default_size ? p->len : fs->opts.default_size;
-
-	return pending_make_locked(fs, p, size);
 }
 
 /* The creator opening its name again: the kernel's rule, as if the
- * segment existed with the mode given at creation.  Under pending_lock. */
-static int pending_check_access_locked(fuse_req_t req, const struct pending *p, int flags)
+ * segment existed with the mode given at creation. */
+static int pending_check_access(fuse_req_t req, const struct pending_info *info, int flags)
 {
 	struct segment_info seg = {
-		.key = p->key,
+		.key = info->key,
 		.shmid = -1,
-		.mode = p->mode,
-		.uid = p->uid,
-		.gid = p->gid,
-		.cuid = p->cuid,
-		.cgid = p->cgid,
+		.mode = info->mode,
+		.uid = info->uid,
+		.gid = info->gid,
+		.cuid = info->cuid,
+		.cgid = info->cgid,
 	};
 	bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
 
 	return check_access(req, &seg, ACCESS_READ | (writing ? ACCESS_WRITE : 0));
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+/* Reply to an open of p (info as pending_get() saw it). */
+static void reply_pending_open(fuse_req_t req, struct pending *p, const struct pending_info *info,
+			       struct fuse_file_info *fi, bool create)
+{
+	struct shmfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	int ret;
+
+	fi->fh = (uintptr_t)p;
+	fi->direct_io = 1;
+	if (!create) {
+		if (fuse_reply_open(req, fi) == -ENOENT)
+			pending_on_release(fs->pending, p, fs->opts.default_size);
+		return;
+	}
+	memset(&e, 0, sizeof(e));
+	ret = pending_attr(info, &e.attr);
+	if (ret) {
+		pending_put(fs->pending, p);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	e.ino = e.attr.st_ino;
+	/* the caller is gone: no release will come */
+	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+		pending_on_release(fs->pending, p, fs->opts.default_size);
 }
 
 void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
@@ -313,10 +229,11 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 {
 	struct shmfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fuse_entry_param e;
+	struct pending_info info;
 	struct pending *p;
+	bool created;
 	int32_t key;
-	int ret = 0;
+	int ret;
 
 	if (parent != NAMES_BYKEY_INO) {
 		/* Segments get their shmid from the kernel: create by key. */
@@ -331,272 +248,176 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	pthread_mutex_lock(&fs->pending_lock);
-	p = pending_find_locked(fs, key, ctx->uid);
-	if (!p) {
-		p = calloc(1, sizeof(*p));
-		if (!p) {
-			ret = -ENOMEM;
-			goto out_unlock;
-		}
-		p->key = key;
-		p->mode = mode & 0777; /* the kernel has applied the umask */
-		p->cuid = p->uid = ctx->uid;
-		p->cgid = p->gid = ctx->gid;
-		p->shmid = -1;
-		p->next = fs->pending;
-		fs->pending = p;
-	} else {
-		ret = pending_check_access_locked(req, p, fi->flags);
+	/* mode: the kernel has applied the umask */
+	ret = pending_get(fs->pending, key, ctx->uid, ctx->gid, mode & 0777, true, &p, &created,
+			  &info);
+	if (ret == 0 && !created) {
+		ret = pending_check_access(req, &info, fi->flags);
 		if (ret)
-			goto out_unlock;
+			pending_put(fs->pending, p);
 	}
-	memset(&e, 0, sizeof(e));
-	ret = pending_attr_locked(fs, p, &e.attr);
-	if (ret) {
-		if (p->opens == 0)
-			pending_forget_locked(fs, p);
-		goto out_unlock;
-	}
-	p->opens++;
-	e.ino = e.attr.st_ino;
-	fi->fh = (uintptr_t)p;
-	fi->direct_io = 1;
-out_unlock:
-	pthread_mutex_unlock(&fs->pending_lock);
 	if (ret)
 		fuse_reply_err(req, -ret);
-	else if (fuse_reply_create(req, &e, fi) == -ENOENT)
-		pending_release(fs, p); /* the caller is gone: no release will come */
+	else
+		reply_pending_open(req, p, &info, fi, true);
 }
 
 void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
+	struct pending_info info;
 	struct pending *p;
-	int ret = -ENOENT;
+	bool created;
+	int ret;
 
-	pthread_mutex_lock(&fs->pending_lock);
-	p = pending_find_locked(fs, key, fuse_req_ctx(req)->uid);
-	if (p)
-		ret = pending_check_access_locked(req, p, fi->flags);
-	if (ret == 0)
-		p->opens++;
-	pthread_mutex_unlock(&fs->pending_lock);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
+	ret = pending_get(fs->pending, key, fuse_req_ctx(req)->uid, 0, 0, false, &p, &created,
+			  &info);
+	if (ret == 0) {
+		ret = pending_check_access(req, &info, fi->flags);
+		if (ret)
+			pending_put(fs->pending, p);
 	}
-	fi->fh = (uintptr_t)p;
-	fi->direct_io = 1;
-	if (fuse_reply_open(req, fi) == -ENOENT)
-		pending_release(fs, p);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		reply_pending_open(req, p, &info, fi, false);
 }
 
 void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 {
 	struct shmfs *fs = fs_of(req);
-	struct open_file *of;
-
-	/* p->of is set once, with p->shmid, and freed at the last release:
-	 * the caller's open file keeps it.  So the segment's lock is waited
-	 * for without pending_lock, which every creation needs. */
-	pthread_mutex_lock(&fs->pending_lock);
-	pending_wait_made_locked(fs, p);
-	of = p->shmid >= 0 ? p->of : NULL;
-	if (!of)
-		reply_buffer_read(req, p->data, p->len, size, off);
-	pthread_mutex_unlock(&fs->pending_lock);
-	if (of)
-		open_file_read(req, of, size, off);
-}
-
-/* Gather a write: grow the buffer, charged to the creator. */
-static int pending_gather_locked(struct shmfs *fs, struct pending *p, const char *buf, size_t size,
-				 off_t off)
-{
-	size_t end;
-	char *grown;
+	void *file;
+	char *buf = malloc(size ? size : 1);
+	size_t n;
 	int ret;
 
-	if (off < 0 || (uint64_t)off > fs->opts.max_pending ||
-	    size > fs->opts.max_pending - (uint64_t)off)
-		return -EFBIG;
-	end = (size_t)off + size;
-	if (end > p->len) {
-		ret = charge_locked(fs, p->cuid, end - p->len);
-		if (ret)
-			return ret;
-		grown = realloc(p->data, end);
-		if (!grown) {
-			uncharge_locked(fs, p->cuid, end - p->len);
-			return -ENOMEM;
-		}
-		memset(grown + p->len, 0, end - p->len);
-		p->data = grown;
-		p->len = end;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
 	}
-	memcpy(p->data + off, buf, size);
-	return 0;
+	/* The file pending.c hands back lives until the name's last
+	 * reference, which the caller's open file holds. */
+	ret = pending_copy_out(fs->pending, p, buf, size, off, &n, &file);
+	if (ret == PENDING_MADE)
+		open_file_read(req, file, size, off);
+	else
+		fuse_reply_buf(req, buf, n);
+	free(buf);
 }
 
 void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size, off_t off)
 {
 	struct shmfs *fs = fs_of(req);
-	int ret;
+	void *file;
+	int ret = pending_gather(fs->pending, p, buf, size, off, &file);
 
-	pthread_mutex_lock(&fs->pending_lock);
-	pending_wait_made_locked(fs, p);
-	if (p->shmid >= 0) {
-		struct open_file *of = p->of; /* see pending_read() */
-
-		pthread_mutex_unlock(&fs->pending_lock);
-		open_file_write(req, of, buf, size, off);
-		return;
-	}
-	/* Beyond what we gather for this creator (give the size first), or
-	 * out of memory: what was written is incomplete, so the close that
-	 * follows makes nothing. */
-	ret = pending_gather_locked(fs, p, buf, size, off);
-	if (ret)
-		p->failed = ret;
-	pthread_mutex_unlock(&fs->pending_lock);
-	if (ret)
+	if (ret == PENDING_MADE)
+		open_file_write(req, file, buf, size, off);
+	else if (ret)
 		fuse_reply_err(req, -ret);
 	else
 		fuse_reply_write(req, size);
 }
 
-/* chmod, chown or truncate of the segment p made: as for any segment. */
-static int pending_setattr_made(struct shmfs *fs, fuse_req_t req, struct pending *p,
-				struct stat *attr, int to_set)
+/* chmod, chown or truncate of the segment a name made: as for any
+ * segment. */
+static int setattr_made(struct shmfs *fs, fuse_req_t req, struct open_file *of, struct stat *attr,
+			int to_set)
 {
+	int shmid = open_file_shmid(of);
 	struct segment_info seg;
-	int ret = segment_stat(p->shmid, false, &seg);
+	int ret = segment_stat(shmid, false, &seg);
 
 	if (ret == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
 		ret = check_owner(req, &seg);
 		if (ret == 0)
 			ret = segment_set_perm(
-				p->shmid, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : seg.uid,
+				shmid, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : seg.uid,
 				(to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : seg.gid,
 				(to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
 	}
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		if ((uint64_t)attr->st_size > open_file_size(p->of))
+		if ((uint64_t)attr->st_size > open_file_size(of))
 			ret = -EFBIG;
 		else
-			ret = open_file_truncate(fs, req, p->of, attr->st_size);
+			ret = open_file_truncate(fs, req, of, attr->st_size);
 	}
 	return ret;
 }
 
-/* chmod, chown, truncate or touch of a name being created: only by its
- * creator (others cannot even find it; this is for a descriptor passed
- * on) or root.  A size makes the segment; so does touch. */
+/* chmod, chown, truncate or touch of a name being created: by path, the
+ * caller's own name (others find none); through a descriptor, only its
+ * creator or root (pending.c's rule). */
 int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_file_info *fi,
 		    struct stat *attr, int to_set, struct stat *st)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct pending *p;
+	struct pending_change c = {
+		.mode = attr->st_mode,
+		.uid = attr->st_uid,
+		.gid = attr->st_gid,
+		.size = attr->st_size < 0 ? UINT64_MAX : (uint64_t)attr->st_size,
+	};
+	struct pending_info info;
+	struct pending *p = NULL;
+	void *file;
+	bool held = false;
 	int ret = 0;
 
-	pthread_mutex_lock(&fs->pending_lock);
-	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh
-			 : pending_find_locked(fs, key, ctx->uid);
-	if (!p) {
-		ret = -ENOENT;
-		goto out;
-	}
-	if (ctx->uid != 0 && ctx->uid != p->cuid) {
-		ret = -EPERM;
-		goto out;
-	}
-	pending_wait_made_locked(fs, p);
-	if (p->shmid >= 0) {
-		/* open_file_truncate waits for the lock: not under pending_lock.  The
-		 * reference keeps p (and p->of) until we are done. */
-		p->opens++;
-		pthread_mutex_unlock(&fs->pending_lock);
-		ret = pending_setattr_made(fs, req, p, attr, to_set);
-		pthread_mutex_lock(&fs->pending_lock);
-		if (--p->opens == 0) {
-			pending_forget_locked(fs, p);
-			ret = ret ? ret : -ENOENT;
-			goto out;
-		}
+	c.what = ((to_set & FUSE_SET_ATTR_MODE) ? PENDING_SET_MODE : 0) |
+		 ((to_set & FUSE_SET_ATTR_UID) ? PENDING_SET_UID : 0) |
+		 ((to_set & FUSE_SET_ATTR_GID) ? PENDING_SET_GID : 0) |
+		 ((to_set & FUSE_SET_ATTR_SIZE) ? PENDING_SET_SIZE : 0) |
+		 ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			     FUSE_SET_ATTR_MTIME_NOW))
+			  ? PENDING_SET_TOUCH
+			  : 0);
+	if (fi && fi->fh) {
+		p = (struct pending *)(uintptr_t)fi->fh;
 	} else {
-		if (to_set & FUSE_SET_ATTR_MODE)
-			p->mode = attr->st_mode & 0777;
-		if (to_set & FUSE_SET_ATTR_UID)
-			p->uid = attr->st_uid;
-		if (to_set & FUSE_SET_ATTR_GID)
-			p->gid = attr->st_gid;
-		if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size == 0)
-			/* dd and O_TRUNC truncate to 0 first: nothing to make yet */
-			pending_drop_data_locked(fs, p);
-		else if (to_set & FUSE_SET_ATTR_SIZE)
-			ret = pending_make_locked(fs, p, attr->st_size);
-		/* touch: the name exists from now on, at the default size */
-		if (ret == 0 && (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
-					   FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW)))
-			ret = pending_make_default_locked(fs, p);
+		ret = pending_hold(fs->pending, key, ctx->uid, &p);
+		held = ret == 0;
 	}
 	if (ret == 0)
-		ret = pending_attr_locked(fs, p, st);
-out:
-	pthread_mutex_unlock(&fs->pending_lock);
+		ret = pending_change(fs->pending, p, ctx->uid, &c, fs->opts.default_size, &file);
+	if (ret == PENDING_MADE)
+		ret = setattr_made(fs, req, file, attr, to_set);
+	if (ret == 0) {
+		pending_info_of(fs->pending, p, &info);
+		ret = pending_attr(&info, st);
+	}
+	if (held)
+		pending_unhold(fs->pending, p);
 	return ret;
 }
 
-/* A close after bytes were written makes the segment, so `ipcs -m` shows
- * it as soon as `echo hello > by-key/0x1234` returns.  A close before
- * any write does not: shells and dd close a duplicate of the descriptor
- * before writing through the other one.  After a failed write or
- * creation, nothing is made, and the close says why. */
 int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p)
 {
-	int ret = 0;
-
-	pthread_mutex_lock(&fs->pending_lock);
-	pending_wait_made_locked(fs, p);
-	if (p->shmid < 0 && p->failed)
-		ret = p->failed;
-	else if (p->len > 0)
-		ret = pending_make_default_locked(fs, p);
-	pthread_mutex_unlock(&fs->pending_lock);
-	return ret;
+	return pending_on_flush(fs->pending, p, fs->opts.default_size);
 }
 
 void pending_release(struct shmfs *fs, struct pending *p)
 {
+	int32_t key;
+	struct pending_info info;
 	int ret;
 
-	pthread_mutex_lock(&fs->pending_lock);
-	pending_wait_made_locked(fs, p);
-	/* The last close of a name nothing was written to: default size. */
-	if (p->opens == 1 && p->shmid < 0 && !p->failed) {
-		ret = pending_make_default_locked(fs, p);
-		if (ret)
-			log_warning("shmfs: could not create key 0x%08x at its last close: %s\n",
-				    (unsigned int)p->key, strerror(-ret));
-	}
-	if (--p->opens == 0)
-		pending_forget_locked(fs, p);
-	pthread_mutex_unlock(&fs->pending_lock);
+	pending_info_of(fs->pending, p, &info);
+	key = info.key;
+	ret = pending_on_release(fs->pending, p, fs->opts.default_size);
+	if (ret)
+		log_warning("shmfs: could not create key 0x%08x at its last close: %s\n",
+			    (unsigned int)key, strerror(-ret));
 }
 
 int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_param *e)
 {
-	struct pending *p;
-	int ret = -ENOENT;
+	struct pending_info info;
+	int ret = pending_find(fs->pending, key, uid, &info);
 
 	memset(e, 0, sizeof(*e));
-	pthread_mutex_lock(&fs->pending_lock);
-	p = pending_find_locked(fs, key, uid);
-	if (p)
-		ret = pending_attr_locked(fs, p, &e->attr);
-	pthread_mutex_unlock(&fs->pending_lock);
+	if (ret == 0)
+		ret = pending_attr(&info, &e->attr);
 	e->ino = e->attr.st_ino;
 	return ret;
 }
@@ -604,25 +425,12 @@ int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_p
 int pending_getattr(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_file_info *fi,
 		    struct stat *st)
 {
-	struct pending *p;
-	int ret = -ENOENT;
+	struct pending_info info;
+	int ret = 0;
 
-	pthread_mutex_lock(&fs->pending_lock);
-	p = fi && fi->fh ? (struct pending *)(uintptr_t)fi->fh : pending_find_locked(fs, key, uid);
-	if (p)
-		ret = pending_attr_locked(fs, p, st);
-	pthread_mutex_unlock(&fs->pending_lock);
-	return ret;
-}
-
-void pending_free_all(struct shmfs *fs)
-{
-	/* Their open files, if made, go with the other open files. */
-	while (fs->pending) {
-		struct pending *p = fs->pending;
-
-		fs->pending = p->next;
-		free(p->data);
-		free(p);
-	}
+	if (fi && fi->fh)
+		pending_info_of(fs->pending, (struct pending *)(uintptr_t)fi->fh, &info);
+	else
+		ret = pending_find(fs->pending, key, uid, &info);
+	return ret ? ret : pending_attr(&info, st);
 }

@@ -9,28 +9,11 @@
 
 #include "daemon.h"
 
-struct open_file;
+struct pending;
 
-/* A by-key name opened with O_CREAT.  shmget needs the size before the
- * segment exists, so bytes written are gathered here until a truncate
- * fixes the size or the first close creates the segment with the size
- * written (at least default_size). */
-struct pending {
-	int32_t key;
-	unsigned int mode;
-	uid_t cuid; /* the creator, who alone sees it; shmget runs as cuid:cgid */
-	gid_t cgid;
-	uid_t uid; /* the owner to be (chown): IPC_SET after creation */
-	gid_t gid;
-	int shmid;	      /* -1 until created */
-	bool making;	      /* shmget and copy under way, outside pending_lock */
-	int failed;	      /* -errno of a failed write or creation: none at close */
-	struct open_file *of; /* the segment's bytes, once created */
-	char *data;
-	size_t len;
-	unsigned int opens;
-	struct pending *next;
-};
+/* The table of names being created (fs->pending), made at the session's
+ * start: 0 or -ENOMEM. */
+int pending_init(struct shmfs *fs);
 
 void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		     struct fuse_file_info *fi);

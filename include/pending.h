@@ -1,0 +1,118 @@
+/* pending.h - names being created in by-key/: the bytes gathered before
+ * their segment exists, whose they are, and who may see them.
+ *
+ * shmget needs the size before the segment exists, so what is written to
+ * a new name is gathered here until a truncate gives the size or a close
+ * makes the segment.  The rules:
+ *  - a name is its creator's alone: every lookup is by (key, uid), so
+ *    another user (root too) finds nothing, as the kernel shows nothing of
+ *    a segment not made yet; their own creation of the same key is a
+ *    name of their own, and the one made second fails with EEXIST;
+ *  - only the creator or root changes a name (EPERM);
+ *  - bytes gathered count against their creator's budget (EFBIG beyond
+ *    it); after a write or a creation failed, a close makes nothing and
+ *    reports that errno;
+ *  - the table's mutex is held for the bookkeeping only: the segment is
+ *    made by the caller's pending_make_fn without it (shmget, the copy),
+ *    while the name is marked as being made and other calls on that same
+ *    name wait for the outcome.
+ *
+ * Knows nothing of FUSE: returns errnos, never replies.
+ */
+#ifndef SHMFS_PENDING_H
+#define SHMFS_PENDING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pending_table;
+struct pending; /* one name being created by one user */
+
+/* What a name is now, for attributes and permission checks. */
+struct pending_info {
+	int32_t key;
+	unsigned int mode; /* permission bits it will be made with */
+	uid_t cuid;	   /* the creator, who makes it */
+	gid_t cgid;
+	uid_t uid; /* the owner it will get (chown) */
+	gid_t gid;
+	size_t len; /* bytes gathered */
+	int shmid;  /* once made; -1 before */
+};
+
+/* Make the segment of info->key with size bytes and the first len bytes
+ * of data in it, as info->cuid:cgid; on success *file is the caller's
+ * handle of it (kept until the name's last reference) and *shmid its
+ * shmid.  0 or -errno; on failure nothing may be left. */
+typedef int (*pending_make_fn)(void *arg, const struct pending_info *info, const char *data,
+			       size_t len, size_t size, void **file, int *shmid);
+/* Let go of a file made by pending_make_fn. */
+typedef void (*pending_drop_fn)(void *arg, void *file);
+
+/* A table with budget bytes per creator.  NULL if out of memory. */
+struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pending_drop_fn drop,
+					void *arg);
+/* Free every name; the files made are the caller's to close (at the end
+ * of a session, with its other open files).  NULL: nothing. */
+void pending_table_free(struct pending_table *t);
+
+/* The name uid is creating for key, with a reference: with create, made
+ * if uid has none (*created says so); without, -ENOENT if uid has none.
+ * info receives what it is.  0 or -errno. */
+int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsigned int mode,
+		bool create, struct pending **out, bool *created, struct pending_info *info);
+/* Let go of the reference of a pending_get() without making anything
+ * (an open refused). */
+void pending_put(struct pending_table *t, struct pending *p);
+/* A reference to uid's name for key that is not an open file (a change
+ * by path): -ENOENT if none.  pending_unhold() lets go of it. */
+int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out);
+void pending_unhold(struct pending_table *t, struct pending *p);
+/* What uid's name for key is, or -ENOENT. */
+int pending_find(struct pending_table *t, int32_t key, uid_t uid, struct pending_info *info);
+void pending_info_of(struct pending_table *t, struct pending *p, struct pending_info *info);
+
+/* PENDING_MADE: the segment exists; *file is where the request goes. */
+#define PENDING_MADE 1
+
+/* Gather size bytes at off: 0, PENDING_MADE, or -EFBIG (beyond the
+ * creator's budget) / -ENOMEM, which spoil the name. */
+int pending_gather(struct pending_table *t, struct pending *p, const char *buf, size_t size,
+		   off_t off, void **file);
+/* Copy out up to size bytes at off into buf: 0 with *n, or PENDING_MADE. */
+int pending_copy_out(struct pending_table *t, struct pending *p, char *buf, size_t size, off_t off,
+		     size_t *n, void **file);
+
+/* A change asked by caller: chmod, chown, truncate, touch. */
+#define PENDING_SET_MODE  1
+#define PENDING_SET_UID	  2
+#define PENDING_SET_GID	  4
+#define PENDING_SET_SIZE  8
+#define PENDING_SET_TOUCH 16
+struct pending_change {
+	int what; /* PENDING_SET_* */
+	unsigned int mode;
+	uid_t uid;
+	gid_t gid;
+	uint64_t size;
+};
+
+/* Apply c: -EPERM unless caller is the creator or root; PENDING_MADE if
+ * the segment exists already (the change is then the segment's: *file);
+ * otherwise recorded, and a size (other than 0) or a touch makes the
+ * segment (a touch at the default size).  0 or -errno. */
+int pending_change(struct pending_table *t, struct pending *p, uid_t caller,
+		   const struct pending_change *c, size_t default_size, void **file);
+
+/* A close of a file of p: after bytes were written, make the segment
+ * (max(len, default_size)); after a failure, that failure.  0 or -errno. */
+int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_size);
+/* The release of a file of p (a pending_get()): at the last open file, a
+ * name never made and not spoilt is made (as pending_on_flush, even with
+ * nothing written); then the reference goes.  Returns the making's
+ * -errno, or 0. */
+int pending_on_release(struct pending_table *t, struct pending *p, size_t default_size);
+
+#endif

@@ -1,0 +1,421 @@
+/* pending.c - names being created in by-key/ (see pending.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pending.h"
+
+struct pending {
+	int32_t key;
+	unsigned int mode;
+	uid_t cuid, uid;
+	gid_t cgid, gid;
+	int shmid;  /* -1 until made */
+	void *file; /* pending_make_fn's handle, once made */
+	char *data;
+	size_t len;
+	unsigned int opens; /* open files (pending_get) */
+	unsigned int refs;  /* opens and holds: freed at 0 */
+	bool making;	    /* pending_make_fn runs, without t->lock */
+	int failed;	    /* -errno of a failed write or making; 0 */
+	struct pending *next;
+};
+
+struct pending_user {
+	uid_t uid;
+	size_t bytes;
+};
+
+struct pending_table {
+	pthread_mutex_t lock;
+	pthread_cond_t made; /* a making ended */
+	size_t budget;
+	pending_make_fn make;
+	pending_drop_fn drop;
+	void *arg;
+	struct pending *names;
+	struct pending_user *users; /* creators with bytes gathered */
+	size_t nusers, users_cap;
+};
+
+struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pending_drop_fn drop,
+					void *arg)
+{
+	struct pending_table *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	pthread_mutex_init(&t->lock, NULL);
+	pthread_cond_init(&t->made, NULL);
+	t->budget = budget;
+	t->make = make;
+	t->drop = drop;
+	t->arg = arg;
+	return t;
+}
+
+void pending_table_free(struct pending_table *t)
+{
+	if (!t)
+		return;
+	while (t->names) {
+		struct pending *p = t->names;
+
+		t->names = p->next;
+		free(p->data);
+		free(p);
+	}
+	free(t->users);
+	pthread_cond_destroy(&t->made);
+	pthread_mutex_destroy(&t->lock);
+	free(t);
+}
+
+/* ---- budgets ---------------------------------------------------------------- */
+
+static struct pending_user *user_of_locked(struct pending_table *t, uid_t uid)
+{
+	for (size_t i = 0; i < t->nusers; i++)
+		if (t->users[i].uid == uid)
+			return &t->users[i];
+	return NULL;
+}
+
+/* Count n more bytes against uid's budget: 0, -EFBIG beyond it, -ENOMEM. */
+static int charge_locked(struct pending_table *t, uid_t uid, size_t n)
+{
+	struct pending_user *u = user_of_locked(t, uid);
+
+	if (n > t->budget || (u && u->bytes > t->budget - n))
+		return -EFBIG;
+	if (!u) {
+		if (t->nusers == t->users_cap) {
+			size_t cap = t->users_cap ? t->users_cap * 2 : 8;
+			struct pending_user *v = realloc(t->users, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			t->users = v;
+			t->users_cap = cap;
+		}
+		u = &t->users[t->nusers++];
+		*u = (struct pending_user){ .uid = uid };
+	}
+	u->bytes += n;
+	return 0;
+}
+
+static void uncharge_locked(struct pending_table *t, uid_t uid, size_t n)
+{
+	struct pending_user *u = user_of_locked(t, uid);
+
+	if (!u)
+		return;
+	u->bytes -= n < u->bytes ? n : u->bytes;
+	if (u->bytes == 0)
+		*u = t->users[--t->nusers];
+}
+
+/* ---- the names ---------------------------------------------------------------- */
+
+static void drop_data_locked(struct pending_table *t, struct pending *p)
+{
+	uncharge_locked(t, p->cuid, p->len);
+	free(p->data);
+	p->data = NULL;
+	p->len = 0;
+}
+
+static struct pending *find_locked(struct pending_table *t, int32_t key, uid_t uid)
+{
+	for (struct pending *p = t->names; p; p = p->next)
+		if (p->key == key && p->cuid == uid)
+			return p;
+	return NULL;
+}
+
+static void info_locked(const struct pending *p, struct pending_info *info)
+{
+	*info = (struct pending_info){
+		.key = p->key,
+		.mode = p->mode,
+		.cuid = p->cuid,
+		.cgid = p->cgid,
+		.uid = p->uid,
+		.gid = p->gid,
+		.len = p->len,
+		.shmid = p->shmid,
+	};
+}
+
+/* Until no thread makes p: then its data, size and owner may change and
+ * p->shmid says whether it is made.  Waits only for p's own making. */
+static void wait_made_locked(struct pending_table *t, struct pending *p)
+{
+	while (p->making)
+		pthread_cond_wait(&t->made, &t->lock);
+}
+
+/* Drop a reference; at the last, unlink p and return its file to drop
+ * (outside the lock), or NULL. */
+static void *unref_locked(struct pending_table *t, struct pending *p)
+{
+	void *file;
+
+	if (--p->refs > 0)
+		return NULL;
+	for (struct pending **pp = &t->names; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	file = p->file;
+	drop_data_locked(t, p);
+	free(p);
+	return file;
+}
+
+static void unlock_and_drop(struct pending_table *t, void *file)
+{
+	pthread_mutex_unlock(&t->lock);
+	if (file)
+		t->drop(t->arg, file);
+}
+
+int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsigned int mode,
+		bool create, struct pending **out, bool *created, struct pending_info *info)
+{
+	struct pending *p;
+
+	*created = false;
+	pthread_mutex_lock(&t->lock);
+	p = find_locked(t, key, uid);
+	if (!p && create) {
+		p = calloc(1, sizeof(*p));
+		if (!p) {
+			pthread_mutex_unlock(&t->lock);
+			return -ENOMEM;
+		}
+		p->key = key;
+		p->mode = mode & 0777;
+		p->cuid = p->uid = uid;
+		p->cgid = p->gid = gid;
+		p->shmid = -1;
+		p->next = t->names;
+		t->names = p;
+		*created = true;
+	}
+	if (p) {
+		p->opens++;
+		p->refs++;
+		info_locked(p, info);
+		*out = p;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return p ? 0 : -ENOENT;
+}
+
+void pending_put(struct pending_table *t, struct pending *p)
+{
+	pthread_mutex_lock(&t->lock);
+	p->opens--;
+	unlock_and_drop(t, unref_locked(t, p));
+}
+
+int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&t->lock);
+	p = find_locked(t, key, uid);
+	if (p) {
+		p->refs++;
+		*out = p;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return p ? 0 : -ENOENT;
+}
+
+void pending_unhold(struct pending_table *t, struct pending *p)
+{
+	pthread_mutex_lock(&t->lock);
+	unlock_and_drop(t, unref_locked(t, p));
+}
+
+int pending_find(struct pending_table *t, int32_t key, uid_t uid, struct pending_info *info)
+{
+	struct pending *p;
+
+	pthread_mutex_lock(&t->lock);
+	p = find_locked(t, key, uid);
+	if (p)
+		info_locked(p, info);
+	pthread_mutex_unlock(&t->lock);
+	return p ? 0 : -ENOENT;
+}
+
+void pending_info_of(struct pending_table *t, struct pending *p, struct pending_info *info)
+{
+	pthread_mutex_lock(&t->lock);
+	info_locked(p, info);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- making the segment ----------------------------------------------------- */
+
+/* Make p's segment with size bytes unless made: the mutex is dropped
+ * while t->make runs; p->making keeps p and what make reads unchanged. */
+static int make_locked(struct pending_table *t, struct pending *p, size_t size)
+{
+	struct pending_info info;
+	void *file = NULL;
+	int shmid = -1, ret;
+
+	wait_made_locked(t, p);
+	if (p->shmid >= 0)
+		return 0;
+	p->making = true;
+	info_locked(p, &info);
+	pthread_mutex_unlock(&t->lock);
+	ret = t->make(t->arg, &info, p->data, p->len, size, &file, &shmid);
+	pthread_mutex_lock(&t->lock);
+	p->making = false;
+	pthread_cond_broadcast(&t->made);
+	if (ret) {
+		p->failed = ret;
+		return ret;
+	}
+	p->file = file;
+	p->shmid = shmid;
+	drop_data_locked(t, p);
+	return 0;
+}
+
+static size_t default_size_of(const struct pending *p, size_t default_size)
+{
+	return p->len > default_size ? p->len : default_size;
+}
+
+int pending_gather(struct pending_table *t, struct pending *p, const char *buf, size_t size,
+		   off_t off, void **file)
+{
+	size_t end;
+	char *grown;
+	int ret = 0;
+
+	pthread_mutex_lock(&t->lock);
+	wait_made_locked(t, p);
+	if (p->shmid >= 0) {
+		*file = p->file;
+		pthread_mutex_unlock(&t->lock);
+		return PENDING_MADE;
+	}
+	if (off < 0 || (uint64_t)off > t->budget || size > t->budget - (uint64_t)off) {
+		ret = -EFBIG;
+		goto out;
+	}
+	end = (size_t)off + size;
+	if (end > p->len) {
+		ret = charge_locked(t, p->cuid, end - p->len);
+		if (ret)
+			goto out;
+		grown = realloc(p->data, end);
+		if (!grown) {
+			uncharge_locked(t, p->cuid, end - p->len);
+			ret = -ENOMEM;
+			goto out;
+		}
+		memset(grown + p->len, 0, end - p->len);
+		p->data = grown;
+		p->len = end;
+	}
+	memcpy(p->data + off, buf, size);
+out:
+	/* What was written is incomplete: a close makes nothing. */
+	if (ret)
+		p->failed = ret;
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+int pending_copy_out(struct pending_table *t, struct pending *p, char *buf, size_t size, off_t off,
+		     size_t *n, void **file)
+{
+	pthread_mutex_lock(&t->lock);
+	wait_made_locked(t, p);
+	if (p->shmid >= 0) {
+		*file = p->file;
+		pthread_mutex_unlock(&t->lock);
+		return PENDING_MADE;
+	}
+	*n = 0;
+	if (off >= 0 && (uint64_t)off < p->len) {
+		*n = p->len - (size_t)off < size ? p->len - (size_t)off : size;
+		memcpy(buf, p->data + off, *n);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}
+
+int pending_change(struct pending_table *t, struct pending *p, uid_t caller,
+		   const struct pending_change *c, size_t default_size, void **file)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&t->lock);
+	if (caller != 0 && caller != p->cuid) {
+		ret = -EPERM;
+		goto out;
+	}
+	wait_made_locked(t, p);
+	if (p->shmid >= 0) {
+		*file = p->file;
+		ret = PENDING_MADE;
+		goto out;
+	}
+	if (c->what & PENDING_SET_MODE)
+		p->mode = c->mode & 0777;
+	if (c->what & PENDING_SET_UID)
+		p->uid = c->uid;
+	if (c->what & PENDING_SET_GID)
+		p->gid = c->gid;
+	if ((c->what & PENDING_SET_SIZE) && c->size == 0)
+		/* dd and O_TRUNC truncate to 0 first: nothing to make yet */
+		drop_data_locked(t, p);
+	else if (c->what & PENDING_SET_SIZE)
+		ret = c->size > SIZE_MAX ? -EFBIG : make_locked(t, p, (size_t)c->size);
+	/* touch: the name exists from now on, at the default size */
+	if (ret == 0 && (c->what & PENDING_SET_TOUCH))
+		ret = make_locked(t, p, default_size_of(p, default_size));
+out:
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_size)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&t->lock);
+	wait_made_locked(t, p);
+	if (p->shmid < 0 && p->failed)
+		ret = p->failed;
+	else if (p->len > 0)
+		ret = make_locked(t, p, default_size_of(p, default_size));
+	pthread_mutex_unlock(&t->lock);
+	return ret;
+}
+
+int pending_on_release(struct pending_table *t, struct pending *p, size_t default_size)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&t->lock);
+	wait_made_locked(t, p);
+	if (--p->opens == 0 && p->shmid < 0 && !p->failed)
+		ret = make_locked(t, p, default_size_of(p, default_size));
+	unlock_and_drop(t, unref_locked(t, p));
+	return ret;
+}
