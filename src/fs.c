@@ -21,6 +21,7 @@
 #include "fs_caller.h"
 #include "fs_create.h"
 #include "fs_io.h"
+#include "log.h"
 #include "names.h"
 #include "sidecar.h"
 
@@ -759,10 +760,10 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		daemon_enable_splice(fs);
 	}
 	if (pending_init(fs) != 0)
-		fuse_log(FUSE_LOG_WARNING, "shmfs: out of memory: no creation in by-key/\n");
+		log_warning("shmfs: out of memory: no creation in by-key/\n");
 	/* The background thread starts here, after any daemonizing fork. */
 	if (daemon_start(fs) != 0)
-		fuse_log(FUSE_LOG_WARNING, "shmfs: cannot start the background thread\n");
+		log_warning("shmfs: cannot start the background thread\n");
 }
 
 static void shmfs_ll_destroy(void *userdata)

@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 
 #include "fs_io.h"
+#include "log.h"
 
 struct open_file {
 	LIST_ENTRY(open_file) link;
@@ -106,10 +107,9 @@ void open_file_close(struct shmfs *fs, struct open_file *of)
 	lock_table_release(fs->locks, of->hold);
 	parked = attach_close(fs->attaches, of->att);
 	if (parked)
-		fuse_log(FUSE_LOG_WARNING,
-			 "shmfs: segment %d kept attached: detaching it would destroy it "
-			 "(kernel.shm_rmid_forced=1)\n",
-			 of->shmid);
+		log_warning("shmfs: segment %d kept attached: detaching it would destroy it "
+			    "(kernel.shm_rmid_forced=1)\n",
+			    of->shmid);
 	/* an attachment to let go of later: the background thread sweeps */
 	if (parked || fs->opts.attach_cache > 0)
 		daemon_kick(fs);

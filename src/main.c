@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "fs.h"
 #include "kernel_features.h"
+#include "log.h"
 #include "options.h"
 
 struct options {
@@ -266,7 +267,7 @@ int main(int argc, char *argv[])
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto err_out5;
 	if (kernel_features_install(se, fuse_session_fd(se)) != 0)
-		fuse_log(FUSE_LOG_WARNING, "shmfs: mmap of segment files is off\n");
+		log_warning("shmfs: mmap of segment files is off\n");
 	if (!cmd.foreground) {
 		openlog("shmfs", LOG_PID, LOG_DAEMON);
 		fuse_set_log_func(log_to_syslog);

@@ -64,6 +64,12 @@ struct seen {
 static struct seen *seen;
 static int sharelite_semid = -1; /* checked after the unmount */
 
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
 /* ---- children as another user ----------------------------------------- */
 
 /* Become uid:gid (no groups) with RLIMIT_MEMLOCK at memlock (unless -1),
@@ -607,16 +613,18 @@ static long log_lines(void)
 	return lines;
 }
 
-static void test_log_cannot_be_flooded(void **state)
+/* Run fn as the attacker, wait for the daemon's log to settle (the last
+ * releases are answered after the last close; it is the count that is
+ * asserted), and check the lines it wrote: some, at most a burst per
+ * interval begun. */
+static void expect_rate_limited(const char *what, void (*fn)(void *))
 {
 	struct timespec t0, t1;
 	long before = log_lines(), lines, bound;
 	double elapsed;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	as_user(ATTACKER, -1, flood, NULL);
-	/* the last releases are answered after the last close: wait for the
-	 * count to settle (it is the count that is asserted) */
+	as_user(ATTACKER, -1, fn, NULL);
 	for (int quiet = 0, i = 0; quiet < 20 && i < 500; i++) {
 		long now = log_lines();
 
@@ -626,25 +634,58 @@ static void test_log_cannot_be_flooded(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	lines = log_lines() - before;
 	elapsed = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-	/* a burst per interval begun, however many failures */
 	bound = LOG_BURST * (2 + (long)(elapsed / LOG_INTERVAL_S));
-	printf("%d failed creations at close in %.1f s: %ld log lines (at most %ld)\n", FLOODS,
-	       elapsed, lines, bound);
+	printf("%d %s in %.1f s: %ld log lines (at most %ld)\n", FLOODS, what, elapsed, lines,
+	       bound);
 	assert_true(lines >= 1);
 	assert_true(lines <= bound);
+}
+
+/* Create through the mount and close, under kernel.shm_rmid_forced=1:
+ * each close keeps the new segment attached, and says so. */
+static void flood_kept(void *arg)
+{
+	char path[256];
+
+	for (int i = 0; i < FLOODS; i++) {
+		int fd;
+
+		bykey(path, sizeof(path), KEY_FLOOD + FLOODS + i);
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || write(fd, "x", 1) != 1 || close(fd) != 0)
+			_exit(6);
+	}
+}
+
+static void set_rmid_forced(const char *value)
+{
+	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_WRONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, value, 1), 1);
+	close(fd);
+}
+
+static void test_log_cannot_be_flooded(void **state)
+{
+	expect_rate_limited("failed creations at close", flood);
 	for (int i = 0; i < FLOODS; i++)
 		remove_key(KEY_FLOOD + i);
+	set_rmid_forced("1");
+	expect_rate_limited("segments kept attached", flood_kept);
+	set_rmid_forced("0");
+	for (int i = 0; i < FLOODS; i++) {
+		int semid = semget(KEY_FLOOD + FLOODS + i, 0, 0);
+
+		remove_key(KEY_FLOOD + FLOODS + i);
+		if (semid >= 0)
+			semctl(semid, 0, IPC_RMID);
+	}
 }
 
 /* ---- 6. the creation never waits for a lock ------------------------------------------ */
 
 #define KEY_HELD 0x7e000030
-
-union semun {
-	int val;
-	struct semid_ds *buf;
-	unsigned short *array;
-};
 
 struct held {
 	struct gate locked, done;
