@@ -21,6 +21,7 @@
 #include "fs_caller.h"
 #include "fs_create.h"
 #include "fs_io.h"
+#include "kernel_features.h"
 #include "log.h"
 #include "names.h"
 #include "sidecar.h"
@@ -542,9 +543,14 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	/* Another process may write the segment at any moment: no page cache. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	/* mmap of the segment's own file, writers in parallel (if offered) */
+	if (kind == NAME_SEGMENT)
+		kernel_features_open(req, ino, open_file_fd(of), fi);
 	/* The caller is gone (interrupted): no release will come. */
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		kernel_features_release(req, ino, fi);
 		open_file_close(fs, of);
+	}
 	return;
 out_err:
 	fuse_reply_err(req, -ret);
@@ -624,6 +630,7 @@ static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 		pending_release(fs, (struct pending *)(uintptr_t)fi->fh);
 		break;
 	default:
+		kernel_features_release(req, ino, fi);
 		open_file_close(fs, (struct open_file *)(uintptr_t)fi->fh);
 	}
 	fuse_reply_err(req, 0);
@@ -755,6 +762,7 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+	kernel_features_init(conn);
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE) {
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 		daemon_enable_splice(fs);

@@ -136,6 +136,11 @@ uint64_t open_file_size(const struct open_file *of)
 	return attach_size(of->att);
 }
 
+int open_file_fd(const struct open_file *of)
+{
+	return attach_fd(of->att);
+}
+
 int open_file_shmid(const struct open_file *of)
 {
 	return of->shmid;

@@ -29,6 +29,8 @@ void open_files_close_all(struct shmfs *fs);
 
 uint64_t open_file_size(const struct open_file *of);
 int open_file_shmid(const struct open_file *of);
+/* The segment's own file (attach_fd()), or -1. */
+int open_file_fd(const struct open_file *of);
 
 /* Serve a read or write request and reply to it. */
 void open_file_read(fuse_req_t req, struct open_file *of, size_t size, off_t off);

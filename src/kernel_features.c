@@ -335,7 +335,7 @@ unsigned int kernel_features_finish(void)
 	pthread_mutex_unlock(&kf.lock);
 	if (held)
 		fuse_log(FUSE_LOG_WARNING,
-			 "shmfs: %u file(s) open at unmount still held a backing file "
+			 "shmfs: %u file(s) still open at unmount held a backing file "
 			 "(their releases never came)\n",
 			 held);
 	return held;
