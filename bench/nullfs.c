@@ -5,6 +5,11 @@
  * 1 MiB, the multithreaded loop: whatever shmfs costs above this is
  * shmfs's own.  The splice options are there to see whether splicing
  * helps a server that serves bytes from memory.
+ *
+ * It asks for FOPEN_PARALLEL_DIRECT_WRITES as shmfs does, through shmfs's
+ * own src/kernel_features.c (and SHMFS_MASK_KERNEL_FEATURES hides it in
+ * both), so that writers in parallel compare like with like; not with
+ * -o splice_read, whose requests that module cannot see.
  */
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
@@ -18,6 +23,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "kernel_features.h"
 
 #define NULLFS_FILE_INO 2
 #define NULLFS_FILE	"data"
@@ -85,6 +92,7 @@ static void nullfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 	if (fs->opts.splice_move && (conn->capable & FUSE_CAP_SPLICE_MOVE))
 		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	kernel_features_init(conn);
 }
 
 static void nullfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -123,7 +131,9 @@ static void nullfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 		return;
 	}
 	fi->direct_io = 1;
-	fuse_reply_open(req, fi);
+	kernel_features_open(req, ino, -1, fi); /* no backing file: no mmap */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		kernel_features_release(req, ino, fi);
 }
 
 static void nullfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -188,6 +198,7 @@ static void nullfs_ll_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufv
 
 static void nullfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	kernel_features_release(req, ino, fi);
 	fuse_reply_err(req, 0);
 }
 
@@ -282,6 +293,8 @@ int main(int argc, char *argv[])
 		goto err_out4;
 	if (fuse_session_mount(se, cmd.mountpoint) != 0)
 		goto err_out5;
+	if (!fs.opts.splice_read && kernel_features_install(se, fuse_session_fd(se)) != 0)
+		fprintf(stderr, "nullfs: no parallel direct writes\n");
 	fuse_daemonize(cmd.foreground);
 	if (cmd.singlethread) {
 		ret = fuse_session_loop(se);
@@ -296,6 +309,7 @@ int main(int argc, char *argv[])
 		fuse_loop_cfg_destroy(loop_cfg);
 	}
 	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
+	kernel_features_finish();
 	fuse_session_unmount(se);
 err_out5:
 	fuse_remove_signal_handlers(se);
