@@ -148,7 +148,8 @@ int segment_parse_memlock_limit(const char *limits, struct rlimit *out);
  * is not root, or a root caller, makes the call itself.  A caller not
  * seen from the daemon's PID namespace (pid 0) gets the daemon's own
  * limit.  -EPERM if the caller's limit cannot be read (a caller gone, its
- * pid not the caller's any more); otherwise as segment_set_locked(). */
+ * pid not the caller's any more); -EAGAIN if the child could not be run;
+ * otherwise as segment_set_locked(). */
 int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *caller);
 
 #endif

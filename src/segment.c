@@ -549,37 +549,36 @@ int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *c
 		.shmid = shmid, .locked = locked, .uid = caller->uid, .gid = caller->gid
 	};
 	size_t stack_size = 64 * 1024;
-	int answer[2], status, err;
+	int answer[2] = { -1, -1 }, status, err;
 	char *stack;
-	pid_t pid;
+	pid_t pid = -1;
 
 	if (geteuid() != 0 || caller->uid == 0)
 		return segment_set_locked(shmid, locked);
 	err = caller_memlock(caller, &call.memlock);
 	if (err)
 		return err;
+	/* Failing to run the child (no memory, descriptors or processes
+	 * left; the child killed before it answered) is -EAGAIN. */
+	err = -EAGAIN;
 	stack = malloc(stack_size);
-	if (!stack)
-		return -ENOMEM;
-	if (pipe2(answer, O_CLOEXEC) != 0) {
-		err = -errno;
-		free(stack);
-		return err;
+	if (stack && pipe2(answer, O_CLOEXEC) == 0) {
+		call.answer = answer[1];
+		/* CLONE_VFORK: this thread waits for the child, which runs on
+		 * its own stack; __WALL as the child sends no SIGCHLD. */
+		pid = clone(lock_child, stack + stack_size, CLONE_VM | CLONE_VFORK, &call);
+		close(answer[1]);
 	}
-	call.answer = answer[1];
-	/* CLONE_VFORK: this thread waits for the child, which runs on its
-	 * own stack; __WALL as the child sends no SIGCHLD. */
-	pid = clone(lock_child, stack + stack_size, CLONE_VM | CLONE_VFORK, &call);
-	err = pid < 0 ? -errno : 0;
-	close(answer[1]);
 	if (pid > 0) {
+		int child_err;
+
 		while (waitpid(pid, &status, __WALL) < 0 && errno == EINTR)
 			;
-		if (read(answer[0], &err, sizeof(err)) != sizeof(err))
-			err = EIO; /* the child died before answering */
-		err = err == EINVAL || err == EIDRM ? -ENOENT : -err;
+		if (read(answer[0], &child_err, sizeof(child_err)) == sizeof(child_err))
+			err = child_err == EINVAL || child_err == EIDRM ? -ENOENT : -child_err;
 	}
-	close(answer[0]);
+	if (answer[0] >= 0)
+		close(answer[0]);
 	free(stack);
 	return err;
 }
