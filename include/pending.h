@@ -51,7 +51,8 @@ typedef int (*pending_make_fn)(void *arg, const struct pending_info *info, const
 /* Let go of a file made by pending_make_fn. */
 typedef void (*pending_drop_fn)(void *arg, void *file);
 
-/* A table with budget bytes per creator.  NULL if out of memory. */
+/* A table with budget bytes per creator.  NULL if out of memory; a NULL
+ * table has no names, and pending_get() with create fails with -ENOMEM. */
 struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pending_drop_fn drop,
 					void *arg);
 /* Free every name; the files made are the caller's to close (at the end

@@ -123,6 +123,8 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 		if (of)
 			open_file_close(fs, of);
 		segment_remove(shmid);
+		if (semid >= 0)
+			semctl(semid, 0, IPC_RMID); /* made with it, for nothing */
 		return ret;
 	}
 	*file = of;

@@ -190,6 +190,8 @@ int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsi
 	struct pending *p;
 
 	*created = false;
+	if (!t)
+		return create ? -ENOMEM : -ENOENT;
 	pthread_mutex_lock(&t->lock);
 	p = find_locked(t, key, uid);
 	if (!p && create) {
@@ -228,6 +230,8 @@ int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending
 {
 	struct pending *p;
 
+	if (!t)
+		return -ENOENT;
 	pthread_mutex_lock(&t->lock);
 	p = find_locked(t, key, uid);
 	if (p) {
@@ -248,6 +252,8 @@ int pending_find(struct pending_table *t, int32_t key, uid_t uid, struct pending
 {
 	struct pending *p;
 
+	if (!t)
+		return -ENOENT;
 	pthread_mutex_lock(&t->lock);
 	p = find_locked(t, key, uid);
 	if (p)
