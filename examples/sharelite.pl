@@ -35,9 +35,9 @@
 # keys, so reading a continuation through the mount is not protected.
 # Semaphore 0 of the lock set is ShareLite's "share initialised" mark:
 # new() sets it to 1, under the exclusive lock, when it finds it 0.  shmfs
-# locks a segment with the set of its key when that set carries the mark,
-# and the C and Python examples set it the same way, so all of them lock
-# together.
+# locks a segment with the set of its key only if that set carries the
+# mark (else with a private set of its own), and the C and Python examples
+# set it the same way, so all of them lock together.
 #
 # Writing through the mount into a ShareLite segment overwrites the header,
 # after which ShareLite misreads the length and the continuation chain:

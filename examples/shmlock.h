@@ -6,7 +6,10 @@
  * semaphore 0 set to 1:
  *   semaphore 0 is 1 once the set is in use (IPC::ShareLite's "share
  *               initialised" mark); shmfs locks a segment with the set
- *               of its key when that set carries the mark;
+ *               of its key only if that set carries the mark (and was
+ *               made by root or the segment's owner or creator), and
+ *               with a private set of its own, which no other program
+ *               can take, otherwise;
  *   semaphore 1 counts the holders of the shared (read) lock;
  *   semaphore 2 is 1 while a writer holds the exclusive lock.
  *

@@ -18,7 +18,7 @@ strtol(3) with base 0 reads it.
 
 The lock is the ShareLite set of the segment's key: the semaphore set with
 the same key, 3 semaphores, semaphore 0 set to 1 (IPC::ShareLite's mark;
-shmfs locks with the set of the key when it carries it).  It is opened as
+shmfs locks with the set of the key only if it carries it).  It is opened as
 ShareLite opens it: semget(K, 3, IPC_CREAT | 0666), the exclusive lock,
 semaphore 0 set to 1 if it is 0, release; marking under the lock is what
 makes two programs starting at once agree.  Then:
