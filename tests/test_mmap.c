@@ -48,7 +48,7 @@
 #endif
 
 static const char *shmfs_path;
-static struct test_mount mnt; /* allow_other, lock_timeout=1 */
+static struct test_mount mnt; /* allow_other */
 static char out[65536];
 static int next_key = KEY_BASE;
 
@@ -56,7 +56,7 @@ static int next_key = KEY_BASE;
 
 static int setup(void **state)
 {
-	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=1", NULL };
+	static const char *const args[] = { "-o", "allow_other", NULL };
 
 	mount_start(&mnt, shmfs_path, args);
 	return 0;
@@ -327,14 +327,20 @@ static void unlock_exclusive(int semid)
 
 /* With the segment's lock held outside, write() and read() through the
  * mount wait for it (lock_timeout=1: ETIMEDOUT) while the mapping, like
- * shmat, does not lock; a write at the end is ENOSPC. */
+ * shmat, does not lock; a write at the end is ENOSPC.  A mount of its
+ * own: a second is short for the other tests' waits under valgrind. */
 static void test_reads_and_writes_still_locked(void **state)
 {
+	static const char *const args[] = { "-o", "lock_timeout=1", NULL };
+	struct test_mount m2;
 	int key = next_key++;
 	int id = make_segment(key, PAGE, 0600);
 	int semid = sharelite_set(key);
-	int fd = open_segment(&mnt, id, O_RDWR);
+	int fd;
 	char *mapped, buf[16];
+
+	mount_start(&m2, shmfs_path, args);
+	fd = open_segment(&m2, id, O_RDWR);
 
 	assert_true(fd >= 0);
 	mapped = map(fd, PAGE, PROT_READ | PROT_WRITE);
@@ -356,6 +362,7 @@ static void test_reads_and_writes_still_locked(void **state)
 
 	munmap(mapped, PAGE);
 	close(fd);
+	assert_int_equal(mount_stop(&m2), 0);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 }
