@@ -31,8 +31,9 @@
 # than the segment minus 16 bytes continues in extra segments that ShareLite
 # creates with the first free key of KEY+1, KEY+2, ...: they appear under
 # /mnt/shm as files of their own, each with a header, but ShareLite guards
-# them with the *first* segment's lock, while shmfs locks them by their own
-# keys, so reading a continuation through the mount is not protected.
+# them with the *first* segment's lock and makes no set for their keys, so
+# shmfs locks each with a private set of its own: reading a continuation
+# through the mount is not protected.
 # Semaphore 0 of the lock set is ShareLite's "share initialised" mark:
 # new() sets it to 1, under the exclusive lock, when it finds it 0.  shmfs
 # locks a segment with the set of its key only if that set carries the
