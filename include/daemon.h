@@ -18,7 +18,9 @@
 
 #include "attach.h"
 #include "attr.h"
+#include "budget.h"
 #include "lock.h"
+#include "lockwait.h"
 #include "watch.h"
 
 struct shmfs_options {
@@ -28,9 +30,11 @@ struct shmfs_options {
 	size_t default_size;	      /* size of a segment created without a size */
 	size_t max_pending;	      /* most bytes gathered per user for names being created */
 	double attach_cache;	      /* seconds an attachment outlives its last close; 0: none */
+	unsigned int max_waits;	      /* per user: requests waiting for a lock, and for a write */
 };
 
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000
+#define SHMFS_DEFAULT_MAX_WAITS	      256
 
 struct pending_table;
 
@@ -39,6 +43,8 @@ struct shmfs {
 	struct lock_table *locks;
 	struct watch_table *watches;
 	struct attach_table *attaches;
+	struct lockwait *waits;	   /* requests parked until their lock frees */
+	struct budget *next_waits; /* per user: reads of .next waiting */
 	struct attr_dirs dirs;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */
@@ -62,7 +68,8 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts);
 /* Remove every set the daemon made, let go of every segment, free. */
 void shmfs_free(struct shmfs *fs);
 
-/* Start the background thread (after any daemonizing fork); stop it. */
+/* Start the background thread (after any daemonizing fork); stop it and
+ * answer every request still waiting for a lock (EINTR). */
 int daemon_start(struct shmfs *fs);
 void daemon_stop(struct shmfs *fs);
 /* There is something to watch or let go of: wake the background thread. */

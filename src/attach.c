@@ -22,9 +22,15 @@
 #define TWICE_SHIFT	 PARTS_PER_CHUNK /* the written-twice bits sit above the once bits */
 #define CHUNK_MAPPED	 (1ull << (2 * PARTS_PER_CHUNK))
 #define SMALLEST_MAPPING (1u << PART_SHIFT) /* writes below this never map */
+/* The daemon's address space is shared by every user: the rewrite
+ * mappings of all attaches together stay below this (past it, writes
+ * are pwrite, only slower), so nobody can make another's open fail with
+ * ENOMEM by mapping huge SHM_NORESERVE segments. */
+#define MAP_BUDGET (64ull << 30)
 
 struct attach {
 	struct attach *next;
+	struct attach_table *table;
 	int shmid;
 	uint64_t generation;
 	bool writable;
@@ -52,6 +58,7 @@ struct attach_table {
 	 * attaches or the segment is removed. */
 	struct parked *parked;
 	size_t nparked, parked_cap;
+	uint64_t mapped; /* bytes of rewrite mappings (atomic): at most MAP_BUDGET */
 };
 
 static size_t page_size(void)
@@ -116,8 +123,10 @@ static bool attach_free(struct attach_table *t, struct attach *a)
 {
 	bool parked = false;
 
-	if (a->map)
+	if (a->map) {
 		munmap(a->map, a->size);
+		__atomic_sub_fetch(&t->mapped, a->size, __ATOMIC_RELAXED);
+	}
 	if (a->fd >= 0)
 		close(a->fd);
 	free(a->chunks);
@@ -194,6 +203,7 @@ int attach_open(struct attach_table *t, const struct segment_info *seg, bool wri
 		fd = -1;
 	}
 	*a = (struct attach){
+		.table = t,
 		.shmid = seg->shmid,
 		.generation = segment_generation(seg),
 		.writable = writable,
@@ -295,14 +305,21 @@ static char *file_map(struct attach *a)
 
 	if (map)
 		return map;
+	if (__atomic_add_fetch(&a->table->mapped, a->size, __ATOMIC_RELAXED) > MAP_BUDGET) {
+		__atomic_sub_fetch(&a->table->mapped, a->size, __ATOMIC_RELAXED);
+		return NULL;
+	}
 	fresh = mmap(NULL, a->size, PROT_READ | (a->writable ? PROT_WRITE : 0), MAP_SHARED, a->fd,
 		     0);
-	if (fresh == MAP_FAILED)
+	if (fresh == MAP_FAILED) {
+		__atomic_sub_fetch(&a->table->mapped, a->size, __ATOMIC_RELAXED);
 		return NULL;
+	}
 	/* Two writers may race here: one mapping wins, the other goes. */
 	if (!__atomic_compare_exchange_n(&a->map, &none, fresh, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
 		munmap(fresh, a->size);
+		__atomic_sub_fetch(&a->table->mapped, a->size, __ATOMIC_RELAXED);
 		return none;
 	}
 	return fresh;

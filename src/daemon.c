@@ -36,7 +36,9 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->locks = lock_table_new();
 	fs->watches = watch_table_new();
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
-	if (!fs->locks || !fs->watches || !fs->attaches) {
+	fs->waits = lockwait_new(opts->max_waits);
+	fs->next_waits = budget_new(opts->max_waits);
+	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->next_waits) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -50,7 +52,9 @@ void shmfs_free(struct shmfs *fs)
 		return;
 	daemon_stop(fs);
 	/* Waiters first: they hold files, and files hold attachments. */
+	lockwait_free(fs->waits);
 	watch_table_free(fs->watches);
+	budget_free(fs->next_waits);
 	attach_table_free(fs->attaches);
 	lock_table_free(fs->locks);
 	pending_table_free(fs->pending);
@@ -128,6 +132,9 @@ int daemon_start(struct shmfs *fs)
 
 void daemon_stop(struct shmfs *fs)
 {
+	/* Requests waiting for a lock are answered, within a slice. */
+	lockwait_free(fs->waits);
+	fs->waits = NULL;
 	if (!fs->bg_running)
 		return;
 	pthread_mutex_lock(&fs->bg_lock);

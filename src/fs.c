@@ -177,6 +177,40 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
 }
 
+/* After a truncation: the attributes as they are now.  A file opened for
+ * it alone (truncate(2) without an open file) is closed. */
+struct truncated {
+	int shmid;
+	bool own_file;
+};
+
+static void reply_segment_attr(fuse_req_t req, int shmid)
+{
+	struct segment_info seg;
+	struct stat st;
+	int ret = segment_stat(shmid, false, &seg);
+
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	attr_of_segment(NAME_SEGMENT, &seg, &st);
+	fuse_reply_attr(req, &st, fs_of(req)->opts.attr_timeout);
+}
+
+static void setattr_truncated(fuse_req_t req, struct open_file *of, int err, void *ctx)
+{
+	struct truncated *t = ctx;
+
+	if (t->own_file)
+		open_file_close(fs_of(req), of);
+	if (err)
+		fuse_reply_err(req, -err);
+	else
+		reply_segment_attr(req, t->shmid);
+	free(t);
+}
+
 static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			     struct fuse_file_info *fi)
 {
@@ -219,33 +253,37 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 			watch_set_perm(fs->watches, &seg);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
+		struct truncated *t;
+		struct open_file *of;
+
 		if ((uint64_t)attr->st_size > seg.size) {
 			ret = -EFBIG;
 			goto out_err;
 		}
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			ret = -ENOMEM;
+			goto out_err;
+		}
+		t->shmid = shmid;
 		if (fi && fi->fh) {
-			ret = open_file_truncate(fs, req, (struct open_file *)(uintptr_t)fi->fh,
-						 attr->st_size);
+			of = (struct open_file *)(uintptr_t)fi->fh;
 		} else {
-			struct open_file *of;
-
 			ret = check_access(req, &seg, ACCESS_READ | ACCESS_WRITE);
 			if (ret == 0)
 				ret = open_file_new(fs, &seg, true, false, false, &of);
-			if (ret == 0) {
-				ret = open_file_truncate(fs, req, of, attr->st_size);
-				open_file_close(fs, of);
+			if (ret) {
+				free(t);
+				goto out_err;
 			}
+			t->own_file = true;
 		}
-		if (ret)
-			goto out_err;
+		/* replies when the zeroing is done (later, if the lock is busy) */
+		open_file_truncate_then(req, of, attr->st_size, setattr_truncated, t);
+		return;
 	}
 	/* Times (touch) are the kernel's to keep: accepted, not changed. */
-	ret = segment_stat(shmid, false, &seg);
-	if (ret)
-		goto out_err;
-	attr_of_segment(NAME_SEGMENT, &seg, &st);
-	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
+	reply_segment_attr(req, shmid);
 	return;
 out_err:
 	fuse_reply_err(req, -ret);
@@ -493,6 +531,36 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		open_sidecar_free(sc);
 }
 
+/* An open being answered, after its O_TRUNC if it has one. */
+struct opening {
+	fuse_ino_t ino;
+	struct fuse_file_info fi;
+};
+
+static void reply_opened(fuse_req_t req, fuse_ino_t ino, struct open_file *of,
+			 struct fuse_file_info *fi)
+{
+	/* The caller is gone (interrupted): no release will come. */
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		kernel_features_release(req, ino, fi);
+		open_file_close(fs_of(req), of);
+	}
+}
+
+static void open_truncated(fuse_req_t req, struct open_file *of, int err, void *ctx)
+{
+	struct opening *o = ctx;
+
+	if (err) {
+		kernel_features_release(req, o->ino, &o->fi);
+		open_file_close(fs_of(req), of);
+		fuse_reply_err(req, -err);
+	} else {
+		reply_opened(req, o->ino, of, &o->fi);
+	}
+	free(o);
+}
+
 static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
@@ -532,13 +600,6 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 			    &of);
 	if (ret)
 		goto out_err;
-	if (fi->flags & O_TRUNC) {
-		ret = open_file_truncate(fs, req, of, 0);
-		if (ret) {
-			open_file_close(fs, of);
-			goto out_err;
-		}
-	}
 	fi->fh = (uintptr_t)of;
 	/* Another process may write the segment at any moment: no page cache. */
 	fi->direct_io = 1;
@@ -546,11 +607,22 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	/* mmap of the segment's own file, writers in parallel (if offered) */
 	if (kind == NAME_SEGMENT)
 		kernel_features_open(req, ino, open_file_fd(of), fi);
-	/* The caller is gone (interrupted): no release will come. */
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		kernel_features_release(req, ino, fi);
-		open_file_close(fs, of);
+	if (fi->flags & O_TRUNC) {
+		struct opening *o = malloc(sizeof(*o));
+
+		if (!o) {
+			kernel_features_release(req, ino, fi);
+			open_file_close(fs, of);
+			ret = -ENOMEM;
+			goto out_err;
+		}
+		o->ino = ino;
+		o->fi = *fi;
+		/* replies when the zeroing is done (later, if the lock is busy) */
+		open_file_truncate_then(req, of, 0, open_truncated, o);
+		return;
 	}
+	reply_opened(req, ino, of, fi);
 	return;
 out_err:
 	fuse_reply_err(req, -ret);

@@ -11,6 +11,7 @@
 
 #include "fs_io.h"
 #include "log.h"
+#include "lockwait.h"
 
 struct open_file {
 	LIST_ENTRY(open_file) link;
@@ -57,6 +58,10 @@ int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writabl
 	if (ret)
 		goto err_free;
 	ret = lock_table_hold(fs->locks, seg, &of->hold);
+	if (ret == -ENOSPC)
+		log_warning("shmfs: no semaphore set for segment %d: the kernel's table is full "
+			    "(kernel.sem, SEMMNI); its open fails with ENOSPC\n",
+			    seg->shmid);
 	if (ret)
 		goto err_attach;
 	of->ws = watch_get(fs->watches, seg);
@@ -153,8 +158,9 @@ static bool req_interrupted(void *req)
 	return req && fuse_req_interrupted(req);
 }
 
-/* Take the segment's lock for one request.  If its set was removed under
- * us, the segment's files choose a set again, once. */
+/* Take the segment's lock, waiting in this thread (only where the caller
+ * cannot be answered later: names being created).  If its set was
+ * removed under us, the segment's files choose a set again, once. */
 static int lock_for(struct shmfs *fs, fuse_req_t req, struct open_file *of, enum lock_mode mode,
 		    unsigned int timeout_ms, int *semid_out)
 {
@@ -175,6 +181,130 @@ static int lock_for(struct shmfs *fs, fuse_req_t req, struct open_file *of, enum
 	}
 }
 
+/* One request that needs the segment's lock.  It runs at once if the
+ * lock is free; else it is parked (lockwait.c) and runs on the thread
+ * that waits for that set when the lock frees, while our worker goes
+ * back to reading requests.  Either way it replies exactly once. */
+struct locked_op {
+	struct lockwait_req lw; /* first: lockwait hands it back */
+	struct open_file *of;
+	fuse_req_t req;
+	bool renewed; /* the set was chosen again once already */
+	/* With the lock held on semid: do it, release, reply. */
+	void (*run)(struct locked_op *op, int semid);
+	/* The lock could not be had: reply err (positive errno). */
+	void (*fail)(struct locked_op *op, int err);
+	size_t size;
+	off_t off;
+	const char *data; /* a write's bytes: libfuse's, or ours once parked */
+	char *owned;
+	/* truncation: what to do after */
+	void (*then)(fuse_req_t req, struct open_file *of, int err, void *ctx);
+	void *ctx;
+};
+
+static void op_submit(struct locked_op *op);
+
+static bool op_abandoned(struct lockwait_req *r)
+{
+	return fuse_req_interrupted(((struct locked_op *)r)->req);
+}
+
+static void op_free(struct locked_op *op)
+{
+	free(op->owned);
+	free(op);
+}
+
+/* Called back by lockwait on its thread. */
+static void op_granted(struct lockwait_req *r, int err)
+{
+	struct locked_op *op = (struct locked_op *)r;
+
+	if (err == 0) {
+		op->run(op, r->semid);
+	} else if ((err == -EIDRM || err == -EINVAL) && !op->renewed) {
+		struct locked_op again = *op;
+		int gone = r->semid;
+
+		/* the set went under the wait: choose again, once */
+		free(op);
+		again.renewed = true;
+		if (lock_hold_renew(again.of->fs->locks, again.of->hold, gone) < 0)
+			again.fail(&again, EIDRM);
+		else
+			op_submit(&again); /* a parked copy copies the bytes again */
+		free(again.owned);
+		return;
+	} else {
+		/* ESHUTDOWN: the session ends; the caller sees an interrupted call */
+		op->fail(op, err == -ESHUTDOWN ? EINTR : -err);
+	}
+	op_free(op);
+}
+
+/* Run op now if its lock is free, else park a copy of it.  op itself may
+ * live on the caller's stack. */
+static void op_submit(struct locked_op *op)
+{
+	struct shmfs *fs = op->of->fs;
+	enum lock_mode mode = op->lw.mode;
+	struct locked_op *parked;
+	int semid, ret;
+
+	for (;;) {
+		semid = lock_hold_semid(op->of->hold);
+		ret = semid < 0 ? -EIDRM : lock_acquire(semid, mode, 0, NULL, NULL);
+		if (ret == 0) {
+			op->run(op, semid);
+			return;
+		}
+		if ((ret != -EIDRM && ret != -EINVAL) || op->renewed)
+			break;
+		op->renewed = true;
+		if (lock_hold_renew(fs->locks, op->of->hold, semid) < 0)
+			break;
+	}
+	if (ret != -ETIMEDOUT && ret != -EAGAIN) {
+		op->fail(op, -ret);
+		return;
+	}
+	parked = malloc(sizeof(*parked));
+	if (!parked) {
+		op->fail(op, ENOMEM);
+		return;
+	}
+	*parked = *op;
+	parked->owned = NULL;
+	if (op->data) {
+		/* libfuse's buffer is gone once the handler returns */
+		parked->owned = malloc(op->size);
+		if (!parked->owned) {
+			free(parked);
+			op->fail(op, ENOMEM);
+			return;
+		}
+		memcpy(parked->owned, op->data, op->size);
+		parked->data = parked->owned;
+	}
+	parked->lw.semid = semid;
+	parked->lw.uid = fuse_req_ctx(op->req)->uid;
+	parked->lw.deadline_ns = lockwait_deadline(fs->opts.lock_timeout_ms);
+	parked->lw.abandoned = op_abandoned;
+	parked->lw.granted = op_granted;
+	ret = lockwait_park(fs->waits, &parked->lw);
+	if (ret) {
+		/* ENOLCK: this user has enough requests waiting already */
+		op->fail(op, -ret);
+		op_free(parked);
+	}
+}
+
+static void fail_reply(struct locked_op *op, int err)
+{
+	fuse_reply_err(op->req, err);
+}
+
 /* ---- reads -------------------------------------------------------------- */
 
 /* The segment's pages go into the pipe by reference, and the kernel
@@ -189,35 +319,44 @@ static void reply_spliced(fuse_req_t req, const struct attach_src *src)
 	fuse_reply_data(req, &bufv, 0);
 }
 
+static void run_read(struct locked_op *op, int semid)
+{
+	struct open_file *of = op->of;
+	struct attach_src src;
+	int ret;
+
+	__atomic_store_n(&of->seen, watch_written(of->ws), __ATOMIC_RELAXED);
+	ret = attach_read(of->att, (uint64_t)op->off, op->size, daemon_splice_max(of->fs), &src);
+	if (ret)
+		fuse_reply_err(op->req, -ret);
+	else if (src.fd >= 0)
+		reply_spliced(op->req, &src);
+	else
+		fuse_reply_buf(op->req, src.ptr, src.len);
+	lock_release(semid, LOCK_MODE_SHARED);
+}
+
 static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
-	struct shmfs *fs = of->fs;
-	struct attach_src src;
-	int semid, ret;
+	struct locked_op op = { .lw.mode = LOCK_MODE_SHARED,
+				.of = of,
+				.req = req,
+				.run = run_read,
+				.fail = fail_reply,
+				.size = size,
+				.off = off };
 
 	if (off < 0 || (uint64_t)off >= attach_size(of->att) || size == 0) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	ret = lock_for(fs, req, of, LOCK_MODE_SHARED, fs->opts.lock_timeout_ms, &semid);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	__atomic_store_n(&of->seen, watch_written(of->ws), __ATOMIC_RELAXED);
-	ret = attach_read(of->att, (uint64_t)off, size, daemon_splice_max(fs), &src);
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else if (src.fd >= 0)
-		reply_spliced(req, &src);
-	else
-		fuse_reply_buf(req, src.ptr, src.len);
-	lock_release(semid, LOCK_MODE_SHARED);
+	op_submit(&op);
 }
 
 /* A read of <shmid>.next waiting for the next write. */
 struct next_wait {
 	struct watch_waiter w;
+	uid_t uid; /* whose budget it counts against */
 	fuse_req_t req;
 	struct open_file *of;
 	size_t size;
@@ -233,6 +372,7 @@ static void next_fire(struct watch_waiter *w, int err)
 {
 	struct next_wait *nw = (struct next_wait *)w;
 
+	budget_give(nw->of->fs->next_waits, nw->uid);
 	if (err == -EIDRM)
 		fuse_reply_err(nw->req, ENOENT); /* the segment is gone */
 	else if (err)
@@ -252,12 +392,20 @@ static void next_read(fuse_req_t req, struct open_file *of, size_t size, off_t o
 	struct next_wait *nw;
 
 	if (!__atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)) {
+		uid_t uid = fuse_req_ctx(req)->uid;
+
+		if (!budget_take(fs->next_waits, uid)) {
+			fuse_reply_err(req, ENOLCK); /* this user waits enough */
+			return;
+		}
 		nw = calloc(1, sizeof(*nw));
 		if (!nw) {
+			budget_give(fs->next_waits, uid);
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
 		*nw = (struct next_wait){ .w.fire = next_fire,
+					  .uid = uid,
 					  .w.abandoned = next_abandoned,
 					  .req = req,
 					  .of = of,
@@ -269,6 +417,7 @@ static void next_read(fuse_req_t req, struct open_file *of, size_t size, off_t o
 			daemon_kick(fs); /* posts and interrupts are looked for */
 			return;
 		}
+		budget_give(fs->next_waits, uid);
 		free(nw);
 		__atomic_store_n(&of->fired, true, __ATOMIC_RELEASE);
 	}
@@ -293,13 +442,34 @@ void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size
 
 /* ---- writes ------------------------------------------------------------- */
 
+static void run_write(struct locked_op *op, int semid)
+{
+	struct open_file *of = op->of;
+	ssize_t n = attach_write(of->att, op->data, op->size, (uint64_t)op->off);
+
+	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	if (n < 0) {
+		fuse_reply_err(op->req, (int)-n);
+		return;
+	}
+	/* Counted before the writer learns it is done: after the reply, of
+	 * may be released at any moment. */
+	watch_mark_written(of->fs->watches, of->ws);
+	fuse_reply_write(op->req, (size_t)n);
+}
+
 /* A segment has a fixed size: a write is cut short at the end, and one at
  * or past the end gets ENOSPC. */
 void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size_t size, off_t off)
 {
-	struct shmfs *fs = of->fs;
-	ssize_t n;
-	int semid, ret;
+	struct locked_op op = { .lw.mode = LOCK_MODE_EXCLUSIVE,
+				.of = of,
+				.req = req,
+				.run = run_write,
+				.fail = fail_reply,
+				.size = size,
+				.off = off,
+				.data = buf };
 
 	if (size == 0) {
 		fuse_reply_write(req, 0);
@@ -309,21 +479,42 @@ void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
-	ret = lock_for(fs, req, of, LOCK_MODE_EXCLUSIVE, fs->opts.lock_timeout_ms, &semid);
-	if (ret) {
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	n = attach_write(of->att, buf, size, (uint64_t)off);
+	op_submit(&op);
+}
+
+static void run_truncate(struct locked_op *op, int semid)
+{
+	int ret = attach_zero(op->of->att, (uint64_t)op->off);
+
 	lock_release(semid, LOCK_MODE_EXCLUSIVE);
-	if (n < 0) {
-		fuse_reply_err(req, (int)-n);
+	/* Not counted as a write for .next and poll: `echo hi > seg`
+	 * truncates first, and its readers want the text, not the NULs. */
+	op->then(op->req, op->of, ret, op->ctx);
+}
+
+static void fail_truncate(struct locked_op *op, int err)
+{
+	op->then(op->req, op->of, -err, op->ctx);
+}
+
+void open_file_truncate_then(fuse_req_t req, struct open_file *of, uint64_t from,
+			     void (*then)(fuse_req_t req, struct open_file *of, int err, void *ctx),
+			     void *ctx)
+{
+	struct locked_op op = { .lw.mode = LOCK_MODE_EXCLUSIVE,
+				.of = of,
+				.req = req,
+				.run = run_truncate,
+				.fail = fail_truncate,
+				.off = (off_t)from,
+				.then = then,
+				.ctx = ctx };
+
+	if (from >= attach_size(of->att)) {
+		then(req, of, 0, ctx);
 		return;
 	}
-	/* Counted before the writer learns it is done: after the reply, of
-	 * may be released at any moment. */
-	watch_mark_written(fs->watches, of->ws);
-	fuse_reply_write(req, (size_t)n);
+	op_submit(&op);
 }
 
 int open_file_truncate(struct shmfs *fs, fuse_req_t req, struct open_file *of, uint64_t from)
@@ -337,8 +528,6 @@ int open_file_truncate(struct shmfs *fs, fuse_req_t req, struct open_file *of, u
 		return ret;
 	ret = attach_zero(of->att, from);
 	lock_release(semid, LOCK_MODE_EXCLUSIVE);
-	/* Not counted as a write for .next and poll: `echo hi > seg`
-	 * truncates first, and its readers want the text, not the NULs. */
 	return ret;
 }
 

@@ -26,6 +26,7 @@ struct options {
 	char *attr_timeout;
 	char *default_size;
 	char *max_pending;
+	char *max_waits;
 	char *ipcns;
 	char *attach_cache;
 	int show_help;
@@ -50,6 +51,7 @@ static const struct fuse_opt option_spec[] = {
 	OPTION("attr_timeout=%s", attr_timeout),
 	OPTION("default_size=%s", default_size),
 	OPTION("max_pending=%s", max_pending),
+	OPTION("max_waits=%s", max_waits),
 	OPTION("ipcns=%s", ipcns),
 	OPTION("attach_cache=%s", attach_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -108,6 +110,9 @@ static void usage(const char *progname)
 	       "    -o max_pending=BYTES     most bytes one user may have gathered in names\n"
 	       "                             being created in by-key/ (default 256M); then\n"
 	       "                             writes fail with EFBIG\n"
+	       "    -o max_waits=N           most requests one user may have waiting for a\n"
+	       "                             segment's lock, and most .next reads waiting for\n"
+	       "                             a write (default 256 each); then ENOLCK\n"
 	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
 	       "                             own, e.g. /proc/PID/ns/ipc of a container\n"
 	       "    -o attach_cache=SECONDS  keep a segment attached that long after its\n"
@@ -164,6 +169,7 @@ int main(int argc, char *argv[])
 	struct fuse_cmdline_opts cmd = { 0 };
 	struct shmfs_options fs_opts = {
 		.lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
+		.max_waits = SHMFS_DEFAULT_MAX_WAITS,
 		/* ls -l of thousands of segments would otherwise cost a
 		 * round trip per name: 10 times ipcs -m instead of 1. */
 		.attr_timeout = 0.1,
@@ -230,6 +236,15 @@ int main(int argc, char *argv[])
 				o.default_size);
 			goto err_out1;
 		}
+	}
+	if (o.max_waits) {
+		size_t n;
+
+		if (!options_parse_size(o.max_waits, &n) || n > 1000000) {
+			fprintf(stderr, "shmfs: max_waits must be 1..1000000: '%s'\n", o.max_waits);
+			goto err_out1;
+		}
+		fs_opts.max_waits = (unsigned int)n;
 	}
 	if (o.max_pending && !options_parse_size(o.max_pending, &fs_opts.max_pending)) {
 		fprintf(stderr, "shmfs: max_pending must be a size in bytes > 0: '%s'\n",
@@ -314,6 +329,7 @@ err_out1:
 	free(o.attr_timeout);
 	free(o.default_size);
 	free(o.max_pending);
+	free(o.max_waits);
 	free(o.ipcns);
 	free(o.attach_cache);
 	fuse_opt_free_args(&args);

@@ -1,0 +1,330 @@
+/* test_stall.c - no user can stall the mount for the others.
+ *
+ * A root allow_other mount, as a machine would have; uid 65534 is the
+ * attacker: it holds the lock of its own segment (as a ShareLite program
+ * would) and starts more waiting reads and writes of it than libfuse has
+ * worker threads.  The victim (another uid, and root) must be served
+ * meanwhile: the assertions are on the order of events (the victim's
+ * answers come while the attacker's reads still wait and its lock is
+ * still held), never on a duration.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+#define WATCHDOG_S 120
+#define ATTACKER   65534
+#define VICTIM	   65533
+#define WAITERS	   24 /* more than libfuse's 10 worker threads */
+#define KEY	   0x57a11000
+
+static const char *shmfs_path;
+static struct test_mount mnt;
+static char out[8192];
+
+#define M mnt.dir
+
+/* A child as uid, with the lock of set held exclusively until killed. */
+static pid_t hold_lock_as(uid_t uid, int semid)
+{
+	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
+			_exit(1);
+		if (semop(semid, ex, 3) != 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
+}
+
+/* A child as uid reading (or writing) path through the mount; its exit
+ * status is 0 if the call succeeded, else the errno. */
+static pid_t start_waiter(uid_t uid, const char *path, bool write_it)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char buf[64] = "w";
+		int fd;
+		ssize_t n;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
+			_exit(100);
+		fd = open(path, write_it ? O_WRONLY : O_RDONLY);
+		if (fd < 0)
+			_exit(errno);
+		n = write_it ? pwrite(fd, buf, 1, 0) : pread(fd, buf, sizeof(buf), 0);
+		_exit(n < 0 ? errno : 0);
+	}
+	return pid;
+}
+
+/* Whether pid is blocked in a FUSE request. */
+static bool in_fuse_request(pid_t pid)
+{
+	char path[64], wchan[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(wchan, sizeof(wchan), f))
+		wchan[0] = 0;
+	fclose(f);
+	return strstr(wchan, "request_wait_answer") || strstr(wchan, "fuse");
+}
+
+static bool still_running(pid_t pid)
+{
+	return waitpid(pid, NULL, WNOHANG) == 0;
+}
+
+/* Wait (bounded by a count of looks, not a clock) until every waiter is
+ * inside its FUSE request. */
+static void await_waiting(const pid_t *pids, int n)
+{
+	for (int look = 0; look < 3000; look++) {
+		int waiting = 0;
+
+		for (int i = 0; i < n; i++)
+			waiting += in_fuse_request(pids[i]);
+		if (waiting == n)
+			return;
+		usleep(10000);
+	}
+	fail_msg("the waiters never all waited");
+}
+
+static int setup(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600", NULL };
+
+	mount_start(&mnt, shmfs_path, args);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	if (mnt.pid > 0) {
+		int status = mount_stop(&mnt);
+
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* The attacker's own segment (0644) and the ShareLite set of its key,
+ * both made by the attacker, as a ShareLite program of its would. */
+static int attacker_segment(int32_t key, int *semid)
+{
+	int status, id;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int s;
+
+		if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
+		    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
+			_exit(1);
+		if (shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0644) < 0)
+			_exit(2);
+		s = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+		_exit(s >= 0 && semctl(s, 0, SETVAL, 1) == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	id = shmget(key, 0, 0);
+	*semid = semget(key, 0, 0);
+	assert_true(id >= 0 && *semid >= 0);
+	return id;
+}
+
+/* More waiting reads and writes than worker threads: everyone else is
+ * still served, and the waiters end when the lock frees. */
+static void test_waits_hold_no_worker(void **state)
+{
+	int semid, id = attacker_segment(KEY, &semid);
+	int victim_seg = make_segment(IPC_PRIVATE, 4096, 0644);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
+	await_waiting(pids, WAITERS);
+
+	/* the victim's ls, stat, cat and sidecar are answered... */
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=%d --regid=%d --clear-groups sh -c "
+			     "\"ls %s >/dev/null && stat %s/%d >/dev/null && cat %s/%d | wc -c && "
+			     "cat %s/%d.stat >/dev/null\"",
+			     VICTIM, VICTIM, M, M, victim_seg, M, victim_seg, M, victim_seg),
+			 0);
+	assert_string_equal(out, "4096\n");
+	/* ... while every waiter still waits and the lock is still held */
+	for (int i = 0; i < WAITERS; i++)
+		assert_true(still_running(pids[i]));
+	assert_int_equal(semctl(semid, 2, GETVAL), 1);
+
+	/* the lock frees: every waiter gets its answer */
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	for (int i = 0; i < WAITERS; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	shmctl(id, IPC_RMID, NULL);
+	shmctl(victim_seg, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* A user's waits are bounded: past max_waits its next one gets ENOLCK,
+ * and another user's wait on the same lock is still parked. */
+static void test_waits_budget(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600",
+					    "-o", "max_waits=4", NULL };
+	struct test_mount small;
+	int semid, id = attacker_segment(KEY + 1, &semid);
+	pid_t holder, pids[4], extra, victim;
+	char path[128];
+	int status;
+
+	mount_start(&small, shmfs_path, args);
+	holder = hold_lock_as(ATTACKER, semid);
+	snprintf(path, sizeof(path), "%s/%d", small.dir, id);
+	for (int i = 0; i < 4; i++)
+		pids[i] = start_waiter(ATTACKER, path, false);
+	await_waiting(pids, 4);
+	extra = start_waiter(ATTACKER, path, false);
+	assert_int_equal(waitpid(extra, &status, 0), extra);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), ENOLCK);
+	/* root is another user: its read (0644) waits like the others */
+	victim = start_waiter(0, path, false);
+	await_waiting(&victim, 1);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(waitpid(victim, &status, 0), victim);
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(mount_stop(&small), 0);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* SIGTERM while reads wait on a lock held for ever (lock_timeout 3600 s):
+ * the daemon ends cleanly without waiting the lock out, and the waiters
+ * get an error, not a hang. */
+static void test_sigterm_with_waiters(void **state)
+{
+	int semid, id = attacker_segment(KEY + 2, &semid);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	char path[128];
+	int status;
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(ATTACKER, path, false);
+	await_waiting(pids, WAITERS);
+	kill(mnt.pid, SIGTERM);
+	assert_int_equal(waitpid(mnt.pid, &status, 0), mnt.pid);
+	mnt.pid = 0;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* the daemon did not wait for the lock: it is still held */
+	assert_int_equal(semctl(semid, 2, GETVAL), 1);
+	for (int i = 0; i < WAITERS; i++) {
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_not_equal(WEXITSTATUS(status), 0);
+	}
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	umount2(M, MNT_DETACH);
+	rmdir(M);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+	/* a fresh mount for the tests after */
+	setup(state);
+}
+
+/* A reader of .next whose segment is destroyed gets ENOENT, not a wait
+ * for ever. */
+static void test_next_of_destroyed_segment(void **state)
+{
+	int id = make_segment(IPC_PRIVATE, 4096, 0644);
+	char path[128];
+	pid_t reader;
+	int status;
+
+	snprintf(path, sizeof(path), "%s/%d.next", M, id);
+	reader = start_waiter(VICTIM, path, false);
+	await_waiting(&reader, 1);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_int_equal(waitpid(reader, &status, 0), reader);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), ENOENT);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_waits_hold_no_worker),
+		cmocka_unit_test(test_waits_budget),
+		cmocka_unit_test(test_next_of_destroyed_segment),
+		cmocka_unit_test(test_sigterm_with_waiters),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s SHMFS\n", argv[0]);
+		return 2;
+	}
+	shmfs_path = argv[1];
+	testutil_isolate(true);
+	alarm(WATCHDOG_S);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
