@@ -58,7 +58,8 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 		shmctl(id, IPC_RMID, NULL);
 		return -ENOMEM;
 	}
-	memcpy(addr, data, len < size ? len : size);
+	if (len)
+		memcpy(addr, data, len < size ? len : size);
 	shmdt(addr);
 	m = malloc(sizeof(*m));
 	assert_non_null(m);
