@@ -121,27 +121,40 @@ union semun {
 	unsigned short *array;
 };
 
-int lock_sharelite_set(const struct segment_info *seg)
+/* Whether the existing set semid follows the ShareLite protocol, for seg. */
+static bool follows_protocol(int semid, const struct segment_info *seg)
 {
 	struct semid_ds ds;
 	union semun arg = { .buf = &ds };
+	int readers, writer;
+
+	if (semctl(semid, 0, IPC_STAT, arg) != 0 || ds.sem_nsems != LOCK_NSEMS)
+		return false;
+	/* A set someone else planted for the key must not become the lock of
+	 * this segment: its maker could hold it and stall every reader. */
+	if (ds.sem_perm.cuid != 0 && ds.sem_perm.cuid != seg->uid && ds.sem_perm.cuid != seg->cuid)
+		return false;
+	if (ds.sem_perm.uid != 0 && ds.sem_perm.uid != seg->uid && ds.sem_perm.uid != seg->cuid)
+		return false;
+	if (semctl(semid, SEM_MARK, GETVAL) != 1)
+		return false;
+	/* One writer at most, and never readers and a writer at once: the
+	 * protocol's semops cannot get there (three free mutexes, 1 1 1,
+	 * can). */
+	readers = semctl(semid, SEM_READERS, GETVAL);
+	writer = semctl(semid, SEM_WRITER, GETVAL);
+	return readers >= 0 && writer >= 0 && writer <= 1 && !(readers > 0 && writer > 0);
+}
+
+int lock_sharelite_set(const struct segment_info *seg)
+{
 	int semid;
 
 	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST))
 		return -ENOENT;
 	/* Asking for no permission needs none, and creates nothing. */
 	semid = semget(seg->key, 0, 0);
-	if (semid < 0)
-		return -ENOENT;
-	if (semctl(semid, 0, IPC_STAT, arg) != 0 || ds.sem_nsems != LOCK_NSEMS)
-		return -ENOENT;
-	/* A set someone else planted for the key must not become the lock of
-	 * this segment: its maker could hold it and stall every reader. */
-	if (ds.sem_perm.cuid != 0 && ds.sem_perm.cuid != seg->uid && ds.sem_perm.cuid != seg->cuid)
-		return -ENOENT;
-	if (ds.sem_perm.uid != 0 && ds.sem_perm.uid != seg->uid && ds.sem_perm.uid != seg->cuid)
-		return -ENOENT;
-	if (semctl(semid, SEM_MARK, GETVAL) != 1 || semctl(semid, SEM_WRITER, GETVAL) > 1)
+	if (semid < 0 || !follows_protocol(semid, seg))
 		return -ENOENT;
 	return semid;
 }
@@ -162,7 +175,10 @@ int lock_mark_initialised(int semid)
 
 /* ---- the sets in use ---------------------------------------------------- */
 
-/* One segment's set, shared by every open file of that segment. */
+/* One segment's set, shared by every open file of that segment.  A
+ * ShareLite set is remembered after the last close (holders 0), so that
+ * after ipcrm, which clears the key, the files opened anew still find the
+ * set the attached ShareLite programs go on using. */
 struct lock_hold {
 	struct lock_hold *next;
 	int shmid;
@@ -172,10 +188,14 @@ struct lock_hold {
 	unsigned int holders;
 };
 
+/* ShareLite sets remembered with no file open, at most. */
+#define REMEMBERED_MAX 4096
+
 struct lock_table {
 	pthread_mutex_t mutex;
 	struct lock_hold *holds;
-	size_t count;
+	size_t count;	   /* holds with holders */
+	size_t remembered; /* holds without */
 };
 
 struct lock_table *lock_table_new(void)
@@ -235,6 +255,60 @@ static int choose_set(const struct segment_info *seg, bool *owned)
 	return semid;
 }
 
+/* Leave our private set for the key's ShareLite set, which a program
+ * made since the choice: safe only while nobody holds or waits for the
+ * private set, which we make sure of by taking it ourselves (nobody else
+ * can): requests that still try it then find it gone and choose again
+ * (lock_hold_renew()), and get the new set. */
+static void leave_private(struct lock_hold *h, const struct segment_info *seg)
+{
+	int keyed = lock_sharelite_set(seg);
+	int old = h->semid;
+
+	if (keyed < 0 || lock_acquire(old, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL) != 0)
+		return;
+	__atomic_store_n(&h->semid, keyed, __ATOMIC_RELEASE);
+	h->owned = false;
+	semctl(old, 0, IPC_RMID);
+}
+
+/* Forget a remembered hold (none of whose files is open). */
+static void forget_locked(struct lock_table *table, struct lock_hold *gone)
+{
+	for (struct lock_hold **link = &table->holds; *link; link = &(*link)->next) {
+		if (*link == gone) {
+			*link = gone->next;
+			break;
+		}
+	}
+	table->remembered--;
+	free(gone);
+}
+
+/* Remember one more (keep): past the bound, forget one whose segment is
+ * gone, or else the oldest (the list's last). */
+static void make_room_locked(struct lock_table *table, const struct lock_hold *keep)
+{
+	struct lock_hold *oldest = NULL;
+
+	if (table->remembered < REMEMBERED_MAX)
+		return;
+	for (struct lock_hold *h = table->holds; h; h = h->next) {
+		struct segment_info now;
+
+		if (h->holders || h == keep)
+			continue;
+		if (segment_stat(h->shmid, false, &now) != 0 ||
+		    segment_generation(&now) != h->generation) {
+			forget_locked(table, h);
+			return;
+		}
+		oldest = h;
+	}
+	if (oldest)
+		forget_locked(table, oldest);
+}
+
 int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 		    struct lock_hold **out)
 {
@@ -244,7 +318,18 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 
 	pthread_mutex_lock(&table->mutex);
 	h = find_hold(table, seg->shmid, generation);
+	if (h && h->holders == 0 && !follows_protocol(h->semid, seg)) {
+		/* remembered, but the set went (or changed): choose anew */
+		forget_locked(table, h);
+		h = NULL;
+	}
 	if (h) {
+		if (h->holders == 0) {
+			table->remembered--;
+			table->count++;
+		} else if (h->owned) {
+			leave_private(h, seg);
+		}
 		h->holders++;
 		goto out;
 	}
@@ -306,15 +391,16 @@ void lock_table_release(struct lock_table *table, struct lock_hold *hold)
 {
 	pthread_mutex_lock(&table->mutex);
 	if (--hold->holders == 0) {
-		for (struct lock_hold **link = &table->holds; *link; link = &(*link)->next) {
-			if (*link == hold) {
-				*link = hold->next;
-				break;
-			}
-		}
 		table->count--;
-		drop_set(hold);
-		free(hold);
+		if (!hold->owned && hold->semid >= 0) {
+			/* a ShareLite set: remembered (see struct lock_hold) */
+			make_room_locked(table, hold);
+			table->remembered++;
+		} else {
+			table->remembered++;
+			drop_set(hold);
+			forget_locked(table, hold);
+		}
 	}
 	pthread_mutex_unlock(&table->mutex);
 }
@@ -326,7 +412,7 @@ int lock_table_current(struct lock_table *table, const struct segment_info *seg)
 
 	pthread_mutex_lock(&table->mutex);
 	h = find_hold(table, seg->shmid, segment_generation(seg));
-	if (h)
+	if (h && (h->holders > 0 || follows_protocol(h->semid, seg)))
 		semid = h->semid;
 	pthread_mutex_unlock(&table->mutex);
 	if (semid < 0) {

@@ -513,13 +513,68 @@ static void test_table_choice_holds(void **state)
 	assert_int_equal(hold_semid(t, &seg, &b), theirs);
 	lock_table_release(t, a);
 	lock_table_release(t, b);
-	/* With no file open, a removed segment gets a private set. */
+	/* With no file open the set is remembered: a reader that opens the
+	 * segment anew for every read (cat in a loop) keeps ShareLite's lock. */
+	assert_int_equal(hold_semid(t, &seg, &a), theirs);
+	lock_table_release(t, a);
+	/* Once the set goes, a private one. */
+	remove_set(theirs);
 	id = hold_semid(t, &seg, &a);
 	assert_int_not_equal(id, theirs);
 	assert_private_set(id);
 	lock_table_release(t, a);
 	lock_table_free(t);
+}
+
+/* A ShareLite set made while a file holds a private set: the next open
+ * moves every file to the ShareLite set, once nobody holds the private
+ * one; never while someone does. */
+static void test_table_leaves_private_set(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	struct segment_info seg = seg_of(109, KEY(8), 0600);
+	struct lock_hold *a, *b;
+	int priv = hold_semid(t, &seg, &a), theirs;
+
+	assert_private_set(priv);
+	theirs = sharelite_set(KEY(8));
+	/* held by a request: no move */
+	assert_int_equal(lock_acquire(priv, LOCK_MODE_SHARED, 0, NULL, NULL), 0);
+	assert_int_equal(hold_semid(t, &seg, &b), priv);
+	lock_table_release(t, b);
+	assert_int_equal(lock_release(priv, LOCK_MODE_SHARED), 0);
+	/* free: the next open moves, the private set goes */
+	assert_int_equal(hold_semid(t, &seg, &b), theirs);
+	assert_int_equal(lock_hold_semid(a), theirs);
+	assert_false(set_exists(priv));
+	/* a request that had read the old semid finds the new one */
+	assert_int_equal(lock_hold_renew(t, a, priv), theirs);
+	lock_table_release(t, a);
+	lock_table_release(t, b);
+	lock_table_free(t);
+	assert_true(set_exists(theirs));
 	remove_set(theirs);
+}
+
+/* Three free mutexes, 1 1 1, are a program's, not ShareLite's: the
+ * protocol never has readers and a writer at once. */
+static void test_table_leaves_free_mutexes(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	int mutexes = semget(KEY(9), 3, IPC_CREAT | IPC_EXCL | 0600);
+	unsigned short ones[3] = { 1, 1, 1 };
+	struct segment_info seg = seg_of(110, KEY(9), 0600);
+	struct lock_hold *h;
+
+	assert_true(mutexes >= 0);
+	assert_int_equal(semctl(mutexes, 0, SETALL, ones), 0);
+	assert_int_equal(lock_table_current(t, &seg), -1);
+	assert_int_not_equal(hold_semid(t, &seg, &h), mutexes);
+	lock_table_release(t, h);
+	lock_table_free(t);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(semval(mutexes, i), 1);
+	remove_set(mutexes);
 }
 
 /* A reused shmid is another segment, with a set of its own. */
@@ -834,6 +889,8 @@ int main(void)
 		cmocka_unit_test(test_table_leaves_program_sets),
 		cmocka_unit_test(test_table_refuses_planted_set),
 		cmocka_unit_test(test_table_choice_holds),
+		cmocka_unit_test(test_table_leaves_private_set),
+		cmocka_unit_test(test_table_leaves_free_mutexes),
 		cmocka_unit_test(test_table_generation),
 		cmocka_unit_test(test_table_renew),
 		cmocka_unit_test(test_table_bounded_by_use),
