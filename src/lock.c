@@ -183,6 +183,7 @@ struct lock_hold {
 	struct lock_hold *next;
 	int shmid;
 	uint64_t generation; /* segment_generation(): a reused shmid is another segment */
+	int32_t key;	     /* the key when the set was chosen */
 	int semid;	     /* -1 once gone and not renewable */
 	bool owned;	     /* a private set: ours to remove */
 	unsigned int holders;
@@ -272,6 +273,16 @@ static void leave_private(struct lock_hold *h, const struct segment_info *seg)
 	semctl(old, 0, IPC_RMID);
 }
 
+/* A remembered set still guards seg: seg is the segment it was chosen
+ * for (its key, or cleared by ipcrm), and the set still follows the
+ * protocol. */
+static bool remembered_applies(const struct lock_hold *h, const struct segment_info *seg)
+{
+	if (seg->key != h->key && !(seg->key == 0 && (seg->mode & SEGMENT_MODE_DEST)))
+		return false;
+	return follows_protocol(h->semid, seg);
+}
+
 /* Forget a remembered hold (none of whose files is open). */
 static void forget_locked(struct lock_table *table, struct lock_hold *gone)
 {
@@ -318,8 +329,9 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 
 	pthread_mutex_lock(&table->mutex);
 	h = find_hold(table, seg->shmid, generation);
-	if (h && h->holders == 0 && !follows_protocol(h->semid, seg)) {
-		/* remembered, but the set went (or changed): choose anew */
+	if (h && h->holders == 0 && !remembered_applies(h, seg)) {
+		/* remembered, but the set went (or changed), or the shmid is
+		 * another segment's now: choose anew */
 		forget_locked(table, h);
 		h = NULL;
 	}
@@ -348,6 +360,7 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 	}
 	h->shmid = seg->shmid;
 	h->generation = generation;
+	h->key = seg->key;
 	h->holders = 1;
 	h->next = table->holds;
 	table->holds = h;
@@ -412,7 +425,7 @@ int lock_table_current(struct lock_table *table, const struct segment_info *seg)
 
 	pthread_mutex_lock(&table->mutex);
 	h = find_hold(table, seg->shmid, segment_generation(seg));
-	if (h && (h->holders > 0 || follows_protocol(h->semid, seg)))
+	if (h && (h->holders > 0 || remembered_applies(h, seg)))
 		semid = h->semid;
 	pthread_mutex_unlock(&table->mutex);
 	if (semid < 0) {
