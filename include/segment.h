@@ -68,9 +68,12 @@ const struct segment_info *segment_list_find_key(const struct segment_list *list
  * lookup that asks for no permission. */
 int segment_find_key(int32_t key);
 
-/* One segment's metadata: IPC_STAT, or a scan when the caller may not
- * IPC_STAT it.  -ENOENT if no such segment.  rss/swap are filled only when
- * want_usage (it costs a read of /proc). */
+/* One segment's metadata: IPC_STAT, or SHM_STAT_ANY of its index when
+ * the caller may not IPC_STAT it (both cost the same for any number of
+ * segments; a scan only where neither works).  -ENOENT if no such
+ * segment.  rss/swap are filled only when want_usage: that reads
+ * /proc/sysvipc/shm up to the segment's line, a cost that grows with the
+ * segment's place in the table (listing_usage() shares one read). */
 int segment_stat(int shmid, bool want_usage, struct segment_info *out);
 
 /* shmget(key, size, IPC_CREAT | IPC_EXCL | mode & 0777) as the given

@@ -22,6 +22,7 @@
 #include "fs_create.h"
 #include "fs_io.h"
 #include "kernel_features.h"
+#include "listing.h"
 #include "log.h"
 #include "names.h"
 #include "sidecar.h"
@@ -74,9 +75,14 @@ static void open_sidecars_free_all(void)
 		open_sidecar_free(LIST_FIRST(&open_sidecars));
 }
 
-/* One open directory: the listing enumerated once at opendir. */
+/* The table's snapshots, shared by directory handles and sidecars. */
+static struct listing_cache *listings;
+
+/* One open directory: a snapshot taken at opendir, shared with every
+ * handle whose listing is the same. */
 struct open_dir {
-	struct segment_list list;
+	struct listing *snap;
+	uid_t uid;
 };
 
 /* ---- lookup and attributes -------------------------------------------- */
@@ -356,6 +362,12 @@ static void shmfs_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 
 /* ---- directories ---------------------------------------------------- */
 
+static void open_dir_free(struct open_dir *d)
+{
+	listing_close_dir(listings, d->uid, d->snap);
+	free(d);
+}
+
 static void shmfs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct open_dir *d;
@@ -372,19 +384,17 @@ static void shmfs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	}
 	/* One enumeration per listing: every readdir of this handle is
 	 * served from this snapshot. */
-	ret = segment_list_read(&d->list);
+	d->uid = fuse_req_ctx(req)->uid;
+	ret = listing_open_dir(listings, d->uid, &d->snap);
 	if (ret) {
-		segment_list_free(&d->list);
 		free(d);
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	fi->fh = (uintptr_t)d;
 	fi->cache_readdir = 0;
-	if (fuse_reply_open(req, fi) == -ENOENT) {
-		segment_list_free(&d->list);
-		free(d);
-	}
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		open_dir_free(d);
 }
 
 /* The n-th entry of a directory listing: false past the end. */
@@ -421,6 +431,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
 	struct shmfs *fs = fs_of(req);
 	struct open_dir *d = (struct open_dir *)(uintptr_t)fi->fh;
+	const struct segment_list *list = &d->snap->list;
 	struct fuse_entry_param e;
 	char name[64];
 	size_t used = 0;
@@ -439,14 +450,14 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			 * index into the snapshot so it is stable. */
 			size_t i = n - 2;
 
-			while (i < d->list.n && d->list.v[i].key == 0)
+			while (i < list->n && list->v[i].key == 0)
 				i++;
-			if (i >= d->list.n)
+			if (i >= list->n)
 				break;
 			n = i + 2;
-			names_format_key(name, sizeof(name), d->list.v[i].key);
-			fill_entry(fs, NAME_KEYLINK, &d->list.v[i], &e);
-		} else if (!dir_entry(fs, ino, &d->list, n, name, sizeof(name), &e)) {
+			names_format_key(name, sizeof(name), list->v[i].key);
+			fill_entry(fs, NAME_KEYLINK, &list->v[i], &e);
+		} else if (!dir_entry(fs, ino, list, n, name, sizeof(name), &e)) {
 			break;
 		}
 		if (plus)
@@ -475,10 +486,7 @@ static void shmfs_ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, of
 
 static void shmfs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	struct open_dir *d = (struct open_dir *)(uintptr_t)fi->fh;
-
-	segment_list_free(&d->list);
-	free(d);
+	open_dir_free((struct open_dir *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -491,11 +499,14 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	struct open_sidecar *sc;
 	int ret, semid;
 
-	ret = segment_stat(shmid, true, &seg);
+	ret = segment_stat(shmid, false, &seg);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	/* rss and swap: from the table's shared snapshot, not a read of the
+	 * table per sidecar. */
+	listing_usage(listings, &seg);
 	/* Writing is SHM_LOCK/SHM_UNLOCK: the kernel's rule and errno. */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		ret = check_owner(req, &seg);
@@ -835,6 +846,13 @@ static void shmfs_ll_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
 	kernel_features_init(conn);
+	/* A link's target is a function of its inode number (names.c): the
+	 * kernel may keep it, and an `ls -l by-key` costs no readlink each. */
+	if (conn->capable & FUSE_CAP_CACHE_SYMLINKS)
+		conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+	listings = listing_cache_new(fs->opts.attr_timeout);
+	if (!listings)
+		fuse_log(FUSE_LOG_ERR, "shmfs: out of memory\n");
 	if (conn->capable & FUSE_CAP_SPLICE_WRITE) {
 		conn->want |= FUSE_CAP_SPLICE_WRITE;
 		daemon_enable_splice(fs);
@@ -855,6 +873,8 @@ static void shmfs_ll_destroy(void *userdata)
 	pending_free_all(fs);
 	open_files_close_all(fs);
 	open_sidecars_free_all();
+	listing_cache_free(listings);
+	listings = NULL;
 }
 
 static void shmfs_ll_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,

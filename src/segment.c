@@ -220,6 +220,32 @@ static int stat_from_proc(int shmid, struct segment_info *out)
 	return ret;
 }
 
+/* The kernel numbers a segment's id as seq * IPCMNI + index, IPCMNI being
+ * 32,768 (1 << 24 with ipcmni_extend): SHM_STAT_ANY of the index is one
+ * segment's metadata with no permission asked, whatever the number of
+ * segments.  -ENODEV if that does not find it (no SHM_STAT_ANY before
+ * 4.17, another numbering, or removed meanwhile). */
+static int stat_by_index(int shmid, struct segment_info *out)
+{
+	static const int index_bits[] = { 15, 24 };
+	struct shmid_ds ds;
+
+	for (size_t i = 0; i < sizeof(index_bits) / sizeof(index_bits[0]); i++) {
+		int idx = shmid & ((1 << index_bits[i]) - 1);
+		int id = shmctl(idx, SHM_STAT_ANY, &ds);
+
+		if (id == shmid) {
+			info_from_shmid_ds(shmid, &ds, out);
+			return 0;
+		}
+		if (id < 0 && errno != EINVAL)
+			return -ENODEV;
+	}
+	/* Not found at either index (the caller saw it exist: removed
+	 * since, or numbered otherwise): the scan decides. */
+	return -ENODEV;
+}
+
 static int stat_by_scan(int shmid, struct segment_info *out)
 {
 	struct segment_list list = { 0 };
@@ -255,8 +281,11 @@ int segment_stat(int shmid, bool want_usage, struct segment_info *out)
 	/* EINVAL and EIDRM both mean: no segment with this id (any more). */
 	if (errno == EINVAL || errno == EIDRM)
 		return -ENOENT;
-	if (errno == EACCES)
-		return stat_by_scan(shmid, out);
+	if (errno == EACCES) {
+		int ret = stat_by_index(shmid, out);
+
+		return ret == -ENODEV ? stat_by_scan(shmid, out) : ret;
+	}
 	return -errno;
 }
 

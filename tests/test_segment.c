@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -201,6 +202,50 @@ static void test_open_fd_is_the_segment(void **state)
 	close(rofd);
 }
 
+/* A segment the caller may not IPC_STAT (mode 0600, another user's) is
+ * still stat-able, as /proc/sysvipc/shm shows it to everyone: by its
+ * index (SHM_STAT_ANY), the same fields as the owner's IPC_STAT. */
+static void test_stat_without_permission(void **state)
+{
+	int id, gone, status;
+	struct segment_info mine;
+	pid_t pid;
+
+	(void)state;
+	/* a few others first, so that the index is not 0 */
+	for (int i = 0; i < 5; i++)
+		assert_true(shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) >= 0);
+	id = shmget(0x5e9a11, 3 * 4096, IPC_CREAT | IPC_EXCL | 0600);
+	gone = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	assert_true(id >= 0 && gone >= 0);
+	assert_int_equal(shmctl(gone, IPC_RMID, NULL), 0);
+	assert_int_equal(segment_stat(id, false, &mine), 0);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct segment_info seen;
+		struct shmid_ds ds;
+
+		if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+			_exit(2);
+		if (shmctl(id, IPC_STAT, &ds) == 0 || errno != EACCES)
+			_exit(3); /* the case to test: IPC_STAT refused */
+		if (segment_stat(id, false, &seen) != 0)
+			_exit(4);
+		if (seen.shmid != id || seen.key != mine.key || seen.size != mine.size ||
+		    seen.mode != mine.mode || seen.uid != mine.uid || seen.cpid != mine.cpid ||
+		    seen.ctime != mine.ctime)
+			_exit(5);
+		if (segment_stat(gone, false, &seen) != -ENOENT)
+			_exit(6);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_parse_memlock_limit),
 		cmocka_unit_test(test_list_and_stat_real_segments),
 		cmocka_unit_test(test_open_fd_is_the_segment),
+		cmocka_unit_test(test_stat_without_permission),
 	};
 
 	testutil_isolate(false);

@@ -1,0 +1,68 @@
+/* listing.h - shared snapshots of the namespace's segment table.
+ *
+ * Two things need the whole table: a directory listing, and a segment's
+ * resident and swapped bytes (rss and swap appear only in
+ * /proc/sysvipc/shm, and the segment's own file cannot be looked at
+ * without attaching to it).  Reading the table costs time in proportion
+ * to the number of segments, so it is read once and shared:
+ *
+ * - Directory handles whose listings are the same share one snapshot
+ *   (each opendir reads the table, so a listing is always current; a
+ *   table the same as the shared one is dropped at once).  A user's
+ *   handles may pin at most LISTING_DIRS_PER_USER different snapshots.
+ * - rss and swap come from the latest snapshot while it is younger than
+ *   max(max_age, LISTING_COST_FACTOR x the time a read of the table
+ *   took); a segment missing from it, or whose attach count, size or
+ *   times changed since, has the table read again, at most once per
+ *   read's duration (so that such reads take at most half the time).
+ *
+ * Knows nothing of FUSE.  Thread-safe.
+ */
+#ifndef SHMFS_LISTING_H
+#define SHMFS_LISTING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "segment.h"
+
+#define LISTING_DIRS_PER_USER 16
+#define LISTING_COST_FACTOR   10
+
+/* One snapshot of the table: immutable once made, reference counted. */
+struct listing {
+	struct segment_list list; /* in the kernel's order */
+	uint32_t *slots;	  /* hash of shmid -> index + 1; 0: empty */
+	uint32_t mask;
+	double taken; /* CLOCK_MONOTONIC seconds, when the read began */
+	double cost;  /* seconds the read took */
+	unsigned long refs;
+};
+
+struct listing_cache;
+
+/* max_age: the seconds rss and swap may be old (the attribute timeout). */
+struct listing_cache *listing_cache_new(double max_age);
+void listing_cache_free(struct listing_cache *cache);
+
+/* The segment of a snapshot with this shmid, or NULL. */
+const struct segment_info *listing_find(const struct listing *l, int shmid);
+
+/* One directory handle's snapshot: read now, shared with every handle
+ * whose listing is the same.  0, -EMFILE if uid's handles already pin
+ * LISTING_DIRS_PER_USER other snapshots, or the errno of the read. */
+int listing_open_dir(struct listing_cache *cache, uid_t uid, struct listing **out);
+void listing_close_dir(struct listing_cache *cache, uid_t uid, struct listing *l);
+
+/* Fill seg->rss, seg->swap and have_usage from a snapshot as described
+ * above; seg holds the segment's metadata as IPC_STAT gave it just now.
+ * have_usage stays false if the table cannot be read or the segment is
+ * not in it. */
+void listing_usage(struct listing_cache *cache, struct segment_info *seg);
+
+/* How many times the table was read: for the tests, which check that the
+ * work of one segment does not grow with the number of segments. */
+unsigned long listing_table_reads(struct listing_cache *cache);
+
+#endif
