@@ -6,15 +6,17 @@
  * without attaching to it).  Reading the table costs time in proportion
  * to the number of segments, so it is read once and shared:
  *
- * - Directory handles whose listings are the same share one snapshot
- *   (each opendir reads the table, so a listing is always current; a
- *   table the same as the shared one is dropped at once).  A user's
- *   handles may pin at most LISTING_DIRS_PER_USER different snapshots.
- * - rss and swap come from the latest snapshot while it is younger than
- *   max(max_age, LISTING_COST_FACTOR x the time a read of the table
- *   took); a segment missing from it, or whose attach count, size or
- *   times changed since, has the table read again, at most once per
- *   read's duration (so that such reads take at most half the time).
+ * - Open directory handles whose listings are the same share one
+ *   snapshot (each opendir reads the table, so a listing is always
+ *   current; a table the same as the shared one is dropped at once).  A
+ *   user's handles may pin at most LISTING_DIRS_PER_USER different
+ *   snapshots.  No snapshot is kept once its last handle is closed.
+ * - rss and swap come from a compact table of the latest read (24 bytes
+ *   a segment) while it is younger than max(max_age, LISTING_COST_FACTOR
+ *   x the time that read took); a segment missing from it, or whose
+ *   attach count, size or times changed since, has the table read
+ *   again, at most once per read's duration (so that such reads take at
+ *   most half the time).
  *
  * Knows nothing of FUSE.  Thread-safe.
  */

@@ -1,14 +1,16 @@
 /* listing.c - shared snapshots of the namespace's segment table.
  *
- * Every reference count and the per-user accounting are under the
- * cache's mutex; a read of the table is made outside it (one at a time
- * for rss and swap, under refresh_lock, taken without waiting when an
- * older snapshot will do).
+ * Every reference count, the per-user accounting and the usage table are
+ * under the cache's mutex; a read of the table is made outside it (one
+ * at a time for rss and swap, under refresh_lock, taken without waiting
+ * when an older table will do).  Big buffers are mapped, not malloc'd,
+ * so that their memory goes back to the system when freed.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "listing.h"
@@ -22,12 +24,30 @@ struct dir_user {
 	} snaps[LISTING_DIRS_PER_USER];
 };
 
+/* What rss and swap need of one segment: 24 bytes, not segment_info's
+ * 104, so that the table kept between sidecars stays small. */
+struct usage_entry {
+	int shmid;
+	uint32_t state; /* a digest of the fields same_state() compares */
+	uint64_t rss, swap;
+};
+
+/* The latest read's usage, sorted by shmid. */
+struct usage_table {
+	struct usage_entry *v;
+	size_t n;
+	double taken, cost;
+};
+
 struct listing_cache {
 	double max_age;
 	pthread_mutex_t lock;
 	pthread_mutex_t refresh_lock;
-	struct listing *shared; /* the snapshot directory handles share */
-	struct listing *latest; /* the newest read, for rss and swap */
+	/* The snapshot open directory handles share: no reference of its
+	 * own, so that nothing is kept once the last handle is closed. */
+	struct listing *shared;
+	struct usage_table usage;
+	size_t usage_cap; /* the segments usage.v was mapped for */
 	struct dir_user *users;
 	size_t nusers, users_cap;
 	unsigned long reads; /* atomic */
@@ -41,42 +61,146 @@ static double monotonic_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static void *map_alloc(size_t size)
+{
+	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void map_free(void *p, size_t size)
+{
+	if (p)
+		munmap(p, size ? size : 1);
+}
+
 static uint32_t hash_shmid(int shmid)
 {
 	return (uint32_t)shmid * 2654435761u;
 }
 
+/* Read the table; the time it took in *cost. */
+static int table_read(struct listing_cache *cache, struct segment_list *list, double *taken,
+		      double *cost)
+{
+	int ret;
+
+	*taken = monotonic_now();
+	ret = segment_list_read(list);
+	*cost = monotonic_now() - *taken;
+	__atomic_add_fetch(&cache->reads, 1, __ATOMIC_RELAXED);
+	return ret;
+}
+
+/* ---- usage ------------------------------------------------------------- */
+
+/* The fields that change when a segment is attached, detached or
+ * changed (its rss may have changed then), and those of its identity. */
+static uint32_t state_digest(const struct segment_info *seg)
+{
+	const uint64_t v[] = { seg->nattch,	     seg->size,
+			       (uint64_t)seg->atime, (uint64_t)seg->dtime,
+			       (uint64_t)seg->ctime, segment_generation(seg) };
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		h = (h ^ v[i]) * 1099511628211ull;
+	return (uint32_t)(h ^ (h >> 32));
+}
+
+static int by_shmid(const void *a, const void *b)
+{
+	const struct usage_entry *x = a, *y = b;
+
+	return (x->shmid > y->shmid) - (x->shmid < y->shmid);
+}
+
+/* The usage of list as a new table (old one left alone); false if out of
+ * memory. */
+static bool usage_build(const struct segment_list *list, double taken, double cost,
+			struct usage_table *out)
+{
+	out->v = map_alloc(list->n * sizeof(*out->v));
+	if (!out->v)
+		return false;
+	out->n = 0;
+	for (size_t i = 0; i < list->n; i++) {
+		const struct segment_info *seg = &list->v[i];
+
+		if (!seg->have_usage)
+			continue;
+		out->v[out->n++] = (struct usage_entry){ .shmid = seg->shmid,
+							 .state = state_digest(seg),
+							 .rss = seg->rss,
+							 .swap = seg->swap };
+	}
+	qsort(out->v, out->n, sizeof(*out->v), by_shmid);
+	out->taken = taken;
+	out->cost = cost;
+	return true;
+}
+
+static void usage_free(struct usage_table *t, size_t cap)
+{
+	map_free(t->v, cap * sizeof(*t->v));
+	memset(t, 0, sizeof(*t));
+}
+
+/* Under cache->lock: t (built from a list of cap segments) becomes the
+ * usage table if it is newer; the other one is freed. */
+static void usage_publish(struct listing_cache *cache, struct usage_table *t, size_t cap)
+{
+	if (cache->usage.v && cache->usage.taken > t->taken) {
+		usage_free(t, cap);
+		return;
+	}
+	usage_free(&cache->usage, cache->usage_cap);
+	cache->usage = *t;
+	cache->usage_cap = cap;
+}
+
+static const struct usage_entry *usage_find(const struct usage_table *t, int shmid)
+{
+	struct usage_entry key = { .shmid = shmid };
+
+	return t->v ? bsearch(&key, t->v, t->n, sizeof(*t->v), by_shmid) : NULL;
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
 static void listing_free(struct listing *l)
 {
 	segment_list_free(&l->list);
-	free(l->slots);
+	map_free(l->slots, ((size_t)l->mask + 1) * sizeof(*l->slots));
 	free(l);
 }
 
-/* Read the table into a new snapshot (one reference), with its index. */
+/* Read the table into a new snapshot (one reference), with its index;
+ * its usage is published too. */
 static int listing_read(struct listing_cache *cache, struct listing **out)
 {
 	struct listing *l = calloc(1, sizeof(*l));
+	struct usage_table usage;
 	size_t nslots = 16;
 	int ret;
 
 	if (!l)
 		return -ENOMEM;
-	l->taken = monotonic_now();
-	ret = segment_list_read(&l->list);
-	__atomic_add_fetch(&cache->reads, 1, __ATOMIC_RELAXED);
+	ret = table_read(cache, &l->list, &l->taken, &l->cost);
 	if (ret) {
 		listing_free(l);
 		return ret;
 	}
 	while (nslots < 2 * l->list.n)
 		nslots *= 2;
-	l->slots = calloc(nslots, sizeof(*l->slots));
+	l->mask = (uint32_t)nslots - 1;
+	l->slots = map_alloc(nslots * sizeof(*l->slots));
 	if (!l->slots) {
+		l->mask = 0;
 		listing_free(l);
 		return -ENOMEM;
 	}
-	l->mask = (uint32_t)nslots - 1;
 	for (size_t i = 0; i < l->list.n; i++) {
 		uint32_t h = hash_shmid(l->list.v[i].shmid) & l->mask;
 
@@ -84,8 +208,12 @@ static int listing_read(struct listing_cache *cache, struct listing **out)
 			h = (h + 1) & l->mask;
 		l->slots[h] = (uint32_t)i + 1;
 	}
-	l->cost = monotonic_now() - l->taken;
 	l->refs = 1;
+	if (usage_build(&l->list, l->taken, l->cost, &usage)) {
+		pthread_mutex_lock(&cache->lock);
+		usage_publish(cache, &usage, l->list.n);
+		pthread_mutex_unlock(&cache->lock);
+	}
 	*out = l;
 	return 0;
 }
@@ -102,17 +230,13 @@ const struct segment_info *listing_find(const struct listing *l, int shmid)
 }
 
 /* Under cache->lock. */
-static struct listing *listing_get(struct listing *l)
+static void listing_put(struct listing_cache *cache, struct listing *l)
 {
-	if (l)
-		l->refs++;
-	return l;
-}
-
-static void listing_put(struct listing *l)
-{
-	if (l && --l->refs == 0)
-		listing_free(l);
+	if (!l || --l->refs)
+		return;
+	if (cache->shared == l)
+		cache->shared = NULL;
+	listing_free(l);
 }
 
 struct listing_cache *listing_cache_new(double max_age)
@@ -131,13 +255,12 @@ void listing_cache_free(struct listing_cache *cache)
 {
 	if (!cache)
 		return;
-	listing_put(cache->shared);
-	listing_put(cache->latest);
 	/* Handles never closed (an unmount): their references go with them. */
 	for (size_t i = 0; i < cache->nusers; i++)
 		for (unsigned int j = 0; j < cache->users[i].nsnaps; j++)
 			while (cache->users[i].snaps[j].handles--)
-				listing_put(cache->users[i].snaps[j].l);
+				listing_put(cache, cache->users[i].snaps[j].l);
+	usage_free(&cache->usage, cache->usage_cap);
 	free(cache->users);
 	pthread_mutex_destroy(&cache->lock);
 	pthread_mutex_destroy(&cache->refresh_lock);
@@ -147,15 +270,6 @@ void listing_cache_free(struct listing_cache *cache)
 unsigned long listing_table_reads(struct listing_cache *cache)
 {
 	return __atomic_load_n(&cache->reads, __ATOMIC_RELAXED);
-}
-
-/* Under cache->lock: l becomes the newest snapshot. */
-static void publish_latest(struct listing_cache *cache, struct listing *l)
-{
-	if (cache->latest && cache->latest->taken > l->taken)
-		return;
-	listing_put(cache->latest);
-	cache->latest = listing_get(l);
 }
 
 /* ---- directories ------------------------------------------------------ */
@@ -209,12 +323,10 @@ int listing_open_dir(struct listing_cache *cache, uid_t uid, struct listing **ou
 	if (ret)
 		return ret;
 	pthread_mutex_lock(&cache->lock);
-	publish_latest(cache, fresh);
 	if (cache->shared && same_listing(cache->shared, fresh)) {
 		l = cache->shared;
 	} else {
-		listing_put(cache->shared);
-		cache->shared = listing_get(fresh);
+		cache->shared = fresh;
 		l = fresh;
 	}
 	u = find_user(cache, uid, true);
@@ -234,9 +346,10 @@ int listing_open_dir(struct listing_cache *cache, uid_t uid, struct listing **ou
 		u->nsnaps++;
 	}
 	u->snaps[j].handles++;
-	*out = listing_get(l);
+	l->refs++;
+	*out = l;
 out:
-	listing_put(fresh);
+	listing_put(cache, fresh);
 	pthread_mutex_unlock(&cache->lock);
 	return ret;
 }
@@ -258,73 +371,75 @@ void listing_close_dir(struct listing_cache *cache, uid_t uid, struct listing *l
 			*u = cache->users[--cache->nusers];
 		break;
 	}
-	listing_put(l);
+	listing_put(cache, l);
 	pthread_mutex_unlock(&cache->lock);
 }
 
 /* ---- rss and swap ------------------------------------------------------ */
-
-/* Whether the snapshot's line of the segment is of the segment as it is
- * now: the same attachments and changes since. */
-static bool same_state(const struct segment_info *then, const struct segment_info *now)
-{
-	return then->nattch == now->nattch && then->size == now->size &&
-	       then->atime == now->atime && then->dtime == now->dtime &&
-	       then->ctime == now->ctime && then->cpid == now->cpid && then->cuid == now->cuid;
-}
 
 static double max_d(double a, double b)
 {
 	return a > b ? a : b;
 }
 
+/* Under cache->lock: the segment's entry, if the table has one of the
+ * segment as it is now; whether the table is due to be read again. */
+static bool usage_lookup(struct listing_cache *cache, const struct segment_info *seg,
+			 struct usage_entry *found, bool *have)
+{
+	const struct usage_table *t = &cache->usage;
+	const struct usage_entry *e = usage_find(t, seg->shmid);
+	double age;
+
+	*have = e != NULL;
+	if (e)
+		*found = *e;
+	if (!t->v)
+		return true;
+	age = monotonic_now() - t->taken;
+	if (age > max_d(cache->max_age, LISTING_COST_FACTOR * t->cost))
+		return true;
+	/* attached, detached or changed since (or new): read again, but
+	 * at most once per read's duration */
+	return (!e || e->state != state_digest(seg)) && age >= t->cost;
+}
+
 void listing_usage(struct listing_cache *cache, struct segment_info *seg)
 {
-	const struct segment_info *line = NULL;
-	struct listing *l, *fresh;
-	bool stale = true;
-	double age;
+	struct usage_entry e;
+	bool have, due, had_table;
 
 	seg->have_usage = false;
 	if (!cache)
 		return;
 	pthread_mutex_lock(&cache->lock);
-	l = listing_get(cache->latest);
+	due = usage_lookup(cache, seg, &e, &have);
+	had_table = cache->usage.v != NULL;
 	pthread_mutex_unlock(&cache->lock);
-	if (l) {
-		line = listing_find(l, seg->shmid);
-		age = monotonic_now() - l->taken;
-		stale = age > max_d(cache->max_age, LISTING_COST_FACTOR * l->cost) ||
-			((!line || !same_state(line, seg)) && age >= l->cost);
-	}
-	/* Read again if due; with an older snapshot at hand, only if no one
-	 * else is reading already. */
-	if (!l || stale) {
-		if (l ? pthread_mutex_trylock(&cache->refresh_lock) == 0
-		      : pthread_mutex_lock(&cache->refresh_lock) == 0) {
-			/* Someone else's read may have ended meanwhile. */
+	/* With an older table at hand, read only if no one else is. */
+	if (due && (had_table ? pthread_mutex_trylock(&cache->refresh_lock) == 0
+			      : pthread_mutex_lock(&cache->refresh_lock) == 0)) {
+		struct segment_list list = { 0 };
+		struct usage_table t;
+		double taken, cost;
+
+		/* Someone else's read may have ended meanwhile. */
+		pthread_mutex_lock(&cache->lock);
+		due = usage_lookup(cache, seg, &e, &have);
+		pthread_mutex_unlock(&cache->lock);
+		if (due && table_read(cache, &list, &taken, &cost) == 0 &&
+		    usage_build(&list, taken, cost, &t)) {
 			pthread_mutex_lock(&cache->lock);
-			fresh = cache->latest && (!l || cache->latest->taken > l->taken)
-					? listing_get(cache->latest)
-					: NULL;
+			usage_publish(cache, &t, list.n);
+			usage_lookup(cache, seg, &e, &have);
 			pthread_mutex_unlock(&cache->lock);
-			if (fresh || listing_read(cache, &fresh) == 0) {
-				pthread_mutex_lock(&cache->lock);
-				publish_latest(cache, fresh);
-				listing_put(l);
-				l = fresh;
-				pthread_mutex_unlock(&cache->lock);
-				line = listing_find(l, seg->shmid);
-			}
-			pthread_mutex_unlock(&cache->refresh_lock);
 		}
+		segment_list_free(&list);
+		pthread_mutex_unlock(&cache->refresh_lock);
 	}
-	if (line && line->cpid == seg->cpid && line->cuid == seg->cuid && line->have_usage) {
-		seg->rss = line->rss;
-		seg->swap = line->swap;
+	if (have) {
+		seg->rss = e.rss;
+		seg->swap = e.swap;
 		seg->have_usage = true;
 	}
-	pthread_mutex_lock(&cache->lock);
-	listing_put(l);
-	pthread_mutex_unlock(&cache->lock);
 }
