@@ -106,4 +106,18 @@ void table_text(const char *label, double shmfs, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void table_print(void);
 
+/* ---- scale.c --------------------------------------------------------- */
+
+struct scale_args {
+	const char *shmfs;
+	const char *top; /* where to make mountpoints */
+	int nsegments;	 /* the full namespace */
+	int nopen;	 /* files held open for the memory figure */
+	int runs;
+	double call_s, idle_s;
+};
+
+/* Section 7, in an IPC namespace of its own (it returns to the caller's). */
+void section_scale(const struct scale_args *a);
+
 #endif
