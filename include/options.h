@@ -1,4 +1,4 @@
-/* options.h - the values of shmfs's own mount options, parsed.
+/* options.h - the values of shmfs's own mount options, parsed and checked.
  *
  * Knows nothing of FUSE: fuse_opt_parse() hands main.c the strings, these
  * functions decide what they mean.
@@ -8,6 +8,32 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+
+struct shmfs_options;
+
+/* The strings of the options that set a value of struct shmfs_options, as
+ * given on the command line; NULL where an option was not given. */
+struct options_given {
+	char *lock_timeout;
+	char *attr_timeout;
+	char *default_size;
+	char *max_pending;
+	char *max_waits;
+	char *attach_cache;
+};
+
+/* The values the daemon runs with where no option says otherwise. */
+void options_defaults(struct shmfs_options *out);
+
+/* Checks every given option and writes its value into *out, which holds
+ * the defaults.  Returns true; or false with a one-line reason naming the
+ * option, its range and the value given (no "shmfs: " prefix) in
+ * msg[msglen], *out then partly written. */
+bool options_apply(const struct options_given *given, struct shmfs_options *out, char *msg,
+		   size_t msglen);
+
+/* Frees the strings and sets them to NULL. */
+void options_given_free(struct options_given *given);
 
 /* A number of seconds, decimal with an optional fraction ("10", "0.1"),
  * within [0, max].  Writes milliseconds-exact seconds to *out and returns

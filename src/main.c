@@ -22,13 +22,8 @@
 #include "options.h"
 
 struct options {
-	char *lock_timeout; /* seconds, parsed below */
-	char *attr_timeout;
-	char *default_size;
-	char *max_pending;
-	char *max_waits;
+	struct options_given given; /* checked by options_apply() */
 	char *ipcns;
-	char *attach_cache;
 	int show_help;
 	int show_version;
 	/* mount.fuse3 passes "source mountpoint": the first is noise. */
@@ -47,13 +42,13 @@ enum {
 };
 
 static const struct fuse_opt option_spec[] = {
-	OPTION("lock_timeout=%s", lock_timeout),
-	OPTION("attr_timeout=%s", attr_timeout),
-	OPTION("default_size=%s", default_size),
-	OPTION("max_pending=%s", max_pending),
-	OPTION("max_waits=%s", max_waits),
+	OPTION("lock_timeout=%s", given.lock_timeout),
+	OPTION("attr_timeout=%s", given.attr_timeout),
+	OPTION("default_size=%s", given.default_size),
+	OPTION("max_pending=%s", given.max_pending),
+	OPTION("max_waits=%s", given.max_waits),
 	OPTION("ipcns=%s", ipcns),
-	OPTION("attach_cache=%s", attach_cache),
+	OPTION("attach_cache=%s", given.attach_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
 	FUSE_OPT_KEY("--help", KEY_HELP),
 	FUSE_OPT_KEY("-V", KEY_VERSION),
@@ -162,30 +157,13 @@ static void raise_nofile(void)
 	}
 }
 
-int main(int argc, char *argv[])
+/* Settings of the process, made before any thread exists. */
+static void prepare_process(void)
 {
-	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct options o = { 0 };
-	struct fuse_cmdline_opts cmd = { 0 };
-	struct shmfs_options fs_opts = {
-		.lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
-		.max_waits = SHMFS_DEFAULT_MAX_WAITS,
-		/* ls -l of thousands of segments would otherwise cost a
-		 * round trip per name: 10 times ipcs -m instead of 1. */
-		.attr_timeout = 0.1,
-		.entry_timeout = 0.1,
-		.default_size = (size_t)sysconf(_SC_PAGESIZE),
-		.max_pending = 256 << 20,
-	};
-	struct fuse_loop_config *loop_cfg = NULL;
-	struct fuse_session *se;
-	struct shmfs *fs;
-	int ret = 1;
-
 	/* One malloc arena: with one per worker thread, each new thread of
-	 * libfuse's pool kept its own freed requests, and the daemon grew by
-	 * about 2 MiB over the first 100,000 operations (4 KiB with one).
-	 * The per-thread cache still serves small allocations unlocked. */
+	 * libfuse's pool keeps its own freed requests and the daemon grows
+	 * with the pool.  The per-thread cache still serves small
+	 * allocations unlocked. */
 	mallopt(M_ARENA_MAX, 1);
 	raise_nofile();
 	/* Writes go to the segment's file with pwrite: past RLIMIT_FSIZE
@@ -193,74 +171,82 @@ int main(int argc, char *argv[])
 	 * SIGXFSZ.  Ignored, the pwrite fails and the copy goes through the
 	 * mapping, which has no such limit. */
 	signal(SIGXFSZ, SIG_IGN);
+}
+
+static void print_help(const char *progname)
+{
+	usage(progname);
+	printf("FUSE options:\n");
+	fuse_cmdline_help();
+	fuse_lowlevel_help();
+}
+
+static void print_version(void)
+{
+	printf("shmfs version %s\n", PACKAGE_VERSION);
+	printf("FUSE library version %s\n", fuse_pkgversion());
+	fuse_lowlevel_version();
+}
+
+/* Serves requests until unmounted or signalled.  Returns the process's
+ * exit status: the loop returns the signal that ended it, and SIGTERM,
+ * SIGINT or SIGHUP are a normal way to stop, like fusermount3 -u. */
+static int serve(struct fuse_session *se, const struct fuse_cmdline_opts *cmd)
+{
+	struct fuse_loop_config *loop_cfg;
+	int ret;
+
+	if (cmd->singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		loop_cfg = fuse_loop_cfg_create();
+		if (!loop_cfg) {
+			fuse_log(FUSE_LOG_ERR, "shmfs: out of memory\n");
+			return 1;
+		}
+		fuse_loop_cfg_set_clone_fd(loop_cfg, cmd->clone_fd);
+		/* UINT_MAX means "not given": keep libfuse's defaults. */
+		if (cmd->max_threads != UINT_MAX)
+			fuse_loop_cfg_set_max_threads(loop_cfg, cmd->max_threads);
+		if (cmd->max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop_cfg, cmd->max_idle_threads);
+		ret = fuse_session_loop_mt(se, loop_cfg);
+		fuse_loop_cfg_destroy(loop_cfg);
+	}
+	return !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct options o = { 0 };
+	struct fuse_cmdline_opts cmd = { 0 };
+	struct shmfs_options fs_opts;
+	struct fuse_session *se;
+	struct shmfs *fs;
+	char msg[256];
+	int ret = 1;
+
+	prepare_process();
 	if (fuse_opt_parse(&args, &o, option_spec, option_proc) == -1)
 		goto err_out1;
-	if (o.show_help) {
-		usage(argv[0]);
-		printf("FUSE options:\n");
-		fuse_cmdline_help();
-		fuse_lowlevel_help();
+	if (o.show_help || o.show_version) {
+		if (o.show_help)
+			print_help(argv[0]);
+		else
+			print_version();
 		ret = 0;
 		goto err_out1;
 	}
-	if (o.show_version) {
-		printf("shmfs version %s\n", PACKAGE_VERSION);
-		printf("FUSE library version %s\n", fuse_pkgversion());
-		fuse_lowlevel_version();
-		ret = 0;
-		goto err_out1;
-	}
-	if (o.lock_timeout) {
-		double v;
-
-		if (!options_parse_seconds(o.lock_timeout, 86400, &v)) {
-			fprintf(stderr, "shmfs: lock_timeout must be 0..86400 seconds: '%s'\n",
-				o.lock_timeout);
-			goto err_out1;
-		}
-		fs_opts.lock_timeout_ms = (unsigned int)(v * 1000 + 0.5);
-	}
-	if (o.attr_timeout) {
-		double v;
-
-		if (!options_parse_seconds(o.attr_timeout, 1, &v)) {
-			fprintf(stderr, "shmfs: attr_timeout must be 0..1 seconds: '%s'\n",
-				o.attr_timeout);
-			goto err_out1;
-		}
-		fs_opts.attr_timeout = fs_opts.entry_timeout = v;
-	}
-	if (o.default_size) {
-		if (!options_parse_size(o.default_size, &fs_opts.default_size)) {
-			fprintf(stderr, "shmfs: default_size must be a size in bytes > 0: '%s'\n",
-				o.default_size);
-			goto err_out1;
-		}
-	}
-	if (o.max_waits) {
-		size_t n;
-
-		if (!options_parse_size(o.max_waits, &n) || n > 1000000) {
-			fprintf(stderr, "shmfs: max_waits must be 1..1000000: '%s'\n", o.max_waits);
-			goto err_out1;
-		}
-		fs_opts.max_waits = (unsigned int)n;
-	}
-	if (o.max_pending && !options_parse_size(o.max_pending, &fs_opts.max_pending)) {
-		fprintf(stderr, "shmfs: max_pending must be a size in bytes > 0: '%s'\n",
-			o.max_pending);
-		goto err_out1;
-	}
-	if (o.attach_cache && !options_parse_seconds(o.attach_cache, 3600, &fs_opts.attach_cache)) {
-		fprintf(stderr, "shmfs: attach_cache must be 0..3600 seconds: '%s'\n",
-			o.attach_cache);
+	options_defaults(&fs_opts);
+	if (!options_apply(&o.given, &fs_opts, msg, sizeof(msg))) {
+		fprintf(stderr, "shmfs: %s\n", msg);
 		goto err_out1;
 	}
 	if (o.ipcns && join_ipc_namespace(o.ipcns) != 0)
 		goto err_out1;
 	if (o.nnonopts > 0)
 		fuse_opt_add_arg(&args, o.nonopts[o.nnonopts - 1]);
-
 	if (fuse_parse_cmdline(&args, &cmd) != 0)
 		goto err_out1;
 	if (!cmd.mountpoint) {
@@ -289,29 +275,8 @@ int main(int argc, char *argv[])
 	}
 	fuse_daemonize(cmd.foreground);
 
-	if (cmd.singlethread) {
-		ret = fuse_session_loop(se);
-	} else {
-		loop_cfg = fuse_loop_cfg_create();
-		if (!loop_cfg) {
-			fuse_log(FUSE_LOG_ERR, "shmfs: out of memory\n");
-			ret = 1;
-			goto out_unmount;
-		}
-		fuse_loop_cfg_set_clone_fd(loop_cfg, cmd.clone_fd);
-		/* UINT_MAX means "not given": keep libfuse's defaults. */
-		if (cmd.max_threads != UINT_MAX)
-			fuse_loop_cfg_set_max_threads(loop_cfg, cmd.max_threads);
-		if (cmd.max_idle_threads != UINT_MAX)
-			fuse_loop_cfg_set_idle_threads(loop_cfg, cmd.max_idle_threads);
-		ret = fuse_session_loop_mt(se, loop_cfg);
-		fuse_loop_cfg_destroy(loop_cfg);
-	}
-	/* The loop returns the signal that ended it: SIGTERM, SIGINT or
-	 * SIGHUP are a normal way to stop, like fusermount3 -u. */
-	ret = !(ret == 0 || ret == SIGTERM || ret == SIGINT || ret == SIGHUP);
+	ret = serve(se, &cmd);
 
-out_unmount:
 	kernel_features_finish();
 	fuse_session_unmount(se);
 err_out5:
@@ -325,13 +290,8 @@ err_out2:
 err_out1:
 	for (int i = 0; i < o.nnonopts; i++)
 		free(o.nonopts[i]);
-	free(o.lock_timeout);
-	free(o.attr_timeout);
-	free(o.default_size);
-	free(o.max_pending);
-	free(o.max_waits);
+	options_given_free(&o.given);
 	free(o.ipcns);
-	free(o.attach_cache);
 	fuse_opt_free_args(&args);
 	return ret;
 }
