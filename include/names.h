@@ -3,6 +3,7 @@
  * Root:     <shmid>        a segment's bytes (decimal, no sign, no leading 0)
  *           <shmid>.stat   its metadata as text
  *           <shmid>.next   its bytes, once the next write has happened
+ *           <shmid>.procs  the processes attached to it
  *           by-key/        directory
  * by-key/:  0xKKKKKKKK     symlink to ../<shmid> (exactly 8 hex digits)
  *           0xKKKKKKKK.next  symlink to ../<shmid>.next
@@ -16,11 +17,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define NAMES_ROOT_INO	  1 /* FUSE_ROOT_ID */
-#define NAMES_BYKEY_INO	  2
-#define NAMES_BYKEY_NAME  "by-key"
-#define NAMES_STAT_SUFFIX ".stat"
-#define NAMES_NEXT_SUFFIX ".next"
+#define NAMES_ROOT_INO	   1 /* FUSE_ROOT_ID */
+#define NAMES_BYKEY_INO	   2
+#define NAMES_BYKEY_NAME   "by-key"
+#define NAMES_STAT_SUFFIX  ".stat"
+#define NAMES_NEXT_SUFFIX  ".next"
+#define NAMES_PROCS_SUFFIX ".procs"
 
 enum name_kind {
 	NAME_NONE = 0,
@@ -30,6 +32,7 @@ enum name_kind {
 	NAME_NEXT = 4,	   /* "32768.next": read waits for the next write */
 	NAME_PENDING = 5,  /* "by-key/0x00001234" being created (inode keyed by the key) */
 	NAME_NEXTLINK = 6, /* "by-key/0x0000162e.next" -> ../32768.next */
+	NAME_PROCS = 7,	   /* "32768.procs": who has it attached (not listed) */
 };
 
 /* Parse a name in the root directory.  Returns the kind, or NAME_NONE for
@@ -46,7 +49,8 @@ bool names_parse_key(const char *name, int32_t *key);
 enum name_kind names_parse_bykey(const char *name, int32_t *key);
 
 /* Format names; return the length (as snprintf).  names_format_root()
- * formats NAME_SEGMENT and NAME_SIDECAR only: -EINVAL for other kinds. */
+ * formats NAME_SEGMENT, NAME_SIDECAR, NAME_NEXT and NAME_PROCS: -EINVAL
+ * for other kinds. */
 int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid);
 int names_format_key(char *buf, size_t size, int32_t key);
 

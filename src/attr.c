@@ -47,6 +47,11 @@ void attr_of_segment(enum name_kind kind, const struct segment_info *seg, struct
 		st->st_mode = S_IFREG | 0644;
 		st->st_atime = st->st_mtime = st->st_ctime;
 		break;
+	case NAME_PROCS:
+		/* Readable by all: each reader is shown what it may see. */
+		st->st_mode = S_IFREG | 0444;
+		st->st_atime = st->st_mtime = st->st_ctime;
+		break;
 	case NAME_KEYLINK:
 	case NAME_NEXTLINK:
 		st->st_mode = S_IFLNK | 0777;

@@ -25,6 +25,7 @@
 #include "listing.h"
 #include "log.h"
 #include "names.h"
+#include "procs.h"
 #include "sidecar.h"
 
 /* The directories never change: the kernel may keep them this long. */
@@ -73,6 +74,30 @@ static void open_sidecars_free_all(void)
 {
 	while (!LIST_EMPTY(&open_sidecars))
 		open_sidecar_free(LIST_FIRST(&open_sidecars));
+}
+
+/* One open <shmid>.procs: rendered at open, as the sidecar. */
+struct open_procs {
+	LIST_ENTRY(open_procs) link;
+	char *text;
+	size_t len;
+};
+
+static LIST_HEAD(, open_procs) open_procs_files = LIST_HEAD_INITIALIZER(open_procs_files);
+
+static void open_procs_free(struct open_procs *op)
+{
+	pthread_mutex_lock(&sidecars_lock);
+	LIST_REMOVE(op, link);
+	pthread_mutex_unlock(&sidecars_lock);
+	free(op->text);
+	free(op);
+}
+
+static void open_procs_free_all(void)
+{
+	while (!LIST_EMPTY(&open_procs_files))
+		open_procs_free(LIST_FIRST(&open_procs_files));
 }
 
 /* The table's snapshots, shared by directory handles and sidecars. */
@@ -344,6 +369,10 @@ static void shmfs_ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
 		fuse_reply_err(req, kind == NAME_KEYLINK ? 0 : EACCES);
 		return;
 	}
+	if (kind == NAME_PROCS) {
+		fuse_reply_err(req, (mask & W_OK) ? EACCES : 0);
+		return;
+	}
 	if (kind == NAME_SIDECAR) {
 		ret = (mask & W_OK) ? check_owner(req, &seg) : 0;
 		fuse_reply_err(req, ret == -EPERM ? EACCES : -ret);
@@ -542,6 +571,40 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		open_sidecar_free(sc);
 }
 
+/* Rendered as the caller may see it: procs.h has the rule. */
+static void open_procs(fuse_req_t req, int shmid, struct fuse_file_info *fi)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	const struct procs_caller caller = { .uid = ctx->uid, .gid = ctx->gid, .pid = ctx->pid };
+	struct segment_info seg;
+	struct open_procs *op;
+	int ret;
+
+	if ((fi->flags & (O_ACCMODE | O_TRUNC)) != O_RDONLY) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	ret = segment_stat(shmid, false, &seg);
+	op = ret ? NULL : calloc(1, sizeof(*op));
+	if (!ret && !op)
+		ret = -ENOMEM;
+	if (!ret)
+		ret = procs_render(shmid, seg.nattch, &caller, &op->text, &op->len);
+	if (ret) {
+		free(op);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	pthread_mutex_lock(&sidecars_lock);
+	LIST_INSERT_HEAD(&open_procs_files, op, link);
+	pthread_mutex_unlock(&sidecars_lock);
+	fi->fh = (uintptr_t)op;
+	fi->direct_io = 1;
+	/* The caller is gone (interrupted): no release will come. */
+	if (fuse_reply_open(req, fi) == -ENOENT)
+		open_procs_free(op);
+}
+
 /* An open being answered, after its O_TRUNC if it has one. */
 struct opening {
 	fuse_ino_t ino;
@@ -584,6 +647,10 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	kind = names_ino_decode(ino, &shmid);
 	if (kind == NAME_SIDECAR) {
 		open_sidecar(req, shmid, fi);
+		return;
+	}
+	if (kind == NAME_PROCS) {
+		open_procs(req, shmid, fi);
 		return;
 	}
 	if (kind == NAME_PENDING) {
@@ -651,6 +718,12 @@ static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 		reply_buffer_read(req, sc->text, sc->len, size, off);
 		return;
 	}
+	case NAME_PROCS: {
+		struct open_procs *op = (struct open_procs *)(uintptr_t)fi->fh;
+
+		reply_buffer_read(req, op->text, op->len, size, off);
+		return;
+	}
 	case NAME_PENDING:
 		pending_read(req, (struct pending *)(uintptr_t)fi->fh, size, off);
 		return;
@@ -709,6 +782,9 @@ static void shmfs_ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	case NAME_SIDECAR:
 		open_sidecar_free((struct open_sidecar *)(uintptr_t)fi->fh);
 		break;
+	case NAME_PROCS:
+		open_procs_free((struct open_procs *)(uintptr_t)fi->fh);
+		break;
 	case NAME_PENDING:
 		pending_release(fs, (struct pending *)(uintptr_t)fi->fh);
 		break;
@@ -752,6 +828,7 @@ static void shmfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		break;
 	case NAME_SIDECAR:
 	case NAME_NEXT:
+	case NAME_PROCS:
 		/* The sidecar goes with its segment, never on its own. */
 		ret = segment_stat(shmid, false, &seg);
 		fuse_reply_err(req, ret ? -ret : EPERM);
@@ -873,6 +950,7 @@ static void shmfs_ll_destroy(void *userdata)
 	pending_free_all(fs);
 	open_files_close_all(fs);
 	open_sidecars_free_all();
+	open_procs_free_all();
 	listing_cache_free(listings);
 	listings = NULL;
 }

@@ -74,6 +74,10 @@ enum name_kind names_parse_root(const char *name, int *shmid)
 		*shmid = id;
 		return NAME_NEXT;
 	}
+	if (strcmp(rest, NAMES_PROCS_SUFFIX) == 0) {
+		*shmid = id;
+		return NAME_PROCS;
+	}
 	return NAME_NONE;
 }
 
@@ -123,6 +127,8 @@ int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid)
 		return snprintf(buf, size, "%d" NAMES_STAT_SUFFIX, shmid);
 	case NAME_NEXT:
 		return snprintf(buf, size, "%d" NAMES_NEXT_SUFFIX, shmid);
+	case NAME_PROCS:
+		return snprintf(buf, size, "%d" NAMES_PROCS_SUFFIX, shmid);
 	default:
 		if (size > 0)
 			buf[0] = '\0';
@@ -141,7 +147,7 @@ int names_format_key(char *buf, size_t size, int32_t key)
  * segment-derived node. */
 uint64_t names_ino(enum name_kind kind, int shmid)
 {
-	if (shmid < 0 || kind < NAME_SEGMENT || kind > NAME_NEXTLINK || kind == NAME_PENDING)
+	if (shmid < 0 || kind < NAME_SEGMENT || kind > NAME_PROCS || kind == NAME_PENDING)
 		return 0;
 	return ((uint64_t)shmid + 1) << 3 | (uint64_t)kind;
 }
@@ -156,7 +162,7 @@ enum name_kind names_ino_decode(uint64_t ino, int *shmid)
 	uint64_t kind = ino & 7;
 	uint64_t id;
 
-	if (ino < 8 || kind < NAME_SEGMENT || kind > NAME_NEXTLINK)
+	if (ino < 8 || kind < NAME_SEGMENT || kind > NAME_PROCS)
 		return NAME_NONE;
 	id = (ino >> 3) - 1;
 	if (kind == NAME_PENDING) {

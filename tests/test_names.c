@@ -229,8 +229,8 @@ static void test_key_format(void **state)
 static void test_ino_round_trip(void **state)
 {
 	static const int ids[] = { 0, 1, 7, 8, 32768, INT_MAX - 1, INT_MAX };
-	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK, NAME_NEXT,
-						NAME_NEXTLINK };
+	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR,  NAME_KEYLINK,
+						NAME_NEXT,    NAME_NEXTLINK, NAME_PROCS };
 	size_t i, k;
 
 	(void)state;
@@ -268,7 +268,8 @@ static void test_ino_bad_input(void **state)
 	(void)state;
 
 	assert_int_equal(names_ino(NAME_NONE, 1), 0);
-	assert_int_equal(names_ino((enum name_kind)7, 1), 0);
+	assert_int_equal(names_ino((enum name_kind)8, 1), 0);
+	assert_int_equal(names_ino((enum name_kind) - 1, 1), 0);
 	/* pending inodes are keyed by key, through names_pending_ino() */
 	assert_int_equal(names_ino(NAME_PENDING, 1), 0);
 	assert_int_equal(names_ino(NAME_SEGMENT, -1), 0);
@@ -284,7 +285,8 @@ static void test_ino_decode_hostile(void **state)
 		3,
 		7,
 		8,			  /* shmid 0, kind 0 */
-		(1ull << 3) | 7,	  /* kind 7 */
+		(1ull << 3) | 0,	  /* kind 0 */
+		(2147483649ull << 3) | 7, /* a .procs of shmid INT_MAX + 1 */
 		(4294967297ull << 3) | 5, /* pending key beyond 32 bits */
 		(2ull << 3) | 0,
 		(2147483649ull << 3) | 1, /* shmid INT_MAX + 1 */
@@ -333,6 +335,34 @@ static void test_next_names(void **state)
 	assert_int_equal(names_parse_bykey(".next", &key), NAME_NONE);
 }
 
+/* <shmid>.procs: one spelling, its own inode */
+static void test_procs_names(void **state)
+{
+	int shmid = -1;
+	char buf[32];
+
+	(void)state;
+	assert_int_equal(names_parse_root("12.procs", &shmid), NAME_PROCS);
+	assert_int_equal(shmid, 12);
+	assert_int_equal(names_parse_root("0.procs", &shmid), NAME_PROCS);
+	assert_int_equal(shmid, 0);
+	assert_int_equal(names_parse_root("012.procs", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("12.proc", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("12.procs.stat", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("12.stat.procs", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("12.PROCS", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root(".procs", &shmid), NAME_NONE);
+	assert_int_equal(names_parse_root("2147483648.procs", &shmid), NAME_NONE);
+	assert_int_equal(names_format_root(buf, sizeof(buf), NAME_PROCS, 7), 7);
+	assert_string_equal(buf, "7.procs");
+	assert_int_equal(names_ino(NAME_PROCS, 0), 15);
+	assert_true(names_ino(NAME_PROCS, 5) != names_ino(NAME_SIDECAR, 5));
+	assert_true(names_ino(NAME_PROCS, 0) != names_ino(NAME_SEGMENT, 1));
+	/* by-key/ has no .procs link */
+	int32_t key;
+	assert_int_equal(names_parse_bykey("0x0000162e.procs", &key), NAME_NONE);
+}
+
 static void test_pending_ino(void **state)
 {
 	const int32_t keys[] = { 1, 0x1234, INT32_MAX, INT32_MIN, -1 };
@@ -353,6 +383,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next_names),
+		cmocka_unit_test(test_procs_names),
 		cmocka_unit_test(test_pending_ino),
 		cmocka_unit_test(test_root_valid),
 		cmocka_unit_test(test_root_hostile),

@@ -161,6 +161,10 @@ static struct attacher attacher_start(const struct attacher_spec *spec)
 				_exit(4);
 			if (spec->dumpable)
 				prctl(PR_SET_DUMPABLE, 1);
+			/* again: a change of credentials clears it */
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() == 1)
+				_exit(6);
 		}
 		if (write(rep[1], &r, sizeof(r)) != sizeof(r))
 			_exit(5);
@@ -240,6 +244,7 @@ static struct oracle oracle_start(uid_t uid, gid_t gid, bool no_caps, const pid_
 			shmdt(world.mine);
 		if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
 			_exit(4);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (no_caps) {
 			/* uid 0 without a capability */
 			struct __user_cap_header_struct head = {

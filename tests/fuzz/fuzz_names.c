@@ -32,7 +32,8 @@ static void check_root(const char *name)
 
 	if (kind == NAME_NONE)
 		return;
-	CHECK(kind == NAME_SEGMENT || kind == NAME_SIDECAR || kind == NAME_NEXT);
+	CHECK(kind == NAME_SEGMENT || kind == NAME_SIDECAR || kind == NAME_NEXT ||
+	      kind == NAME_PROCS);
 	CHECK(shmid >= 0);
 	CHECK(names_format_root(back, sizeof(back), kind, shmid) > 0);
 	CHECK(strcmp(back, name) == 0);
@@ -61,8 +62,8 @@ static void check_bykey(const char *name)
 
 static void check_ino(uint64_t ino, int32_t id)
 {
-	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR, NAME_KEYLINK, NAME_NEXT,
-						NAME_NEXTLINK };
+	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR,  NAME_KEYLINK,
+						NAME_NEXT,    NAME_NEXTLINK, NAME_PROCS };
 	int back = -1;
 	enum name_kind kind = names_ino_decode(ino, &back);
 

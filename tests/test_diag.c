@@ -1,0 +1,353 @@
+/* test_diag.c - what shmfs tells that ipcs cannot (issue 14), through a
+ * real root allow_other mount, with real tools, as root and as other
+ * users:
+ *   - <shmid>.procs against /proc/PID/maps read by the same caller
+ *     (setpriv cat), for the caller's own processes and others';
+ *   - the lock's state in the sidecar while IPC::ShareLite holds the
+ *     lock exclusive, then shared, and a cat or a dd through the mount
+ *     waits for it;
+ *   - df and df -i against shmctl(IPC_INFO) and shmctl(SHM_INFO).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+#define WATCHDOG_S 120
+#define SEG_SIZE   (4 * 4096)
+
+static const char *shmfs_path;
+static struct test_mount mnt;
+static char out[65536];
+
+#define M mnt.dir
+
+static int setup(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=20", NULL };
+
+	mount_start(&mnt, shmfs_path, args);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int status = mount_stop(&mnt);
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "shmfs exited with status %d\n", status);
+		return -1;
+	}
+	return 0;
+}
+
+/* Every child a test starts, killed after each test even if it failed;
+ * and every segment and set of the (private) namespace removed. */
+static pid_t tracked[16];
+static int ntracked;
+
+static void track(pid_t pid)
+{
+	if (ntracked < 16)
+		tracked[ntracked++] = pid;
+}
+
+/* Reaped: never to be killed by cleanup() (its pid may be reused). */
+static void untrack(pid_t pid)
+{
+	for (int i = 0; i < ntracked; i++)
+		if (tracked[i] == pid)
+			tracked[i] = tracked[--ntracked];
+}
+
+static int cleanup(void **state)
+{
+	char line[512];
+	FILE *f;
+
+	for (int i = 0; i < ntracked; i++) {
+		kill(tracked[i], SIGKILL);
+		waitpid(tracked[i], NULL, 0);
+	}
+	ntracked = 0;
+	f = fopen("/proc/sysvipc/shm", "r");
+	if (f && fgets(line, sizeof(line), f))
+		while (fgets(line, sizeof(line), f)) {
+			int key, id;
+
+			if (sscanf(line, "%d %d", &key, &id) == 2)
+				shmctl(id, IPC_RMID, NULL);
+		}
+	if (f)
+		fclose(f);
+	f = fopen("/proc/sysvipc/sem", "r");
+	if (f && fgets(line, sizeof(line), f))
+		while (fgets(line, sizeof(line), f)) {
+			int key, id;
+
+			if (sscanf(line, "%d %d", &key, &id) == 2)
+				semctl(id, 0, IPC_RMID);
+		}
+	if (f)
+		fclose(f);
+	return 0;
+}
+
+/* ---- .procs ------------------------------------------------------------ */
+
+/* A process that attaches shmid, then becomes uid (0: stays root),
+ * dumpable, named name, and waits to be killed. */
+static pid_t attacher_start(int shmid, uid_t uid, const char *name)
+{
+	int rep[2];
+	pid_t pid;
+	char c;
+
+	assert_int_equal(pipe(rep), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(rep[0]);
+		if (shmat(shmid, NULL, 0) == (void *)-1)
+			_exit(3);
+		prctl(PR_SET_NAME, name);
+		if (uid && (setgroups(0, NULL) || setresgid(uid, uid, uid) ||
+			    setresuid(uid, uid, uid) || prctl(PR_SET_DUMPABLE, 1)))
+			_exit(4);
+		/* again: a change of credentials clears it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(6);
+		if (write(rep[1], "k", 1) != 1)
+			_exit(5);
+		for (;;)
+			pause();
+	}
+	close(rep[1]);
+	track(pid);
+	assert_int_equal(read(rep[0], &c, 1), 1);
+	close(rep[0]);
+	return pid;
+}
+
+static void attacher_stop(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	untrack(pid);
+}
+
+static const char *as_user(uid_t uid, char *buf, size_t size)
+{
+	if (uid == 0)
+		snprintf(buf, size, " ");
+	else
+		snprintf(buf, size, "setpriv --reuid=%u --regid=%u --clear-groups ",
+			 (unsigned int)uid, (unsigned int)uid);
+	return buf;
+}
+
+/* The oracle: the caller's own cat of /proc/PID/maps, reduced to what
+ * .procs shows of it: "start-end:perms" of each line of the segment,
+ * comma-separated; NULL if the caller may not read that file. */
+static const char *maps_of(pid_t pid, int shmid, uid_t uid, char *ranges, size_t size)
+{
+	static char maps[65536];
+	char who[128], *line, *save = NULL;
+	size_t n = 0;
+
+	if (run(maps, sizeof(maps), "%scat /proc/%d/maps", as_user(uid, who, sizeof(who)),
+		(int)pid) != 0)
+		return NULL;
+	ranges[0] = '\0';
+	for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char range[64], perms[8], dev[16], path[64];
+		unsigned long long off, inode;
+
+		if (sscanf(line, "%63s %7s %llx %15s %llu %63s", range, perms, &off, dev, &inode,
+			   path) != 6 ||
+		    inode != (unsigned long long)shmid || strncmp(path, "/SYSV", 5) != 0)
+			continue;
+		n += (size_t)snprintf(ranges + n, size - n, "%s%s:%s", n ? "," : "", range, perms);
+	}
+	return ranges;
+}
+
+/* The line of pid in text, or NULL. */
+static const char *line_of(const char *text, pid_t pid, char *line, size_t size)
+{
+	char head[32];
+	int n = snprintf(head, sizeof(head), "%d ", (int)pid);
+
+	for (const char *p = text; p && *p;) {
+		const char *eol = strchr(p, '\n');
+		size_t len = eol ? (size_t)(eol - p) : strlen(p);
+
+		if (strncmp(p, head, (size_t)n) == 0) {
+			assert_true(len < size);
+			memcpy(line, p, len);
+			line[len] = '\0';
+			return line;
+		}
+		p = eol ? eol + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* uid's cat of <shmid>.procs shows exactly the processes whose maps uid
+ * can read itself, each with the ranges its maps show. */
+static void check_procs_as(int shmid, uid_t uid, const pid_t *pids, const uid_t *owners,
+			   const char *const *names, int n, const bool *must_see)
+{
+	char who[128], line[1024], want[1024], ranges[512];
+	size_t lines = 1;
+
+	assert_int_equal(run(out, sizeof(out), "%scat %s/%d.procs", as_user(uid, who, sizeof(who)),
+			     M, shmid),
+			 0);
+	assert_int_equal(strncmp(out, "pid uid comm attaches\n", 22), 0);
+	for (int i = 0; i < n; i++) {
+		const char *shown = line_of(out, pids[i], line, sizeof(line));
+		const char *maps = maps_of(pids[i], shmid, uid, ranges, sizeof(ranges));
+
+		if (must_see)
+			assert_int_equal(shown != NULL, must_see[i]);
+		if (!maps || !*maps) {
+			if (shown)
+				fail_msg("uid %u is shown pid %d, whose maps it cannot read: %s",
+					 (unsigned int)uid, (int)pids[i], shown);
+			continue;
+		}
+		assert_non_null(shown);
+		snprintf(want, sizeof(want), "%d %u %s %s", (int)pids[i], (unsigned int)owners[i],
+			 names[i], maps);
+		assert_string_equal(shown, want);
+		lines++;
+	}
+	/* nobody else: the test's processes are the only attachers */
+	size_t count = 0;
+	for (const char *p = out; *p; p++)
+		count += *p == '\n';
+	assert_int_equal(count, lines);
+}
+
+static void test_procs(void **state)
+{
+	int shmid = make_segment(IPC_PRIVATE, SEG_SIZE, 0666);
+	const uid_t owners[3] = { 0, 65534, 65533 };
+	const char *const names[3] = { "holder-root", "holder-nobody", "holder-other" };
+	pid_t pids[3];
+	struct stat st;
+	char v[128];
+
+	for (int i = 0; i < 3; i++)
+		pids[i] = attacher_start(shmid, owners[i], names[i]);
+
+	const bool root_sees[3] = { true, true, true };
+	const bool nobody_sees[3] = { false, true, false };
+	const bool other_sees[3] = { false, false, true };
+	check_procs_as(shmid, 0, pids, owners, names, 3, root_sees);
+	check_procs_as(shmid, 65534, pids, owners, names, 3, nobody_sees);
+	check_procs_as(shmid, 65533, pids, owners, names, 3, other_sees);
+	/* a user with no process attached sees the header alone */
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=4242 --regid=4242 --clear-groups cat %s/%d.procs", M,
+			     shmid),
+			 0);
+	assert_string_equal(out, "pid uid comm attaches\n");
+
+	/* Removed while attached: the sidecar says dest, .procs who keeps
+	 * it alive. */
+	assert_int_equal(run(out, sizeof(out), "rm %s/%d", M, shmid), 0);
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", M, shmid), 0);
+	assert_string_equal(sidecar_value(out, "status", v, sizeof(v)), "dest");
+	check_procs_as(shmid, 0, pids, owners, names, 3, root_sees);
+
+	/* Not listed; a read-only file of size 0, like the sidecar. */
+	assert_int_equal(run(out, sizeof(out), "ls -a %s", M), 0);
+	assert_null(strstr(out, ".procs"));
+	snprintf(v, sizeof(v), "%s/%d.procs", M, shmid);
+	assert_int_equal(stat(v, &st), 0);
+	assert_true(S_ISREG(st.st_mode));
+	assert_int_equal(st.st_mode & 07777, 0444);
+	assert_int_equal(st.st_size, 0);
+	assert_int_equal(open(v, O_WRONLY), -1);
+	assert_int_equal(errno, EACCES);
+	assert_int_equal(unlink(v), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_not_equal(run(out, sizeof(out), "cat %s/%d.procs", M, shmid + 1000000), 0);
+	assert_non_null(strstr(out, "No such file"));
+
+	for (int i = 0; i < 3; i++)
+		attacher_stop(pids[i]);
+	/* the last attacher gone, the segment with it */
+	assert_int_not_equal(run(out, sizeof(out), "cat %s/%d.procs", M, shmid), 0);
+}
+
+/* An open file of the segment is not an attach: the daemon does not
+ * appear (where it must stay attached, without CAP_SYS_ADMIN or for
+ * SHM_HUGETLB, its line is marked "(shmfs)": test_procs.c checks the
+ * marking), and never to another user. */
+static void test_procs_daemon_not_shown(void **state)
+{
+	int shmid = make_segment(IPC_PRIVATE, SEG_SIZE, 0644);
+	char path[96], line[512];
+	pid_t holder = attacher_start(shmid, 0, "holder");
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d", M, shmid);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.procs", M, shmid), 0);
+	assert_non_null(line_of(out, holder, line, sizeof(line)));
+	/* root's daemon reads through the segment's own file, detached */
+	assert_null(line_of(out, mnt.pid, line, sizeof(line)));
+	/* never to another user */
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=65534 --regid=65534 --clear-groups cat %s/%d.procs",
+			     M, shmid),
+			 0);
+	assert_null(line_of(out, mnt.pid, line, sizeof(line)));
+	close(fd);
+	attacher_stop(holder);
+	shmctl(shmid, IPC_RMID, NULL);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_procs, cleanup),
+		cmocka_unit_test_teardown(test_procs_daemon_not_shown, cleanup),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
+		return 1;
+	}
+	shmfs_path = argv[1];
+	testutil_isolate(true);
+	alarm(getenv("SHMFS_WRAPPER") ? 4 * WATCHDOG_S : WATCHDOG_S);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
