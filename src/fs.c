@@ -26,6 +26,7 @@
 #include "log.h"
 #include "names.h"
 #include "procs.h"
+#include "shm_usage.h"
 #include "sidecar.h"
 
 /* The directories never change: the kernel may keep them this long. */
@@ -889,22 +890,19 @@ static void shmfs_ll_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, 
 	fuse_reply_err(req, ENOTSUP);
 }
 
+/* The namespace's shared memory: kernel.shmall and the pages in use,
+ * kernel.shmmni and the segments (shm_usage.h). */
 static void shmfs_ll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
+	struct shm_usage usage;
 	struct statvfs st;
-	struct segment_list list = { 0 };
-	uint64_t used = 0;
-	long page = sysconf(_SC_PAGESIZE);
+	int ret = shm_usage_read(&usage);
 
-	memset(&st, 0, sizeof(st));
-	if (segment_list_read(&list) == 0)
-		for (size_t i = 0; i < list.n; i++)
-			used += (list.v[i].size + page - 1) / page;
-	st.f_bsize = st.f_frsize = page;
-	st.f_blocks = used;
-	st.f_files = list.n;
-	st.f_namemax = 255;
-	segment_list_free(&list);
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	shm_usage_statvfs(&usage, &st);
 	fuse_reply_statfs(req, &st);
 }
 

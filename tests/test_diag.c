@@ -334,11 +334,71 @@ static void test_procs_daemon_not_shown(void **state)
 	shmctl(shmid, IPC_RMID, NULL);
 }
 
+/* ---- df ------------------------------------------------------------------ */
+
+static void write_sysctl(const char *path, unsigned long long value)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fprintf(f, "%llu\n", value);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void test_df(void **state)
+{
+	unsigned long long size, used, avail, itotal, iused, ifree;
+	unsigned long long page = (unsigned long long)sysconf(_SC_PAGESIZE);
+	struct shminfo limits;
+	struct shm_info use;
+	int ids[3];
+
+	write_sysctl("/proc/sys/kernel/shmall", 50000);
+	write_sysctl("/proc/sys/kernel/shmmni", 300);
+	ids[0] = make_segment(IPC_PRIVATE, 1 << 20, 0600);
+	ids[1] = make_segment(IPC_PRIVATE, 3 * 4096 + 1, 0600);
+	ids[2] = make_segment(0x7777, 100, 0644);
+
+	assert_int_equal(run(out, sizeof(out), "df -B1 --output=size,used,avail %s | tail -n 1", M),
+			 0);
+	assert_int_equal(sscanf(out, "%llu %llu %llu", &size, &used, &avail), 3);
+	assert_true(shmctl(0, IPC_INFO, (struct shmid_ds *)(void *)&limits) >= 0);
+	assert_true(shmctl(0, SHM_INFO, (struct shmid_ds *)(void *)&use) >= 0);
+	assert_int_equal(limits.shmall, 50000);
+	assert_int_equal(size, limits.shmall * page);
+	assert_int_equal(used, use.shm_tot * page);
+	assert_true(use.shm_tot >= 256 + 4 + 1);
+	assert_int_equal(avail, (limits.shmall - use.shm_tot) * page);
+
+	assert_int_equal(run(out, sizeof(out), "df --output=itotal,iused,iavail %s | tail -n 1", M),
+			 0);
+	assert_int_equal(sscanf(out, "%llu %llu %llu", &itotal, &iused, &ifree), 3);
+	assert_int_equal(itotal, 300);
+	assert_int_equal(iused, use.used_ids);
+	assert_true(iused >= 3);
+	assert_int_equal(ifree, 300 - iused);
+
+	/* not "100% full": df's Use% is the share of kernel.shmall */
+	assert_int_equal(run(out, sizeof(out), "df --output=pcent %s | tail -n 1", M), 0);
+	assert_int_equal(atoi(out), (int)((use.shm_tot * 100 + limits.shmall - 1) / limits.shmall));
+
+	/* the default kernel.shmall, about 2^64 pages: cut so bytes fit */
+	write_sysctl("/proc/sys/kernel/shmall", 18446744073692774399ull);
+	assert_int_equal(run(out, sizeof(out), "df -B1 --output=size,used %s | tail -n 1", M), 0);
+	assert_int_equal(sscanf(out, "%llu %llu", &size, &used), 2);
+	assert_int_equal(size, UINT64_MAX / page * page);
+	assert_int_equal(used, use.shm_tot * page);
+
+	for (int i = 0; i < 3; i++)
+		shmctl(ids[i], IPC_RMID, NULL);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_procs, cleanup),
 		cmocka_unit_test_teardown(test_procs_daemon_not_shown, cleanup),
+		cmocka_unit_test_teardown(test_df, cleanup),
 	};
 
 	if (argc != 2) {
