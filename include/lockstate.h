@@ -26,6 +26,7 @@
 #define SHMFS_LOCKSTATE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -40,6 +41,7 @@ struct semaphore_state {
 
 struct semset_state {
 	int semid;
+	int32_t key;	    /* 0: IPC_PRIVATE */
 	unsigned int nsems; /* as the set has; sem[] holds the first LOCKSTATE_MAX_SEMS */
 	uid_t uid, cuid;
 	gid_t gid, cgid;

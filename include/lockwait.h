@@ -15,6 +15,7 @@
 #define SHMFS_LOCKWAIT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -50,5 +51,9 @@ uint64_t lockwait_deadline(unsigned int timeout_ms);
 
 /* How many requests are parked, and on how many sets. */
 void lockwait_count(struct lockwait *lw, size_t *parked, size_t *sets);
+
+/* How many requests are parked on semid (the first of them is the one
+ * our thread waits for in the kernel, so the kernel counts it too). */
+size_t lockwait_count_set(struct lockwait *lw, int semid);
 
 #endif

@@ -17,6 +17,7 @@
 struct sidecar_locks {
 	int lock_semid;		       /* the set a read would use now; < 0: none */
 	const struct lock_state *lock; /* its state; NULL: not shown ("-") */
+	unsigned int lock_queued;      /* requests through the mount waiting for it */
 	int notify_semid;	       /* the notification set; < 0: none */
 	const struct notify_state *notify;
 };
@@ -24,7 +25,7 @@ struct sidecar_locks {
 /* Render "name value\n" lines, in this order: key shmid perms size cpid
  * lpid nattch uid gid cuid cgid atime dtime ctime rss swap status, then
  *   lock_semid lock_writer lock_readers lock_waiting_for_writer
- *   lock_waiting_for_readers lock_last_pid lock_last_op
+ *   lock_waiting_for_readers lock_queued_in_shmfs lock_last_pid lock_last_op
  *   notify_semid notify_posts notify_waiting notify_last_pid notify_last_op
  * A semid < 0 renders as "none", and so do lock_writer without a writer
  * and a last pid of 0; a state not shown renders as "-" (as rss and swap

@@ -24,6 +24,8 @@
 #include "kernel_features.h"
 #include "listing.h"
 #include "log.h"
+#include "lockstate.h"
+#include "lockwait.h"
 #include "names.h"
 #include "procs.h"
 #include "shm_usage.h"
@@ -522,6 +524,26 @@ static void shmfs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file
 
 /* ---- files ------------------------------------------------------------ */
 
+/* A set's values are the kernel's to show to those who may read the set
+ * (semctl GETVAL, GETPID, GETNCNT, GETZCNT); shmfs's own private set
+ * (mode 0600, the daemon's) stands for the segment it guards. */
+static bool lock_state_visible(fuse_req_t req, const struct segment_info *seg, int semid)
+{
+	struct segment_info perm = { 0 };
+	struct semset_state set;
+
+	if (semid < 0 || lockstate_read_set(semid, &set) != 0)
+		return false;
+	if (set.key == 0 && set.uid == geteuid())
+		return check_access(req, seg, ACCESS_READ) == 0;
+	perm.uid = set.uid;
+	perm.gid = set.gid;
+	perm.cuid = set.cuid;
+	perm.cgid = set.cgid;
+	perm.mode = set.mode;
+	return check_access(req, &perm, ACCESS_READ) == 0;
+}
+
 static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
@@ -555,6 +577,17 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	semid = lock_table_current(fs->locks, &seg);
 	struct sidecar_locks locks = { .lock_semid = semid,
 				       .notify_semid = watch_notify_semid(fs->watches, &seg) };
+	struct lock_state lock;
+	struct notify_state notify;
+
+	if (lock_state_visible(req, &seg, locks.lock_semid) &&
+	    lockstate_read_lock(semid, &lock) == 0) {
+		locks.lock = &lock;
+		locks.lock_queued = (unsigned int)lockwait_count_set(fs->waits, semid);
+	}
+	if (lock_state_visible(req, &seg, locks.notify_semid) &&
+	    lockstate_read_notify(locks.notify_semid, &notify) == 0)
+		locks.notify = &notify;
 	ret = sidecar_render(&seg, &locks, sc->text, sizeof(sc->text));
 	if (ret < 0) {
 		free(sc);

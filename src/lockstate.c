@@ -41,6 +41,7 @@ int lockstate_read_set(int semid, struct semset_state *out)
 	if (semctl(semid, 0, IPC_STAT, arg) < 0)
 		return -errno;
 	out->semid = semid;
+	out->key = (int32_t)ds.sem_perm.__key;
 	out->nsems = (unsigned int)ds.sem_nsems;
 	out->uid = ds.sem_perm.uid;
 	out->gid = ds.sem_perm.gid;

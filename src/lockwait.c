@@ -234,3 +234,16 @@ void lockwait_free(struct lockwait *lw)
 	budget_free(lw->budget);
 	free(lw);
 }
+
+size_t lockwait_count_set(struct lockwait *lw, int semid)
+{
+	struct set_queue *q;
+	size_t n = 0;
+
+	pthread_mutex_lock(&lw->mutex);
+	q = find_queue_locked(lw, semid);
+	for (struct lockwait_req *r = q ? q->head : NULL; r; r = r->next)
+		n++;
+	pthread_mutex_unlock(&lw->mutex);
+	return n;
+}

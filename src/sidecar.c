@@ -160,6 +160,7 @@ static void text_locks(struct text *t, const struct sidecar_locks *locks)
 	text_count(t, "lock_readers", lock_shown, l->readers);
 	text_count(t, "lock_waiting_for_writer", lock_shown, l->waiting_for_writer);
 	text_count(t, "lock_waiting_for_readers", lock_shown, l->waiting_for_readers);
+	text_count(t, "lock_queued_in_shmfs", lock_shown, lock_shown ? locks->lock_queued : 0);
 	text_pid(t, "lock_last_pid", lock_shown, l->last_pid);
 	text_optional_time(t, "lock_last_op", lock_shown, l->last_op);
 	text_semid(t, "notify_semid", notify_semid);

@@ -334,6 +334,194 @@ static void test_procs_daemon_not_shown(void **state)
 	shmctl(shmid, IPC_RMID, NULL);
 }
 
+/* ---- the lock's state ------------------------------------------------------ */
+
+/* perl with IPC::ShareLite holding key's lock (LOCK_SH or LOCK_EX) until
+ * its stdin closes. */
+static pid_t sharelite_hold(int key, const char *mode, int *stdin_fd)
+{
+	char script[512];
+	int in[2], rep[2];
+	pid_t pid;
+	char c;
+
+	snprintf(script, sizeof(script),
+		 "use IPC::ShareLite qw(:lock); "
+		 "my $s = IPC::ShareLite->new(-key => %d, -create => 'yes', -destroy => 'no', "
+		 "-size => 4096) or die $!; $s->lock(%s) or die $!; $| = 1; print 'L'; <STDIN>;",
+		 key, mode);
+	assert_int_equal(pipe2(in, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(rep, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		dup2(in[0], 0);
+		dup2(rep[1], 1);
+		execlp("perl", "perl", "-e", script, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(rep[1]);
+	track(pid);
+	if (read(rep[0], &c, 1) != 1) {
+		close(rep[0]);
+		close(in[1]);
+		waitpid(pid, NULL, 0);
+		untrack(pid);
+		if (testutil_in_ci())
+			fail_msg("perl IPC::ShareLite did not take the lock");
+		skip();
+	}
+	close(rep[0]);
+	*stdin_fd = in[1];
+	return pid;
+}
+
+/* The sidecar's value of name, as uid reads it. */
+static const char *value_as(uid_t uid, int shmid, const char *name, char *v, size_t size)
+{
+	char who[128];
+
+	assert_int_equal(
+		run(out, sizeof(out), "%scat %s/%d.stat", as_user(uid, who, sizeof(who)), M, shmid),
+		0);
+	assert_non_null(sidecar_value(out, name, v, size));
+	return v;
+}
+
+static int value_int(int shmid, const char *name)
+{
+	char v[64];
+
+	return atoi(value_as(0, shmid, name, v, sizeof(v)));
+}
+
+/* Until the sidecar's name reads want (the waiter is queued). */
+static void wait_value(int shmid, const char *name, const char *want)
+{
+	char v[64];
+
+	for (int i = 0; i < 500; i++) {
+		if (strcmp(value_as(0, shmid, name, v, sizeof(v)), want) == 0)
+			return;
+		usleep(10000);
+	}
+	assert_string_equal(value_as(0, shmid, name, v, sizeof(v)), want);
+}
+
+/* A command run in the background; its pid. */
+static pid_t background(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static pid_t background(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	track(pid);
+	return pid;
+}
+
+static int finish(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	untrack(pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void test_lock_state(void **state)
+{
+	const int key = 0x53484c54;
+	char v[64], want[32];
+	int fd, shmid, semid;
+	pid_t perl, cat, cat2, dd;
+
+	/* ShareLite holds it exclusive, a cat through the mount waits */
+	perl = sharelite_hold(key, "LOCK_EX", &fd);
+	shmid = shmget(key, 0, 0);
+	semid = semget(key, 3, 0);
+	assert_true(shmid >= 0 && semid >= 0);
+	cat = background("exec cat %s/by-key/0x%08x > /dev/null", M, key);
+	cat2 = background("exec cat %s/by-key/0x%08x > /dev/null", M, key);
+	/* both wait in shmfs, which waits for them in the kernel */
+	wait_value(shmid, "lock_queued_in_shmfs", "2");
+	wait_value(shmid, "lock_waiting_for_writer", "1");
+	assert_int_equal(value_int(shmid, "lock_semid"), semid);
+	snprintf(want, sizeof(want), "%d", (int)perl);
+	assert_string_equal(value_as(0, shmid, "lock_writer", v, sizeof(v)), want);
+	assert_string_equal(value_as(0, shmid, "lock_last_pid", v, sizeof(v)), want);
+	assert_string_equal(value_as(0, shmid, "lock_readers", v, sizeof(v)), "0");
+	assert_string_equal(value_as(0, shmid, "lock_waiting_for_readers", v, sizeof(v)), "0");
+	assert_string_not_equal(value_as(0, shmid, "lock_last_op", v, sizeof(v)), "not-set");
+	/* the kernel's own view of the same set, by ipcs */
+	assert_int_equal(run(out, sizeof(out),
+			     "ipcs -s -i %d | awk \"\\$1 == 2 {print \\$2, \\$5}\"", semid),
+			 0);
+	snprintf(want, sizeof(want), "1 %d\n", (int)perl);
+	assert_string_equal(out, want);
+	/* the set is 0666: another user sees the same */
+	snprintf(want, sizeof(want), "%d", (int)perl);
+	assert_string_equal(value_as(65534, shmid, "lock_writer", v, sizeof(v)), want);
+	close(fd);
+	assert_int_equal(finish(cat), 0);
+	assert_int_equal(finish(cat2), 0);
+	assert_int_equal(finish(perl), 0);
+	assert_string_equal(value_as(0, shmid, "lock_queued_in_shmfs", v, sizeof(v)), "0");
+	assert_string_equal(value_as(0, shmid, "lock_writer", v, sizeof(v)), "none");
+	assert_string_equal(value_as(0, shmid, "lock_waiting_for_writer", v, sizeof(v)), "0");
+
+	/* ShareLite holds it shared, a writer through the mount waits */
+	perl = sharelite_hold(key, "LOCK_SH", &fd);
+	dd = background("printf x | exec dd of=%s/by-key/0x%08x bs=1 seek=4000 conv=notrunc "
+			"status=none",
+			M, key);
+	wait_value(shmid, "lock_waiting_for_readers", "1");
+	assert_string_equal(value_as(0, shmid, "lock_readers", v, sizeof(v)), "1");
+	assert_string_equal(value_as(0, shmid, "lock_writer", v, sizeof(v)), "none");
+	snprintf(want, sizeof(want), "%d", (int)perl);
+	assert_string_equal(value_as(0, shmid, "lock_last_pid", v, sizeof(v)), want);
+	close(fd);
+	assert_int_equal(finish(dd), 0);
+	assert_int_equal(finish(perl), 0);
+	assert_string_equal(value_as(0, shmid, "lock_readers", v, sizeof(v)), "0");
+
+	shmctl(shmid, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* shmfs's private set, of a segment only root may read: its state is for
+ * those who may read the segment. */
+static void test_lock_state_private_set(void **state)
+{
+	int shmid = make_segment(IPC_PRIVATE, SEG_SIZE, 0600);
+	char path[96], v[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%d", M, shmid);
+	fd = open(path, O_RDONLY); /* the private set exists while open */
+	assert_true(fd >= 0);
+	assert_true(value_int(shmid, "lock_semid") >= 0);
+	assert_string_equal(value_as(0, shmid, "lock_readers", v, sizeof(v)), "0");
+	assert_string_equal(value_as(0, shmid, "lock_writer", v, sizeof(v)), "none");
+	assert_string_equal(value_as(65534, shmid, "lock_readers", v, sizeof(v)), "-");
+	assert_string_equal(value_as(65534, shmid, "lock_writer", v, sizeof(v)), "-");
+	assert_string_equal(value_as(65534, shmid, "lock_last_pid", v, sizeof(v)), "-");
+	close(fd);
+	shmctl(shmid, IPC_RMID, NULL);
+}
+
 /* ---- df ------------------------------------------------------------------ */
 
 static void write_sysctl(const char *path, unsigned long long value)
@@ -398,6 +586,8 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_procs, cleanup),
 		cmocka_unit_test_teardown(test_procs_daemon_not_shown, cleanup),
+		cmocka_unit_test_teardown(test_lock_state, cleanup),
+		cmocka_unit_test_teardown(test_lock_state_private_set, cleanup),
 		cmocka_unit_test_teardown(test_df, cleanup),
 	};
 

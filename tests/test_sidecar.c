@@ -95,6 +95,7 @@ static const char full_text[] = "key 0x0000162e\n"
 				"lock_readers 0\n"
 				"lock_waiting_for_writer 3\n"
 				"lock_waiting_for_readers 0\n"
+				"lock_queued_in_shmfs 2\n"
 				"lock_last_pid 1234\n"
 				"lock_last_op 2026-11-26T14:32:57+0000\n"
 				"notify_semid 8\n"
@@ -120,6 +121,7 @@ static int render(const struct segment_info *seg, int lock_semid, int notify_sem
 {
 	struct sidecar_locks locks = { .lock_semid = lock_semid,
 				       .lock = &held_lock,
+				       .lock_queued = 2,
 				       .notify_semid = notify_semid,
 				       .notify = &posted };
 
@@ -248,6 +250,7 @@ static void test_render_lock_states(void **state)
 						"lock_readers 3\n"
 						"lock_waiting_for_writer 0\n"
 						"lock_waiting_for_readers 1\n"
+						"lock_queued_in_shmfs 0\n"
 						"lock_last_pid 77\n"
 						"lock_last_op 2026-11-20T09:05:01+0000\n"
 						"notify_semid none\n"
@@ -264,6 +267,7 @@ static void test_render_lock_states(void **state)
 						"lock_readers 0\n"
 						"lock_waiting_for_writer 0\n"
 						"lock_waiting_for_readers 0\n"
+						"lock_queued_in_shmfs 0\n"
 						"lock_last_pid none\n"
 						"lock_last_op not-set\n"
 						"notify_semid 1\n"
@@ -278,6 +282,7 @@ static void test_render_lock_states(void **state)
 						"lock_readers -\n"
 						"lock_waiting_for_writer -\n"
 						"lock_waiting_for_readers -\n"
+						"lock_queued_in_shmfs -\n"
 						"lock_last_pid -\n"
 						"lock_last_op -\n"
 						"notify_semid 10\n"
@@ -351,6 +356,7 @@ static void test_render_maximal_fits(void **state)
 	};
 	const struct sidecar_locks max_locks = { .lock_semid = INT_MAX,
 						 .lock = &max_lock,
+						 .lock_queued = UINT_MAX,
 						 .notify_semid = INT_MAX,
 						 .notify = &max_notify };
 	char buf[SIDECAR_MAX];
