@@ -79,42 +79,6 @@ static int stop_mounts(void **state)
 static const char *const short_timeout[] = { "-o", "lock_timeout=1", NULL };
 static const char *const long_timeout[] = { "-o", "lock_timeout=60", NULL };
 
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
-
-/* waitpid, bounded: -1 if the child did not end within seconds. */
-static int wait_bounded(pid_t pid, int seconds)
-{
-	int status;
-
-	for (int i = 0; i < seconds * 100; i++) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
-			return status;
-		usleep(10000);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-/* Whether a child has not ended yet, without reaping it. */
-static bool still_running(pid_t pid)
-{
-	siginfo_t info = { 0 };
-
-	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
-}
-
 static void *attach(int id)
 {
 	void *p = shmat(id, NULL, 0);
@@ -190,7 +154,7 @@ static void test_daemon_killed_holding_lock(void **state)
 	start_mount(&m, shmfs_path, NULL);
 	assert_int_equal(sidecar_semid(m.dir, big), semid);
 
-	writer = fork_child();
+	writer = testutil_fork();
 	if (writer == 0) {
 		char path[128];
 		unsigned char *buf =
@@ -211,7 +175,7 @@ static void test_daemon_killed_holding_lock(void **state)
 
 	/* Catch the daemon holding the lock: semaphore 2 taken, last by it.
 	 * Bounded by a count of writes rather than by a clock. */
-	for (tries = 0; tries < 5000000 && !caught && still_running(writer); tries++) {
+	for (tries = 0; tries < 5000000 && !caught && testutil_still_running(writer); tries++) {
 		if (semctl(semid, 2, GETVAL) != 1 || semctl(semid, 2, GETPID) != m.pid)
 			continue;
 		kill(m.pid, SIGSTOP);
@@ -234,7 +198,7 @@ static void test_daemon_killed_holding_lock(void **state)
 	assert_int_equal(lock_release(semid, LOCK_MODE_EXCLUSIVE), 0);
 
 	/* The writer is told, it does not hang. */
-	status = wait_bounded(writer, 20);
+	status = testutil_wait_bounded(writer, 20);
 	assert_true(WIFEXITED(status));
 	assert_true(WEXITSTATUS(status) == ENOTCONN || WEXITSTATUS(status) == ECONNABORTED);
 
@@ -280,25 +244,24 @@ static void test_daemon_killed_holding_lock(void **state)
 
 /* ---- a lock held for ever ------------------------------------------------------ */
 
+struct lock_hold_arg {
+	int semid;
+	enum lock_mode mode;
+};
+
+static int take_lock(void *arg)
+{
+	const struct lock_hold_arg *l = arg;
+
+	return lock_acquire(l->semid, l->mode, 5000, NULL, NULL);
+}
+
 static pid_t hold_lock(int semid, enum lock_mode mode)
 {
-	int ready[2];
-	char c;
-	pid_t pid;
+	struct lock_hold_arg l = { semid, mode };
+	pid_t pid = testutil_fork_holder(take_lock, &l);
 
-	assert_int_equal(pipe(ready), 0);
-	pid = fork_child();
-	if (pid == 0) {
-		if (lock_acquire(semid, mode, 5000, NULL, NULL) != 0)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	close(ready[1]);
+	assert_true(pid > 0);
 	return pid;
 }
 
@@ -340,7 +303,7 @@ static void test_lock_held_forever(void **state)
 	assert_true(all_bytes(p, 4096, 'h'));
 
 	/* One reader waits on the patient mount ... */
-	waiter = fork_child();
+	waiter = testutil_fork();
 	if (waiter == 0) {
 		snprintf(path, sizeof(path), "%s/%d", patient.dir, held);
 		fd = open(path, O_RDONLY);
@@ -362,12 +325,11 @@ static void test_lock_held_forever(void **state)
 		run(out, sizeof(out), "ls %s %s | grep -c %d.stat", quick.dir, patient.dir, held),
 		0);
 	assert_int_equal(atoi(out), 2);
-	assert_true(still_running(waiter));
+	assert_true(testutil_still_running(waiter));
 
 	/* The holder dies: SEM_UNDO frees the lock, the waiter gets its read. */
-	kill(holder, SIGKILL);
-	waitpid(holder, &status, 0);
-	status = wait_bounded(waiter, 20);
+	testutil_kill(holder);
+	status = testutil_wait_bounded(waiter, 20);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
 	assert_int_equal(mount_stop(&quick), 0);
@@ -396,7 +358,7 @@ struct loop_result {
 
 static pid_t start_loop(const char *dir, int id, size_t size, long ops, struct loop_result *r)
 {
-	pid_t pid = fork_child();
+	pid_t pid = testutil_fork();
 
 	if (pid == 0) {
 		char path[128];
@@ -470,7 +432,7 @@ static void test_removed_under_busy_loop(void **state)
 			usleep(2000);
 		}
 		__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
-		status = wait_bounded(loop, 60);
+		status = testutil_wait_bounded(loop, 60);
 		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 		printf("removals: size %zu: %ld operations, %ld failed (%ld unclear, %s)\n",
 		       cases[c].size, r->ops, r->failures, r->unclear,
@@ -622,6 +584,33 @@ static void test_rmid_forced(void **state)
 
 /* ---- stopped with files open ------------------------------------------------------- */
 
+struct open_files {
+	const char *dir;
+	const int *ids;
+	int n;
+};
+
+/* Opens every segment's file (writing to it) and its sidecar, and keeps
+ * them open. */
+static int open_files(void *arg)
+{
+	const struct open_files *o = arg;
+
+	for (int i = 0; i < o->n; i++) {
+		char path[128];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/%d", o->dir, o->ids[i]);
+		fd = open(path, O_RDWR);
+		if (fd < 0 || pwrite(fd, "open", 4, 0) != 4)
+			return -1;
+		snprintf(path, sizeof(path), "%s/%d.stat", o->dir, o->ids[i]);
+		if (open(path, O_RDONLY) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 /* Stop the daemon with sig while a process holds ten segment files and a
  * sidecar open: a clean exit, no attachment left, and every set shmfs
  * made removed while the sets others made stay. */
@@ -633,8 +622,7 @@ static void stop_with_files_open(int sig)
 	const int32_t own_key = 0x7fa01000 + 0x100 * sig; /* a failed run leaves its own */
 	static struct test_mount m;
 	char before[4096], after[4096];
-	int ids[NSEG], own_set, private_set, ready[2], status;
-	char c;
+	int ids[NSEG], own_set, private_set, status;
 	pid_t holder;
 
 	/* sets of others: one under a segment's key (as ShareLite makes),
@@ -648,34 +636,15 @@ static void stop_with_files_open(int sig)
 				      0600);
 	start_mount(&m, shmfs_path, NULL);
 
-	assert_int_equal(pipe(ready), 0);
-	holder = fork_child();
-	if (holder == 0) {
-		for (int i = 0; i < NSEG; i++) {
-			char path[128];
-			int fd;
-
-			snprintf(path, sizeof(path), "%s/%d", m.dir, ids[i]);
-			fd = open(path, O_RDWR);
-			if (fd < 0 || pwrite(fd, "open", 4, 0) != 4)
-				_exit(1);
-			snprintf(path, sizeof(path), "%s/%d.stat", m.dir, ids[i]);
-			if (open(path, O_RDONLY) < 0)
-				_exit(1);
-		}
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	holder = testutil_fork_holder(open_files, &(struct open_files){ m.dir, ids, NSEG });
+	assert_true(holder > 0);
 	for (int i = 0; i < NSEG; i++)
 		assert_int_equal(stat_of(ids[i]).shm_nattch, 0); /* open files are no attachers */
 	assert_int_equal(sidecar_semid(m.dir, ids[0]), own_set);
 
 	kill(m.pid, sig);
 	faults_injected++;
-	status = wait_bounded(m.pid, 30);
+	status = testutil_wait_bounded(m.pid, 30);
 	m.pid = 0;
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
@@ -687,10 +656,7 @@ static void stop_with_files_open(int sig)
 
 	/* the holder's files are dead, not hung */
 	assert_int_equal(run(out, sizeof(out), "ls %s; true", m.dir), 0);
-	kill(holder, SIGKILL);
-	waitpid(holder, &status, 0);
-	close(ready[0]);
-	close(ready[1]);
+	testutil_kill(holder);
 	umount2(m.dir, MNT_DETACH);
 	assert_int_equal(rmdir(m.dir), 0);
 	for (int i = 0; i < NSEG; i++)
@@ -739,7 +705,6 @@ int main(int argc, char *argv[])
 	}
 	shmfs_path = argv[1];
 	testutil_isolate(true);
-	alarm(getenv("SHMFS_WRAPPER") ? 4 * WATCHDOG_S : WATCHDOG_S);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, NULL, report);
 }

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -69,11 +68,7 @@ static int teardown(void **state)
 
 static int count_segments(void)
 {
-	char text[64];
-
-	if (run(text, sizeof(text), "tail -n +2 /proc/sysvipc/shm | wc -l") != 0)
-		return -1;
-	return atoi(text);
+	return testutil_sysvipc_count("shm");
 }
 
 static int nsegments_before;
@@ -584,7 +579,6 @@ int main(int argc, char *argv[])
 	}
 	shmfs_path = argv[1];
 	testutil_isolate(true);
-	alarm(getenv("SHMFS_WRAPPER") ? 4 * WATCHDOG_S : WATCHDOG_S);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

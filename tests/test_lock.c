@@ -70,12 +70,8 @@ static double elapsed_s(const struct timespec *start)
 
 static pid_t fork_child(int (*fn)(void *), void *arg)
 {
-	pid_t pid;
+	pid_t pid = testutil_fork();
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(fn(arg));
 	return pid;
@@ -228,45 +224,27 @@ static void test_abort_gives_eintr(void **state)
 	remove_set(id);
 }
 
-struct holder {
-	int semid;
-	int ready[2]; /* the child writes one byte once it holds the lock */
-};
-
-static int hold_until_killed(void *arg)
+static int take_exclusive(void *arg)
 {
-	struct holder *h = arg;
-
-	if (lock_acquire(h->semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL) != 0)
-		return 1;
-	if (write(h->ready[1], "x", 1) != 1)
-		return 2;
-	for (;;)
-		pause();
+	return lock_acquire(*(const int *)arg, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
 }
 
 static void test_dead_holder_releases(void **state)
 {
-	struct holder h = { .semid = new_set() };
-	pid_t pid;
-	char c;
+	int semid = new_set();
+	pid_t pid = testutil_fork_holder(take_exclusive, &semid);
 	int status;
 
-	assert_int_equal(pipe(h.ready), 0);
-	pid = fork_child(hold_until_killed, &h);
-	close(h.ready[1]);
-	assert_int_equal(read(h.ready[0], &c, 1), 1);
-	close(h.ready[0]);
-
-	assert_int_equal(lock_acquire(h.semid, LOCK_MODE_SHARED, 50, NULL, NULL), -ETIMEDOUT);
+	assert_true(pid > 0);
+	assert_int_equal(lock_acquire(semid, LOCK_MODE_SHARED, 50, NULL, NULL), -ETIMEDOUT);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	/* The kernel undoes the dead holder's +1 as it exits. */
-	assert_int_equal(lock_acquire(h.semid, LOCK_MODE_EXCLUSIVE, 10000, NULL, NULL), 0);
+	assert_int_equal(lock_acquire(semid, LOCK_MODE_EXCLUSIVE, 10000, NULL, NULL), 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status));
-	assert_int_equal(semval(h.semid, 2), 1);
-	assert_int_equal(lock_release(h.semid, LOCK_MODE_EXCLUSIVE), 0);
-	remove_set(h.semid);
+	assert_int_equal(semval(semid, 2), 1);
+	assert_int_equal(lock_release(semid, LOCK_MODE_EXCLUSIVE), 0);
+	remove_set(semid);
 }
 
 struct waiter {
@@ -332,14 +310,9 @@ static struct segment_info seg_of(int shmid, int32_t key, unsigned int mode)
 
 static int count_sets(void)
 {
-	FILE *f = fopen("/proc/sysvipc/sem", "re");
-	char line[256];
-	int n = -1; /* the header */
+	int n = testutil_sysvipc_count("sem");
 
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n++;
-	fclose(f);
+	assert_true(n >= 0);
 	return n;
 }
 
@@ -470,9 +443,8 @@ static void test_table_refuses_planted_set(void **state)
 	struct segment_info seg = seg_of(105, KEY(6), 0644);
 	struct lock_hold *h;
 	int status, planted;
-	pid_t pid = fork();
+	pid_t pid = testutil_fork();
 
-	assert_true(pid >= 0);
 	if (pid == 0) {
 		int id;
 
@@ -721,11 +693,8 @@ static pid_t sharelite_pid = -1;
 
 static pid_t spawn_perl(char *const argv[], bool quiet)
 {
-	pid_t pid;
+	pid_t pid = testutil_fork();
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
 	if (pid == 0) {
 		if (quiet) {
 			freopen("/dev/null", "w", stdout);

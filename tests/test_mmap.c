@@ -24,7 +24,6 @@
 #include <sys/ioctl.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -190,13 +189,10 @@ static void test_read_only_open_maps_read_only(void **state)
 	assert_true(fd >= 0);
 	mapped = map(fd, PAGE, PROT_READ | PROT_WRITE);
 	assert_ptr_not_equal(mapped, MAP_FAILED);
-	fflush(NULL);
-	pid = fork();
-	assert_true(pid >= 0);
+	pid = testutil_fork();
 	if (pid == 0) {
 		int code = 0;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
 		    setresuid(65534, 65534, 65534))
 			_exit(100);
@@ -596,12 +592,9 @@ static void test_two_writers_no_torn_reads(void **state)
 		pid_t pids[8];
 
 		memset(tallies, 0, 8 * sizeof(*tallies));
-		fflush(NULL);
 		for (int k = 0; k < n; k++) {
-			pids[k] = fork();
-			assert_true(pids[k] >= 0);
+			pids[k] = testutil_fork();
 			if (pids[k] == 0) {
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
 				worker(id, semid, size, kinds[k].writer, kinds[k].outside, ops,
 				       (unsigned char)k, &tallies[k]);
 				_exit(0);
@@ -645,7 +638,6 @@ int main(int argc, char *argv[])
 	}
 	shmfs_path = argv[1];
 	testutil_isolate(true);
-	alarm(getenv("SHMFS_WRAPPER") ? 4 * WATCHDOG_S : WATCHDOG_S);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

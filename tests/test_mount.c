@@ -16,7 +16,6 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/ipc.h>
-#include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -673,9 +672,8 @@ static bool cat_interrupted_while_waiting(const char *dir, int id)
 	pid_t cat;
 
 	snprintf(path, sizeof(path), "%s/%d", dir, id);
-	cat = fork();
+	cat = testutil_fork();
 	if (cat == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		signal(SIGINT, SIG_DFL);
 		int null = open("/dev/null", O_WRONLY);
 		dup2(null, 1);
@@ -699,14 +697,17 @@ static bool cat_interrupted_while_waiting(const char *dir, int id)
 		usleep(10000);
 	}
 	kill(cat, SIGINT);
-	for (int i = 0; i < 2000; i++) {
-		if (waitpid(cat, &status, WNOHANG) == cat)
-			return WIFSIGNALED(status) && WTERMSIG(status) == SIGINT;
-		usleep(10000);
-	}
-	kill(cat, SIGKILL);
-	waitpid(cat, &status, 0);
-	return false;
+	status = testutil_wait_bounded(cat, 20);
+	return status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT;
+}
+
+/* Takes the exclusive lock of the set *arg as an outside program does:
+ * the semops of the protocol, with SEM_UNDO. */
+static int lock_outside(void *arg)
+{
+	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+
+	return semop(*(const int *)arg, ex, 3);
 }
 
 /* A lock held forever: the read fails after lock_timeout with ETIMEDOUT;
@@ -716,26 +717,12 @@ static void test_lock_timeout_and_interrupt(void **state)
 	int id = make_segment(0x4004, 64, 0600);
 	int semid;
 	pid_t holder;
-	int status;
-	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
-	int ready[2];
-	char c;
 
 	/* The holder locks as an outside program does: the ShareLite set of
 	 * the key, made by itself and marked initialised. */
 	semid = make_sharelite_set(0x4004);
-	assert_int_equal(pipe(ready), 0);
-	holder = fork();
-	if (holder == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (semop(semid, ex, 3) != 0)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	holder = testutil_fork_holder(lock_outside, &semid);
+	assert_true(holder > 0);
 
 	assert_int_not_equal(run(out, sizeof(out), "cat %s/%d", M, id), 0);
 	assert_non_null(strstr(out, "Connection timed out"));
@@ -755,12 +742,9 @@ static void test_lock_timeout_and_interrupt(void **state)
 	assert_int_equal(atoi(out), 8);
 
 	/* the holder dies: SEM_UNDO frees the lock, cat works again */
-	kill(holder, SIGKILL);
-	waitpid(holder, &status, 0);
+	testutil_kill(holder);
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d | wc -c", M, id), 0);
 	assert_int_equal(atoi(out), 64);
-	close(ready[0]);
-	close(ready[1]);
 	shmctl(id, IPC_RMID, NULL);
 	shmctl(other, IPC_RMID, NULL);
 }

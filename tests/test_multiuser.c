@@ -96,9 +96,8 @@ static void become(uid_t uid, gid_t gid, long memlock)
 
 static pid_t spawn_as(uid_t uid, long memlock, void (*fn)(void *), void *arg)
 {
-	pid_t pid = fork();
+	pid_t pid = testutil_fork();
 
-	assert_true(pid >= 0);
 	if (pid == 0) {
 		become(uid, uid, memlock);
 		fn(arg);
@@ -867,7 +866,7 @@ int main(int argc, char *argv[])
 	}
 	shmfs_path = argv[1];
 	testutil_isolate(true);
-	alarm(WATCHDOG_S);
+	testutil_watchdog(WATCHDOG_S);
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (seen == MAP_FAILED)
 		return 1;

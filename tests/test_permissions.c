@@ -243,10 +243,9 @@ static void become(const struct identity *who, pid_t parent)
 static void as_identity(const struct identity *who, void (*fn)(void *arg), void *arg)
 {
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid = testutil_fork();
 	int status;
 
-	assert_true(pid >= 0);
 	if (pid == 0) {
 		become(who, parent);
 		fn(arg);

@@ -27,7 +27,6 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -116,10 +115,10 @@ static int sidecar_semid(int id)
 /* How many semaphore sets the namespace holds. */
 static int count_sets(void)
 {
-	char text[64];
+	int n = testutil_sysvipc_count("sem");
 
-	assert_int_equal(run(text, sizeof(text), "tail -n +2 /proc/sysvipc/sem | wc -l"), 0);
-	return atoi(text);
+	assert_true(n >= 0);
+	return n;
 }
 
 /* Lock together with shmfs as an outside program must: a keyed segment
@@ -221,14 +220,9 @@ static void outside_worker(const struct worker *w, struct tally *t)
 
 static pid_t start_worker(const struct worker *w, struct tally *t)
 {
-	pid_t pid;
+	pid_t pid = testutil_fork();
 
-	fflush(stdout);
-	fflush(stderr);
-	pid = fork();
-	assert_true(pid >= 0);
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (w->kind == MOUNT_WRITER || w->kind == MOUNT_READER)
 			mount_worker(w, t);
 		else
@@ -274,12 +268,8 @@ static void perl_start(struct perl_writer *pw, int key, size_t size, long ops)
 	snprintf(k, sizeof(k), "%d", key);
 	snprintf(s, sizeof(s), "%zu", size);
 	snprintf(n, sizeof(n), "%ld", ops);
-	fflush(stdout);
-	fflush(stderr);
-	pw->pid = fork();
-	assert_true(pw->pid >= 0);
+	pw->pid = testutil_fork();
 	if (pw->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(down[0], 0);
 		dup2(up[1], 1);
 		close(down[1]);
@@ -640,14 +630,10 @@ static void test_many_segments_and_listings(void **state)
 	ids = make_segments(NSEG, 1);
 	memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
 	for (int l = 0; l < LISTERS; l++) {
-		fflush(stdout);
-		fflush(stderr);
-		pids[l] = fork();
-		assert_true(pids[l] >= 0);
+		pids[l] = testutil_fork();
 		if (pids[l] == 0) {
 			static char err[1 << 20];
 
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
 			for (int i = 0; i < LISTINGS; i++) {
 				int ret = run(err, sizeof(err), "ls -l %s%s 2>&1 >/dev/null", M,
 					      l == 0 ? "/by-key" : "");
@@ -661,14 +647,10 @@ static void test_many_segments_and_listings(void **state)
 		}
 	}
 	/* The churn: keyed and private segments made, listed, removed. */
-	fflush(stdout);
-	fflush(stderr);
-	pids[LISTERS] = fork();
-	assert_true(pids[LISTERS] >= 0);
+	pids[LISTERS] = testutil_fork();
 	if (pids[LISTERS] == 0) {
 		struct tally *t = &tallies[LISTERS];
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (int i = 0; i < CHURN; i++) {
 			int id = shmget(i % 2 ? 0x7e580000 + i : IPC_PRIVATE, 4096,
 					IPC_CREAT | IPC_EXCL | 0600);
@@ -716,8 +698,6 @@ int main(int argc, char *argv[])
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (tallies == MAP_FAILED)
 		return 1;
-	/* A hang fails the test rather than stalling the suite. */
-	alarm(getenv("SHMFS_WRAPPER") ? 4 * WATCHDOG_S : WATCHDOG_S);
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

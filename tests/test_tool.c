@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
-#include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -262,29 +261,23 @@ static void test_poll_reports_writes(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* A "container": an IPC namespace of its own with one segment. */
+static int make_container(void *arg)
+{
+	(void)arg;
+	if (unshare(CLONE_NEWIPC) != 0 || shmget(0x0c0c, 777, IPC_CREAT | 0600) < 0)
+		return -1;
+	return 0;
+}
+
 /* -o ipcns= shows another IPC namespace: a "container" made here. */
 static void test_other_ipc_namespace(void **state)
 {
 	struct test_mount other;
 	char nspath[64], args_opt[128];
-	int ready[2];
-	pid_t child;
-	char c;
+	pid_t child = testutil_fork_holder(make_container, NULL);
 
-	assert_int_equal(pipe(ready), 0);
-	child = fork();
-	if (child == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (unshare(CLONE_NEWIPC) != 0)
-			_exit(1);
-		if (shmget(0x0c0c, 777, IPC_CREAT | 0600) < 0)
-			_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_true(child > 0);
 	snprintf(nspath, sizeof(nspath), "/proc/%d/ns/ipc", child);
 	snprintf(args_opt, sizeof(args_opt), "ipcns=%s", nspath);
 	const char *const args[] = { "-o", args_opt, NULL };
@@ -301,10 +294,7 @@ static void test_other_ipc_namespace(void **state)
 	assert_int_not_equal(run(out, sizeof(out), "%s -o ipcns=/etc/hostname /tmp", shmfs_path),
 			     0);
 	assert_non_null(strstr(out, "cannot join IPC namespace"));
-	kill(child, SIGKILL);
-	waitpid(child, NULL, 0);
-	close(ready[0]);
-	close(ready[1]);
+	testutil_kill(child);
 }
 
 /* mount -t fuse.shmfs (mount.fuse3 passes a source first), --help and

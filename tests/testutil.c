@@ -1,10 +1,14 @@
 /* testutil.c - isolation helpers shared by the tests. */
 #include <errno.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -28,4 +32,98 @@ void testutil_isolate(bool with_mount)
 		fprintf(stderr, "cannot make / private: %s\n", strerror(errno));
 		exit(1);
 	}
+}
+
+void testutil_watchdog(unsigned int seconds)
+{
+	const char *wrapper = getenv("SHMFS_WRAPPER");
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	alarm(wrapper && *wrapper ? 4 * seconds : seconds);
+}
+
+pid_t testutil_fork(void)
+{
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "testutil: fork: %s\n", strerror(errno));
+		exit(1);
+	}
+	if (pid == 0)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return pid;
+}
+
+pid_t testutil_fork_holder(int (*take)(void *arg), void *arg)
+{
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	if (pipe(ready) != 0) {
+		fprintf(stderr, "testutil: pipe: %s\n", strerror(errno));
+		exit(1);
+	}
+	pid = testutil_fork();
+	if (pid == 0) {
+		close(ready[0]);
+		if (take(arg) != 0 || write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(ready[1]);
+	/* The child's end closes without a byte if take failed. */
+	if (read(ready[0], &c, 1) != 1) {
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+	close(ready[0]);
+	return pid;
+}
+
+void testutil_kill(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+int testutil_wait_bounded(pid_t pid, int seconds)
+{
+	int status;
+
+	for (int i = 0; i < seconds * 100; i++) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return status;
+		usleep(10000);
+	}
+	testutil_kill(pid);
+	return -1;
+}
+
+bool testutil_still_running(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
+}
+
+int testutil_sysvipc_count(const char *kind)
+{
+	char path[64];
+	int n = -1, c; /* the header line is no object */
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sysvipc/%s", kind);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n < 0 ? -1 : n;
 }

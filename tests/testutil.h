@@ -3,6 +3,7 @@
 #define SHMFS_TESTUTIL_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Exit code meson understands as "skipped". */
 #define TEST_SKIP 77
@@ -15,5 +16,35 @@ bool testutil_in_ci(void);
  * it creates can touch the machine's own segments or mounts.  If that is
  * impossible (not root), exits with TEST_SKIP, or with 1 under CI. */
 void testutil_isolate(bool with_mount);
+
+/* Line-buffered output and a watchdog: SIGALRM ends the test program
+ * after seconds (four times that under SHMFS_WRAPPER, a slow tool such as
+ * valgrind), so a hang fails the test instead of stalling the suite. */
+void testutil_watchdog(unsigned int seconds);
+
+/* fork() for a test: output flushed first (nothing printed twice), and the
+ * child dies with the test program (PR_SET_PDEATHSIG).  Exits the test
+ * program if fork fails. */
+pid_t testutil_fork(void);
+
+/* A child that takes something and holds it until killed: it runs
+ * take(arg) and, once that returned 0, the call returns its pid.  Returns
+ * -1 (the child reaped) if take failed.  The child keeps what it took (a
+ * lock with SEM_UNDO, open files, a namespace) until testutil_kill(). */
+pid_t testutil_fork_holder(int (*take)(void *arg), void *arg);
+
+/* SIGKILL a child and reap it. */
+void testutil_kill(pid_t pid);
+
+/* waitpid, bounded: the child's wait status, or -1 if it did not end
+ * within seconds (it is then killed and reaped). */
+int testutil_wait_bounded(pid_t pid, int seconds);
+
+/* Whether a child has not ended yet, without reaping it. */
+bool testutil_still_running(pid_t pid);
+
+/* How many objects /proc/sysvipc/<kind> ("shm", "sem", "msg") lists in
+ * this IPC namespace; -1 if it cannot be read. */
+int testutil_sysvipc_count(const char *kind);
 
 #endif
