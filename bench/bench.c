@@ -91,7 +91,7 @@ static void usage(const char *prog)
 	       "  -x, --explore        also the investigations (section 6): page faults,\n"
 	       "                       bigger requests, a server without libfuse, splice,\n"
 	       "                       attribute timeouts\n"
-	       "  -o, --only LIST      only these sections, e.g. 1,3 (default: 1-5 and 7)\n"
+	       "  -o, --only LIST      only these sections, e.g. 1,3 (default: 1-5, 7 and 8)\n"
 	       "  -O, --shmfs-options OPTS\n"
 	       "                       mount shmfs with -o OPTS\n"
 	       "  -n, --nullfs PATH    the minimal FUSE server (default: next to this program)\n"
@@ -212,7 +212,7 @@ static void parse_args(struct bench *b, int argc, char *argv[])
 			break;
 		case 'o':
 			for (const char *p = optarg; *p; p++)
-				if (*p >= '1' && *p <= '7')
+				if (*p >= '1' && *p <= '8')
 					b->sections |= 1u << (*p - '0');
 			break;
 		case 'n':
@@ -271,7 +271,7 @@ static void parse_args(struct bench *b, int argc, char *argv[])
 		die("no %s at %s (give it with --nullfs)", NULLFS_NAME,
 		    b->nullfs ? b->nullfs : "?");
 	if (!b->sections)
-		b->sections = 0xbe; /* 1-5, 7 */
+		b->sections = 0x1be; /* 1-5, 7, 8 */
 	if (b->explore)
 		b->sections |= 1u << 6;
 	if (b->nopen > b->nsegments)
@@ -1540,6 +1540,17 @@ int main(int argc, char *argv[])
 					 .idle_s = b.quick ? 2 : 10 };
 
 		section_scale(&sa);
+	}
+	if (b.sections & (1u << 8)) {
+		struct stall_env e = { .shmfs = b.shmfs,
+				       .shmfs_opts = b.shmfs_opts,
+				       .top = b.top,
+				       .runs = b.runs,
+				       .quick = b.quick,
+				       .call_s = b.call_s };
+
+		if (!section_stall(&e))
+			b.broken = true;
 	}
 
 	teardown(&b);

@@ -91,6 +91,22 @@ double sequential_reads(const struct target *t, size_t req, uint64_t span, doubl
 double per_call_us(bool (*fn)(void *arg), void *arg, double seconds, long min_calls,
 		   long max_calls);
 
+/* ---- stall.c --------------------------------------------------------- */
+
+/* Section 8: one user's parked waits against another user's calls, and
+ * the daemon's memory under each attack that fills a budget. */
+struct stall_env {
+	const char *shmfs;
+	const char *shmfs_opts; /* -o for every shmfs mount, or NULL */
+	const char *top;	/* the bench's temporary directory */
+	int runs;
+	bool quick;
+	double call_s; /* seconds per timed call series */
+};
+
+/* False if a daemon did not exit cleanly. */
+bool section_stall(const struct stall_env *e);
+
 /* ---- table.c --------------------------------------------------------- */
 
 #define TABLE_MAX_BASE 3
