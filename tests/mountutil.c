@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "mountutil.h"
+#include "testutil.h"
 
 #define FUSE_SUPER_MAGIC 0x65735546
 
@@ -25,7 +26,7 @@ static void die(const char *what)
 	exit(1);
 }
 
-static bool is_mounted(const char *dir)
+bool mount_is_live(const char *dir)
 {
 	struct statfs st;
 
@@ -77,7 +78,7 @@ void mount_start(struct test_mount *m, const char *shmfs, const char *const *ext
 	for (int i = 0; i < waits; i++) {
 		int status;
 
-		if (is_mounted(m->dir))
+		if (mount_is_live(m->dir))
 			return;
 		if (waitpid(m->pid, &status, WNOHANG) == m->pid) {
 			fprintf(stderr, "mountutil: shmfs exited (status %d) before mounting\n",
@@ -93,27 +94,59 @@ void mount_start(struct test_mount *m, const char *shmfs, const char *const *ext
 
 int mount_stop(struct test_mount *m)
 {
-	int status = -1;
+	int status;
 
 	if (m->pid <= 0)
 		return -1;
 	/* SIGTERM makes the session loop end and unmount, as fusermount3 -u
 	 * would (no fusermount3 needed: we are root in our own namespace). */
 	kill(m->pid, SIGTERM);
-	for (int i = 0; i < 1000; i++) {
-		if (waitpid(m->pid, &status, WNOHANG) == m->pid)
-			break;
-		usleep(10000);
-		if (i == 999) {
-			kill(m->pid, SIGKILL);
-			waitpid(m->pid, &status, 0);
-		}
-	}
+	status = testutil_wait_bounded(m->pid, 10);
 	m->pid = 0;
-	if (is_mounted(m->dir))
+	if (mount_is_live(m->dir))
 		umount2(m->dir, MNT_DETACH);
 	rmdir(m->dir);
 	return status;
+}
+
+int mount_stop_clean(struct test_mount *m)
+{
+	int status = mount_stop(m);
+
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "shmfs exited with status %d\n", status);
+		return -1;
+	}
+	return 0;
+}
+
+const char *shmfs_path_arg(int argc, char *argv[])
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
+		exit(1);
+	}
+	return argv[1];
+}
+
+bool ipc_left_behind(const char *kinds)
+{
+	char files[256] = "", left[4096];
+	size_t n = 0;
+
+	for (const char *k = kinds; *k;) {
+		size_t len = strcspn(k, " ");
+
+		n += (size_t)snprintf(files + n, sizeof(files) - n, " /proc/sysvipc/%.*s", (int)len,
+				      k);
+		k += len;
+		k += strspn(k, " ");
+	}
+	if (run(left, sizeof(left), "tail -q -n +2%s", files) != 0 || left[0]) {
+		fprintf(stderr, "left behind (%s):\n%s", kinds, left);
+		return true;
+	}
+	return false;
 }
 
 int run(char *out, size_t out_size, const char *fmt, ...)
@@ -171,6 +204,18 @@ const char *sidecar_value(const char *text, const char *name, char *value, size_
 	return NULL;
 }
 
+int sidecar_semid(const char *dir, int id)
+{
+	char text[4096], v[32];
+
+	if (run(text, sizeof(text), "cat %s/%d.stat", dir, id) != 0 ||
+	    !sidecar_value(text, "lock_semid", v, sizeof(v))) {
+		fprintf(stderr, "mountutil: no lock_semid in %s/%d.stat:\n%s", dir, id, text);
+		exit(1);
+	}
+	return strcmp(v, "-") == 0 ? -1 : atoi(v);
+}
+
 int make_segment(int key, size_t size, int mode)
 {
 	int id = shmget(key, size, IPC_CREAT | IPC_EXCL | mode);
@@ -178,6 +223,38 @@ int make_segment(int key, size_t size, int mode)
 	if (id < 0)
 		die("shmget");
 	return id;
+}
+
+void *shm_attach(int id)
+{
+	void *p = shmat(id, NULL, 0);
+
+	if (p == (void *)-1)
+		die("shmat");
+	return p;
+}
+
+struct shmid_ds shm_stat(int id)
+{
+	struct shmid_ds ds;
+
+	if (shmctl(id, IPC_STAT, &ds) != 0)
+		die("shmctl IPC_STAT");
+	return ds;
+}
+
+bool shm_exists(int id)
+{
+	struct shmid_ds ds;
+
+	return shmctl(id, IPC_STAT, &ds) == 0;
+}
+
+bool sem_exists(int semid)
+{
+	struct semid_ds ds;
+
+	return semctl(semid, 0, IPC_STAT, &ds) == 0;
 }
 
 int make_sharelite_set(int key)
@@ -189,4 +266,19 @@ int make_sharelite_set(int key)
 	if (semctl(semid, 0, SETVAL, 1) != 0)
 		die("semctl SETVAL");
 	return semid;
+}
+
+int outside_lock(int semid, bool exclusive)
+{
+	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+	struct sembuf sh[] = { { 2, 0, 0 }, { 1, 1, SEM_UNDO } };
+
+	return exclusive ? semop(semid, ex, 3) : semop(semid, sh, 2);
+}
+
+int outside_unlock(int semid, bool exclusive)
+{
+	struct sembuf rel = { exclusive ? 2 : 1, -1, SEM_UNDO };
+
+	return semop(semid, &rel, 1);
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/shm.h>
 #include <sys/types.h>
 
 struct test_mount {
@@ -21,6 +22,21 @@ void mount_start(struct test_mount *m, const char *shmfs, const char *const *ext
  * daemon's exit status (0 for a clean exit). */
 int mount_stop(struct test_mount *m);
 
+/* mount_stop() for a group teardown: 0 if the daemon exited cleanly,
+ * else -1 with its status on standard error. */
+int mount_stop_clean(struct test_mount *m);
+
+/* Whether a FUSE file system is mounted on dir. */
+bool mount_is_live(const char *dir);
+
+/* The path of shmfs, an integration test's one argument; exits with a
+ * usage message if the command line is not just that. */
+const char *shmfs_path_arg(int argc, char *argv[]);
+
+/* Whether objects are left in the IPC namespace: kinds lists files of
+ * /proc/sysvipc ("sem", or "shm sem").  Prints what is left. */
+bool ipc_left_behind(const char *kinds);
+
 /* Run a shell command line (printf-style) with sh -c, standard output
  * and standard error captured into out (NUL-terminated, may be NULL).
  * Returns the exit status, or -1 if it did not end within 60 seconds. */
@@ -29,11 +45,32 @@ int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(
 /* The sidecar's value for name, or NULL; from text as the mount shows it. */
 const char *sidecar_value(const char *text, const char *name, char *value, size_t size);
 
+/* The lock_semid of segment id as its sidecar under dir shows it (cat),
+ * or -1 where it shows none.  Exits the test program if it has no such
+ * line. */
+int sidecar_semid(const char *dir, int id);
+
 /* Create a segment (shmget) in the test's private IPC namespace. */
 int make_segment(int key, size_t size, int mode);
+
+/* shmat of segment id, read-write; exits the test program if it fails. */
+void *shm_attach(int id);
+
+/* IPC_STAT of segment id; exits the test program if it fails. */
+struct shmid_ds shm_stat(int id);
+
+/* Whether segment id (or semaphore set semid) exists. */
+bool shm_exists(int id);
+bool sem_exists(int semid);
 
 /* Make the lock set of key as an outside program that locks together
  * with shmfs does: ShareLite's (3 semaphores, semaphore 0 marked 1). */
 int make_sharelite_set(int key);
+
+/* Take and let go of the lock of a ShareLite set, exclusive or shared,
+ * as an outside program does: the protocol's semops with SEM_UNDO, not
+ * shmfs's code.  Return semop()'s result. */
+int outside_lock(int semid, bool exclusive);
+int outside_unlock(int semid, bool exclusive);
 
 #endif

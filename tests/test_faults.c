@@ -79,45 +79,6 @@ static int stop_mounts(void **state)
 static const char *const short_timeout[] = { "-o", "lock_timeout=1", NULL };
 static const char *const long_timeout[] = { "-o", "lock_timeout=60", NULL };
 
-static void *attach(int id)
-{
-	void *p = shmat(id, NULL, 0);
-
-	assert_ptr_not_equal(p, (void *)-1);
-	return p;
-}
-
-static bool segment_exists(int id)
-{
-	struct shmid_ds ds;
-
-	return shmctl(id, IPC_STAT, &ds) == 0;
-}
-
-static struct shmid_ds stat_of(int id)
-{
-	struct shmid_ds ds;
-
-	assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
-	return ds;
-}
-
-static bool set_exists(int semid)
-{
-	struct semid_ds ds;
-
-	return semctl(semid, 0, IPC_STAT, &ds) == 0;
-}
-
-static int sidecar_semid(const char *dir, int id)
-{
-	char text[2048], v[32];
-
-	assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", dir, id), 0);
-	assert_non_null(sidecar_value(text, "lock_semid", v, sizeof(v)));
-	return strcmp(v, "-") == 0 ? -1 : atoi(v);
-}
-
 static bool all_bytes(const unsigned char *p, size_t n, unsigned char c)
 {
 	for (size_t i = 0; i < n; i++)
@@ -144,7 +105,7 @@ static void test_daemon_killed_holding_lock(void **state)
 	static struct test_mount m, again;
 	int big = make_segment(key, MIB, 0600);
 	int other = make_segment(IPC_PRIVATE, 4096, 0600);
-	unsigned char *pb = attach(big), *po = attach(other);
+	unsigned char *pb = shm_attach(big), *po = shm_attach(other);
 	int semid, status, tries;
 	bool caught = false;
 	pid_t writer;
@@ -204,7 +165,7 @@ static void test_daemon_killed_holding_lock(void **state)
 
 	/* Segments intact: the one being written holds at most the old and
 	 * the new fill (a write cut by death is not atomic), the other all. */
-	assert_int_equal(stat_of(big).shm_segsz, MIB);
+	assert_int_equal(shm_stat(big).shm_segsz, MIB);
 	int values = 0;
 	bool seen[256] = { false };
 	for (size_t i = 0; i < MIB; i++)
@@ -238,7 +199,7 @@ static void test_daemon_killed_holding_lock(void **state)
 	shmctl(big, IPC_RMID, NULL);
 	shmctl(other, IPC_RMID, NULL);
 	/* The set is the key's: the daemons used it and left it. */
-	assert_true(set_exists(semid));
+	assert_true(sem_exists(semid));
 	semctl(semid, 0, IPC_RMID);
 }
 
@@ -272,7 +233,7 @@ static void test_lock_held_forever(void **state)
 	static struct test_mount quick, patient;
 	int held = make_segment(0x7fa00002, 4096, 0600);
 	int free_seg = make_segment(IPC_PRIVATE, 4096, 0600);
-	unsigned char *p = attach(held), buf[4096];
+	unsigned char *p = shm_attach(held), buf[4096];
 	char path[128];
 	int semid, fd, status;
 	pid_t holder, waiter;
@@ -439,7 +400,7 @@ static void test_removed_under_busy_loop(void **state)
 		       r->unclear ? strerror(r->first_unclear) : "none");
 		assert_int_equal(r->unclear, 0);
 		assert_true(r->ops >= 1000);
-		if (segment_exists(id))
+		if (shm_exists(id))
 			shmctl(id, IPC_RMID, NULL);
 	}
 	/* the daemon still answers */
@@ -477,7 +438,7 @@ static void test_shmid_reuse(void **state)
 	make_sharelite_set(key1);
 	make_sharelite_set(key3);
 	id = make_segment(key1, 64, 0600);
-	p = attach(id);
+	p = shm_attach(id);
 	memset(p, 'a', 64);
 	shmdt(p);
 	assert_int_equal(run(out, sizeof(out), "stat -c %%s %s/%d; cat %s/%d | tr -d a | wc -c",
@@ -489,7 +450,7 @@ static void test_shmid_reuse(void **state)
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(make_segment_with_id(id, IPC_PRIVATE, 8192), id);
 	faults_injected++;
-	p = attach(id);
+	p = shm_attach(id);
 	memset(p, 'b', 8192);
 	shmdt(p);
 	assert_int_equal(run(out, sizeof(out), "stat -c %%s %s/%d; cat %s/%d | tr -d b | wc -c",
@@ -523,15 +484,15 @@ static void test_shmid_reuse(void **state)
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
-	assert_false(segment_exists(id)); /* no attacher: destroyed, the file keeps it */
+	assert_false(shm_exists(id)); /* no attacher: destroyed, the file keeps it */
 	assert_int_equal(pread(fd, &c, 1, 99), 1);
 	assert_int_equal(pread(fd, &c, 1, 100), 0);
 	close(fd);
 
 	assert_int_equal(mount_stop(&m), 0);
-	for (int i = 0; i < 100 && segment_exists(id); i++)
+	for (int i = 0; i < 100 && shm_exists(id); i++)
 		usleep(10000);
-	assert_false(segment_exists(id));
+	assert_false(shm_exists(id));
 	semctl(semget(key1, 3, 0), 0, IPC_RMID);
 	semctl(semget(key3, 3, 0), 0, IPC_RMID);
 }
@@ -549,7 +510,7 @@ static void test_rmid_forced(void **state)
 	static struct test_mount m;
 	int id = make_segment(0x7fa00006, 64, 0600);
 	int orphan = make_segment(IPC_PRIVATE, 64, 0600);
-	unsigned char *p = attach(id), c = 0;
+	unsigned char *p = shm_attach(id), c = 0;
 	char path[128];
 	int fd;
 
@@ -559,24 +520,24 @@ static void test_rmid_forced(void **state)
 	snprintf(path, sizeof(path), "%s/%d", m.dir, id);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
-	assert_int_equal(stat_of(id).shm_nattch, 1);
+	assert_int_equal(shm_stat(id).shm_nattch, 1);
 	/* listing, by-key, stat and the sidecar never attach */
 	assert_int_equal(run(out, sizeof(out),
 			     "ls -l %s %s/by-key; readlink %s/by-key/0x7fa00006; "
 			     "stat %s/%d; cat %s/%d.stat",
 			     m.dir, m.dir, m.dir, m.dir, id, m.dir, id),
 			 0);
-	assert_int_equal(stat_of(id).shm_nattch, 1);
+	assert_int_equal(shm_stat(id).shm_nattch, 1);
 	shmdt(p);
 	faults_injected++;
-	assert_false(segment_exists(id));
+	assert_false(shm_exists(id));
 	assert_int_equal(pread(fd, &c, 1, 63), 1);
 	assert_int_equal(c, 'r');
 	close(fd);
 	/* nobody attached: the open is refused, the segment lives */
 	assert_int_not_equal(run(out, sizeof(out), "cat %s/%d", m.dir, orphan), 0);
 	assert_non_null(strstr(out, "Device or resource busy"));
-	assert_true(segment_exists(orphan));
+	assert_true(shm_exists(orphan));
 	assert_int_equal(run(out, sizeof(out), "echo 0 > /proc/sys/kernel/shm_rmid_forced"), 0);
 	assert_int_equal(mount_stop(&m), 0);
 	shmctl(orphan, IPC_RMID, NULL);
@@ -639,7 +600,7 @@ static void stop_with_files_open(int sig)
 	holder = testutil_fork_holder(open_files, &(struct open_files){ m.dir, ids, NSEG });
 	assert_true(holder > 0);
 	for (int i = 0; i < NSEG; i++)
-		assert_int_equal(stat_of(ids[i]).shm_nattch, 0); /* open files are no attachers */
+		assert_int_equal(shm_stat(ids[i]).shm_nattch, 0); /* open files are no attachers */
 	assert_int_equal(sidecar_semid(m.dir, ids[0]), own_set);
 
 	kill(m.pid, sig);
@@ -649,10 +610,10 @@ static void stop_with_files_open(int sig)
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), 0);
 	for (int i = 0; i < NSEG; i++)
-		assert_int_equal(stat_of(ids[i]).shm_nattch, 0);
+		assert_int_equal(shm_stat(ids[i]).shm_nattch, 0);
 	sem_sets(after, sizeof(after));
 	assert_string_equal(after, before);
-	assert_true(set_exists(own_set) && set_exists(private_set));
+	assert_true(sem_exists(own_set) && sem_exists(private_set));
 
 	/* the holder's files are dead, not hung */
 	assert_int_equal(run(out, sizeof(out), "ls %s; true", m.dir), 0);
@@ -699,11 +660,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test_teardown(test_sighup_with_files_open, stop_mounts),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
-		return 1;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, NULL, report);

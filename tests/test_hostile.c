@@ -56,14 +56,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
-
 	printf("hostile: %ld inputs tried\n", tried);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "shmfs exited with status %d\n", status);
-		return -1;
-	}
-	return 0;
+	return mount_stop_clean(&mnt);
 }
 
 static int count_segments(void)
@@ -573,11 +567,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_name_being_created),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
-		return 1;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -63,13 +63,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
-
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "shmfs exited with status %d\n", status);
-		return -1;
-	}
-	return 0;
+	return mount_stop_clean(&mnt);
 }
 
 static int open_segment(const struct test_mount *m, int id, int flags)
@@ -298,29 +292,6 @@ static void test_segment_removed_while_mapped(void **state)
 
 /* ---- read() and write() still go to the daemon ---------------------- */
 
-static int sharelite_set(int key)
-{
-	int semid = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
-
-	assert_true(semid >= 0);
-	assert_int_equal(semctl(semid, 0, SETVAL, 1), 0);
-	return semid;
-}
-
-static void lock_exclusive(int semid)
-{
-	struct sembuf ops[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
-
-	assert_int_equal(semop(semid, ops, 3), 0);
-}
-
-static void unlock_exclusive(int semid)
-{
-	struct sembuf op = { 2, -1, SEM_UNDO };
-
-	assert_int_equal(semop(semid, &op, 1), 0);
-}
-
 /* With the segment's lock held outside, write() and read() through the
  * mount wait for it (lock_timeout=1: ETIMEDOUT) while the mapping, like
  * shmat, does not lock; a write at the end is ENOSPC.  A mount of its
@@ -331,7 +302,7 @@ static void test_reads_and_writes_still_locked(void **state)
 	struct test_mount m2;
 	int key = next_key++;
 	int id = make_segment(key, PAGE, 0600);
-	int semid = sharelite_set(key);
+	int semid = make_sharelite_set(key);
 	int fd;
 	char *mapped, buf[16];
 
@@ -341,7 +312,7 @@ static void test_reads_and_writes_still_locked(void **state)
 	assert_true(fd >= 0);
 	mapped = map(fd, PAGE, PROT_READ | PROT_WRITE);
 	assert_ptr_not_equal(mapped, MAP_FAILED);
-	lock_exclusive(semid);
+	assert_int_equal(outside_lock(semid, true), 0);
 	errno = 0;
 	assert_int_equal(pwrite(fd, "x", 1, 0), -1);
 	assert_int_equal(errno, ETIMEDOUT);
@@ -349,7 +320,7 @@ static void test_reads_and_writes_still_locked(void **state)
 	assert_int_equal(pread(fd, buf, sizeof(buf), 0), -1);
 	assert_int_equal(errno, ETIMEDOUT);
 	strcpy(mapped, "unlocked");
-	unlock_exclusive(semid);
+	assert_int_equal(outside_unlock(semid, true), 0);
 	assert_int_equal(pread(fd, buf, 8, 0), 8);
 	assert_memory_equal(buf, "unlocked", 8);
 	errno = 0;
@@ -544,14 +515,11 @@ static void worker(int id, int semid, size_t size, bool writer, bool outside, lo
 		ssize_t n = (ssize_t)size;
 
 		if (outside) {
-			struct sembuf lock[] = { { 2, 0, 0 }, { 1, 1, SEM_UNDO } };
-			struct sembuf unlock = { 1, -1, SEM_UNDO };
-
-			if (semop(semid, lock, 2) != 0)
+			if (outside_lock(semid, false) != 0)
 				n = -1;
 			else if (!uniform(seg, size))
 				t->torn++;
-			semop(semid, &unlock, 1);
+			outside_unlock(semid, false);
 		} else if (writer) {
 			memset(buf, (unsigned char)(seed + 2 * i), size);
 			n = pwrite(fd, buf, size, 0);
@@ -578,7 +546,7 @@ static void test_two_writers_no_torn_reads(void **state)
 		size_t size = sizes[s];
 		long ops = size > 65536 + 3 ? 300 : 3000;
 		int key = next_key++;
-		int id = make_segment(key, size, 0600), semid = sharelite_set(key);
+		int id = make_segment(key, size, 0600), semid = make_sharelite_set(key);
 		/* two writers (seeds even and odd: never the same value),
 		 * two readers through the mount, one outside */
 		static const struct {
@@ -632,11 +600,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_two_writers_no_torn_reads),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
-		return 1;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
 	return cmocka_run_group_tests(tests, setup, teardown);

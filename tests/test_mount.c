@@ -44,44 +44,11 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
-	char sets[4096];
-
-	/* The daemon must end cleanly on SIGTERM ... */
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "shmfs exited with status %d\n", status);
+	/* The daemon must end cleanly on SIGTERM, leaving no semaphore set
+	 * behind (our private namespace had none before it started). */
+	if (mount_stop_clean(&mnt) != 0 || ipc_left_behind("sem"))
 		return -1;
-	}
-	/* ... leaving no semaphore set behind (our private namespace had
-	 * none before it started). */
-	if (run(sets, sizeof(sets), "tail -n +2 /proc/sysvipc/sem") != 0 || sets[0]) {
-		fprintf(stderr, "semaphore sets left behind:\n%s", sets);
-		return -1;
-	}
 	return 0;
-}
-
-static void *attach(int id)
-{
-	void *p = shmat(id, NULL, 0);
-
-	assert_ptr_not_equal(p, (void *)-1);
-	return p;
-}
-
-static struct shmid_ds stat_of(int id)
-{
-	struct shmid_ds ds;
-
-	assert_int_equal(shmctl(id, IPC_STAT, &ds), 0);
-	return ds;
-}
-
-static bool segment_exists(int id)
-{
-	struct shmid_ds ds;
-
-	return shmctl(id, IPC_STAT, &ds) == 0;
 }
 
 static bool line_present(const char *text, const char *line)
@@ -101,7 +68,7 @@ static void test_ls_lists_every_segment(void **state)
 	int keyed = make_segment(0x1001, 64, 0600);
 	int private = make_segment(IPC_PRIVATE, 128, 0644);
 	int doomed = make_segment(0x1002, 32, 0600);
-	void *p = attach(doomed);
+	void *p = shm_attach(doomed);
 	char proc[65536], name[32];
 	FILE *f;
 
@@ -139,14 +106,14 @@ static void test_ls_lists_every_segment(void **state)
 	shmdt(p);
 	shmctl(keyed, IPC_RMID, NULL);
 	shmctl(private, IPC_RMID, NULL);
-	assert_false(segment_exists(doomed));
+	assert_false(shm_exists(doomed));
 }
 
 /* cat shows what a direct shmat wrote; bytes written later show at once. */
 static void test_cat_reads_live_bytes(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 16, 0600);
-	char *p = attach(id);
+	char *p = shm_attach(id);
 
 	memcpy(p, "first", 5);
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d | tr -d \"\\\\000\"", M, id), 0);
@@ -165,7 +132,7 @@ static void test_cat_reads_live_bytes(void **state)
 static void test_echo_writes_and_truncates(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 32, 0600);
-	char *p = attach(id);
+	char *p = shm_attach(id);
 
 	memset(p, 'x', 32);
 	assert_int_equal(run(out, sizeof(out), "echo hi > %s/%d", M, id), 0);
@@ -182,7 +149,7 @@ static void test_echo_writes_and_truncates(void **state)
 static void test_dd_offsets_and_end(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 100, 0600);
-	char *p = attach(id);
+	char *p = shm_attach(id);
 
 	memset(p, 0, 100);
 	assert_int_equal(
@@ -225,7 +192,7 @@ static void test_dd_offsets_and_end(void **state)
 static void test_truncate(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 64, 0600);
-	char *p = attach(id);
+	char *p = shm_attach(id);
 
 	memset(p, 'y', 64);
 	assert_int_equal(run(out, sizeof(out), "truncate -s 10 %s/%d", M, id), 0);
@@ -233,7 +200,7 @@ static void test_truncate(void **state)
 		assert_int_equal(p[i], i < 10 ? 'y' : 0);
 	assert_int_not_equal(run(out, sizeof(out), "truncate -s 65 %s/%d", M, id), 0);
 	assert_non_null(strstr(out, "File too large"));
-	assert_int_equal(stat_of(id).shm_segsz, 64);
+	assert_int_equal(shm_stat(id).shm_segsz, 64);
 	assert_int_equal(p[5], 'y');
 	shmdt(p);
 	shmctl(id, IPC_RMID, NULL);
@@ -244,11 +211,11 @@ static void test_stat_matches_kernel(void **state)
 {
 	int id = make_segment(0x2002, 4096, 0640);
 	struct shmid_ds ds;
-	void *p = attach(id);
+	void *p = shm_attach(id);
 	char want[256];
 
 	assert_int_equal(shmdt(p), 0);
-	ds = stat_of(id);
+	ds = shm_stat(id);
 	assert_int_equal(
 		run(out, sizeof(out), "stat -c \"%%s %%a %%u %%g %%h %%X %%Z %%F\" %s/%d", M, id),
 		0);
@@ -258,7 +225,7 @@ static void test_stat_matches_kernel(void **state)
 	assert_string_equal(out, want);
 
 	/* Marked for destruction while attached: link count 0. */
-	p = attach(id);
+	p = shm_attach(id);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(run(out, sizeof(out), "stat -c %%h %s/%d", M, id), 0);
 	assert_string_equal(out, "0\n");
@@ -269,7 +236,7 @@ static void test_stat_matches_kernel(void **state)
 static void test_sidecar_matches_ipcs_and_proc(void **state)
 {
 	int id = make_segment(0x162e, 8192, 0640);
-	char *p = attach(id);
+	char *p = shm_attach(id);
 	char v[128], proc_line[512], cmd[256];
 	long long key, atime, dtime, ctime;
 	unsigned long long size, nattch, rss, swap;
@@ -409,21 +376,21 @@ static void test_rm(void **state)
 {
 	int id = make_segment(0x3003, 64, 0600);
 	int held = make_segment(0x3004, 64, 0600);
-	void *p = attach(held);
+	void *p = shm_attach(held);
 
 	assert_int_equal(run(out, sizeof(out), "rm %s/%d", M, id), 0);
-	assert_false(segment_exists(id));
+	assert_false(shm_exists(id));
 	assert_int_not_equal(run(out, sizeof(out), "ls %s/%d", M, id), 0);
 
 	assert_int_equal(run(out, sizeof(out), "rm %s/%d", M, held), 0);
-	assert_true(segment_exists(held));
-	assert_true(stat_of(held).shm_perm.mode & SHM_DEST);
+	assert_true(shm_exists(held));
+	assert_true(shm_stat(held).shm_perm.mode & SHM_DEST);
 	assert_int_equal(run(out, sizeof(out), "ls %s", M), 0);
 	char name[32];
 	snprintf(name, sizeof(name), "%d", held);
 	assert_true(line_present(out, name));
 	shmdt(p);
-	assert_false(segment_exists(held));
+	assert_false(shm_exists(held));
 
 	assert_int_not_equal(run(out, sizeof(out), "rm %s/77777", M), 0);
 	assert_non_null(strstr(out, "No such file or directory"));
@@ -439,18 +406,18 @@ static void test_no_attachment_after_close(void **state)
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat > /dev/null", M, id), 0);
 	/* The kernel sends the release that detaches just after the last
 	 * close returns (asynchronously): wait for it, within 5 seconds. */
-	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
+	for (int i = 0; i < 500 && shm_stat(id).shm_nattch != 0; i++)
 		usleep(10000);
-	assert_int_equal(stat_of(id).shm_nattch, 0);
+	assert_int_equal(shm_stat(id).shm_nattch, 0);
 	/* ... and open files are no attachers at all */
 	assert_int_equal(run(out, sizeof(out),
 			     "exec 4<>%s/%d 3<%s/%d; ipcs -m -i %d | grep -o \"nattch=[0-9]*\"", M,
 			     id, M, id, id),
 			 0);
 	assert_string_equal(out, "nattch=0\n");
-	for (int i = 0; i < 500 && stat_of(id).shm_nattch != 0; i++)
+	for (int i = 0; i < 500 && shm_stat(id).shm_nattch != 0; i++)
 		usleep(10000);
-	assert_int_equal(stat_of(id).shm_nattch, 0);
+	assert_int_equal(shm_stat(id).shm_nattch, 0);
 	shmctl(id, IPC_RMID, NULL);
 }
 
@@ -518,7 +485,7 @@ static void test_removed_while_open(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "hello", 5, 0), 5);
 	assert_int_equal(unlink(path), 0);
-	assert_false(segment_exists(id));
+	assert_false(shm_exists(id));
 	assert_int_equal(access(path, F_OK), -1);
 	assert_int_equal(pwrite(fd, "still", 5, 5), 5);
 	assert_int_equal(pread(fd, buf, 10, 0), 10);
@@ -562,8 +529,8 @@ static void test_bad_names_and_refused_ops(void **state)
 	/* junk into a sidecar: EINVAL, and the segment is unchanged */
 	assert_int_not_equal(run(out, sizeof(out), "/bin/echo junk > %s/%d.stat", M, id), 0);
 	assert_non_null(strstr(out, "Invalid argument"));
-	assert_true(segment_exists(id));
-	assert_int_equal(stat_of(id).shm_perm.mode & 0777, 0600);
+	assert_true(shm_exists(id));
+	assert_int_equal(shm_stat(id).shm_perm.mode & 0777, 0600);
 	shmctl(id, IPC_RMID, NULL);
 }
 
@@ -573,13 +540,13 @@ static void test_sidecar_lock_command(void **state)
 	int id = make_segment(IPC_PRIVATE, 4096, 0600);
 
 	assert_int_equal(run(out, sizeof(out), "echo lock > %s/%d.stat", M, id), 0);
-	assert_true(stat_of(id).shm_perm.mode & SHM_LOCKED);
+	assert_true(shm_stat(id).shm_perm.mode & SHM_LOCKED);
 	assert_int_equal(run(out, sizeof(out), "grep ^status %s/%d.stat", M, id), 0);
 	assert_string_equal(out, "status locked\n");
 	assert_int_equal(run(out, sizeof(out), "ipcs -m | grep -w %d", id), 0);
 	assert_non_null(strstr(out, "locked"));
 	assert_int_equal(run(out, sizeof(out), "echo unlock > %s/%d.stat", M, id), 0);
-	assert_false(stat_of(id).shm_perm.mode & SHM_LOCKED);
+	assert_false(shm_stat(id).shm_perm.mode & SHM_LOCKED);
 	shmctl(id, IPC_RMID, NULL);
 }
 
@@ -589,10 +556,10 @@ static void test_chmod_chown(void **state)
 	int id = make_segment(IPC_PRIVATE, 64, 0600);
 
 	assert_int_equal(run(out, sizeof(out), "chmod 640 %s/%d", M, id), 0);
-	assert_int_equal(stat_of(id).shm_perm.mode & 0777, 0640);
+	assert_int_equal(shm_stat(id).shm_perm.mode & 0777, 0640);
 	assert_int_equal(run(out, sizeof(out), "chown 65534:65534 %s/%d", M, id), 0);
-	assert_int_equal(stat_of(id).shm_perm.uid, 65534);
-	assert_int_equal(stat_of(id).shm_perm.gid, 65534);
+	assert_int_equal(shm_stat(id).shm_perm.uid, 65534);
+	assert_int_equal(shm_stat(id).shm_perm.gid, 65534);
 	assert_int_equal(run(out, sizeof(out), "ipcs -m -i %d | grep -c \"uid=65534\"", id), 0);
 	assert_int_equal(run(out, sizeof(out), "touch %s/%d", M, id), 0);
 	shmctl(id, IPC_RMID, NULL);
@@ -701,13 +668,10 @@ static bool cat_interrupted_while_waiting(const char *dir, int id)
 	return status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGINT;
 }
 
-/* Takes the exclusive lock of the set *arg as an outside program does:
- * the semops of the protocol, with SEM_UNDO. */
+/* Takes the exclusive lock of the set *arg as an outside program does. */
 static int lock_outside(void *arg)
 {
-	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
-
-	return semop(*(const int *)arg, ex, 3);
+	return outside_lock(*(const int *)arg, true);
 }
 
 /* A lock held forever: the read fails after lock_timeout with ETIMEDOUT;
@@ -760,15 +724,15 @@ static void test_rmid_forced_never_destroys(void **state)
 	/* nobody attached: reading it would destroy it, so it is refused */
 	assert_int_not_equal(run(out, sizeof(out), "cat %s/%d", M, id), 0);
 	assert_non_null(strstr(out, "busy"));
-	assert_true(segment_exists(id));
+	assert_true(shm_exists(id));
 	/* listing and the sidecar never attach */
 	assert_int_equal(run(out, sizeof(out), "ls -l %s; cat %s/%d.stat", M, M, id), 0);
-	assert_true(segment_exists(id));
+	assert_true(shm_exists(id));
 	/* attached elsewhere: readable; and our detach does not destroy it */
-	p = attach(shared);
+	p = shm_attach(shared);
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d | wc -c", M, shared), 0);
 	assert_int_equal(atoi(out), 64);
-	assert_true(segment_exists(shared));
+	assert_true(shm_exists(shared));
 	assert_int_equal(run(out, sizeof(out), "echo 0 > /proc/sys/kernel/shm_rmid_forced"), 0);
 	shmdt(p);
 	shmctl(id, IPC_RMID, NULL);

@@ -696,11 +696,10 @@ struct held {
 static void hold_sharelite_lock(void *arg)
 {
 	struct held *h = arg;
-	struct sembuf lock[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
 	int semid = semget(KEY_HELD, 3, IPC_CREAT | IPC_EXCL | 0600);
 
 	if (semid < 0 || semctl(semid, 0, SETVAL, (union semun){ .val = 1 }) != 0 ||
-	    semop(semid, lock, 3) != 0)
+	    outside_lock(semid, true) != 0)
 		_exit(6);
 	seen->val[0] = semid;
 	gate_pass(&h->locked);
@@ -824,23 +823,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
 	char left[4096];
-	int ret = 0;
+	int ret = mount_stop_clean(&mnt);
 
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "shmfs exited with status %d\n", status);
-		ret = -1;
-	}
 	/* shmfs never removes a keyed set it made for a user */
 	if (sharelite_semid >= 0 && semctl(sharelite_semid, 0, IPC_RMID) != 0) {
 		fprintf(stderr, "the ShareLite set made at creation is gone after the unmount\n");
 		ret = -1;
 	}
-	if (run(left, sizeof(left), "tail -q -n +2 /proc/sysvipc/shm") != 0 || left[0]) {
-		fprintf(stderr, "segments left behind:\n%s", left);
+	if (ipc_left_behind("shm"))
 		ret = -1;
-	}
 	if (run(left, sizeof(left), "cat %s", log_path) == 0 && left[0])
 		fprintf(stderr, "the daemon said:\n%s", left);
 	close(log_fd);
@@ -860,11 +852,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_creation_makes_the_sharelite_set),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
-		return 1;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);

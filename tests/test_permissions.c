@@ -29,7 +29,6 @@
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,10 +39,9 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define FUSE_SUPER_MAGIC 0x65735546
-#define SEGMENT_SIZE	 4096
-#define CHILD_TIMEOUT_S	 60
-#define MAX_SHOWN	 40 /* disagreements printed in full */
+#define SEGMENT_SIZE	4096
+#define CHILD_TIMEOUT_S 60
+#define MAX_SHOWN	40 /* disagreements printed in full */
 
 static const char *shmfs_path;
 static struct test_mount mnt; /* allow_other, shared by the matrix tests */
@@ -816,13 +814,6 @@ static void user_fixture_teardown(struct user_fixture *f)
 	rmdir(f->dir);
 }
 
-static bool is_fuse_mounted(const char *dir)
-{
-	struct statfs st;
-
-	return statfs(dir, &st) == 0 && st.f_type == FUSE_SUPER_MAGIC;
-}
-
 /* A shmfs daemon that mount_start() cannot make: run by another user, or
  * in a pid namespace of its own. */
 struct daemon {
@@ -902,14 +893,14 @@ static void daemon_start(struct daemon *d, const struct identity *who, bool new_
 			daemon_in_pid_ns(who, parent, opts, d->dir);
 		daemon_exec(who, parent, opts, d->dir);
 	}
-	for (int i = 0; i < 1000 && !is_fuse_mounted(d->dir); i++) {
+	for (int i = 0; i < 1000 && !mount_is_live(d->dir); i++) {
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			d->pid = 0;
 			break;
 		}
 		usleep(10000);
 	}
-	if (d->pid == 0 || !is_fuse_mounted(d->dir)) {
+	if (d->pid == 0 || !mount_is_live(d->dir)) {
 		fprintf(stderr, "shmfs as uid %u did not mount (status 0x%x)\n",
 			(unsigned int)who->uid, status);
 		if (d->pid > 0) {
@@ -925,19 +916,11 @@ static void daemon_start(struct daemon *d, const struct identity *who, bool new_
  * exits.  Returns its wait status; the mount and directory are gone. */
 static int daemon_stop(struct daemon *d)
 {
-	int status = -1;
+	int status;
 
 	kill(d->pid, SIGTERM);
-	for (int i = 0; i < 1000; i++) {
-		if (waitpid(d->pid, &status, WNOHANG) == d->pid)
-			break;
-		usleep(10000);
-		if (i == 999) {
-			kill(d->pid, SIGKILL);
-			waitpid(d->pid, &status, 0);
-		}
-	}
-	if (is_fuse_mounted(d->dir)) {
+	status = testutil_wait_bounded(d->pid, 10);
+	if (mount_is_live(d->dir)) {
 		fprintf(stderr, "%s still mounted after the daemon ended\n", d->dir);
 		umount2(d->dir, MNT_DETACH);
 		status = -1;
@@ -1142,22 +1125,14 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
-	char left[4096];
+	int ret = mount_stop_clean(&mnt);
 
 	for (size_t cast = 0; cast < NCASTS; cast++)
 		cast_cleanup(cast);
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "shmfs exited with status %d\n", status);
+	if (ret != 0)
 		return -1;
-	}
 	/* Every test removed its segments, and the daemon its sets. */
-	if (run(left, sizeof(left), "tail -q -n +2 /proc/sysvipc/shm /proc/sysvipc/sem") != 0 ||
-	    left[0]) {
-		fprintf(stderr, "left behind:\n%s", left);
-		return -1;
-	}
-	return 0;
+	return ipc_left_behind("shm sem") ? -1 : 0;
 }
 
 int main(int argc, char *argv[])
@@ -1170,11 +1145,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_groups_unread_never_grant_more),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
-		return 1;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	/* 80 groups that sort before GID_A, then GID_A. */
 	for (size_t i = 0; i + 1 < MANY_GROUPS; i++)
 		groups_many[i] = 1000 + i;

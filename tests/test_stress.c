@@ -70,13 +70,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
-
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		fprintf(stderr, "shmfs exited with status %d\n", status);
-		return -1;
-	}
-	return 0;
+	return mount_stop_clean(&mnt);
 }
 
 static void *aligned_buffer(size_t size)
@@ -98,18 +92,14 @@ static void note_error(struct tally *t, int err)
 		t->first_errno = err;
 }
 
-/* The lock_semid line of a segment's sidecar, as a client would find it
+/* The lock_semid of a segment's sidecar, as a client would find it
  * (one that can use it: the daemon's private sets are root's, as the test). */
-static int sidecar_semid(int id)
+static int lock_semid_of(int id)
 {
-	char text[2048], v[32];
-	const char *s;
+	int semid = sidecar_semid(M, id);
 
-	assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
-	s = sidecar_value(text, "lock_semid", v, sizeof(v));
-	assert_non_null(s);
-	assert_int_not_equal(strcmp(s, "-"), 0);
-	return atoi(s);
+	assert_true(semid >= 0);
+	return semid;
 }
 
 /* How many semaphore sets the namespace holds. */
@@ -133,13 +123,13 @@ static int outside_lock_set(int id, int32_t key, int *keep_fd)
 	if (key) {
 		int semid = make_sharelite_set(key);
 
-		assert_int_equal(sidecar_semid(id), semid);
+		assert_int_equal(lock_semid_of(id), semid);
 		return semid;
 	}
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	*keep_fd = open(path, O_RDONLY);
 	assert_true(*keep_fd >= 0);
-	return sidecar_semid(id);
+	return lock_semid_of(id);
 }
 
 /* ---- the workers: each a child process, reporting through its tally --- */
@@ -399,7 +389,7 @@ static void test_no_torn_reads(void **state)
 
 	perl_start(&pw, 0x7e5700ff, sl_size, sl_ops);
 	w.shmid = pw.shmid;
-	w.semid = sidecar_semid(pw.shmid);
+	w.semid = lock_semid_of(pw.shmid);
 	assert_int_equal(semget(0x7e5700ff, 3, 0), w.semid);
 	memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
 	w.kind = MOUNT_READER;
@@ -688,11 +678,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_many_segments_and_listings),
 	};
 
-	if (argc != 2) {
-		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
-		return 1;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	tallies = mmap(NULL, MAX_CHILDREN * sizeof(*tallies), PROT_READ | PROT_WRITE,
 		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);

@@ -46,9 +46,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int status = mount_stop(&mnt);
-
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return mount_stop_clean(&mnt);
 }
 
 /* The segment of a key, waiting (10 s at most) for it to appear: a name
