@@ -565,8 +565,9 @@ static void test_semaphore_table_bounded_by_use(void **state)
 
 /* ---- 4. IPC::ShareLite writing across an ipcrm ---------------------------- */
 
-#define SL_SIZE	 4096
-#define SL_READS 300
+#define SL_SIZE	      4096
+#define SL_READS      600 /* with a file held; a cat loop makes 1500 */
+#define SL_MIN_STORES 20
 
 /* The value sharelite_writer.pl stored, checked whole: its header's
  * length, its letters, its sum.  Returns the value's number, or -1 for
@@ -600,17 +601,20 @@ static long sharelite_value(const unsigned char *seg)
 
 struct read_tally {
 	long reads, torn, first, last;
+	long stores; /* changes of value seen from one read to the next */
 };
 
-/* SL_READS reads of the whole segment through the mount: with the file
- * open all along (fd), and with a fresh open each time, as cat does;
- * without fd, five times as many fresh opens (a torn read is rare
- * enough that a few hundred may not show one). */
-static void read_sharelite(int fd, const char *path, struct read_tally *t)
+/* Reads of the whole segment through the mount: with the file open all
+ * along (fd), and with a fresh open each time, as cat does; without fd,
+ * fresh opens only.  At least min_reads of them, and on until the writer
+ * has been seen to store SL_MIN_STORES times (a writer the scheduler
+ * leaves aside for a while only makes the loop longer), up to 100 times
+ * min_reads. */
+static void read_sharelite(int fd, const char *path, long min_reads, struct read_tally *t)
 {
 	static unsigned char seg[SL_SIZE];
 
-	for (int i = 0; i < (fd < 0 ? 5 : 1) * SL_READS; i++) {
+	while (t->reads < 100 * min_reads && (t->reads < min_reads || t->stores < SL_MIN_STORES)) {
 		for (int fresh = fd < 0; fresh < 2; fresh++) {
 			int f = fresh ? open(path, O_RDONLY) : fd;
 			long n;
@@ -627,6 +631,8 @@ static void read_sharelite(int fd, const char *path, struct read_tally *t)
 			}
 			if (t->first < 0)
 				t->first = n;
+			else if (n != t->last)
+				t->stores++;
 			t->last = n;
 		}
 	}
@@ -640,7 +646,8 @@ static void read_sharelite(int fd, const char *path, struct read_tally *t)
  * segment keeps ShareLite's set as its lock while the writer uses it. */
 static void sharelite_across_ipcrm(bool hold)
 {
-	struct read_tally before = { 0, 0, -1, -1 }, after = { 0, 0, -1, -1 };
+	struct read_tally before = { 0, 0, -1, -1, 0 }, after = { 0, 0, -1, -1, 0 };
+	long min_reads = hold ? SL_READS : 5 * SL_READS / 2;
 	char *writer_argv[] = { "perl", (char *)NULL, "0x7e510001", NULL };
 	char script[256], path[128], line[64];
 	int from, fd = -1, shmid;
@@ -661,24 +668,25 @@ static void sharelite_across_ipcrm(bool hold)
 		fd = open(path, O_RDONLY);
 		assert_true(fd >= 0);
 	}
-	read_sharelite(fd, path, &before);
+	read_sharelite(fd, path, min_reads, &before);
 	run_ok("ipcrm -M 0x7e510001");
 	assert_int_equal(shmctl(shmid, IPC_STAT, &ds), 0); /* the writer is attached */
 	assert_true(ds.shm_perm.mode & SHM_DEST);
-	read_sharelite(fd, path, &after);
+	read_sharelite(fd, path, min_reads, &after);
 	if (hold)
 		close(fd);
 	assert_int_equal(waitpid(writer, NULL, WNOHANG), 0); /* it wrote all along */
 
-	printf("sharelite (%s): before ipcrm %ld reads, %ld torn, values %ld..%ld; "
-	       "after %ld reads, %ld torn, values %ld..%ld\n",
-	       hold ? "file held open" : "cat loop", before.reads, before.torn, before.first,
-	       before.last, after.reads, after.torn, after.first, after.last);
+	printf("sharelite (%s): before ipcrm %ld reads, %ld torn, %ld stores seen (values "
+	       "%ld..%ld); after %ld reads, %ld torn, %ld stores seen (values %ld..%ld)\n",
+	       hold ? "file held open" : "cat loop", before.reads, before.torn, before.stores,
+	       before.first, before.last, after.reads, after.torn, after.stores, after.first,
+	       after.last);
 	assert_int_equal(before.torn, 0);
 	assert_int_equal(after.torn, 0);
 	/* the writer was storing while we read, on both sides of the ipcrm */
-	assert_true(before.last > before.first);
-	assert_true(after.last > after.first);
+	assert_true(before.stores >= SL_MIN_STORES);
+	assert_true(after.stores >= SL_MIN_STORES);
 	assert_true(after.first >= before.last);
 	close(from);
 }
