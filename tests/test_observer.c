@@ -274,6 +274,18 @@ static const char *sem_line(int semid, char *buf, size_t size)
 	return buf;
 }
 
+/* How many sets the namespace has. */
+static int sem_count(void)
+{
+	char text[65536];
+	int lines = 0;
+
+	read_text("/proc/sysvipc/sem", text, sizeof(text));
+	for (const char *p = text; (p = strchr(p, '\n')); p++)
+		lines++;
+	return lines - 1;
+}
+
 static void sem_values(int semid, int nsems, unsigned short *values)
 {
 	union semun arg = { .array = values };
@@ -903,6 +915,36 @@ static void test_hostile_user(void **state)
 	}
 }
 
+/* uid 65534 keeps a file of a root segment open (sleep 600 < seg) before
+ * root's program makes the segment's ShareLite set.  The held file does
+ * not pin shmfs's private set: root's next read through the mount locks
+ * with the program's set, and the private one is gone. */
+static void test_sharelite_set_made_later_is_used(void **state)
+{
+	int id = make_segment(0x7201, 4096, 0644), set, sets = -1, from;
+	char cmd[256], line[16];
+	char *const holder_argv[] = { as_nobody[0], as_nobody[1], as_nobody[2], as_nobody[3],
+				      "sh",	    "-c",	  cmd,		NULL };
+	struct semid_ds ds;
+
+	snprintf(cmd, sizeof(cmd), "exec < %s/%d && echo open && exec sleep 600", M, id);
+	spawn(holder_argv, &from);
+	assert_true(read(from, line, sizeof(line)) > 0);
+	assert_int_equal(strncmp(line, "open", 4), 0);
+	assert_true(sidecar_lock_semid(id) >= 0); /* a private set, while held */
+
+	set = sharelite_set(0x7201, 0600);
+	run_ok("cat %s/%d > /dev/null", M, id);
+	assert_int_equal(sidecar_lock_semid(id), set);
+	/* shmfs locked with it: the kernel records its semop */
+	assert_int_equal(semctl(set, 0, IPC_STAT, (union semun){ .buf = &ds }), 0);
+	assert_true(ds.sem_otime != 0);
+	for (int i = 0; i < 500 && (sets = sem_count()) != 1; i++)
+		usleep(10000);
+	assert_int_equal(sets, 1);
+	close(from);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -918,6 +960,8 @@ int main(int argc, char *argv[])
 		cmocka_unit_test_setup_teardown(test_open_file_is_not_an_attacher, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_counters_set_is_not_a_lock, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_user, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sharelite_set_made_later_is_used, setup,
+						teardown),
 	};
 
 	if (argc != 4) {
