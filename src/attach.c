@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "attach.h"
 
 /* The rewrite map: per 1 MiB chunk of the segment, a bit per 64 KiB part
@@ -100,17 +101,13 @@ static int detach_safely(struct attach_table *t, int shmid, void *addr)
 	if (segment_rmid_forced() && segment_stat(shmid, false, &seg) == 0 &&
 	    !(seg.mode & SEGMENT_MODE_DEST) && seg.nattch <= 1) {
 		pthread_mutex_lock(&t->mutex);
-		if (t->nparked == t->parked_cap) {
-			size_t cap = t->parked_cap ? t->parked_cap * 2 : 8;
-			struct parked *p = realloc(t->parked, cap * sizeof(*p));
+		struct parked *p = array_grow(t->parked, t->nparked, &t->parked_cap, sizeof(*p));
 
-			if (!p) {
-				pthread_mutex_unlock(&t->mutex);
-				return -ENOMEM;
-			}
-			t->parked = p;
-			t->parked_cap = cap;
+		if (!p) {
+			pthread_mutex_unlock(&t->mutex);
+			return -ENOMEM;
 		}
+		t->parked = p;
 		t->parked[t->nparked++] = (struct parked){ shmid, addr };
 		pthread_mutex_unlock(&t->mutex);
 		return 1;

@@ -2,6 +2,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
+#include "array.h"
 #include "budget.h"
 
 struct holder {
@@ -52,15 +53,11 @@ bool budget_take(struct budget *b, uid_t uid)
 	pthread_mutex_lock(&b->mutex);
 	h = find_locked(b, uid);
 	if (!h) {
-		if (b->n == b->cap) {
-			size_t cap = b->cap ? b->cap * 2 : 8;
-			struct holder *v = realloc(b->v, cap * sizeof(*v));
+		struct holder *v = array_grow(b->v, b->n, &b->cap, sizeof(*v));
 
-			if (!v)
-				goto out;
-			b->v = v;
-			b->cap = cap;
-		}
+		if (!v)
+			goto out;
+		b->v = v;
 		h = &b->v[b->n++];
 		*h = (struct holder){ .uid = uid };
 	}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "pending.h"
 
 struct pending {
@@ -90,15 +91,11 @@ static int charge_locked(struct pending_table *t, uid_t uid, size_t n)
 	if (n > t->budget || (u && u->bytes > t->budget - n))
 		return -EFBIG;
 	if (!u) {
-		if (t->nusers == t->users_cap) {
-			size_t cap = t->users_cap ? t->users_cap * 2 : 8;
-			struct pending_user *v = realloc(t->users, cap * sizeof(*v));
+		struct pending_user *v = array_grow(t->users, t->nusers, &t->users_cap, sizeof(*v));
 
-			if (!v)
-				return -ENOMEM;
-			t->users = v;
-			t->users_cap = cap;
-		}
+		if (!v)
+			return -ENOMEM;
+		t->users = v;
 		u = &t->users[t->nusers++];
 		*u = (struct pending_user){ .uid = uid };
 	}

@@ -148,6 +148,33 @@ static void test_budget_is_per_creator(void **state)
 	pending_put(t, b);
 }
 
+/* Many creators (more than the first room of the per-user table): each
+ * keeps its own count while the table grows. */
+static void test_budget_for_many_creators(void **state)
+{
+	enum {
+		USERS = 20
+	};
+	static char buf[BUDGET];
+	struct pending *first[USERS], *second[USERS];
+	void *file;
+
+	for (int i = 0; i < USERS; i++) {
+		first[i] = get(0x200 + i, (uid_t)(2000 + i), true);
+		assert_int_equal(pending_gather(t, first[i], buf, BUDGET - 1, 0, &file), 0);
+	}
+	/* one byte of each creator's budget left, for all its names */
+	for (int i = 0; i < USERS; i++) {
+		second[i] = get(0x300 + i, (uid_t)(2000 + i), true);
+		assert_int_equal(pending_gather(t, second[i], buf, 2, 0, &file), -EFBIG);
+		assert_int_equal(pending_gather(t, second[i], buf, 1, 0, &file), 0);
+	}
+	for (int i = 0; i < USERS; i++) {
+		pending_put(t, first[i]);
+		pending_put(t, second[i]);
+	}
+}
+
 /* A name is found by its creator only; another's creation of the same
  * key is a name of its own, and the second made gets EEXIST. */
 static void test_names_are_their_creators(void **state)
@@ -326,6 +353,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_budget_is_per_creator, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_budget_for_many_creators, table_setup,
 						table_teardown),
 		cmocka_unit_test_setup_teardown(test_names_are_their_creators, table_setup,
 						table_teardown),
