@@ -49,7 +49,7 @@ valgrind)
 --errors-for-leak-kinds=definite --show-leak-kinds=definite --track-fds=no \
 --suppressions=$PWD/tests/valgrind.supp"
 	if [ $# -eq 0 ]; then
-		set -- mount tool faults hostile
+		set -- mount tool faults hostile diag
 	fi
 	meson test -C "$BUILD" --print-errorlogs --timeout-multiplier 4 "$@"
 	;;
