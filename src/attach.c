@@ -23,6 +23,8 @@
 #define TWICE_SHIFT	 PARTS_PER_CHUNK /* the written-twice bits sit above the once bits */
 #define CHUNK_MAPPED	 (1ull << (2 * PARTS_PER_CHUNK))
 #define SMALLEST_MAPPING (1u << PART_SHIFT) /* writes below this never map */
+_Static_assert(2 * PARTS_PER_CHUNK + 1 <= 64, "a chunk's once, twice and mapped bits fit in 64");
+
 /* The daemon's address space is shared by every user: the rewrite
  * mappings of all attaches together stay below this (past it, writes
  * are pwrite, only slower), so nobody can make another's open fail with

@@ -4,6 +4,9 @@
 
 #include "attr.h"
 
+#define STAT_BLOCK 512	 /* the unit of st_blocks (stat(2)) */
+#define LINK_UP	   "../" /* a by-key/ link's target: LINK_UP and the root's name */
+
 /* mtime: the latest of the three times the kernel keeps (last attach,
  * last detach, last change).  A segment's bytes change while attached
  * and the kernel records no write time, so the last attach or detach is
@@ -39,7 +42,7 @@ void attr_of_segment(enum name_kind kind, const struct segment_info *seg, struct
 		st->st_size = seg->size;
 		/* From the size, the same in a listing and in stat: the
 		 * sidecar has rss and swap. */
-		st->st_blocks = (seg->size + 511) / 512;
+		st->st_blocks = (seg->size + STAT_BLOCK - 1) / STAT_BLOCK;
 		break;
 	case NAME_SIDECAR:
 		/* Readable by all, as /proc/sysvipc/shm; writable (lock,
@@ -58,7 +61,7 @@ void attr_of_segment(enum name_kind kind, const struct segment_info *seg, struct
 		st->st_size = names_format_root(target, sizeof(target),
 						kind == NAME_KEYLINK ? NAME_SEGMENT : NAME_NEXT,
 						seg->shmid) +
-			      3;
+			      strlen(LINK_UP);
 		st->st_nlink = 1;
 		break;
 	default:

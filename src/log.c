@@ -1,5 +1,4 @@
 /* log.c - rate-limited warnings. */
-#define FUSE_USE_VERSION 312
 #include <fuse_log.h>
 #include <pthread.h>
 #include <stdarg.h>

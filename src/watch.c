@@ -1,5 +1,6 @@
 /* watch.c - change notification: write counts, notification sets, waiters. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -263,7 +264,7 @@ static bool take_posts_locked(struct watch_seg *s)
 	n = semctl(s->notify_semid, 0, GETVAL);
 	if (n <= 0)
 		return false;
-	op.sem_op = (short)(n > 32767 ? 32767 : n);
+	op.sem_op = (short)(n > SHRT_MAX ? SHRT_MAX : n); /* sem_op is a short */
 	op.sem_op = (short)-op.sem_op;
 	if (semop(s->notify_semid, &op, 1) != 0)
 		return false;
