@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -334,6 +335,99 @@ static void test_procs_daemon_not_shown(void **state)
 	shmctl(shmid, IPC_RMID, NULL);
 }
 
+/* A daemon run by uid 65534 for itself (no CAP_SYS_ADMIN) keeps a
+ * segment it has open attached: it is in .procs, marked, and visible to
+ * its user, as the kernel would have it. */
+static void test_procs_user_daemon_marked(void **state)
+{
+	int shmid = make_segment(IPC_PRIVATE, SEG_SIZE, 0666);
+	const uid_t nobody = 65534;
+	char dir[64] = "/tmp/shmfs-test.XXXXXX", line[512], want[512], ranges[256];
+	char devdir[64] = "/tmp/shmfs-dev.XXXXXX", node[96];
+	struct stat st;
+	pid_t holder = attacher_start(shmid, nobody, "holder");
+	pid_t daemon;
+	int status;
+
+	if (run(NULL, 0, "command -v fusermount3") != 0) {
+		if (testutil_in_ci())
+			fail_msg("no fusermount3: a user cannot mount");
+		skip();
+	}
+	/* fusermount3 opens /dev/fuse as the user: a 0666 node of it, bound
+	 * over it in this (private) mount namespace only */
+	assert_non_null(mkdtemp(devdir));
+	assert_int_equal(mount("tmpfs", devdir, "tmpfs", 0, "mode=0755"), 0);
+	assert_int_equal(stat("/dev/fuse", &st), 0);
+	snprintf(node, sizeof(node), "%s/fuse", devdir);
+	assert_int_equal(mknod(node, S_IFCHR | 0666, st.st_rdev), 0);
+	assert_int_equal(chmod(node, 0666), 0);
+	assert_int_equal(mount(node, "/dev/fuse", NULL, MS_BIND, NULL), 0);
+
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(chown(dir, nobody, nobody), 0);
+	daemon = fork();
+	assert_true(daemon >= 0);
+	if (daemon == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (setgroups(0, NULL) || setresgid(nobody, nobody, nobody) ||
+		    setresuid(nobody, nobody, nobody))
+			_exit(126);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(126);
+		execl(shmfs_path, shmfs_path, "-f", dir, (char *)NULL);
+		_exit(127);
+	}
+	track(daemon);
+	for (int i = 0; i < 1000 && !mount_is_live(dir); i++)
+		usleep(10000);
+	assert_true(mount_is_live(dir));
+
+	/* the user holds the segment open through its mount and reads .procs */
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "
+			     "\"exec 3< %s/%d; cat %s/%d.procs; cat /proc/%d/maps\"",
+			     dir, shmid, dir, shmid, (int)daemon),
+			 0);
+	assert_non_null(line_of(out, holder, line, sizeof(line)));
+	assert_non_null(line_of(out, daemon, line, sizeof(line)));
+	/* the daemon's attach, as its maps (read by the same user) show it */
+	{
+		char *maps = strstr(out, "\n") ? out : NULL;
+		char *p, *save = NULL;
+		size_t n = 0;
+
+		assert_non_null(maps);
+		ranges[0] = '\0';
+		for (p = strtok_r(maps, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+			char range[64], perms[8], dev[16], path[64];
+			unsigned long long off, inode;
+
+			if (sscanf(p, "%63s %7s %llx %15s %llu %63s", range, perms, &off, dev,
+				   &inode, path) == 6 &&
+			    inode == (unsigned long long)shmid && strncmp(path, "/SYSV", 5) == 0)
+				n += (size_t)snprintf(ranges + n, sizeof(ranges) - n, "%s%s:%s",
+						      n ? "," : "", range, perms);
+		}
+	}
+	assert_true(ranges[0] != '\0');
+	snprintf(want, sizeof(want), "%d %u shmfs %s (shmfs)", (int)daemon, (unsigned int)nobody,
+		 ranges);
+	assert_string_equal(line, want);
+
+	kill(daemon, SIGTERM);
+	assert_int_equal(waitpid(daemon, &status, 0), daemon);
+	untrack(daemon);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	rmdir(dir);
+	umount2("/dev/fuse", MNT_DETACH);
+	umount2(devdir, MNT_DETACH);
+	rmdir(devdir);
+	attacher_stop(holder);
+	shmctl(shmid, IPC_RMID, NULL);
+}
+
 /* ---- the lock's state ------------------------------------------------------ */
 
 /* perl with IPC::ShareLite holding key's lock (LOCK_SH or LOCK_EX) until
@@ -586,6 +680,7 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_procs, cleanup),
 		cmocka_unit_test_teardown(test_procs_daemon_not_shown, cleanup),
+		cmocka_unit_test_teardown(test_procs_user_daemon_marked, cleanup),
 		cmocka_unit_test_teardown(test_lock_state, cleanup),
 		cmocka_unit_test_teardown(test_lock_state_private_set, cleanup),
 		cmocka_unit_test_teardown(test_df, cleanup),
