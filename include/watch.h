@@ -42,6 +42,9 @@ struct watch_waiter {
 };
 
 struct watch_table *watch_table_new(void);
+/* Fire every waiter left with -ESHUTDOWN (while their replies can still
+ * be sent: the session's end, before it is destroyed). */
+void watch_table_stop(struct watch_table *table);
 /* Fire every waiter left with -ESHUTDOWN, remove every set, free. */
 void watch_table_free(struct watch_table *table);
 

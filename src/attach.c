@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct attach {
 	uint64_t size;
 	void *addr;	  /* the attachment, where it is kept; else NULL */
 	int fd;		  /* the segment's file, or -1 */
+	bool hugetlb;	  /* SHM_HUGETLB: its pages may fail to come (SIGBUS) */
 	char *map;	  /* MAP_SHARED of fd, made at the first rewrite; or NULL */
 	uint64_t *chunks; /* with fd and writable: the rewrite map */
 	unsigned int users;
@@ -209,6 +212,7 @@ int attach_open(struct attach_table *t, const struct segment_info *seg, bool wri
 		.size = seg->size,
 		.addr = addr,
 		.fd = fd < 0 ? -1 : fd,
+		.hugetlb = fd == -ENOTSUP,
 		.users = 1,
 	};
 	if (a->fd >= 0 && writable) {
@@ -269,6 +273,72 @@ bool attach_is_attached(const struct attach *a)
 }
 
 /* ---- copies ------------------------------------------------------------- */
+
+/* A hugetlb segment made with SHM_NORESERVE gets its pages at the first
+ * touch, and when there are none the toucher gets SIGBUS: through the
+ * mapping, the daemon would die of a user's segment.  Its copies are
+ * guarded: SIGBUS in them jumps back and the request fails with EFAULT. */
+/* volatile: the stores around the copy must not be optimised away */
+static __thread sigjmp_buf *volatile copy_guard;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void on_sigbus(int sig, siginfo_t *info, void *ctx)
+{
+	if (copy_guard)
+		siglongjmp(*copy_guard, 1);
+	/* not in a guarded copy: die of it as we would have */
+	signal(SIGBUS, SIG_DFL);
+	raise(SIGBUS);
+}
+
+static void install_guard(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/* memcpy, or -EFAULT if the pages could not be provided. */
+static int guarded_copy(void *dst, const void *src, size_t n)
+{
+	sigjmp_buf env;
+
+	sigset_t bus, saved;
+
+	pthread_once(&guard_once, install_guard);
+	/* libfuse's workers block every signal, and a SIGBUS the kernel
+	 * forces on a thread that blocks it kills the process: let it in
+	 * for the copy (siglongjmp restores the mask sigsetjmp saved). */
+	sigemptyset(&bus);
+	sigaddset(&bus, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &bus, &saved);
+	if (sigsetjmp(env, 1)) {
+		copy_guard = NULL;
+		pthread_sigmask(SIG_SETMASK, &saved, NULL);
+		return -EFAULT;
+	}
+	copy_guard = &env;
+	memcpy(dst, src, n);
+	copy_guard = NULL;
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	return 0;
+}
+
+static int guarded_zero(void *dst, size_t n)
+{
+	static const char zeros[64 * 1024];
+
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < sizeof(zeros) ? n - done : sizeof(zeros);
+		int ret = guarded_copy((char *)dst + done, zeros, k);
+
+		if (ret)
+			return ret;
+		done += k;
+	}
+	return 0;
+}
 
 /* One buffer per thread for reads that are not spliced. */
 static pthread_key_t read_buffer_key;
@@ -336,8 +406,20 @@ int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
 		return 0;
 	if (size > a->size - off)
 		size = a->size - off;
-	if (a->fd < 0) {
+	if (a->fd < 0 && !a->hugetlb) {
 		src->ptr = (const char *)a->addr + off;
+		src->len = size;
+		return 0;
+	}
+	if (a->fd < 0) {
+		/* copied under the guard: libfuse's writev of a page that
+		 * cannot come would leave the request unanswered */
+		buf = read_buffer();
+		if (!buf)
+			return -ENOMEM;
+		if (guarded_copy(buf, (const char *)a->addr + off, size) != 0)
+			return -EFAULT;
+		src->ptr = buf;
 		src->len = size;
 		return 0;
 	}
@@ -417,7 +499,10 @@ ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t of
 	if (size > a->size - off)
 		size = a->size - off;
 	if (a->fd < 0) {
-		memcpy((char *)a->addr + off, buf, size);
+		if (a->hugetlb && guarded_copy((char *)a->addr + off, buf, size) != 0)
+			return -EFAULT;
+		if (!a->hugetlb)
+			memcpy((char *)a->addr + off, buf, size);
 		return (ssize_t)size;
 	}
 	if (write_through_mapping(a, off, size)) {
@@ -442,6 +527,8 @@ int attach_zero(struct attach *a, uint64_t from)
 
 	if (from >= a->size)
 		return 0;
+	if (a->fd < 0 && a->hugetlb)
+		return guarded_zero((char *)a->addr + from, a->size - from);
 	if (a->fd < 0) {
 		memset((char *)a->addr + from, 0, a->size - from);
 		return 0;

@@ -74,18 +74,22 @@ static void take_out_locked(struct watch_waiter **link, struct watch_waiter **li
 	*list = w;
 }
 
-void watch_table_free(struct watch_table *t)
+void watch_table_stop(struct watch_table *t)
 {
-	struct watch_waiter *left;
+	struct watch_waiter *left = NULL;
 
-	if (!t)
-		return;
 	pthread_mutex_lock(&t->mutex);
-	left = NULL;
 	while (t->waiters)
 		take_out_locked(&t->waiters, &left);
 	pthread_mutex_unlock(&t->mutex);
 	fire_all(left, -ESHUTDOWN);
+}
+
+void watch_table_free(struct watch_table *t)
+{
+	if (!t)
+		return;
+	watch_table_stop(t);
 	while (t->segs) {
 		struct watch_seg *s = t->segs;
 

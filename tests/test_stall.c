@@ -36,6 +36,9 @@
 #define VICTIM	   65533
 #define WAITERS	   24 /* more than libfuse's 10 worker threads */
 #define KEY	   0x57a11000
+#ifndef SHM_NORESERVE
+#define SHM_NORESERVE 010000
+#endif
 
 static const char *shmfs_path;
 static struct test_mount mnt;
@@ -55,9 +58,9 @@ static pid_t hold_lock_as(uid_t uid, int semid)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
 			_exit(1);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the change of ids */
 		if (semop(semid, ex, 3) != 0 || write(ready[1], "x", 1) != 1)
 			_exit(1);
 		pause();
@@ -81,9 +84,10 @@ static pid_t start_waiter(uid_t uid, const char *path, bool write_it)
 		int fd;
 		ssize_t n;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
 			_exit(100);
+		/* after the change of ids, which clears it */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		fd = open(path, write_it ? O_WRONLY : O_RDONLY);
 		if (fd < 0)
 			_exit(errno);
@@ -256,9 +260,10 @@ static void test_waits_budget(void **state)
 	semctl(semid, 0, IPC_RMID);
 }
 
-/* SIGTERM while reads wait on a lock held for ever (lock_timeout 3600 s):
- * the daemon ends cleanly without waiting the lock out, and the waiters
- * get an error, not a hang. */
+/* SIGTERM while reads wait on a lock held for ever (lock_timeout 3600 s)
+ * and one waits for a write: the daemon ends cleanly (no crash answering
+ * them) without waiting the lock out, and the waiters get an error, not a
+ * hang. */
 static void test_sigterm_with_waiters(void **state)
 {
 	int semid, id = attacker_segment(KEY + 2, &semid);
@@ -267,8 +272,11 @@ static void test_sigterm_with_waiters(void **state)
 	int status;
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
-	for (int i = 0; i < WAITERS; i++)
+	for (int i = 0; i < WAITERS - 1; i++)
 		pids[i] = start_waiter(ATTACKER, path, false);
+	/* and a reader of .next waiting for a write */
+	snprintf(path, sizeof(path), "%s/%d.next", M, id);
+	pids[WAITERS - 1] = start_waiter(VICTIM, path, false);
 	await_waiting(pids, WAITERS);
 	kill(mnt.pid, SIGTERM);
 	assert_int_equal(waitpid(mnt.pid, &status, 0), mnt.pid);
@@ -310,12 +318,42 @@ static void test_next_of_destroyed_segment(void **state)
 	assert_int_equal(WEXITSTATUS(status), ENOENT);
 }
 
+/* A hugetlb segment made with SHM_NORESERVE while the machine has no huge
+ * pages: the first touch of its memory is SIGBUS.  Writes and reads of it
+ * through the mount fail with EFAULT; the daemon lives on and serves the
+ * rest. */
+static void test_hugetlb_without_pages(void **state)
+{
+	int id = shmget(IPC_PRIVATE, 2 << 20, IPC_CREAT | 0666 | SHM_HUGETLB | SHM_NORESERVE);
+	int other = make_segment(IPC_PRIVATE, 4096, 0644);
+	char path[128], c = 'x';
+	int fd;
+
+	assert_true(id >= 0);
+	assert_int_equal(run(out, sizeof(out), "cat /proc/sys/vm/nr_hugepages"), 0);
+	if (atoi(out) != 0)
+		skip(); /* pages to give: nothing to fail */
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, &c, 1, 0), -1);
+	assert_int_equal(errno, EFAULT);
+	assert_int_equal(pread(fd, &c, 1, 0), -1);
+	assert_int_equal(errno, EFAULT);
+	close(fd);
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d | wc -c", M, other), 0);
+	assert_string_equal(out, "4096\n");
+	shmctl(id, IPC_RMID, NULL);
+	shmctl(other, IPC_RMID, NULL);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_waits_hold_no_worker),
 		cmocka_unit_test(test_waits_budget),
 		cmocka_unit_test(test_next_of_destroyed_segment),
+		cmocka_unit_test(test_hugetlb_without_pages),
 		cmocka_unit_test(test_sigterm_with_waiters),
 	};
 
