@@ -162,6 +162,23 @@ static int err_of(long ret)
 	return ret < 0 ? errno : 0;
 }
 
+/* A creation through by-key/ as a shell's "printf > by-key/KEY" makes
+ * it: open O_CREAT | O_EXCL, write the bytes, close.  The errnos of the
+ * three (0 for success) go to err[0], err[1], err[2]. */
+static void create_key(int key, unsigned int mode, const void *bytes, size_t size, int *err)
+{
+	char path[256];
+	int fd;
+
+	bykey(path, sizeof(path), key);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, mode);
+	err[0] = err_of(fd);
+	if (fd < 0)
+		return;
+	err[1] = err_of(write(fd, bytes, size));
+	err[2] = err_of(close(fd));
+}
+
 /* The segment of key as the kernel has it, waiting for it to appear (a
  * close's RELEASE is answered after close(2) returns).  -1 if none. */
 static int wait_segment(int key, struct shmid_ds *ds)
@@ -388,17 +405,10 @@ static void hog(void *arg)
 
 static void victim_creates(void *arg)
 {
-	char path[256], buf[65536];
-	int fd;
+	char buf[65536];
 
 	memset(buf, 'v', sizeof(buf));
-	bykey(path, sizeof(path), KEY_VICTIM);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
-	seen->err[2] = err_of(fd);
-	if (fd < 0)
-		return;
-	seen->err[3] = err_of(write(fd, buf, sizeof(buf)));
-	seen->err[4] = err_of(close(fd));
+	create_key(KEY_VICTIM, 0644, buf, sizeof(buf), &seen->err[2]);
 }
 
 /* A write beyond the budget fails, and so does the close: nothing made. */
@@ -708,16 +718,7 @@ static void hold_sharelite_lock(void *arg)
 
 static void create_held_key(void *arg)
 {
-	char path[256];
-	int fd;
-
-	bykey(path, sizeof(path), KEY_HELD);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
-	seen->err[0] = err_of(fd);
-	if (fd < 0)
-		return;
-	seen->err[1] = err_of(write(fd, "bytes", 5));
-	seen->err[2] = err_of(close(fd));
+	create_key(KEY_HELD, 0600, "bytes", 5, seen->err);
 }
 
 /* Creating a key whose lock someone holds fails at once with EBUSY and
@@ -753,16 +754,7 @@ static void test_creation_never_waits_for_a_lock(void **state)
 
 static void create_with_bytes(void *arg)
 {
-	char path[256];
-	int fd;
-
-	bykey(path, sizeof(path), KEY_SHARELITE);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0640);
-	seen->err[0] = err_of(fd);
-	if (fd < 0)
-		return;
-	seen->err[1] = err_of(write(fd, "shared", 6));
-	seen->err[2] = err_of(close(fd));
+	create_key(KEY_SHARELITE, 0640, "shared", 6, seen->err);
 }
 
 /* The set IPC::ShareLite would have made for the key: 3 semaphores, made
