@@ -663,5 +663,5 @@ int main(int argc, char *argv[])
 	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
-	return cmocka_run_group_tests(tests, NULL, report);
+	return testutil_run_group_tests(tests, NULL, report);
 }

@@ -570,5 +570,5 @@ int main(int argc, char *argv[])
 	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return testutil_run_group_tests(tests, setup, teardown);
 }

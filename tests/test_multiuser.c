@@ -850,5 +850,5 @@ int main(int argc, char *argv[])
 	seen = mmap(NULL, sizeof(*seen), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (seen == MAP_FAILED)
 		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return testutil_run_group_tests(tests, setup, teardown);
 }

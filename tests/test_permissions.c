@@ -1152,5 +1152,5 @@ int main(int argc, char *argv[])
 	groups_many[MANY_GROUPS - 1] = GID_A;
 	testutil_isolate(true);
 	matrix = shared_alloc(sizeof(*matrix));
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return testutil_run_group_tests(tests, setup, teardown);
 }

@@ -685,5 +685,5 @@ int main(int argc, char *argv[])
 	if (tallies == MAP_FAILED)
 		return 1;
 	testutil_watchdog(WATCHDOG_S);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return testutil_run_group_tests(tests, setup, teardown);
 }

@@ -532,5 +532,5 @@ int main(int argc, char *argv[])
 	examples_dir = argv[2];
 	producer_path = argv[3];
 	testutil_isolate(true);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return testutil_run_group_tests(tests, setup, teardown);
 }

@@ -127,3 +127,14 @@ int testutil_sysvipc_count(const char *kind)
 	fclose(f);
 	return n < 0 ? -1 : n;
 }
+
+int testutil_torn_down(int failed, int (*teardown)(void **state))
+{
+	void *state = NULL;
+
+	if (teardown && teardown(&state) != 0) {
+		fprintf(stderr, "[  FAILED  ] GROUP TEARDOWN\n");
+		return failed + 1;
+	}
+	return failed;
+}

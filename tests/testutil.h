@@ -47,4 +47,15 @@ bool testutil_still_running(pid_t pid);
  * this IPC namespace; -1 if it cannot be read. */
 int testutil_sysvipc_count(const char *kind);
 
+/* cmocka_run_group_tests(), except that a failed group teardown fails
+ * the test program too: cmocka 1.1 only prints "GROUP TEARDOWN" and
+ * counts failed tests, so a teardown's checks (the daemon's exit status,
+ * nothing left behind) would fail nobody.  The teardown runs after the
+ * tests, as cmocka's would. */
+#define testutil_run_group_tests(tests, setup, teardown)                                           \
+	testutil_torn_down(cmocka_run_group_tests(tests, setup, NULL), teardown)
+
+/* failed, or failed + 1 if teardown (run now) fails. */
+int testutil_torn_down(int failed, int (*teardown)(void **state));
+
 #endif
