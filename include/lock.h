@@ -15,7 +15,13 @@
  *     daemon's: nobody else can take it), made at the first open of a file
  *     of the segment and removed at the last close.
  * The choice made at the first open holds while any file of the segment
- * is open: the lock never moves under someone who may hold it.
+ * is open: the lock never moves under someone who may hold it.  Two
+ * refinements keep shmfs on the set the segment's programs use:
+ *   - a ShareLite set is remembered after the last close, so that after
+ *     ipcrm (which clears the key) files opened anew still use it;
+ *   - a private set gives way to a ShareLite set made for the key later,
+ *     at an open that finds the private set free (shmfs takes it to make
+ *     sure: nobody else can).
  *
  * Knows nothing of FUSE nor of a segment's bytes.
  */

@@ -139,6 +139,10 @@ bool procs_parse_maps_line(const char *line, size_t len, int shmid, struct procs
 	p = expect(p, end, ' ');
 	if (!p || end - p < 5 || p[4] != ' ')
 		return false;
+	/* as the kernel writes them: r or -, w or -, x or -, s or p */
+	if ((p[0] != 'r' && p[0] != '-') || (p[1] != 'w' && p[1] != '-') ||
+	    (p[2] != 'x' && p[2] != '-') || (p[3] != 's' && p[3] != 'p'))
+		return false;
 	perms = p;
 	p += 5;
 	p = parse_hex(p, end, &offset);
