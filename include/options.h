@@ -11,6 +11,18 @@
 
 struct shmfs_options;
 
+/* The largest value each option accepts. */
+#define OPTIONS_LOCK_TIMEOUT_MAX_S 86400 /* a day */
+#define OPTIONS_ATTR_TIMEOUT_MAX_S 1
+#define OPTIONS_ATTACH_CACHE_MAX_S 3600
+#define OPTIONS_MAX_WAITS_MAX	   1000000
+
+/* Defaults beside daemon.h's.  A cached name and attribute spare "ls -l"
+ * of many segments a round trip per name; a tenth of a second still
+ * shows a new segment to a person at once. */
+#define OPTIONS_DEFAULT_ATTR_TIMEOUT_S 0.1
+#define OPTIONS_DEFAULT_MAX_PENDING    ((size_t)256 << 20)
+
 /* The strings of the options that set a value of struct shmfs_options, as
  * given on the command line; NULL where an option was not given. */
 struct options_given {

@@ -99,21 +99,23 @@ static void usage(const char *progname)
 	       "    -o lock_timeout=SECONDS  longest wait for a segment's lock (default %u);\n"
 	       "                             then the read or write fails with ETIMEDOUT\n"
 	       "    -o attr_timeout=SECONDS  how long the kernel may cache names and\n"
-	       "                             attributes (default 0.1; 0 = always ask; at most 1)\n"
+	       "                             attributes (default %g; 0 = always ask; at most %d)\n"
 	       "    -o default_size=BYTES    size of a segment created in by-key/ without a\n"
 	       "                             size (default one page; K, M, G suffixes)\n"
 	       "    -o max_pending=BYTES     most bytes one user may have gathered in names\n"
-	       "                             being created in by-key/ (default 256M); then\n"
+	       "                             being created in by-key/ (default %zuM); then\n"
 	       "                             writes fail with EFBIG\n"
 	       "    -o max_waits=N           most requests one user may have waiting for a\n"
 	       "                             segment's lock, and most .next reads waiting for\n"
-	       "                             a write (default 256 each); then ENOLCK\n"
+	       "                             a write (default %d each); then ENOLCK\n"
 	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
 	       "                             own, e.g. /proc/PID/ns/ipc of a container\n"
 	       "    -o attach_cache=SECONDS  keep a segment attached that long after its\n"
 	       "                             last close, shared by its open files (default\n"
 	       "                             0: attach at open, detach at close)\n\n",
-	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000);
+	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000,
+	       OPTIONS_DEFAULT_ATTR_TIMEOUT_S, OPTIONS_ATTR_TIMEOUT_MAX_S,
+	       OPTIONS_DEFAULT_MAX_PENDING >> 20, SHMFS_DEFAULT_MAX_WAITS);
 }
 
 /* Serve another IPC namespace (a container's): join it before any thread

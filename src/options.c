@@ -10,27 +10,15 @@
 #include "daemon.h"
 #include "options.h"
 
-/* The largest value each option accepts. */
-#define LOCK_TIMEOUT_MAX_S 86400 /* a day */
-#define ATTR_TIMEOUT_MAX_S 1
-#define ATTACH_CACHE_MAX_S 3600
-#define MAX_WAITS_MAX	   1000000
-
-/* A cached name and attribute spare "ls -l" of many segments a round
- * trip per name; a tenth of a second still shows a new segment to a
- * person at once. */
-#define DEFAULT_ATTR_TIMEOUT_S 0.1
-#define DEFAULT_MAX_PENDING    ((size_t)256 << 20)
-
 void options_defaults(struct shmfs_options *out)
 {
 	*out = (struct shmfs_options){
 		.lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
 		.max_waits = SHMFS_DEFAULT_MAX_WAITS,
-		.attr_timeout = DEFAULT_ATTR_TIMEOUT_S,
-		.entry_timeout = DEFAULT_ATTR_TIMEOUT_S,
+		.attr_timeout = OPTIONS_DEFAULT_ATTR_TIMEOUT_S,
+		.entry_timeout = OPTIONS_DEFAULT_ATTR_TIMEOUT_S,
 		.default_size = (size_t)sysconf(_SC_PAGESIZE),
-		.max_pending = DEFAULT_MAX_PENDING,
+		.max_pending = OPTIONS_DEFAULT_MAX_PENDING,
 		.attach_cache = 0,
 	};
 }
@@ -53,33 +41,34 @@ bool options_apply(const struct options_given *given, struct shmfs_options *out,
 	size_t n;
 
 	if (given->lock_timeout) {
-		if (!options_parse_seconds(given->lock_timeout, LOCK_TIMEOUT_MAX_S, &secs))
+		if (!options_parse_seconds(given->lock_timeout, OPTIONS_LOCK_TIMEOUT_MAX_S, &secs))
 			return reject(msg, msglen, "lock_timeout must be 0..%d seconds: '%s'",
-				      LOCK_TIMEOUT_MAX_S, given->lock_timeout);
+				      OPTIONS_LOCK_TIMEOUT_MAX_S, given->lock_timeout);
 		out->lock_timeout_ms = (unsigned int)(secs * 1000 + 0.5);
 	}
 	if (given->attr_timeout) {
-		if (!options_parse_seconds(given->attr_timeout, ATTR_TIMEOUT_MAX_S, &secs))
+		if (!options_parse_seconds(given->attr_timeout, OPTIONS_ATTR_TIMEOUT_MAX_S, &secs))
 			return reject(msg, msglen, "attr_timeout must be 0..%d seconds: '%s'",
-				      ATTR_TIMEOUT_MAX_S, given->attr_timeout);
+				      OPTIONS_ATTR_TIMEOUT_MAX_S, given->attr_timeout);
 		out->attr_timeout = out->entry_timeout = secs;
 	}
 	if (given->default_size && !options_parse_size(given->default_size, &out->default_size))
 		return reject(msg, msglen, "default_size must be a size in bytes > 0: '%s'",
 			      given->default_size);
 	if (given->max_waits) {
-		if (!options_parse_size(given->max_waits, &n) || n > MAX_WAITS_MAX)
-			return reject(msg, msglen, "max_waits must be 1..%d: '%s'", MAX_WAITS_MAX,
-				      given->max_waits);
+		if (!options_parse_size(given->max_waits, &n) || n > OPTIONS_MAX_WAITS_MAX)
+			return reject(msg, msglen, "max_waits must be 1..%d: '%s'",
+				      OPTIONS_MAX_WAITS_MAX, given->max_waits);
 		out->max_waits = (unsigned int)n;
 	}
 	if (given->max_pending && !options_parse_size(given->max_pending, &out->max_pending))
 		return reject(msg, msglen, "max_pending must be a size in bytes > 0: '%s'",
 			      given->max_pending);
 	if (given->attach_cache &&
-	    !options_parse_seconds(given->attach_cache, ATTACH_CACHE_MAX_S, &out->attach_cache))
+	    !options_parse_seconds(given->attach_cache, OPTIONS_ATTACH_CACHE_MAX_S,
+				   &out->attach_cache))
 		return reject(msg, msglen, "attach_cache must be 0..%d seconds: '%s'",
-			      ATTACH_CACHE_MAX_S, given->attach_cache);
+			      OPTIONS_ATTACH_CACHE_MAX_S, given->attach_cache);
 	return true;
 }
 
