@@ -1,0 +1,263 @@
+/* test_scale.c - a namespace of thousands of segments, through a real
+ * mount and real tools: every segment listed (in the root and by-key/),
+ * stat-able, readable, its sidecar the kernel's, a second user's listing
+ * the same; no timing (that is bench/ section 7).
+ *
+ * Runs in a private IPC and mount namespace; shmctl, /proc/sysvipc/shm
+ * and ipcs are the oracles.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+#define NSEGS	 3000
+#define BASE_KEY 0x5ca1e000
+
+static const char *shmfs_path;
+static struct test_mount mnt;
+static int ids[NSEGS];
+static char *out; /* OUT_SIZE: the output of one tool over every segment */
+#define OUT_SIZE (4u << 20)
+
+#define M mnt.dir
+
+/* Segments of one to three pages, with their index in their first bytes
+ * and every third one owned by uid 65534, mode 0600 (another user's). */
+static int setup(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", NULL };
+
+	out = malloc(OUT_SIZE);
+	assert_non_null(out);
+	for (int i = 0; i < NSEGS; i++) {
+		int *p;
+
+		ids[i] = shmget(BASE_KEY + i, 4096 * (1 + i % 3), IPC_CREAT | IPC_EXCL | 0644);
+		assert_true(ids[i] >= 0);
+		p = shmat(ids[i], NULL, 0);
+		assert_ptr_not_equal(p, (void *)-1);
+		*p = i;
+		shmdt(p);
+		if (i % 3 == 0) {
+			struct shmid_ds ds;
+
+			assert_int_equal(shmctl(ids[i], IPC_STAT, &ds), 0);
+			ds.shm_perm.uid = 65534;
+			ds.shm_perm.mode = 0600;
+			assert_int_equal(shmctl(ids[i], IPC_SET, &ds), 0);
+		}
+	}
+	mount_start(&mnt, shmfs_path, args);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	int status = mount_stop(&mnt);
+
+	free(out);
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+static int index_of(int shmid)
+{
+	for (int i = 0; i < NSEGS; i++)
+		if (ids[i] == shmid)
+			return i;
+	return -1;
+}
+
+/* Every name of ls's output, each seen once: the file and its sidecar
+ * for each segment, by-key/, nothing else. */
+static void check_root_listing(const char *as)
+{
+	static unsigned char seen[NSEGS];
+	int files = 0, sidecars = 0, bykey = 0;
+
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(run(out, OUT_SIZE, "%s ls -1 %s", as, M), 0);
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		char *end;
+		long id = strtol(line, &end, 10);
+		int i = end != line ? index_of((int)id) : -1;
+
+		if (strcmp(line, "by-key") == 0) {
+			bykey++;
+			continue;
+		}
+		assert_true(i >= 0);
+		if (strcmp(end, ".stat") == 0) {
+			assert_false(seen[i] & 2);
+			seen[i] |= 2;
+			sidecars++;
+		} else {
+			assert_string_equal(end, "");
+			assert_false(seen[i] & 1);
+			seen[i] |= 1;
+			files++;
+		}
+	}
+	assert_int_equal(files, NSEGS);
+	assert_int_equal(sidecars, NSEGS);
+	assert_int_equal(bykey, 1);
+}
+
+static void test_every_segment_listed(void **state)
+{
+	int n = 0;
+
+	check_root_listing("");
+	/* another user sees the same names, its own 0600 ones included */
+	check_root_listing("setpriv --reuid=65534 --regid=65534 --clear-groups");
+
+	/* by-key/: a link to ../SHMID for each */
+	assert_int_equal(run(out, OUT_SIZE,
+			     "cd %s/by-key && for f in *; do echo $f $(readlink $f); done", M),
+			 0);
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), n++) {
+		unsigned int key;
+		int shmid, i;
+
+		assert_int_equal(sscanf(line, "0x%x ../%d", &key, &shmid), 2);
+		i = index_of(shmid);
+		assert_true(i >= 0);
+		assert_int_equal(key, BASE_KEY + i);
+	}
+	assert_int_equal(n, NSEGS);
+}
+
+/* stat(1) of every segment gives the kernel's size, mode and owner. */
+static void test_every_segment_stat_able(void **state)
+{
+	int n = 0;
+
+	assert_int_equal(run(out, OUT_SIZE,
+			     "cd %s && stat -c \"%%n %%s %%a %%u\" $(ls | grep -x \"[0-9]*\")", M),
+			 0);
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), n++) {
+		unsigned int mode, uid;
+		unsigned long long size;
+		struct shmid_ds ds;
+		int shmid;
+
+		assert_int_equal(sscanf(line, "%d %llu %o %u", &shmid, &size, &mode, &uid), 4);
+		assert_true(index_of(shmid) >= 0);
+		assert_int_equal(shmctl(shmid, IPC_STAT, &ds), 0);
+		assert_int_equal(size, ds.shm_segsz);
+		assert_int_equal(mode, ds.shm_perm.mode & 0777);
+		assert_int_equal(uid, ds.shm_perm.uid);
+	}
+	assert_int_equal(n, NSEGS);
+}
+
+/* Each segment reads back its own first bytes; each sidecar (cat of all,
+ * one process) is the kernel's line of /proc/sysvipc/shm. */
+static void test_every_segment_readable(void **state)
+{
+	char proc_line[512], path[128];
+	int n = 0;
+	FILE *f;
+
+	for (int i = 0; i < NSEGS; i++) {
+		int fd, v = -1;
+
+		snprintf(path, sizeof(path), "%s/%d", M, ids[i]);
+		fd = open(path, O_RDONLY);
+		assert_true(fd >= 0);
+		assert_int_equal(pread(fd, &v, sizeof(v), 0), sizeof(v));
+		assert_int_equal(v, i);
+		close(fd);
+	}
+
+	assert_int_equal(run(out, OUT_SIZE, "cat %s/*.stat", M), 0);
+	f = fopen("/proc/sysvipc/shm", "r");
+	assert_non_null(f);
+	assert_non_null(fgets(proc_line, sizeof(proc_line), f)); /* the header */
+	while (fgets(proc_line, sizeof(proc_line), f)) {
+		unsigned long long size, nattch, rss, swap;
+		int key, shmid;
+		char want[160], *at;
+
+		assert_int_equal(
+			sscanf(proc_line,
+			       "%d %d %*o %llu %*d %*d %llu %*u %*u %*u %*u %*d %*d %*d %llu %llu",
+			       &key, &shmid, &size, &nattch, &rss, &swap),
+			6);
+		/* the sidecar's block for that shmid, in the order of the
+		 * fields */
+		snprintf(want, sizeof(want), "\nshmid %d\n", shmid);
+		at = strstr(out, want);
+		assert_non_null(at);
+		snprintf(want, sizeof(want), "\nsize %llu\n", size);
+		assert_ptr_equal(strstr(at, "\nsize "), strstr(at, want));
+		snprintf(want, sizeof(want), "\nnattch %llu\n", nattch);
+		assert_ptr_equal(strstr(at, "\nnattch "), strstr(at, want));
+		snprintf(want, sizeof(want), "\nrss %llu\nswap %llu\n", rss, swap);
+		assert_ptr_equal(strstr(at, "\nrss "), strstr(at, want));
+		n++;
+	}
+	fclose(f);
+	assert_int_equal(n, NSEGS);
+}
+
+/* Listings stay current: a segment made or removed shows at once, and
+ * its sidecar has the kernel's rss after pages are touched. */
+static void test_listing_is_current(void **state)
+{
+	char v[64];
+	int id = shmget(IPC_PRIVATE, 3 * 4096, IPC_CREAT | 0600);
+	char *p;
+
+	assert_true(id >= 0);
+	assert_int_equal(run(out, OUT_SIZE, "ls %s | grep -cx %d", M, id), 0);
+	assert_int_equal(atoi(out), 1);
+	assert_int_equal(run(out, OUT_SIZE, "cat %s/%d.stat", M, id), 0);
+	assert_string_equal(sidecar_value(out, "rss", v, sizeof(v)), "0");
+	p = shmat(id, NULL, 0);
+	assert_ptr_not_equal(p, (void *)-1);
+	memset(p, 1, 2 * 4096);
+	assert_int_equal(run(out, OUT_SIZE, "cat %s/%d.stat", M, id), 0);
+	assert_string_equal(sidecar_value(out, "nattch", v, sizeof(v)), "1");
+	assert_string_equal(sidecar_value(out, "rss", v, sizeof(v)), "8192");
+	shmdt(p);
+
+	assert_int_equal(shmctl(ids[NSEGS - 1], IPC_RMID, NULL), 0);
+	assert_int_equal(run(out, OUT_SIZE, "ls %s | grep -c .", M), 0);
+	assert_int_equal(atoi(out), 2 * NSEGS + 1); /* one gone, one made, by-key */
+	assert_int_equal(run(out, OUT_SIZE, "ls %s | grep -cx %d", M, ids[NSEGS - 1]), 1);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_segment_listed),
+		cmocka_unit_test(test_every_segment_stat_able),
+		cmocka_unit_test(test_every_segment_readable),
+		cmocka_unit_test(test_listing_is_current),
+	};
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: %s PATH-TO-SHMFS\n", argv[0]);
+		return 1;
+	}
+	shmfs_path = argv[1];
+	testutil_isolate(true);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
