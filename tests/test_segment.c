@@ -57,6 +57,21 @@ static void test_parse_rejects_junk(void **state)
 	assert_int_equal(segment_parse_proc_line("1 2 3", &s), -EINVAL);
 	assert_int_equal(segment_parse_proc_line("1 -2 644 1 1 1 1 0 0 0 0 0 0 0 0 0", &s),
 			 -EINVAL);
+	/* a shmid past int, a key past 32 bits, 15 columns */
+	assert_int_equal(segment_parse_proc_line("1 2147483648 644 1 1 1 1 0 0 0 0 0 0 0", &s),
+			 -EINVAL);
+	assert_int_equal(segment_parse_proc_line("4294967296 2 644 1 1 1 1 0 0 0 0 0 0 0", &s),
+			 -EINVAL);
+	assert_int_equal(segment_parse_proc_line("1 2 644 1 1 1 1 0 0 0 0 0 0 0 0", &s), -EINVAL);
+	/* sizes use all 64 bits; a key as the kernel prints it, signed */
+	assert_int_equal(segment_parse_proc_line("-1 2 600 18446744073709551615 1 1 1 0 0 0 0 0 "
+						 "0 0 18446744073709547520 4096",
+						 &s),
+			 0);
+	assert_int_equal(s.key, -1);
+	assert_true(s.size == UINT64_MAX);
+	assert_true(s.rss == UINT64_MAX - 4095);
+	assert_int_equal(s.swap, 4096);
 }
 
 /* The "Max locked memory" line of /proc/PID/limits, and this process's
