@@ -67,6 +67,7 @@ struct bench {
 	char shmfs_file[128], nullfs_file[128], tmpfs_file[128];
 	struct daemon shmfs_d, nullfs_d;
 	int big_shmid;
+	int big_semid; /* the ShareLite set of BIG_KEY, as an outside program makes it */
 	char *big;
 	int *small;
 	int nsmall;
@@ -490,6 +491,12 @@ static void setup(struct bench *b)
 	b->big = shmat(b->big_shmid, NULL, 0);
 	if (b->big == (void *)-1)
 		die("shmat: %s", strerror(errno));
+	/* The lock an outside program shares with shmfs (section 4 loops on
+	 * it): the ShareLite set of the key, made and marked as ShareLite
+	 * does.  Without it shmfs locks with a private set of its own. */
+	b->big_semid = semget(BIG_KEY, 3, IPC_CREAT | IPC_EXCL | 0600);
+	if (b->big_semid < 0 || semctl(b->big_semid, 0, SETVAL, 1) != 0)
+		die("the ShareLite set of the big segment: %s", strerror(errno));
 	fill_pattern(b->big, b->size);
 	b->t_mem = (struct target){ .name = "memcpy", .mem = b->big, .size = b->size };
 
@@ -566,6 +573,9 @@ static void teardown(struct bench *b)
 	if (b->big_shmid >= 0)
 		shmctl(b->big_shmid, IPC_RMID, NULL);
 	b->big_shmid = -1;
+	if (b->big_semid >= 0)
+		semctl(b->big_semid, 0, IPC_RMID);
+	b->big_semid = -1;
 	for (int i = 0; i < b->nsmall; i++)
 		shmctl(b->small[i], IPC_RMID, NULL);
 	free(b->small);
@@ -1497,7 +1507,7 @@ static void section_explore(struct bench *b)
 int main(int argc, char *argv[])
 {
 	/* static: teardown_at_exit() may use it after main() returns */
-	static struct bench b = { .big_shmid = -1 };
+	static struct bench b = { .big_shmid = -1, .big_semid = -1 };
 	double start = now_s();
 
 	setvbuf(stdout, NULL, _IOLBF, 0);

@@ -11,8 +11,11 @@
  * at for deadlines and interrupts. */
 #define SLICE_MS	  20
 #define WAITER_STACK_SIZE (256 * 1024)
-#define NSEC_PER_MSEC	  1000000ull
-#define NSEC_PER_SEC	  1000000000ull
+/* A set's thread waits this long for more waiters before it ends: a lock
+ * contended over and over would otherwise cost a thread per request. */
+#define LINGER_MS     200
+#define NSEC_PER_MSEC 1000000ull
+#define NSEC_PER_SEC  1000000000ull
 
 /* The waiters of one set, and the thread that waits for them. */
 struct set_queue {
@@ -20,6 +23,7 @@ struct set_queue {
 	struct lockwait *lw;
 	int semid;
 	struct lockwait_req *head, **tail;
+	pthread_cond_t more; /* a waiter was added */
 };
 
 struct lockwait {
@@ -119,6 +123,20 @@ static void *queue_main(void *arg)
 			pthread_mutex_lock(&lw->mutex);
 		}
 		r = q->head;
+		if (!r && !lw->stopping) {
+			struct timespec until;
+
+			clock_gettime(CLOCK_MONOTONIC, &until);
+			until.tv_nsec += LINGER_MS * (long)NSEC_PER_MSEC;
+			if (until.tv_nsec >= (long)NSEC_PER_SEC) {
+				until.tv_sec++;
+				until.tv_nsec -= (long)NSEC_PER_SEC;
+			}
+			pthread_cond_timedwait(&q->more, &lw->mutex, &until);
+			r = q->head;
+			if (r)
+				continue; /* look at it as at any other */
+		}
 		if (!r)
 			break;
 		pthread_mutex_unlock(&lw->mutex);
@@ -143,6 +161,7 @@ static void *queue_main(void *arg)
 	lw->threads--;
 	pthread_cond_broadcast(&lw->idle);
 	pthread_mutex_unlock(&lw->mutex);
+	pthread_cond_destroy(&q->more);
 	free(q);
 	return NULL;
 }
@@ -158,6 +177,7 @@ static struct set_queue *find_queue_locked(struct lockwait *lw, int semid)
 int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 {
 	struct set_queue *q;
+	pthread_condattr_t cattr;
 	pthread_attr_t attr;
 	pthread_t thread;
 	int ret = 0;
@@ -179,6 +199,10 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 		}
 		q->lw = lw;
 		q->semid = r->semid;
+		pthread_condattr_init(&cattr);
+		pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+		pthread_cond_init(&q->more, &cattr);
+		pthread_condattr_destroy(&cattr);
 		q->head = r;
 		q->tail = &r->next;
 		pthread_attr_init(&attr);
@@ -187,6 +211,7 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 		ret = -pthread_create(&thread, &attr, queue_main, q);
 		pthread_attr_destroy(&attr);
 		if (ret) {
+			pthread_cond_destroy(&q->more);
 			free(q);
 			goto out;
 		}
@@ -200,6 +225,7 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 	*q->tail = r;
 	q->tail = &r->next;
 	lw->parked++;
+	pthread_cond_signal(&q->more); /* a lingering thread takes it */
 out:
 	pthread_mutex_unlock(&lw->mutex);
 	if (ret)
@@ -225,6 +251,8 @@ void lockwait_free(struct lockwait *lw)
 		return;
 	pthread_mutex_lock(&lw->mutex);
 	lw->stopping = true;
+	for (struct set_queue *q = lw->queues; q; q = q->next)
+		pthread_cond_signal(&q->more);
 	/* Each thread answers its waiters within a slice, then ends. */
 	while (lw->threads > 0)
 		pthread_cond_wait(&lw->idle, &lw->mutex);
