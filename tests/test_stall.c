@@ -113,11 +113,6 @@ static bool in_fuse_request(pid_t pid)
 	return strstr(wchan, "request_wait_answer") || strstr(wchan, "fuse");
 }
 
-static bool still_running(pid_t pid)
-{
-	return waitpid(pid, NULL, WNOHANG) == 0;
-}
-
 /* Wait (bounded by a count of looks, not a clock) until every waiter is
  * inside its FUSE request. */
 static void await_waiting(const pid_t *pids, int n)
@@ -204,7 +199,7 @@ static void test_waits_hold_no_worker(void **state)
 	assert_string_equal(out, "4096\n");
 	/* ... while every waiter still waits and the lock is still held */
 	for (int i = 0; i < WAITERS; i++)
-		assert_true(still_running(pids[i]));
+		assert_true(testutil_still_running(pids[i]));
 	assert_int_equal(semctl(semid, 2, GETVAL), 1);
 
 	/* the lock frees: every waiter gets its answer */
@@ -363,6 +358,6 @@ int main(int argc, char *argv[])
 	}
 	shmfs_path = argv[1];
 	testutil_isolate(true);
-	alarm(WATCHDOG_S);
-	return cmocka_run_group_tests(tests, setup, teardown);
+	testutil_watchdog(WATCHDOG_S);
+	return testutil_run_group_tests(tests, setup, teardown);
 }
