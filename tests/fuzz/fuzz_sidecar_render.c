@@ -15,15 +15,7 @@
 #include <string.h>
 
 #include "sidecar.h"
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond)) {                                                                     \
-			fprintf(stderr, "%s:%d: property failed: %s\n", __FILE__, __LINE__,        \
-				#cond);                                                            \
-			abort();                                                                   \
-		}                                                                                  \
-	} while (0)
+#include "fuzz_check.h"
 
 /* The value of one "name value" line of text, or NULL. */
 static const char *value_of(const char *text, const char *name, char *value, size_t size)
