@@ -8,7 +8,8 @@
  *
  * - Open directory handles whose listings are the same share one
  *   snapshot (each opendir reads the table, so a listing is always
- *   current; a table the same as the shared one is dropped at once).  A
+ *   current, comparing it line by line with the shared one: no copy is
+ *   made while it is the same).  A
  *   user's handles may pin at most LISTING_DIRS_PER_USER different
  *   snapshots.  No snapshot is kept once its last handle is closed.
  * - rss and swap come from a compact table of the latest read (24 bytes
@@ -32,13 +33,24 @@
 #define LISTING_DIRS_PER_USER 16
 #define LISTING_COST_FACTOR   10
 
+/* What a directory shows of one segment (attr.c, names.c): 64 bytes,
+ * not segment_info's 104. */
+struct listing_entry {
+	int32_t key;
+	int shmid;
+	unsigned int mode;
+	uid_t uid;
+	gid_t gid;
+	uid_t cuid;
+	pid_t cpid;
+	uint64_t size;
+	int64_t atime, dtime, ctime;
+};
+
 /* One snapshot of the table: immutable once made, reference counted. */
 struct listing {
-	struct segment_list list; /* in the kernel's order */
-	uint32_t *slots;	  /* hash of shmid -> index + 1; 0: empty */
-	uint32_t mask;
-	double taken; /* CLOCK_MONOTONIC seconds, when the read began */
-	double cost;  /* seconds the read took */
+	struct listing_entry *v; /* in the kernel's order */
+	size_t n, cap;
 	unsigned long refs;
 };
 
@@ -48,8 +60,10 @@ struct listing_cache;
 struct listing_cache *listing_cache_new(double max_age);
 void listing_cache_free(struct listing_cache *cache);
 
-/* The segment of a snapshot with this shmid, or NULL. */
-const struct segment_info *listing_find(const struct listing *l, int shmid);
+/* The entry of a snapshot with this shmid, or NULL (a linear search). */
+const struct listing_entry *listing_find(const struct listing *l, int shmid);
+/* An entry as segment_info (nattch, lpid, cgid and usage 0). */
+void listing_entry_info(const struct listing_entry *e, struct segment_info *out);
 
 /* One directory handle's snapshot: read now, shared with every handle
  * whose listing is the same.  0, -EMFILE if uid's handles already pin

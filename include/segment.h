@@ -56,6 +56,12 @@ struct segment_list {
 /* Parse one data line of /proc/sysvipc/shm (not the header).  Pure. */
 int segment_parse_proc_line(const char *line, struct segment_info *out);
 
+/* Call fn for every segment, in kernel order: /proc/sysvipc/shm first,
+ * the SHM_STAT_ANY / SHM_STAT loop as fallback; without a copy of the
+ * table.  Stops at the first non-zero return of fn and returns it;
+ * otherwise 0 or -errno. */
+int segment_each(int (*fn)(const struct segment_info *seg, void *arg), void *arg);
+
 /* Fill *list with every segment: /proc/sysvipc/shm first, the
  * SHM_STAT_ANY / SHM_STAT loop as fallback.  The list's buffer is reused
  * across calls; free it with segment_list_free(). */

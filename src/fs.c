@@ -430,9 +430,11 @@ static void shmfs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 }
 
 /* The n-th entry of a directory listing: false past the end. */
-static bool dir_entry(struct shmfs *fs, fuse_ino_t dir, const struct segment_list *list, off_t n,
+static bool dir_entry(struct shmfs *fs, fuse_ino_t dir, const struct listing *list, off_t n,
 		      char *name, size_t name_size, struct fuse_entry_param *e)
 {
+	struct segment_info seg;
+
 	memset(e, 0, sizeof(*e));
 	if (n == 0 || n == 1) {
 		snprintf(name, name_size, n == 0 ? "." : "..");
@@ -451,8 +453,9 @@ static bool dir_entry(struct shmfs *fs, fuse_ino_t dir, const struct segment_lis
 
 		if (i >= list->n)
 			return false;
-		names_format_root(name, name_size, kind, list->v[i].shmid);
-		fill_entry(fs, kind, &list->v[i], e);
+		listing_entry_info(&list->v[i], &seg);
+		names_format_root(name, name_size, kind, seg.shmid);
+		fill_entry(fs, kind, &seg, e);
 		return true;
 	}
 	return false; /* by-key's segment entries: see readdir_common() */
@@ -463,7 +466,8 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 {
 	struct shmfs *fs = fs_of(req);
 	struct open_dir *d = (struct open_dir *)(uintptr_t)fi->fh;
-	const struct segment_list *list = &d->snap->list;
+	const struct listing *list = d->snap;
+	struct segment_info seg;
 	struct fuse_entry_param e;
 	char name[64];
 	size_t used = 0;
@@ -487,8 +491,9 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			if (i >= list->n)
 				break;
 			n = i + 2;
-			names_format_key(name, sizeof(name), list->v[i].key);
-			fill_entry(fs, NAME_KEYLINK, &list->v[i], &e);
+			listing_entry_info(&list->v[i], &seg);
+			names_format_key(name, sizeof(name), seg.key);
+			fill_entry(fs, NAME_KEYLINK, &seg, &e);
 		} else if (!dir_entry(fs, ino, list, n, name, sizeof(name), &e)) {
 			break;
 		}

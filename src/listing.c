@@ -37,6 +37,7 @@ struct usage_table {
 	struct usage_entry *v;
 	size_t n;
 	double taken, cost;
+	bool valid; /* a table was read */
 };
 
 struct listing_cache {
@@ -61,36 +62,31 @@ static double monotonic_now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void *map_alloc(size_t size)
-{
-	void *p = mmap(NULL, size ? size : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		       -1, 0);
-
-	return p == MAP_FAILED ? NULL : p;
-}
-
 static void map_free(void *p, size_t size)
 {
 	if (p)
 		munmap(p, size ? size : 1);
 }
 
-static uint32_t hash_shmid(int shmid)
+/* Grow a mapped array of elem-byte items to hold need; false if out of
+ * memory. */
+static bool map_grow(void **v, size_t *cap, size_t elem, size_t need)
 {
-	return (uint32_t)shmid * 2654435761u;
-}
+	size_t want = *cap ? *cap : 64;
+	void *p;
 
-/* Read the table; the time it took in *cost. */
-static int table_read(struct listing_cache *cache, struct segment_list *list, double *taken,
-		      double *cost)
-{
-	int ret;
-
-	*taken = monotonic_now();
-	ret = segment_list_read(list);
-	*cost = monotonic_now() - *taken;
-	__atomic_add_fetch(&cache->reads, 1, __ATOMIC_RELAXED);
-	return ret;
+	if (need <= *cap)
+		return true;
+	while (want < need)
+		want *= 2;
+	p = *v ? mremap(*v, *cap * elem, want * elem, MREMAP_MAYMOVE)
+	       : mmap(NULL, want * elem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+		      0);
+	if (p == MAP_FAILED)
+		return false;
+	*v = p;
+	*cap = want;
+	return true;
 }
 
 /* ---- usage ------------------------------------------------------------- */
@@ -116,47 +112,23 @@ static int by_shmid(const void *a, const void *b)
 	return (x->shmid > y->shmid) - (x->shmid < y->shmid);
 }
 
-/* The usage of list as a new table (old one left alone); false if out of
- * memory. */
-static bool usage_build(const struct segment_list *list, double taken, double cost,
-			struct usage_table *out)
-{
-	out->v = map_alloc(list->n * sizeof(*out->v));
-	if (!out->v)
-		return false;
-	out->n = 0;
-	for (size_t i = 0; i < list->n; i++) {
-		const struct segment_info *seg = &list->v[i];
-
-		if (!seg->have_usage)
-			continue;
-		out->v[out->n++] = (struct usage_entry){ .shmid = seg->shmid,
-							 .state = state_digest(seg),
-							 .rss = seg->rss,
-							 .swap = seg->swap };
-	}
-	qsort(out->v, out->n, sizeof(*out->v), by_shmid);
-	out->taken = taken;
-	out->cost = cost;
-	return true;
-}
-
 static void usage_free(struct usage_table *t, size_t cap)
 {
 	map_free(t->v, cap * sizeof(*t->v));
 	memset(t, 0, sizeof(*t));
 }
 
-/* Under cache->lock: t (built from a list of cap segments) becomes the
- * usage table if it is newer; the other one is freed. */
+/* Under cache->lock: t (mapped for cap entries) becomes the usage table
+ * if it is newer; the other one is freed. */
 static void usage_publish(struct listing_cache *cache, struct usage_table *t, size_t cap)
 {
-	if (cache->usage.v && cache->usage.taken > t->taken) {
+	if (cache->usage.valid && cache->usage.taken > t->taken) {
 		usage_free(t, cap);
 		return;
 	}
 	usage_free(&cache->usage, cache->usage_cap);
 	cache->usage = *t;
+	cache->usage.valid = true;
 	cache->usage_cap = cap;
 }
 
@@ -169,64 +141,150 @@ static const struct usage_entry *usage_find(const struct usage_table *t, int shm
 
 /* ---- snapshots ---------------------------------------------------------- */
 
+static struct listing_entry entry_of(const struct segment_info *seg)
+{
+	return (struct listing_entry){ .key = seg->key,
+				       .shmid = seg->shmid,
+				       .mode = seg->mode,
+				       .uid = seg->uid,
+				       .gid = seg->gid,
+				       .cuid = seg->cuid,
+				       .cpid = seg->cpid,
+				       .size = seg->size,
+				       .atime = seg->atime,
+				       .dtime = seg->dtime,
+				       .ctime = seg->ctime };
+}
+
+void listing_entry_info(const struct listing_entry *e, struct segment_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->key = e->key;
+	out->shmid = e->shmid;
+	out->mode = e->mode;
+	out->uid = e->uid;
+	out->gid = e->gid;
+	out->cuid = e->cuid;
+	out->cpid = e->cpid;
+	out->size = e->size;
+	out->atime = (time_t)e->atime;
+	out->dtime = (time_t)e->dtime;
+	out->ctime = (time_t)e->ctime;
+}
+
+static bool same_entry(const struct listing_entry *x, const struct listing_entry *y)
+{
+	return x->shmid == y->shmid && x->key == y->key && x->mode == y->mode &&
+	       x->size == y->size && x->uid == y->uid && x->gid == y->gid && x->cpid == y->cpid &&
+	       x->cuid == y->cuid && x->atime == y->atime && x->dtime == y->dtime &&
+	       x->ctime == y->ctime;
+}
+
 static void listing_free(struct listing *l)
 {
-	segment_list_free(&l->list);
-	map_free(l->slots, ((size_t)l->mask + 1) * sizeof(*l->slots));
+	map_free(l->v, l->cap * sizeof(*l->v));
 	free(l);
 }
 
-/* Read the table into a new snapshot (one reference), with its index;
- * its usage is published too. */
-static int listing_read(struct listing_cache *cache, struct listing **out)
+const struct listing_entry *listing_find(const struct listing *l, int shmid)
 {
-	struct listing *l = calloc(1, sizeof(*l));
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].shmid == shmid)
+			return &l->v[i];
+	return NULL;
+}
+
+/* One read of the table, line by line: its usage always; its listing if
+ * wanted, compared with like's while they are the same, so that a table
+ * like the shared one costs no copy. */
+struct reading {
+	bool want_listing;
+	const struct listing *like; /* NULL: none to compare with */
+	size_t matched;		    /* like's first entries that were the same */
+	struct listing *own;	    /* once different (or no like) */
 	struct usage_table usage;
-	size_t nslots = 16;
-	int ret;
+	size_t usage_cap;
+};
 
-	if (!l)
-		return -ENOMEM;
-	ret = table_read(cache, &l->list, &l->taken, &l->cost);
-	if (ret) {
-		listing_free(l);
-		return ret;
-	}
-	while (nslots < 2 * l->list.n)
-		nslots *= 2;
-	l->mask = (uint32_t)nslots - 1;
-	l->slots = map_alloc(nslots * sizeof(*l->slots));
-	if (!l->slots) {
-		l->mask = 0;
-		listing_free(l);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < l->list.n; i++) {
-		uint32_t h = hash_shmid(l->list.v[i].shmid) & l->mask;
+static int read_one(const struct segment_info *seg, void *arg)
+{
+	struct reading *r = arg;
+	struct listing_entry e;
 
-		while (l->slots[h])
-			h = (h + 1) & l->mask;
-		l->slots[h] = (uint32_t)i + 1;
+	if (seg->have_usage) {
+		if (!map_grow((void **)&r->usage.v, &r->usage_cap, sizeof(*r->usage.v),
+			      r->usage.n + 1))
+			return -ENOMEM;
+		r->usage.v[r->usage.n++] = (struct usage_entry){ .shmid = seg->shmid,
+								 .state = state_digest(seg),
+								 .rss = seg->rss,
+								 .swap = seg->swap };
 	}
-	l->refs = 1;
-	if (usage_build(&l->list, l->taken, l->cost, &usage)) {
-		pthread_mutex_lock(&cache->lock);
-		usage_publish(cache, &usage, l->list.n);
-		pthread_mutex_unlock(&cache->lock);
+	if (!r->want_listing)
+		return 0;
+	e = entry_of(seg);
+	if (!r->own && r->like && r->matched < r->like->n &&
+	    same_entry(&r->like->v[r->matched], &e)) {
+		r->matched++;
+		return 0;
 	}
-	*out = l;
+	if (!r->own) {
+		/* different from here on: a copy of the same part first */
+		r->own = calloc(1, sizeof(*r->own));
+		if (!r->own ||
+		    !map_grow((void **)&r->own->v, &r->own->cap, sizeof(e), r->matched + 1))
+			return -ENOMEM;
+		if (r->matched)
+			memcpy(r->own->v, r->like->v, r->matched * sizeof(e));
+		r->own->n = r->matched;
+	}
+	if (!map_grow((void **)&r->own->v, &r->own->cap, sizeof(e), r->own->n + 1))
+		return -ENOMEM;
+	r->own->v[r->own->n++] = e;
 	return 0;
 }
 
-const struct segment_info *listing_find(const struct listing *l, int shmid)
+/* Read the table; publish its usage.  With want_listing, *out is like
+ * (when the same, no new reference taken) or a new snapshot (one
+ * reference). */
+static int table_read(struct listing_cache *cache, bool want_listing, const struct listing *like,
+		      const struct listing **out)
 {
-	for (uint32_t h = hash_shmid(shmid) & l->mask; l->slots[h]; h = (h + 1) & l->mask) {
-		const struct segment_info *seg = &l->list.v[l->slots[h] - 1];
+	struct reading r = { .want_listing = want_listing, .like = like };
+	double cost;
+	int ret;
 
-		if (seg->shmid == shmid)
-			return seg;
+	r.usage.taken = monotonic_now();
+	ret = segment_each(read_one, &r);
+	__atomic_add_fetch(&cache->reads, 1, __ATOMIC_RELAXED);
+	/* the same as like so far, but shorter: a copy of that part */
+	if (!ret && want_listing && !r.own && !(like && r.matched == like->n)) {
+		r.own = calloc(1, sizeof(*r.own));
+		if (!r.own || !map_grow((void **)&r.own->v, &r.own->cap, sizeof(*r.own->v),
+					r.matched ? r.matched : 1))
+			ret = -ENOMEM;
+		else if (r.matched)
+			memcpy(r.own->v, like->v, r.matched * sizeof(*r.own->v));
+		if (r.own)
+			r.own->n = r.matched;
 	}
-	return NULL;
+	if (ret) {
+		if (r.own)
+			listing_free(r.own);
+		usage_free(&r.usage, r.usage_cap);
+		return ret;
+	}
+	qsort(r.usage.v, r.usage.n, sizeof(*r.usage.v), by_shmid);
+	cost = monotonic_now() - r.usage.taken;
+	r.usage.cost = cost;
+	pthread_mutex_lock(&cache->lock);
+	usage_publish(cache, &r.usage, r.usage_cap);
+	pthread_mutex_unlock(&cache->lock);
+	if (r.own)
+		r.own->refs = 1;
+	if (want_listing)
+		*out = r.own ? r.own : like;
+	return 0;
 }
 
 /* Under cache->lock. */
@@ -274,24 +332,6 @@ unsigned long listing_table_reads(struct listing_cache *cache)
 
 /* ---- directories ------------------------------------------------------ */
 
-/* Whether two snapshots list the same names with the same attributes:
- * what a directory shows of a segment (attr.c, names.c). */
-static bool same_listing(const struct listing *a, const struct listing *b)
-{
-	if (a->list.n != b->list.n)
-		return false;
-	for (size_t i = 0; i < a->list.n; i++) {
-		const struct segment_info *x = &a->list.v[i], *y = &b->list.v[i];
-
-		if (x->shmid != y->shmid || x->key != y->key || x->mode != y->mode ||
-		    x->size != y->size || x->uid != y->uid || x->gid != y->gid ||
-		    x->cpid != y->cpid || x->cuid != y->cuid || x->atime != y->atime ||
-		    x->dtime != y->dtime || x->ctime != y->ctime)
-			return false;
-	}
-	return true;
-}
-
 static struct dir_user *find_user(struct listing_cache *cache, uid_t uid, bool add)
 {
 	for (size_t i = 0; i < cache->nusers; i++)
@@ -315,41 +355,49 @@ static struct dir_user *find_user(struct listing_cache *cache, uid_t uid, bool a
 
 int listing_open_dir(struct listing_cache *cache, uid_t uid, struct listing **out)
 {
-	struct listing *fresh, *l;
+	const struct listing *got;
+	struct listing *like, *l;
 	struct dir_user *u;
 	unsigned int j;
-	int ret = cache ? listing_read(cache, &fresh) : -ENOMEM;
+	int ret;
 
-	if (ret)
-		return ret;
+	if (!cache)
+		return -ENOMEM;
+	/* The shared snapshot stays while it is compared with. */
 	pthread_mutex_lock(&cache->lock);
-	if (cache->shared && same_listing(cache->shared, fresh)) {
-		l = cache->shared;
-	} else {
-		cache->shared = fresh;
-		l = fresh;
-	}
-	u = find_user(cache, uid, true);
-	if (!u) {
-		ret = -ENOMEM;
+	like = cache->shared;
+	if (like)
+		like->refs++;
+	pthread_mutex_unlock(&cache->lock);
+	ret = table_read(cache, true, like, &got);
+	pthread_mutex_lock(&cache->lock);
+	if (ret) {
+		listing_put(cache, like);
 		goto out;
 	}
-	for (j = 0; j < u->nsnaps && u->snaps[j].l != l; j++)
+	if (got == like) {
+		l = like; /* the reference taken above is the handle's */
+	} else {
+		listing_put(cache, like);
+		l = (struct listing *)got;
+		cache->shared = l;
+	}
+	u = find_user(cache, uid, true);
+	for (j = 0; u && j < u->nsnaps && u->snaps[j].l != l; j++)
 		;
+	if (!u || (j == u->nsnaps && j == LISTING_DIRS_PER_USER)) {
+		ret = u ? -EMFILE : -ENOMEM;
+		listing_put(cache, l);
+		goto out;
+	}
 	if (j == u->nsnaps) {
-		if (j == LISTING_DIRS_PER_USER) {
-			ret = -EMFILE;
-			goto out;
-		}
 		u->snaps[j].l = l;
 		u->snaps[j].handles = 0;
 		u->nsnaps++;
 	}
 	u->snaps[j].handles++;
-	l->refs++;
 	*out = l;
 out:
-	listing_put(cache, fresh);
 	pthread_mutex_unlock(&cache->lock);
 	return ret;
 }
@@ -394,7 +442,7 @@ static bool usage_lookup(struct listing_cache *cache, const struct segment_info 
 	*have = e != NULL;
 	if (e)
 		*found = *e;
-	if (!t->v)
+	if (!t->valid)
 		return true;
 	age = monotonic_now() - t->taken;
 	if (age > max_d(cache->max_age, LISTING_COST_FACTOR * t->cost))
@@ -414,27 +462,20 @@ void listing_usage(struct listing_cache *cache, struct segment_info *seg)
 		return;
 	pthread_mutex_lock(&cache->lock);
 	due = usage_lookup(cache, seg, &e, &have);
-	had_table = cache->usage.v != NULL;
+	had_table = cache->usage.valid;
 	pthread_mutex_unlock(&cache->lock);
 	/* With an older table at hand, read only if no one else is. */
 	if (due && (had_table ? pthread_mutex_trylock(&cache->refresh_lock) == 0
 			      : pthread_mutex_lock(&cache->refresh_lock) == 0)) {
-		struct segment_list list = { 0 };
-		struct usage_table t;
-		double taken, cost;
-
 		/* Someone else's read may have ended meanwhile. */
 		pthread_mutex_lock(&cache->lock);
 		due = usage_lookup(cache, seg, &e, &have);
 		pthread_mutex_unlock(&cache->lock);
-		if (due && table_read(cache, &list, &taken, &cost) == 0 &&
-		    usage_build(&list, taken, cost, &t)) {
+		if (due && table_read(cache, false, NULL, NULL) == 0) {
 			pthread_mutex_lock(&cache->lock);
-			usage_publish(cache, &t, list.n);
 			usage_lookup(cache, seg, &e, &have);
 			pthread_mutex_unlock(&cache->lock);
 		}
-		segment_list_free(&list);
 		pthread_mutex_unlock(&cache->refresh_lock);
 	}
 	if (have) {

@@ -134,42 +134,42 @@ static struct segment_info *list_push(struct segment_list *list)
 	return &list->v[list->n++];
 }
 
-static int list_read_proc(struct segment_list *list)
+/* -ENODEV: no /proc to read (the caller falls back); otherwise what fn
+ * returned, or 0. */
+static int each_from_proc(int (*fn)(const struct segment_info *seg, void *arg), void *arg)
 {
 	char line[512];
 	FILE *f = fopen(PROC_SHM, "re");
+	int ret = 0;
 
 	if (!f)
-		return -errno;
+		return -ENODEV;
 	/* The kernel renders a seq_file read by read: fewer, bigger ones. */
 	setvbuf(f, NULL, _IOFBF, 64 * 1024);
 	/* The first line is the column header. */
 	if (!fgets(line, sizeof(line), f)) {
 		fclose(f);
-		return -EIO;
+		return -ENODEV;
 	}
-	while (fgets(line, sizeof(line), f)) {
-		struct segment_info *seg = list_push(list);
+	while (!ret && fgets(line, sizeof(line), f)) {
+		struct segment_info seg;
 
-		if (!seg) {
-			fclose(f);
-			return -ENOMEM;
-		}
-		if (segment_parse_proc_line(line, seg) != 0)
-			list->n--;
+		if (segment_parse_proc_line(line, &seg) == 0)
+			ret = fn(&seg, arg);
 	}
 	fclose(f);
-	return 0;
+	return ret;
 }
 
-static int list_read_stat_loop(struct segment_list *list)
+static int each_from_stat_loop(int (*fn)(const struct segment_info *seg, void *arg), void *arg)
 {
 	struct shm_info shm_info;
-	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)&shm_info);
+	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)&shm_info), ret = 0;
 
 	if (maxidx < 0)
 		return -errno;
-	for (int idx = 0; idx <= maxidx; idx++) {
+	for (int idx = 0; !ret && idx <= maxidx; idx++) {
+		struct segment_info seg;
 		struct shmid_ds ds;
 		int shmid = shmctl(idx, SHM_STAT_ANY, &ds);
 
@@ -177,28 +177,33 @@ static int list_read_stat_loop(struct segment_list *list)
 			shmid = shmctl(idx, SHM_STAT, &ds);
 		if (shmid < 0)
 			continue;
-		struct segment_info *seg = list_push(list);
-
-		if (!seg)
-			return -ENOMEM;
-		info_from_shmid_ds(shmid, &ds, seg);
+		info_from_shmid_ds(shmid, &ds, &seg);
+		ret = fn(&seg, arg);
 	}
+	return ret;
+}
+
+int segment_each(int (*fn)(const struct segment_info *seg, void *arg), void *arg)
+{
+	int ret = each_from_proc(fn, arg);
+
+	return ret == -ENODEV ? each_from_stat_loop(fn, arg) : ret;
+}
+
+static int list_add(const struct segment_info *seg, void *arg)
+{
+	struct segment_info *slot = list_push(arg);
+
+	if (!slot)
+		return -ENOMEM;
+	*slot = *seg;
 	return 0;
 }
 
 int segment_list_read(struct segment_list *list)
 {
-	int ret;
-
 	list->n = 0;
-	ret = list_read_proc(list);
-	if (ret == -ENOMEM)
-		return ret;
-	if (ret != 0) {
-		list->n = 0;
-		ret = list_read_stat_loop(list);
-	}
-	return ret;
+	return segment_each(list_add, list);
 }
 
 void segment_list_free(struct segment_list *list)

@@ -147,7 +147,7 @@ static void test_usage_follows_attachments_and_creation(void **state)
 static void test_dirs_share_a_snapshot(void **state)
 {
 	struct listing_cache *cache = listing_cache_new(0.1);
-	struct listing *h[200], *other;
+	struct listing *h[200], *other, *shorter, *changed;
 	int made;
 
 	assert_non_null(cache);
@@ -157,7 +157,7 @@ static void test_dirs_share_a_snapshot(void **state)
 	}
 	/* every opendir reads the table: a listing is always current */
 	assert_int_equal(listing_table_reads(cache), 200);
-	assert_int_equal(h[0]->list.n, NSEGS);
+	assert_int_equal(h[0]->n, NSEGS);
 	for (int i = 0; i < NSEGS; i++)
 		assert_non_null(listing_find(h[0], ids[i]));
 
@@ -165,14 +165,34 @@ static void test_dirs_share_a_snapshot(void **state)
 	assert_true(made >= 0);
 	assert_int_equal(listing_open_dir(cache, 1000, &other), 0);
 	assert_ptr_not_equal(other, h[0]);
-	assert_int_equal(other->list.n, NSEGS + 1);
+	assert_int_equal(other->n, NSEGS + 1);
 	assert_non_null(listing_find(other, made));
 	assert_null(listing_find(h[0], made));
+	/* a segment gone from the end: the same first entries */
+	assert_int_equal(shmctl(made, IPC_RMID, NULL), 0);
+	assert_int_equal(listing_open_dir(cache, 1000, &shorter), 0);
+	assert_ptr_not_equal(shorter, other);
+	assert_int_equal(shorter->n, NSEGS);
+	/* one in the middle attached for the first time: its times change */
+	touch(ids[NSEGS / 2 + 1], 1);
+	assert_int_equal(listing_open_dir(cache, 1001, &changed), 0);
+	assert_ptr_not_equal(changed, shorter);
+	assert_int_equal(changed->n, NSEGS);
+	for (int i = 0; i < NSEGS; i++) {
+		assert_int_equal(shorter->v[i].shmid, ids[i]);
+		assert_int_equal(changed->v[i].shmid, ids[i]);
+		assert_int_equal(h[0]->v[i].shmid, ids[i]);
+		if (i != NSEGS / 2 + 1)
+			assert_int_equal(changed->v[i].atime, shorter->v[i].atime);
+	}
+	assert_int_equal(shorter->v[NSEGS / 2 + 1].atime, 0);
+	assert_true(changed->v[NSEGS / 2 + 1].atime != 0);
 	/* the old handles still see their own listing */
 	for (int i = 0; i < 200; i++)
 		listing_close_dir(cache, 1000 + i % 3, h[i]);
 	listing_close_dir(cache, 1000, other);
-	assert_int_equal(shmctl(made, IPC_RMID, NULL), 0);
+	listing_close_dir(cache, 1000, shorter);
+	listing_close_dir(cache, 1001, changed);
 	listing_cache_free(cache);
 }
 
@@ -192,12 +212,12 @@ static void test_dirs_per_user_bound(void **state)
 		assert_true(made[i] >= 0);
 		if (i < LISTING_DIRS_PER_USER) {
 			assert_int_equal(listing_open_dir(cache, 65534, &h[i]), 0);
-			assert_int_equal(h[i]->list.n, NSEGS + i + 1);
+			assert_int_equal(h[i]->n, NSEGS + i + 1);
 		}
 	}
 	assert_int_equal(listing_open_dir(cache, 65534, &again), -EMFILE);
 	assert_int_equal(listing_open_dir(cache, 1000, &theirs), 0);
-	assert_int_equal(theirs->list.n, NSEGS + LISTING_DIRS_PER_USER + 1);
+	assert_int_equal(theirs->n, NSEGS + LISTING_DIRS_PER_USER + 1);
 	listing_close_dir(cache, 65534, h[0]);
 	assert_int_equal(listing_open_dir(cache, 65534, &again), 0);
 	assert_ptr_equal(again, theirs);
