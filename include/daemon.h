@@ -31,10 +31,12 @@ struct shmfs_options {
 	size_t max_pending;	      /* most bytes gathered per user for names being created */
 	double attach_cache;	      /* seconds an attachment outlives its last close; 0: none */
 	unsigned int max_waits;	      /* per user: requests waiting for a lock, and for a write */
+	unsigned int max_sets;	      /* per user: semaphore sets made for their opens */
 };
 
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000
 #define SHMFS_DEFAULT_MAX_WAITS	      256
+#define SHMFS_DEFAULT_MAX_SETS	      1024
 
 struct pending_table;
 
@@ -45,6 +47,7 @@ struct shmfs {
 	struct attach_table *attaches;
 	struct lockwait *waits;	   /* requests parked until their lock frees */
 	struct budget *next_waits; /* per user: reads of .next waiting */
+	struct budget *sets;	   /* per user: sets made for their opens */
 	struct attr_dirs dirs;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */

@@ -72,14 +72,19 @@ int lock_mark_initialised(int semid);
 struct lock_table;
 struct lock_hold; /* one open file's hold on its segment's set */
 
-struct lock_table *lock_table_new(void);
+struct budget;
+
+/* sets: each user's budget of private sets made for their opens (NULL:
+ * none). */
+struct lock_table *lock_table_new(struct budget *sets);
 /* Remove every private set still held, then free the table. */
 void lock_table_free(struct lock_table *table);
 
-/* Hold seg's set: the one already in use for it, or the choice above
- * (which may create a private set: -ENOSPC when the kernel's table is
- * full).  0 or -errno. */
-int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
+/* Hold seg's set for an open by uid: the one already in use for it, or
+ * the choice above (which may create a private set, charged to uid:
+ * -ENOSPC when the kernel's table is full or uid's budget is spent).
+ * 0 or -errno. */
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg, uid_t uid,
 		    struct lock_hold **out);
 /* The semid of a hold; -1 once its set is gone for good. */
 int lock_hold_semid(struct lock_hold *hold);

@@ -16,6 +16,7 @@ struct shmfs_options;
 #define OPTIONS_ATTR_TIMEOUT_MAX_S 1
 #define OPTIONS_ATTACH_CACHE_MAX_S 3600
 #define OPTIONS_MAX_WAITS_MAX	   1000000
+#define OPTIONS_MAX_SETS_MAX	   1000000
 
 /* Defaults beside daemon.h's.  A cached name and attribute spare "ls -l"
  * of many segments a round trip per name; a tenth of a second still
@@ -31,6 +32,7 @@ struct options_given {
 	char *default_size;
 	char *max_pending;
 	char *max_waits;
+	char *max_sets;
 	char *attach_cache;
 };
 

@@ -41,7 +41,11 @@ struct watch_waiter {
 	struct watch_waiter *next; /* the table's */
 };
 
-struct watch_table *watch_table_new(void);
+struct budget;
+
+/* sets: each user's budget of notification sets made for their watches
+ * (NULL: none). */
+struct watch_table *watch_table_new(struct budget *sets);
 /* Fire every waiter left with -ESHUTDOWN (while their replies can still
  * be sent: the session's end, before it is destroyed). */
 void watch_table_stop(struct watch_table *table);
@@ -57,10 +61,11 @@ uint64_t watch_written(struct watch_seg *s);
 /* One more write through the mount: count it and fire its waiters. */
 void watch_mark_written(struct watch_table *table, struct watch_seg *s);
 
-/* Start or stop watching: the first start makes the notification set
- * (0 or -errno: -ENOSPC when the kernel's table is full), the last stop
- * removes it. */
-int watch_start(struct watch_table *table, struct watch_seg *s, const struct segment_info *seg);
+/* Start or stop watching: the first start makes the notification set,
+ * charged to uid (0 or -errno: -ENOSPC when the kernel's table is full or
+ * uid's budget is spent), the last stop removes it. */
+int watch_start(struct watch_table *table, struct watch_seg *s, const struct segment_info *seg,
+		uid_t uid);
 void watch_stop(struct watch_table *table, struct watch_seg *s);
 
 /* Wait for the write after seen: 1 if it has come already (w is not

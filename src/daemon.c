@@ -33,12 +33,14 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->opts = *opts;
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
 		limit = (long)nofile.rlim_cur;
-	fs->locks = lock_table_new();
-	fs->watches = watch_table_new();
+	fs->sets = budget_new(opts->max_sets);
+	fs->locks = lock_table_new(fs->sets);
+	fs->watches = watch_table_new(fs->sets);
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
 	fs->waits = lockwait_new(opts->max_waits);
 	fs->next_waits = budget_new(opts->max_waits);
-	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->next_waits) {
+	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->next_waits ||
+	    !fs->sets) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -55,6 +57,7 @@ void shmfs_free(struct shmfs *fs)
 	lockwait_free(fs->waits);
 	watch_table_free(fs->watches);
 	budget_free(fs->next_waits);
+	budget_free(fs->sets);
 	attach_table_free(fs->attaches);
 	lock_table_free(fs->locks);
 	pending_table_free(fs->pending);

@@ -305,7 +305,8 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 		} else {
 			ret = check_access(req, &seg, ACCESS_READ | ACCESS_WRITE);
 			if (ret == 0)
-				ret = open_file_new(fs, &seg, true, false, false, &of);
+				ret = open_file_new(fs, &seg, true, false, false,
+						    fuse_req_ctx(req)->uid, &of);
 			if (ret) {
 				free(t);
 				goto out_err;
@@ -714,7 +715,7 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	if (ret)
 		goto out_err;
 	ret = open_file_new(fs, &seg, writable || (fi->flags & O_TRUNC), false, kind == NAME_NEXT,
-			    &of);
+			    fuse_req_ctx(req)->uid, &of);
 	if (ret)
 		goto out_err;
 	fi->fh = (uintptr_t)of;

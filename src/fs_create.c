@@ -110,7 +110,7 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 	if (ret == 0)
 		ret = segment_stat(shmid, false, &seg);
 	if (ret == 0)
-		ret = open_file_new(fs, &seg, true, true, false, &of);
+		ret = open_file_new(fs, &seg, true, true, false, info->cuid, &of);
 	if (addr)
 		/* after the open file attached: under kernel.shm_rmid_forced
 		 * the last detach destroys the segment */

@@ -41,7 +41,7 @@ static LIST_HEAD(, open_file) open_files = LIST_HEAD_INITIALIZER(open_files);
 static void poller_fire(struct watch_waiter *w, int err);
 
 int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
-		  bool is_next, struct open_file **out)
+		  bool is_next, uid_t uid, struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
 	int ret;
@@ -57,7 +57,7 @@ int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writabl
 	ret = attach_open(fs->attaches, seg, writable, creating, &of->att);
 	if (ret)
 		goto err_free;
-	ret = lock_table_hold(fs->locks, seg, &of->hold);
+	ret = lock_table_hold(fs->locks, seg, uid, &of->hold);
 	if (ret == -ENOSPC)
 		log_warning("shmfs: no semaphore set for segment %d: the kernel's table is full "
 			    "(kernel.sem, SEMMNI); its open fails with ENOSPC\n",
@@ -72,7 +72,7 @@ int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writabl
 	/* A .next file is watched from its open: an outside writer finds
 	 * the notification set in the sidecar as soon as a reader waits. */
 	if (is_next) {
-		ret = watch_start(fs->watches, of->ws, seg);
+		ret = watch_start(fs->watches, of->ws, seg, uid);
 		if (ret)
 			goto err_watch;
 		of->watching = true;
@@ -573,7 +573,7 @@ void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle
 		struct segment_info seg;
 
 		if (segment_stat(of->shmid, false, &seg) == 0 &&
-		    watch_start(fs->watches, of->ws, &seg) == 0)
+		    watch_start(fs->watches, of->ws, &seg, fuse_req_ctx(req)->uid) == 0)
 			of->watching = true;
 	}
 	if (watch_refresh(fs->watches, of->ws) != seen ||

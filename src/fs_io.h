@@ -17,11 +17,11 @@ static inline struct shmfs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* Open seg's bytes for a file: its attach, its lock set, its watch state.
- * is_next: a <shmid>.next file, whose first read waits for a write.
- * 0 or -errno. */
+/* Open seg's bytes for a file opened by uid: its attach, its lock set,
+ * its watch state (sets made for it count in uid's budget).  is_next: a
+ * <shmid>.next file, whose first read waits for a write.  0 or -errno. */
 int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
-		  bool is_next, struct open_file **out);
+		  bool is_next, uid_t uid, struct open_file **out);
 /* The file's release: stop watching, let go of all it holds. */
 void open_file_close(struct shmfs *fs, struct open_file *of);
 /* Files still open when the session ends: their releases never come. */

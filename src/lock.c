@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "budget.h"
 #include "lock.h"
 
 /* How often a wait looks at its abort callback. */
@@ -186,6 +187,8 @@ struct lock_hold {
 	int32_t key;	     /* the key when the set was chosen */
 	int semid;	     /* -1 once gone and not renewable */
 	bool owned;	     /* a private set: ours to remove */
+	bool charged;	     /* owned and counted in charged_to's budget */
+	uid_t charged_to;
 	unsigned int holders;
 };
 
@@ -197,35 +200,41 @@ struct lock_table {
 	struct lock_hold *holds;
 	size_t count;	   /* holds with holders */
 	size_t remembered; /* holds without */
+	struct budget *sets;
 };
 
-struct lock_table *lock_table_new(void)
+struct lock_table *lock_table_new(struct budget *sets)
 {
 	struct lock_table *table = calloc(1, sizeof(*table));
 
 	if (!table)
 		return NULL;
+	table->sets = sets;
 	pthread_mutex_init(&table->mutex, NULL);
 	return table;
 }
 
-static void drop_set(struct lock_hold *h)
+static void drop_set(struct lock_table *table, struct lock_hold *h)
 {
 	if (h->owned && h->semid >= 0)
 		semctl(h->semid, 0, IPC_RMID);
+	if (h->charged && table->sets)
+		budget_give(table->sets, h->charged_to);
 	h->semid = -1;
 	h->owned = false;
+	h->charged = false;
 }
 
 void lock_table_free(struct lock_table *table)
 {
 	if (!table)
 		return;
+	table->sets = NULL; /* the budgets may be gone: nothing to give back */
 	while (table->holds) {
 		struct lock_hold *h = table->holds;
 
 		table->holds = h->next;
-		drop_set(h);
+		drop_set(table, h);
 		free(h);
 	}
 	pthread_mutex_destroy(&table->mutex);
@@ -240,19 +249,31 @@ static struct lock_hold *find_hold(struct lock_table *table, int shmid, uint64_t
 	return NULL;
 }
 
-/* The choice of the header: the key's ShareLite set, or a new private
- * set only the daemon may use. */
-static int choose_set(const struct segment_info *seg, bool *owned)
+/* The choice of the header for h: the key's ShareLite set, or a new
+ * private set only the daemon may use, charged to uid's budget.  The
+ * semid or -errno; h's owned and charged are set. */
+static int choose_set(struct lock_table *table, struct lock_hold *h, const struct segment_info *seg,
+		      uid_t uid)
 {
 	int semid = lock_sharelite_set(seg);
 
-	*owned = false;
+	h->owned = h->charged = false;
 	if (semid >= 0)
 		return semid;
+	/* Sets are a machine-wide resource (SEMMNI): no user may take them
+	 * all through us. */
+	if (table->sets && !budget_take(table->sets, uid))
+		return -ENOSPC;
 	semid = semget(IPC_PRIVATE, LOCK_NSEMS, IPC_CREAT | S_IRUSR | S_IWUSR);
-	if (semid < 0)
-		return -errno;
-	*owned = true;
+	if (semid < 0) {
+		semid = -errno;
+		if (table->sets)
+			budget_give(table->sets, uid);
+		return semid;
+	}
+	h->owned = true;
+	h->charged = table->sets != NULL;
+	h->charged_to = uid;
 	return semid;
 }
 
@@ -261,7 +282,8 @@ static int choose_set(const struct segment_info *seg, bool *owned)
  * private set, which we make sure of by taking it ourselves (nobody else
  * can): requests that still try it then find it gone and choose again
  * (lock_hold_renew()), and get the new set. */
-static void leave_private(struct lock_hold *h, const struct segment_info *seg)
+static void leave_private(struct lock_table *table, struct lock_hold *h,
+			  const struct segment_info *seg)
 {
 	int keyed = lock_sharelite_set(seg);
 	int old = h->semid;
@@ -271,6 +293,9 @@ static void leave_private(struct lock_hold *h, const struct segment_info *seg)
 	__atomic_store_n(&h->semid, keyed, __ATOMIC_RELEASE);
 	h->owned = false;
 	semctl(old, 0, IPC_RMID);
+	if (h->charged && table->sets)
+		budget_give(table->sets, h->charged_to);
+	h->charged = false;
 }
 
 /* A remembered set still guards seg: seg is the segment it was chosen
@@ -320,7 +345,7 @@ static void make_room_locked(struct lock_table *table, const struct lock_hold *k
 		forget_locked(table, oldest);
 }
 
-int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg, uid_t uid,
 		    struct lock_hold **out)
 {
 	uint64_t generation = segment_generation(seg);
@@ -340,7 +365,7 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 			table->remembered--;
 			table->count++;
 		} else if (h->owned) {
-			leave_private(h, seg);
+			leave_private(table, h, seg);
 		}
 		h->holders++;
 		goto out;
@@ -351,7 +376,8 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 		goto out;
 	}
 	/* semget and semctl never wait on anyone: fine under the mutex. */
-	h->semid = choose_set(seg, &h->owned);
+	h->charged_to = uid;
+	h->semid = choose_set(table, h, seg, uid);
 	if (h->semid < 0) {
 		ret = h->semid;
 		free(h);
@@ -392,8 +418,9 @@ int lock_hold_renew(struct lock_table *table, struct lock_hold *hold, int semid)
 	if (segment_stat(hold->shmid, false, &seg) != 0 ||
 	    segment_generation(&seg) != hold->generation)
 		seg = (struct segment_info){ .shmid = hold->shmid };
-	hold->owned = false;
-	ret = choose_set(&seg, &hold->owned);
+	if (hold->charged && table->sets)
+		budget_give(table->sets, hold->charged_to);
+	ret = choose_set(table, hold, &seg, hold->charged_to);
 	__atomic_store_n(&hold->semid, ret < 0 ? -1 : ret, __ATOMIC_RELEASE);
 out:
 	pthread_mutex_unlock(&table->mutex);
@@ -411,7 +438,7 @@ void lock_table_release(struct lock_table *table, struct lock_hold *hold)
 			table->remembered++;
 		} else {
 			table->remembered++;
-			drop_set(hold);
+			drop_set(table, hold);
 			forget_locked(table, hold);
 		}
 	}

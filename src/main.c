@@ -47,6 +47,7 @@ static const struct fuse_opt option_spec[] = {
 	OPTION("default_size=%s", given.default_size),
 	OPTION("max_pending=%s", given.max_pending),
 	OPTION("max_waits=%s", given.max_waits),
+	OPTION("max_sets=%s", given.max_sets),
 	OPTION("ipcns=%s", ipcns),
 	OPTION("attach_cache=%s", given.attach_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -108,6 +109,9 @@ static void usage(const char *progname)
 	       "    -o max_waits=N           most requests one user may have waiting for a\n"
 	       "                             segment's lock, and most .next reads waiting for\n"
 	       "                             a write (default %d each); then ENOLCK\n"
+	       "    -o max_sets=N            most semaphore sets shmfs keeps for one user's\n"
+	       "                             opens (the lock sets and notification sets of\n"
+	       "                             the segments they open, default %d); then ENOSPC\n"
 	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
 	       "                             own, e.g. /proc/PID/ns/ipc of a container\n"
 	       "    -o attach_cache=SECONDS  keep a segment attached that long after its\n"
@@ -115,7 +119,7 @@ static void usage(const char *progname)
 	       "                             0: attach at open, detach at close)\n\n",
 	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000,
 	       OPTIONS_DEFAULT_ATTR_TIMEOUT_S, OPTIONS_ATTR_TIMEOUT_MAX_S,
-	       OPTIONS_DEFAULT_MAX_PENDING >> 20, SHMFS_DEFAULT_MAX_WAITS);
+	       OPTIONS_DEFAULT_MAX_PENDING >> 20, SHMFS_DEFAULT_MAX_WAITS, SHMFS_DEFAULT_MAX_SETS);
 }
 
 /* Serve another IPC namespace (a container's): join it before any thread

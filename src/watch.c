@@ -7,6 +7,7 @@
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
+#include "budget.h"
 #include "watch.h"
 
 struct watch_seg {
@@ -16,6 +17,7 @@ struct watch_seg {
 	unsigned int refs;     /* open files */
 	unsigned int watchers; /* watch_start() not yet stopped */
 	int notify_semid;      /* -1 while nobody watches */
+	uid_t charged_to;      /* whose budget the set counts in */
 	uint64_t written;
 	bool gone; /* the segment was found destroyed */
 };
@@ -24,6 +26,7 @@ struct watch_table {
 	pthread_mutex_t mutex;
 	struct watch_seg *segs;
 	struct watch_waiter *waiters;
+	struct budget *sets;
 };
 
 union semun {
@@ -31,19 +34,24 @@ union semun {
 	struct semid_ds *buf;
 };
 
-struct watch_table *watch_table_new(void)
+struct watch_table *watch_table_new(struct budget *sets)
 {
 	struct watch_table *t = calloc(1, sizeof(*t));
 
-	if (t)
+	if (t) {
 		pthread_mutex_init(&t->mutex, NULL);
+		t->sets = sets;
+	}
 	return t;
 }
 
-static void remove_notify_set(struct watch_seg *s)
+static void remove_notify_set(struct watch_table *t, struct watch_seg *s)
 {
-	if (s->notify_semid >= 0)
+	if (s->notify_semid >= 0) {
 		semctl(s->notify_semid, 0, IPC_RMID);
+		if (t->sets)
+			budget_give(t->sets, s->charged_to);
+	}
 	s->notify_semid = -1;
 }
 
@@ -90,11 +98,12 @@ void watch_table_free(struct watch_table *t)
 	if (!t)
 		return;
 	watch_table_stop(t);
+	t->sets = NULL; /* the budgets may be gone: nothing to give back */
 	while (t->segs) {
 		struct watch_seg *s = t->segs;
 
 		t->segs = s->next;
-		remove_notify_set(s);
+		remove_notify_set(t, s);
 		free(s);
 	}
 	pthread_mutex_destroy(&t->mutex);
@@ -136,7 +145,7 @@ void watch_put(struct watch_table *t, struct watch_seg *s)
 				break;
 			}
 		}
-		remove_notify_set(s);
+		remove_notify_set(t, s);
 		free(s);
 	}
 	pthread_mutex_unlock(&t->mutex);
@@ -188,20 +197,29 @@ static void give_to_owner(int semid, const struct segment_info *seg)
 	semctl(semid, 0, IPC_SET, arg);
 }
 
-int watch_start(struct watch_table *t, struct watch_seg *s, const struct segment_info *seg)
+int watch_start(struct watch_table *t, struct watch_seg *s, const struct segment_info *seg,
+		uid_t uid)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&t->mutex);
 	if (s->notify_semid < 0) {
-		/* Made owner-only first, so nobody else can use it before it is
-		 * the segment owner's. */
-		int semid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		int semid;
 
-		if (semid < 0) {
-			ret = -errno;
+		if (t->sets && !budget_take(t->sets, uid)) {
+			ret = -ENOSPC;
 			goto out;
 		}
+		/* Made owner-only first, so nobody else can use it before it is
+		 * the segment owner's. */
+		semid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		if (semid < 0) {
+			ret = -errno;
+			if (t->sets)
+				budget_give(t->sets, uid);
+			goto out;
+		}
+		s->charged_to = uid;
 		give_to_owner(semid, seg);
 		s->notify_semid = semid;
 	}
@@ -215,7 +233,7 @@ void watch_stop(struct watch_table *t, struct watch_seg *s)
 {
 	pthread_mutex_lock(&t->mutex);
 	if (s->watchers > 0 && --s->watchers == 0)
-		remove_notify_set(s);
+		remove_notify_set(t, s);
 	pthread_mutex_unlock(&t->mutex);
 }
 

@@ -20,6 +20,7 @@
 
 #include <cmocka.h>
 
+#include "budget.h"
 #include "lock.h"
 #include "testutil.h"
 
@@ -338,7 +339,7 @@ static int sharelite_set(int32_t key)
 
 static int hold_semid(struct lock_table *t, const struct segment_info *seg, struct lock_hold **h)
 {
-	assert_int_equal(lock_table_hold(t, seg, h), 0);
+	assert_int_equal(lock_table_hold(t, seg, 0, h), 0);
 	return lock_hold_semid(*h);
 }
 
@@ -355,7 +356,7 @@ static void assert_private_set(int semid)
 
 static void test_table_takes_no_key(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	struct segment_info seg = seg_of(100, KEY(1), 0666);
 	struct lock_hold *a, *b;
 	int before = count_sets(), id;
@@ -381,7 +382,7 @@ static void test_table_takes_no_key(void **state)
 
 static void test_table_uses_sharelite_set(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	int theirs = sharelite_set(KEY(2));
 	struct segment_info seg = seg_of(101, KEY(2), 0644);
 	struct lock_hold *h;
@@ -402,7 +403,7 @@ static void test_table_uses_sharelite_set(void **state)
  * semaphores either, unless it carries ShareLite's mark. */
 static void test_table_leaves_program_sets(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	int one = semget(KEY(3), 1, IPC_CREAT | IPC_EXCL | 0600);
 	int three = semget(KEY(4), 3, IPC_CREAT | IPC_EXCL | 0600);
 	int counted = semget(KEY(5), 3, IPC_CREAT | IPC_EXCL | 0600);
@@ -439,7 +440,7 @@ static void test_table_leaves_program_sets(void **state)
  * its lock, ShareLite's mark or not: its maker could hold it. */
 static void test_table_refuses_planted_set(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	struct segment_info seg = seg_of(105, KEY(6), 0644);
 	struct lock_hold *h;
 	int status, planted;
@@ -473,7 +474,7 @@ static void test_table_refuses_planted_set(void **state)
  * ipcrm (key cleared, dest) the ShareLite set stays the lock. */
 static void test_table_choice_holds(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	int theirs = sharelite_set(KEY(7));
 	struct segment_info seg = seg_of(106, KEY(7), 0600);
 	struct lock_hold *a, *b;
@@ -503,7 +504,7 @@ static void test_table_choice_holds(void **state)
  * one; never while someone does. */
 static void test_table_leaves_private_set(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	struct segment_info seg = seg_of(109, KEY(8), 0600);
 	struct lock_hold *a, *b;
 	int priv = hold_semid(t, &seg, &a), theirs;
@@ -532,7 +533,7 @@ static void test_table_leaves_private_set(void **state)
  * protocol never has readers and a writer at once. */
 static void test_table_leaves_free_mutexes(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	int mutexes = semget(KEY(9), 3, IPC_CREAT | IPC_EXCL | 0600);
 	unsigned short ones[3] = { 1, 1, 1 };
 	struct segment_info seg = seg_of(110, KEY(9), 0600);
@@ -552,7 +553,7 @@ static void test_table_leaves_free_mutexes(void **state)
 /* A reused shmid is another segment, with a set of its own. */
 static void test_table_generation(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	struct segment_info old = seg_of(107, 0, 0600), fresh = old;
 	struct lock_hold *a, *b;
 
@@ -566,7 +567,7 @@ static void test_table_generation(void **state)
 /* A set removed under its holders: they choose again, once for all. */
 static void test_table_renew(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	struct segment_info seg = seg_of(108, 0, 0600);
 	struct lock_hold *a, *b;
 	int id = hold_semid(t, &seg, &a), renewed;
@@ -589,7 +590,7 @@ static void test_table_renew(void **state)
  * semaphore table as it was; a full table fails only that open. */
 static void test_table_bounded_by_use(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	int before = count_sets();
 	struct lock_hold *h;
 	int filler[4096], nfill = 0, ret;
@@ -608,15 +609,45 @@ static void test_table_bounded_by_use(void **state)
 		nfill++;
 	assert_int_equal(errno, ENOSPC);
 	struct segment_info seg = seg_of(5000, 0, 0600);
-	ret = lock_table_hold(t, &seg, &h);
+	ret = lock_table_hold(t, &seg, 0, &h);
 	assert_int_equal(ret, -ENOSPC);
 	while (nfill > 0)
 		remove_set(filler[--nfill]);
-	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	assert_int_equal(lock_table_hold(t, &seg, 0, &h), 0);
 	lock_table_release(t, h);
 	lock_table_free(t);
 	assert_int_equal(count_sets(), before);
 	set_semmni(32000);
+}
+
+/* The private sets made for one user's opens are bounded: past the
+ * budget that user's next open gets ENOSPC, another user's does not, and
+ * a set let go is given back. */
+static void test_table_sets_budget(void **state)
+{
+	struct budget *sets = budget_new(2);
+	struct lock_table *t = lock_table_new(sets);
+	struct lock_hold *h[4];
+	struct segment_info seg[4];
+
+	for (int i = 0; i < 4; i++)
+		seg[i] = seg_of(3000 + i, 0, 0600);
+	assert_int_equal(lock_table_hold(t, &seg[0], 1000, &h[0]), 0);
+	assert_int_equal(lock_table_hold(t, &seg[1], 1000, &h[1]), 0);
+	/* a segment already held costs nothing more */
+	assert_int_equal(lock_table_hold(t, &seg[0], 1000, &h[3]), 0);
+	lock_table_release(t, h[3]);
+	assert_int_equal(lock_table_hold(t, &seg[2], 1000, &h[2]), -ENOSPC);
+	assert_int_equal(lock_table_hold(t, &seg[2], 1001, &h[2]), 0);
+	lock_table_release(t, h[0]);
+	assert_int_equal(lock_table_hold(t, &seg[3], 1000, &h[3]), 0);
+	lock_table_release(t, h[1]);
+	lock_table_release(t, h[2]);
+	lock_table_release(t, h[3]);
+	assert_int_equal(budget_held(sets, 1000), 0);
+	assert_int_equal(budget_held(sets, 1001), 0);
+	lock_table_free(t);
+	budget_free(sets);
 }
 
 /* Every round, all threads hold and release the same few segments. */
@@ -628,7 +659,7 @@ static void *race(void *arg)
 		struct segment_info seg = seg_of(2000 + round % 4, 0, 0600);
 		struct lock_hold *h;
 
-		if (lock_table_hold(t, &seg, &h) != 0)
+		if (lock_table_hold(t, &seg, 0, &h) != 0)
 			return (void *)1;
 		if (lock_acquire(lock_hold_semid(h), LOCK_MODE_SHARED, 5000, NULL, NULL) != 0)
 			return (void *)1;
@@ -640,7 +671,7 @@ static void *race(void *arg)
 
 static void test_table_threads(void **state)
 {
-	struct lock_table *t = lock_table_new();
+	struct lock_table *t = lock_table_new(NULL);
 	pthread_t threads[8];
 	int before = count_sets();
 	size_t held, owned;
@@ -811,9 +842,9 @@ static void test_sharelite_interop(void **state)
 	seg = seg_of(shmid, ds.shm_perm.__key, ds.shm_perm.mode);
 	seg.uid = ds.shm_perm.uid;
 	seg.cuid = ds.shm_perm.cuid;
-	t = lock_table_new();
+	t = lock_table_new(NULL);
 	/* ShareLite's own set carries its mark: it is the lock. */
-	assert_int_equal(lock_table_hold(t, &seg, &hold), 0);
+	assert_int_equal(lock_table_hold(t, &seg, 0, &hold), 0);
 	semid = lock_hold_semid(hold);
 	assert_int_equal(semid, semget(key, 0, 0));
 
@@ -863,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_table_generation),
 		cmocka_unit_test(test_table_renew),
 		cmocka_unit_test(test_table_bounded_by_use),
+		cmocka_unit_test(test_table_sets_budget),
 		cmocka_unit_test(test_table_threads),
 		cmocka_unit_test_teardown(test_sharelite_interop, sharelite_teardown),
 	};

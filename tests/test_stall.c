@@ -342,6 +342,63 @@ static void test_hugetlb_without_pages(void **state)
 	shmctl(other, IPC_RMID, NULL);
 }
 
+/* The sets shmfs makes for one user's opens are that user's budget
+ * (max_sets): past it the user's next open gets ENOSPC, while another
+ * user's open, and the machine's semaphore table, are unaffected. */
+static void test_sets_budget(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "max_sets=3", NULL };
+	struct test_mount small;
+	int ids[4], victim_seg = make_segment(IPC_PRIVATE, 4096, 0644);
+	pid_t holder;
+	int status, ready[2];
+	char path[128], c;
+
+	for (int i = 0; i < 4; i++)
+		ids[i] = make_segment(IPC_PRIVATE, 4096, 0666);
+	mount_start(&small, shmfs_path, args);
+	assert_int_equal(pipe(ready), 0);
+	holder = fork();
+	assert_true(holder >= 0);
+	if (holder == 0) {
+		int fds[4], err = 0;
+
+		if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
+		    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
+			_exit(100);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i < 4; i++) {
+			snprintf(path, sizeof(path), "%s/%d", small.dir, ids[i]);
+			fds[i] = open(path, O_RDONLY);
+			if (fds[i] < 0 && i == 3)
+				err = errno;
+			else if (fds[i] < 0)
+				_exit(101);
+		}
+		c = (char)err;
+		if (write(ready[1], &c, 1) != 1)
+			_exit(102);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	assert_int_equal(c, ENOSPC);
+	/* meanwhile the victim is served */
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=%d --regid=%d --clear-groups cat %s/%d | wc -c",
+			     VICTIM, VICTIM, small.dir, victim_seg),
+			 0);
+	assert_string_equal(out, "4096\n");
+	kill(holder, SIGKILL);
+	assert_int_equal(waitpid(holder, &status, 0), holder);
+	close(ready[0]);
+	close(ready[1]);
+	assert_int_equal(mount_stop(&small), 0);
+	for (int i = 0; i < 4; i++)
+		shmctl(ids[i], IPC_RMID, NULL);
+	shmctl(victim_seg, IPC_RMID, NULL);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -349,6 +406,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_waits_budget),
 		cmocka_unit_test(test_next_of_destroyed_segment),
 		cmocka_unit_test(test_hugetlb_without_pages),
+		cmocka_unit_test(test_sets_budget),
 		cmocka_unit_test(test_sigterm_with_waiters),
 	};
 
