@@ -129,6 +129,22 @@ static void await_waiting(const pid_t *pids, int n)
 	fail_msg("the waiters never all waited");
 }
 
+/* Wait (bounded by a count of looks) until the daemon has n requests
+ * parked on segment id's lock, as its sidecar says: a waiter seen inside
+ * a FUSE request may still be in its open, not yet in its read. */
+static void await_parked(const char *dir, int id, int n)
+{
+	char text[4096], v[32];
+
+	for (int look = 0; look < 3000; look++) {
+		if (run(text, sizeof(text), "cat %s/%d.stat", dir, id) == 0 &&
+		    sidecar_value(text, "lock_queued_in_shmfs", v, sizeof(v)) && atoi(v) >= n)
+			return;
+		usleep(10000);
+	}
+	fail_msg("never %d requests parked on %d's lock", n, id);
+}
+
 static int setup(void **state)
 {
 	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600", NULL };
@@ -235,6 +251,7 @@ static void test_waits_budget(void **state)
 	for (int i = 0; i < 4; i++)
 		pids[i] = start_waiter(ATTACKER, path, false);
 	await_waiting(pids, 4);
+	await_parked(small.dir, id, 4);
 	extra = start_waiter(ATTACKER, path, false);
 	assert_int_equal(waitpid(extra, &status, 0), extra);
 	assert_true(WIFEXITED(status));
@@ -242,6 +259,7 @@ static void test_waits_budget(void **state)
 	/* root is another user: its read (0644) waits like the others */
 	victim = start_waiter(0, path, false);
 	await_waiting(&victim, 1);
+	await_parked(small.dir, id, 5);
 	kill(holder, SIGKILL);
 	waitpid(holder, NULL, 0);
 	for (int i = 0; i < 4; i++) {
