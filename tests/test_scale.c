@@ -6,6 +6,7 @@
  * Runs in a private IPC and mount namespace; shmctl, /proc/sysvipc/shm
  * and ipcs are the oracles.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "listing.h"
 #include "mountutil.h"
 #include "testutil.h"
 
@@ -244,12 +247,143 @@ static void test_listing_is_current(void **state)
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 }
 
+static long long daemon_rss_kib(void)
+{
+	char path[64], line[256];
+	long long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)mnt.pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %lld", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* Remove the IPC_PRIVATE segments uid made. */
+static void remove_private_of(uid_t uid)
+{
+	char line[512];
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		int key, shmid;
+		unsigned int cuid;
+
+		if (sscanf(line, "%d %d %*o %*u %*d %*d %*u %*u %*u %u", &key, &shmid, &cuid) ==
+			    3 &&
+		    key == 0 && cuid == uid)
+			shmctl(shmid, IPC_RMID, NULL);
+	}
+	fclose(f);
+}
+
+/* In a child as uid 65534: open n directory handles of the root, each
+ * read a little (with a segment of its own made before each if
+ * change_between), report through the pipe how many opened and the
+ * errno of the first failure, wait for a byte, exit. */
+static pid_t hold_dirs(int n, bool change_between, int answer[2], int go[2])
+{
+	pid_t pid;
+
+	assert_int_equal(pipe(answer), 0);
+	assert_int_equal(pipe(go), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int opened = 0, err = 0;
+		char byte;
+
+		if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+			_exit(2);
+		for (; opened < n; opened++) {
+			DIR *d;
+
+			if (change_between && shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600) < 0)
+				_exit(3);
+			d = opendir(M);
+			if (!d) {
+				err = errno;
+				break;
+			}
+			for (int i = 0; i < 4; i++)
+				readdir(d);
+		}
+		if (write(answer[1], &opened, sizeof(opened)) != sizeof(opened) ||
+		    write(answer[1], &err, sizeof(err)) != sizeof(err) || read(go[0], &byte, 1) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	close(answer[1]);
+	close(go[0]);
+	return pid;
+}
+
+static void release_dirs(pid_t pid, int answer[2], int go[2])
+{
+	int status;
+
+	assert_int_equal(write(go[1], "x", 1), 1);
+	close(go[1]);
+	close(answer[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Issue 11: 2,000 open directory handles of another user cost the
+ * daemon one snapshot, not 2,000 (which would be 380 MB here). */
+static void test_dir_handles_share_memory(void **state)
+{
+	int answer[2], go[2], opened, err;
+	long long before = daemon_rss_kib(), during;
+	struct rlimit rl = { 2100, 2100 };
+	pid_t pid;
+
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	pid = hold_dirs(2000, false, answer, go);
+
+	assert_int_equal(read(answer[0], &opened, sizeof(opened)), sizeof(opened));
+	assert_int_equal(read(answer[0], &err, sizeof(err)), sizeof(err));
+	assert_int_equal(err, 0);
+	assert_int_equal(opened, 2000);
+	during = daemon_rss_kib();
+	/* and the others' listings are unaffected */
+	assert_int_equal(run(out, OUT_SIZE, "ls %s | wc -l", M), 0);
+	assert_int_equal(atoi(out), 2 * NSEGS + 1);
+	release_dirs(pid, answer, go);
+	assert_true(during - before < 32 * 1024);
+}
+
+/* A user whose open handles hold 16 different listings gets EMFILE for a
+ * 17th; another user's listing still works. */
+static void test_dir_snapshots_bounded_per_user(void **state)
+{
+	int answer[2], go[2], opened, err;
+	pid_t pid = hold_dirs(LISTING_DIRS_PER_USER + 1, true, answer, go);
+
+	assert_int_equal(read(answer[0], &opened, sizeof(opened)), sizeof(opened));
+	assert_int_equal(read(answer[0], &err, sizeof(err)), sizeof(err));
+	assert_int_equal(opened, LISTING_DIRS_PER_USER);
+	assert_int_equal(err, EMFILE);
+	assert_int_equal(run(out, OUT_SIZE, "ls %s | grep -c stat", M), 0);
+	assert_int_equal(atoi(out), NSEGS + LISTING_DIRS_PER_USER + 1);
+	release_dirs(pid, answer, go);
+	remove_private_of(65534);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_segment_listed),
 		cmocka_unit_test(test_every_segment_stat_able),
 		cmocka_unit_test(test_every_segment_readable),
+		cmocka_unit_test(test_dir_handles_share_memory),
+		cmocka_unit_test(test_dir_snapshots_bounded_per_user),
 		cmocka_unit_test(test_listing_is_current),
 	};
 
