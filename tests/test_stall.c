@@ -9,6 +9,7 @@
  * still held), never on a duration.
  */
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -31,7 +32,7 @@
 #include "mountutil.h"
 #include "testutil.h"
 
-#define WATCHDOG_S 120
+#define WATCHDOG_S 400
 #define ATTACKER   65534
 #define VICTIM	   65533
 #define WAITERS	   24 /* more than libfuse's 10 worker threads */
@@ -127,6 +128,64 @@ static void await_waiting(const pid_t *pids, int n)
 		usleep(10000);
 	}
 	fail_msg("the waiters never all waited");
+}
+
+/* Whether pid has ended, without reaping it. */
+static bool has_ended(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+/* The exit status of a waiter (0: its call succeeded; else the errno). */
+static int waiter_result(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* n waiters started together against a budget of want: wait until want
+ * of them wait in the mount and the others have ended (refused).  Which
+ * ones is the order in which the daemon got their requests, not the
+ * order they were started in: a waiter seen in a FUSE request may still
+ * be in its open while a later one takes the last of the budget. */
+static void await_budget_split(const pid_t *pids, int n, int want)
+{
+	for (int look = 0; look < 3000; look++) {
+		int waiting = 0, ended = 0;
+
+		for (int i = 0; i < n; i++) {
+			if (has_ended(pids[i]))
+				ended++;
+			else
+				waiting += in_fuse_request(pids[i]);
+		}
+		if (waiting == want && ended == n - want)
+			return;
+		usleep(10000);
+	}
+	fail_msg("never %d waiting and %d refused", want, n - want);
+}
+
+/* Once the lock is free: n - want of them got ENOLCK, the others their
+ * answer. */
+static void assert_budget_results(const pid_t *pids, int n, int want)
+{
+	int refused = 0;
+
+	for (int i = 0; i < n; i++) {
+		int err = waiter_result(pids[i]);
+
+		if (err == ENOLCK)
+			refused++;
+		else
+			assert_int_equal(err, 0);
+	}
+	assert_int_equal(refused, n - want);
 }
 
 /* Wait (bounded by a count of looks) until the daemon has n requests
@@ -417,6 +476,395 @@ static void test_sets_budget(void **state)
 	shmctl(victim_seg, IPC_RMID, NULL);
 }
 
+/* ---- attacks on the parking (issue 11) ----------------------------------- */
+
+#define SETS	     256 /* the default budget: one wait on each of that many sets */
+#define SMALL_BUDGET 8
+
+static void become(uid_t uid)
+{
+	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
+		_exit(100);
+}
+
+/* Segments keys first..first+n-1 (0644, size bytes) and their ShareLite
+ * sets, made by uid as its programs would; ids and semids filled in. */
+static void segments_as(uid_t uid, int32_t first, int n, size_t size, int *ids, int *semids)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		become(uid);
+		for (int i = 0; i < n; i++) {
+			int s;
+
+			if (shmget(first + i, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
+				_exit(2);
+			s = semget(first + i, 3, IPC_CREAT | IPC_EXCL | 0600);
+			if (s < 0 || semctl(s, 0, SETVAL, 1) != 0)
+				_exit(3);
+		}
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	for (int i = 0; i < n; i++) {
+		ids[i] = shmget(first + i, 0, 0);
+		semids[i] = semget(first + i, 0, 0);
+		assert_true(ids[i] >= 0 && semids[i] >= 0);
+	}
+}
+
+static void remove_segments(const int *ids, const int *semids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		shmctl(ids[i], IPC_RMID, NULL);
+		semctl(semids[i], 0, IPC_RMID);
+	}
+}
+
+/* A child as uid holding the lock of every set of semids (shared or
+ * exclusive, SEM_UNDO) until killed. */
+static pid_t hold_all_as(uid_t uid, const int *semids, int n, bool shared)
+{
+	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+	struct sembuf sh[] = { { 2, 0, 0 }, { 1, 1, SEM_UNDO } };
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		become(uid);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int i = 0; i < n; i++)
+			if (shared ? semop(semids[i], sh, 2) != 0 : semop(semids[i], ex, 3) != 0)
+				_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
+}
+
+static void stop_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+static long daemon_status(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	size_t len = strlen(field);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, field, len) == 0 && line[len] == ':')
+			v = strtol(line + len + 1, NULL, 10);
+	fclose(f);
+	return v;
+}
+
+static int victim_ls_cat(const char *dir, int seg)
+{
+	return run(out, sizeof(out),
+		   "setpriv --reuid=%d --regid=%d --clear-groups sh -c "
+		   "\"ls -l %s >/dev/null && cat %s/%d | wc -c\"",
+		   VICTIM, VICTIM, dir, dir, seg);
+}
+
+/* One wait on each of 256 sets (the budget): one thread each, bounded;
+ * the 257th set's wait gets ENOLCK; the victim is served meanwhile. */
+static void test_waits_on_many_sets(void **state)
+{
+	static int ids[SETS + 1], semids[SETS + 1];
+	static pid_t pids[SETS + 1];
+	int victim_seg = make_segment(IPC_PRIVATE, 4096, 0644);
+	long threads_before = daemon_status(mnt.pid, "Threads"), threads, rss;
+	char path[128];
+	pid_t holder;
+
+	segments_as(ATTACKER, KEY + 0x1000, SETS + 1, 4096, ids, semids);
+	holder = hold_all_as(ATTACKER, semids, SETS + 1, false);
+	for (int i = 0; i <= SETS; i++) {
+		snprintf(path, sizeof(path), "%s/%d", M, ids[i]);
+		pids[i] = start_waiter(ATTACKER, path, i % 2);
+	}
+	await_budget_split(pids, SETS + 1, SETS);
+
+	threads = daemon_status(mnt.pid, "Threads");
+	rss = daemon_status(mnt.pid, "VmRSS");
+	print_message("256 waits on 256 sets: daemon threads %ld (before %ld), VmRSS %ld kB\n",
+		      threads, threads_before, rss);
+	/* one thread per set waited on, and no more */
+	assert_true(threads <= threads_before + SETS + 16);
+	assert_true(rss < 64 * 1024);
+	assert_int_equal(victim_ls_cat(M, victim_seg), 0);
+	assert_string_equal(out, "4096\n");
+	for (int i = 0; i <= SETS; i++)
+		assert_true(in_fuse_request(pids[i]) || has_ended(pids[i]));
+
+	stop_child(holder);
+	assert_budget_results(pids, SETS + 1, SETS);
+	remove_segments(ids, semids, SETS + 1);
+	shmctl(victim_seg, IPC_RMID, NULL);
+}
+
+/* Ctrl-C of a cat waiting behind 255 other waits of the same lock ends
+ * it at once: the others still wait and the lock is still held. */
+static void test_interrupt_waiting_cat(void **state)
+{
+	static pid_t pids[SETS - 1];
+	int semid, id = attacker_segment(KEY + 3, &semid), status;
+	pid_t holder = hold_lock_as(ATTACKER, semid), cat;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < SETS - 1; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 4 == 0);
+	await_waiting(pids, SETS - 1);
+	cat = fork();
+	assert_true(cat >= 0);
+	if (cat == 0) {
+		become(ATTACKER);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		signal(SIGINT, SIG_DFL); /* as at a terminal, whoever started us */
+		execlp("cat", "cat", path, (char *)NULL);
+		_exit(127);
+	}
+	await_waiting(&cat, 1);
+	kill(cat, SIGINT);
+	assert_int_equal(waitpid(cat, &status, 0), cat);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
+	assert_int_equal(semctl(semid, 2, GETVAL), 1);
+	for (int i = 0; i < SETS - 1; i++)
+		assert_true(testutil_still_running(pids[i]));
+	stop_child(holder);
+	for (int i = 0; i < SETS - 1; i++)
+		assert_int_equal(waiter_result(pids[i]), 0);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* The attacker removes its set while reads and writes wait on it: they
+ * end (the segment gets a set again), none waits for ever. */
+static void test_set_removed_while_waiting(void **state)
+{
+	int semid, id = attacker_segment(KEY + 4, &semid);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS], rm;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
+	await_waiting(pids, WAITERS);
+	rm = fork();
+	assert_true(rm >= 0);
+	if (rm == 0) {
+		become(ATTACKER);
+		_exit(semctl(semid, 0, IPC_RMID) == 0 ? 0 : errno);
+	}
+	assert_int_equal(waiter_result(rm), 0);
+	for (int i = 0; i < WAITERS; i++)
+		assert_int_equal(waiter_result(pids[i]), 0);
+	stop_child(holder);
+	shmctl(id, IPC_RMID, NULL);
+}
+
+/* The segment is removed while reads wait for its lock: they still wait
+ * (the lock is still held; the open files keep the segment), and get the
+ * segment's bytes when it frees. */
+static void test_waiters_on_removed_segment(void **state)
+{
+	int semid, id = attacker_segment(KEY + 5, &semid);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
+	await_waiting(pids, WAITERS);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_false(shm_exists(id));
+	for (int i = 0; i < WAITERS; i++)
+		assert_true(testutil_still_running(pids[i]));
+	stop_child(holder);
+	for (int i = 0; i < WAITERS; i++)
+		assert_int_equal(waiter_result(pids[i]), 0);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* The same, with the set removed too: every wait ends. */
+static void test_segment_and_set_removed(void **state)
+{
+	int semid, id = attacker_segment(KEY + 6, &semid);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
+	await_waiting(pids, WAITERS);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	for (int i = 0; i < WAITERS; i++)
+		assert_int_equal(waiter_result(pids[i]), 0);
+	stop_child(holder);
+}
+
+/* The lock freed and taken again in a loop by the attacker: every wait
+ * is served while the loop goes on. */
+static void test_lock_retaken_in_loop(void **state)
+{
+	int semid, id = attacker_segment(KEY + 7, &semid);
+	pid_t looper, pids[WAITERS];
+	char path[128];
+
+	looper = fork();
+	assert_true(looper >= 0);
+	if (looper == 0) {
+		become(ATTACKER);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (;;) {
+			if (outside_lock(semid, true) != 0)
+				_exit(1);
+			usleep(500);
+			if (outside_unlock(semid, true) != 0)
+				_exit(1);
+		}
+	}
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
+	for (int i = 0; i < WAITERS; i++)
+		assert_int_equal(waiter_result(pids[i]), 0);
+	assert_true(testutil_still_running(looper));
+	stop_child(looper);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* Shared and exclusive waits mixed: while the attacker holds the lock
+ * shared, reads go through and writes wait; when it frees, the writes
+ * are done. */
+static void test_mixed_shared_exclusive(void **state)
+{
+	int semid, id = attacker_segment(KEY + 8, &semid);
+	pid_t holder = hold_all_as(ATTACKER, &semid, 1, true), writers[WAITERS / 2];
+	pid_t readers[WAITERS / 2];
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WAITERS / 2; i++)
+		writers[i] = start_waiter(ATTACKER, path, true);
+	await_waiting(writers, WAITERS / 2);
+	for (int i = 0; i < WAITERS / 2; i++)
+		readers[i] = start_waiter(i % 2 ? VICTIM : ATTACKER, path, false);
+	for (int i = 0; i < WAITERS / 2; i++)
+		assert_int_equal(waiter_result(readers[i]), 0);
+	for (int i = 0; i < WAITERS / 2; i++)
+		assert_true(testutil_still_running(writers[i]));
+	stop_child(holder);
+	for (int i = 0; i < WAITERS / 2; i++)
+		assert_int_equal(waiter_result(writers[i]), 0);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* The attacker at its budget: the victim's read of the same locked
+ * segment waits (its own budget), its read of another segment is
+ * answered at once. */
+static void test_victim_same_and_other_segment(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600",
+					    "-o", "max_waits=8", NULL };
+	struct test_mount small;
+	int semid, id = attacker_segment(KEY + 9, &semid);
+	int other = make_segment(IPC_PRIVATE, 4096, 0644);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[SMALL_BUDGET + 1], same;
+	char path[128];
+
+	mount_start(&small, shmfs_path, args);
+	snprintf(path, sizeof(path), "%s/%d", small.dir, id);
+	for (int i = 0; i <= SMALL_BUDGET; i++)
+		pids[i] = start_waiter(ATTACKER, path, i % 2);
+	await_budget_split(pids, SMALL_BUDGET + 1, SMALL_BUDGET);
+	same = start_waiter(VICTIM, path, false);
+	await_waiting(&same, 1);
+	assert_int_equal(victim_ls_cat(small.dir, other), 0);
+	assert_string_equal(out, "4096\n");
+	assert_true(testutil_still_running(same));
+	stop_child(holder);
+	assert_int_equal(waiter_result(same), 0);
+	assert_budget_results(pids, SMALL_BUDGET + 1, SMALL_BUDGET);
+	assert_int_equal(mount_stop(&small), 0);
+	shmctl(id, IPC_RMID, NULL);
+	shmctl(other, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* Waiters on 2 users' sets; the daemon is stopped: by SIGINT, or by a
+ * forced unmount.  It exits, every waiter gets an error at once, the
+ * locks are still held. */
+static void stop_with_waiters(bool sigint)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600", NULL };
+	struct test_mount m;
+	int semid, id = attacker_segment(sigint ? KEY + 10 : KEY + 11, &semid);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	char path[128];
+	int status;
+
+	mount_start(&m, shmfs_path, args);
+	snprintf(path, sizeof(path), "%s/%d", m.dir, id);
+	for (int i = 0; i < WAITERS; i++)
+		pids[i] = start_waiter(i % 2 ? VICTIM : ATTACKER, path, i % 4 == 0);
+	await_waiting(pids, WAITERS);
+	if (sigint)
+		kill(m.pid, SIGINT);
+	else /* aborts the connection, then EBUSY: the files are open */
+		umount2(m.dir, MNT_FORCE);
+	for (int i = 0; i < WAITERS; i++) {
+		int err = waiter_result(pids[i]);
+
+		if (err != EINTR && err != ENOTCONN && err != ECONNABORTED)
+			fail_msg("waiter %d: errno %d (%s)", i, err, strerror(err));
+	}
+	assert_int_equal(waitpid(m.pid, &status, 0), m.pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(semctl(semid, 2, GETVAL), 1);
+	stop_child(holder);
+	umount2(m.dir, MNT_DETACH);
+	rmdir(m.dir);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
+static void test_sigint_with_waiters(void **state)
+{
+	stop_with_waiters(true);
+}
+
+static void test_forced_unmount_with_waiters(void **state)
+{
+	stop_with_waiters(false);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +873,16 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_next_of_destroyed_segment),
 		cmocka_unit_test(test_hugetlb_without_pages),
 		cmocka_unit_test(test_sets_budget),
+		cmocka_unit_test(test_waits_on_many_sets),
+		cmocka_unit_test(test_interrupt_waiting_cat),
+		cmocka_unit_test(test_set_removed_while_waiting),
+		cmocka_unit_test(test_waiters_on_removed_segment),
+		cmocka_unit_test(test_segment_and_set_removed),
+		cmocka_unit_test(test_lock_retaken_in_loop),
+		cmocka_unit_test(test_mixed_shared_exclusive),
+		cmocka_unit_test(test_victim_same_and_other_segment),
+		cmocka_unit_test(test_sigint_with_waiters),
+		cmocka_unit_test(test_forced_unmount_with_waiters),
 		cmocka_unit_test(test_sigterm_with_waiters),
 	};
 
