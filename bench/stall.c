@@ -92,8 +92,8 @@ static int segment_as(uid_t uid, int key, size_t size, bool sharelite, int *semi
 	return id;
 }
 
-/* A child as uid holding semid's lock exclusively until killed. */
-static pid_t hold_lock(uid_t uid, int semid)
+/* A child as uid holding the locks of n sets exclusively until killed. */
+static pid_t hold_locks(uid_t uid, const int *semids, int n)
 {
 	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
 	int ready[2];
@@ -106,9 +106,12 @@ static pid_t hold_lock(uid_t uid, int semid)
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		become(uid);
-		if (semop(semid, ex, 3) != 0 || write(ready[1], "x", 1) != 1)
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after: a new uid clears it */
+		for (int i = 0; i < n; i++)
+			if (semop(semids[i], ex, 3) != 0)
+				_exit(1);
+		if (write(ready[1], "x", 1) != 1)
 			_exit(1);
 		for (;;)
 			pause();
@@ -118,6 +121,11 @@ static pid_t hold_lock(uid_t uid, int semid)
 	close(ready[0]);
 	close(ready[1]);
 	return pid;
+}
+
+static pid_t hold_lock(uid_t uid, int semid)
+{
+	return hold_locks(uid, &semid, 1);
 }
 
 /* ---- crowds of waiters ------------------------------------------------------ */
@@ -161,10 +169,11 @@ failed:
 	return NULL;
 }
 
-/* A child as uid with n threads, each doing one waiting call on path; it
- * lives until killed.  fails counts the calls that got an error. */
-static pid_t crowd_start(uid_t uid, enum wait_kind kind, const char *path, int n,
-			 volatile int *fails)
+/* A child as uid with n threads, each doing one waiting call on path (or
+ * on paths[i] if paths is given); it lives until killed.  fails counts
+ * the calls that got an error. */
+static pid_t crowd_start(uid_t uid, enum wait_kind kind, const char *path, const char *const *paths,
+			 int n, volatile int *fails)
 {
 	pid_t pid = fork();
 
@@ -176,8 +185,8 @@ static pid_t crowd_start(uid_t uid, enum wait_kind kind, const char *path, int n
 		pthread_attr_t attr;
 		pthread_t t;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		become(uid);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after: a new uid clears it */
 		if (!c || !buf)
 			_exit(121);
 		memset(buf, 'a', 1 * MIB);
@@ -186,7 +195,7 @@ static pid_t crowd_start(uid_t uid, enum wait_kind kind, const char *path, int n
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		for (int i = 0; i < n; i++) {
 			c[i] = (struct crowd){ .kind = kind,
-					       .path = path,
+					       .path = paths ? paths[i] : path,
 					       .index = i,
 					       .buf = buf,
 					       .failed = fails,
@@ -339,8 +348,8 @@ static void victim_measure(const char *dir, int seg, double seconds, double us[N
 	if (pid == 0) {
 		struct victim v = { .dir = dir };
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		become(VICTIM);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after: a new uid clears it */
 		snprintf(v.seg_path, sizeof(v.seg_path), "%s/%d", dir, seg);
 		for (int i = 0; i < NOPS; i++)
 			shared[i] = per_call_us(ops[i], &v, seconds, 5, 1000000);
@@ -439,11 +448,12 @@ static void attack_start(struct attack *a, const char *dir, int lock_seg, int lo
 	a->holder = hold_lock(LOCK_ATTACKER, lock_semid);
 	snprintf(lock_path, sizeof(lock_path), "%s/%d", dir, lock_seg);
 	a->npids = 0;
-	a->pids[a->npids++] = crowd_start(LOCK_ATTACKER, WAIT_READ, lock_path, LOCK_WAITS, fails);
+	a->pids[a->npids++] =
+		crowd_start(LOCK_ATTACKER, WAIT_READ, lock_path, NULL, LOCK_WAITS, fails);
 	for (int u = 0; u < nuids; u++) {
 		snprintf(next_paths[u], sizeof(next_paths[u]), "%s/%d.next", dir, next_segs[u]);
-		a->pids[a->npids++] =
-			crowd_start(next_uids[u], WAIT_READ, next_paths[u], NEXT_PER_UID, fails);
+		a->pids[a->npids++] = crowd_start(next_uids[u], WAIT_READ, next_paths[u], NULL,
+						  NEXT_PER_UID, fails);
 	}
 	a->parked = await_parked(a->pids, a->npids, LOCK_WAITS + NEXT_WAITS, fails);
 }
@@ -552,8 +562,8 @@ static pid_t fill_pending(const char *dir, volatile long long *shared)
 	if (pid == 0) {
 		char *buf = malloc(PENDING_CHUNK), path[200];
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		become(LOCK_ATTACKER);
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after: a new uid clears it */
 		if (!buf)
 			_exit(1);
 		memset(buf, 'p', PENDING_CHUNK);
@@ -600,6 +610,7 @@ static void remove_keys(int first, int n)
 enum budget_attack {
 	ATT_LOCK_READS,
 	ATT_LOCK_WRITES,
+	ATT_MANY_SETS,
 	ATT_NEXT,
 	ATT_PENDING,
 	ATT_DIRS,
@@ -609,13 +620,19 @@ enum budget_attack {
 static void stall_memory(const struct stall_env *e, const char *top, bool *broken)
 {
 	static const char *const names[ATT_N] = {
-		"lock waits: 256 reads",  "lock waits: 256 writes of 1 MiB",
-		".next reads: 256",	  "max_pending: 256 MiB in by-key/",
+		"lock waits: 256 reads",
+		"lock waits: 256 writes of 1 MiB",
+		"lock waits: 1 on each of 256 sets",
+		".next reads: 256",
+		"max_pending: 256 MiB in by-key/",
 		"open directory handles",
 	};
 	int ndirs = e->quick ? 500 : 2000, nsegs = e->quick ? 1000 : 2000;
 	volatile long long *shared =
 		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	static char many_paths[BUDGET + 1][160];
+	static const char *many_ptrs[BUDGET + 1];
+	static int many_ids[BUDGET + 1], many_semids[BUDGET + 1];
 	char dir[128], path[160], label[96], extra[96];
 	int semid, seg, *dsegs;
 
@@ -654,7 +671,7 @@ static void stall_memory(const struct stall_env *e, const char *top, bool *broke
 			/* one more than the budget: it must get ENOLCK */
 			pids[0] = crowd_start(LOCK_ATTACKER,
 					      a == ATT_LOCK_READS ? WAIT_READ : WAIT_WRITE, path,
-					      BUDGET + 1, (volatile int *)shared);
+					      NULL, BUDGET + 1, (volatile int *)shared);
 			parked = await_parked(pids, 1, BUDGET + 1, (volatile int *)shared);
 			/* the one past the budget may still be on its way */
 			for (int i = 0; i < 500 && !((volatile int *)shared)[0]; i++)
@@ -663,9 +680,27 @@ static void stall_memory(const struct stall_env *e, const char *top, bool *broke
 			snprintf(extra, sizeof(extra), "%d parked, %d refused (errno %d)", parked,
 				 ((volatile int *)shared)[0], ((volatile int *)shared)[1]);
 			break;
+		case ATT_MANY_SETS:
+			for (int i = 0; i <= BUDGET; i++) {
+				many_ids[i] = segment_as(LOCK_ATTACKER, ATTACK_KEY + 0x200 + i,
+							 4096, true, &many_semids[i]);
+				snprintf(many_paths[i], sizeof(many_paths[i]), "%s/%d", dir,
+					 many_ids[i]);
+				many_ptrs[i] = many_paths[i];
+			}
+			holder = hold_locks(LOCK_ATTACKER, many_semids, BUDGET + 1);
+			pids[0] = crowd_start(LOCK_ATTACKER, WAIT_READ, NULL, many_ptrs, BUDGET + 1,
+					      (volatile int *)shared);
+			parked = await_parked(pids, 1, BUDGET + 1, (volatile int *)shared);
+			for (int i = 0; i < 500 && !((volatile int *)shared)[0]; i++)
+				usleep(10000);
+			parked = waiting_in_fuse(pids[0]);
+			snprintf(extra, sizeof(extra), "%d parked, %d refused (errno %d)", parked,
+				 ((volatile int *)shared)[0], ((volatile int *)shared)[1]);
+			break;
 		case ATT_NEXT:
 			snprintf(path, sizeof(path), "%s/%d.next", dir, seg);
-			pids[0] = crowd_start(LOCK_ATTACKER, WAIT_READ, path, BUDGET + 1,
+			pids[0] = crowd_start(LOCK_ATTACKER, WAIT_READ, path, NULL, BUDGET + 1,
 					      (volatile int *)shared);
 			parked = await_parked(pids, 1, BUDGET + 1, (volatile int *)shared);
 			/* the one past the budget may still be on its way */
@@ -690,9 +725,9 @@ static void stall_memory(const struct stall_env *e, const char *top, bool *broke
 				struct rlimit rl = { ndirs + 64, ndirs + 64 };
 				int n = 0;
 
-				prctl(PR_SET_PDEATHSIG, SIGKILL);
 				setrlimit(RLIMIT_NOFILE, &rl);
 				become(LOCK_ATTACKER);
+				prctl(PR_SET_PDEATHSIG, SIGKILL);
 				for (int i = 0; i < ndirs; i++)
 					if (open(dir, O_RDONLY | O_DIRECTORY) >= 0)
 						n++;
@@ -724,6 +759,8 @@ static void stall_memory(const struct stall_env *e, const char *top, bool *broke
 		semctl(semid, 0, IPC_RMID);
 		if (a == ATT_PENDING)
 			remove_keys(ATTACK_KEY + 0x100, 64);
+		if (a == ATT_MANY_SETS)
+			remove_keys(ATTACK_KEY + 0x200, BUDGET + 1);
 		if (a == ATT_DIRS)
 			for (int i = 0; i < nsegs; i++)
 				shmctl(dsegs[i], IPC_RMID, NULL);
