@@ -274,7 +274,8 @@ static int table_read(struct listing_cache *cache, bool want_listing, const stru
 		usage_free(&r.usage, r.usage_cap);
 		return ret;
 	}
-	qsort(r.usage.v, r.usage.n, sizeof(*r.usage.v), by_shmid);
+	if (r.usage.n)
+		qsort(r.usage.v, r.usage.n, sizeof(*r.usage.v), by_shmid);
 	cost = monotonic_now() - r.usage.taken;
 	r.usage.cost = cost;
 	pthread_mutex_lock(&cache->lock);
