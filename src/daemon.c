@@ -135,17 +135,18 @@ int daemon_start(struct shmfs *fs)
 
 void daemon_stop(struct shmfs *fs)
 {
-	/* Requests waiting for a lock are answered, within a slice. */
+	if (fs->bg_running) {
+		pthread_mutex_lock(&fs->bg_lock);
+		fs->stopping = true;
+		pthread_cond_signal(&fs->bg_cond);
+		pthread_mutex_unlock(&fs->bg_lock);
+		pthread_join(fs->bg, NULL);
+		fs->bg_running = false;
+	}
+	/* Then requests waiting for a lock are answered, within a slice: not
+	 * before, as the background thread may park a .next read it wakes. */
 	lockwait_free(fs->waits);
 	fs->waits = NULL;
-	if (!fs->bg_running)
-		return;
-	pthread_mutex_lock(&fs->bg_lock);
-	fs->stopping = true;
-	pthread_cond_signal(&fs->bg_cond);
-	pthread_mutex_unlock(&fs->bg_lock);
-	pthread_join(fs->bg, NULL);
-	fs->bg_running = false;
 }
 
 void daemon_kick(struct shmfs *fs)

@@ -8,7 +8,9 @@
  * answers come while the attacker's reads still wait and its lock is
  * still held), never on a duration.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <grp.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -865,6 +867,115 @@ static void test_forced_unmount_with_waiters(void **state)
 	stop_with_waiters(false);
 }
 
+struct nexter {
+	const char *path;
+};
+
+static void *nexter_main(void *arg)
+{
+	char buf[64];
+	int fd = open(((struct nexter *)arg)->path, O_RDONLY);
+
+	if (fd >= 0 && pread(fd, buf, sizeof(buf), 0) < 0)
+		(void)0;
+	return NULL;
+}
+
+static pid_t nexters_as(uid_t uid, const char *path, int n)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		static struct nexter nx;
+		pthread_attr_t attr;
+		pthread_t t;
+
+		become(uid);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		nx.path = path;
+		pthread_attr_init(&attr);
+		pthread_attr_setstacksize(&attr, 64 * 1024);
+		for (int i = 0; i < n; i++)
+			if (pthread_create(&t, &attr, nexter_main, &nx) != 0)
+				_exit(1);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static int threads_in_fuse(pid_t pid)
+{
+	char path[320], wchan[64];
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	d = opendir(path);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		FILE *f;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/wchan", pid, e->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(wchan, sizeof(wchan), f) && strstr(wchan, "request_wait_answer"))
+			n++;
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/* SIGTERM just as 256 readers of a locked segment's .next are woken by a
+ * post on its notification set: the background thread parks them as lock
+ * waits while the daemon stops.  It must exit cleanly, never crash (it
+ * did, SIGSEGV in about 1 of 24 tries, when the lock waits were freed
+ * before the background thread stopped).  A race: tried 48 times, at
+ * delays around the moment it was seen. */
+static void test_post_at_shutdown(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600", NULL };
+	int crashes = 0;
+
+	for (int it = 0; it < 48; it++) {
+		struct test_mount m;
+		int semid, id = attacker_segment(KEY + 0x100 + it, &semid), status, nsem;
+		pid_t holder = hold_lock_as(ATTACKER, semid), crowd;
+		char path[128], text[4096], v[32];
+		struct sembuf post = { 0, 1, 0 };
+
+		mount_start(&m, shmfs_path, args);
+		snprintf(path, sizeof(path), "%s/%d.next", m.dir, id);
+		crowd = nexters_as(ATTACKER, path, 256);
+		for (int look = 0; look < 3000 && threads_in_fuse(crowd) < 256; look++)
+			usleep(10000);
+		assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", m.dir, id), 0);
+		assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v)));
+		nsem = atoi(v);
+		assert_int_equal(semop(nsem, &post, 1), 0);
+		usleep(2000 + (it % 16) * 250);
+		kill(m.pid, SIGTERM);
+		assert_int_equal(waitpid(m.pid, &status, 0), m.pid);
+		m.pid = 0;
+		if (!WIFEXITED(status)) {
+			crashes++;
+			print_message("iteration %d (delay %d us): daemon status 0x%x\n", it,
+				      2000 + (it % 16) * 250, status);
+		}
+		stop_child(crowd);
+		stop_child(holder);
+		umount2(m.dir, MNT_DETACH);
+		rmdir(m.dir);
+		shmctl(id, IPC_RMID, NULL);
+		semctl(semid, 0, IPC_RMID);
+	}
+	assert_int_equal(crashes, 0);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -883,6 +994,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_victim_same_and_other_segment),
 		cmocka_unit_test(test_sigint_with_waiters),
 		cmocka_unit_test(test_forced_unmount_with_waiters),
+		cmocka_unit_test(test_post_at_shutdown),
 		cmocka_unit_test(test_sigterm_with_waiters),
 	};
 
