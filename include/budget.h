@@ -19,6 +19,9 @@ void budget_free(struct budget *b);
  * a load. */
 bool budget_take(struct budget *b, uid_t uid);
 void budget_give(struct budget *b, uid_t uid);
+/* The same for n at once (a budget of bytes). */
+bool budget_take_n(struct budget *b, uid_t uid, size_t n);
+void budget_give_n(struct budget *b, uid_t uid, size_t n);
 /* How many uid holds. */
 size_t budget_held(struct budget *b, uid_t uid);
 

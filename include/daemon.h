@@ -37,6 +37,9 @@ struct shmfs_options {
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000
 #define SHMFS_DEFAULT_MAX_WAITS	      256
 #define SHMFS_DEFAULT_MAX_SETS	      1024
+/* Bytes of parked writes one user may have the daemon hold: 16 writes of
+ * FUSE's largest request. */
+#define SHMFS_PARKED_BYTES_MAX (16u << 20)
 
 struct pending_table;
 
@@ -45,9 +48,10 @@ struct shmfs {
 	struct lock_table *locks;
 	struct watch_table *watches;
 	struct attach_table *attaches;
-	struct lockwait *waits;	   /* requests parked until their lock frees */
-	struct budget *next_waits; /* per user: reads of .next waiting */
-	struct budget *sets;	   /* per user: sets made for their opens */
+	struct lockwait *waits;	     /* requests parked until their lock frees */
+	struct budget *next_waits;   /* per user: reads of .next waiting */
+	struct budget *sets;	     /* per user: sets made for their opens */
+	struct budget *parked_bytes; /* per user: bytes of writes parked for a lock */
 	struct attr_dirs dirs;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */

@@ -45,7 +45,7 @@ static struct holder *find_locked(struct budget *b, uid_t uid)
 	return NULL;
 }
 
-bool budget_take(struct budget *b, uid_t uid)
+bool budget_take_n(struct budget *b, uid_t uid, size_t n)
 {
 	struct holder *h;
 	bool ok = false;
@@ -61,24 +61,39 @@ bool budget_take(struct budget *b, uid_t uid)
 		h = &b->v[b->n++];
 		*h = (struct holder){ .uid = uid };
 	}
-	if (b->max == 0 || h->held < b->max) {
-		h->held++;
+	if (b->max == 0 || (n <= b->max && h->held <= b->max - n)) {
+		h->held += n;
 		ok = true;
+	} else if (h->held == 0) {
+		*h = b->v[--b->n]; /* users holding none are forgotten */
 	}
 out:
 	pthread_mutex_unlock(&b->mutex);
 	return ok;
 }
 
-void budget_give(struct budget *b, uid_t uid)
+void budget_give_n(struct budget *b, uid_t uid, size_t n)
 {
 	struct holder *h;
 
 	pthread_mutex_lock(&b->mutex);
 	h = find_locked(b, uid);
-	if (h && h->held > 0 && --h->held == 0)
-		*h = b->v[--b->n]; /* users holding none are forgotten */
+	if (h) {
+		h->held = h->held > n ? h->held - n : 0;
+		if (h->held == 0)
+			*h = b->v[--b->n]; /* users holding none are forgotten */
+	}
 	pthread_mutex_unlock(&b->mutex);
+}
+
+bool budget_take(struct budget *b, uid_t uid)
+{
+	return budget_take_n(b, uid, 1);
+}
+
+void budget_give(struct budget *b, uid_t uid)
+{
+	budget_give_n(b, uid, 1);
 }
 
 size_t budget_held(struct budget *b, uid_t uid)

@@ -39,8 +39,9 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
 	fs->waits = lockwait_new(opts->max_waits);
 	fs->next_waits = budget_new(opts->max_waits);
+	fs->parked_bytes = budget_new(SHMFS_PARKED_BYTES_MAX);
 	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->next_waits ||
-	    !fs->sets) {
+	    !fs->sets || !fs->parked_bytes) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -58,6 +59,7 @@ void shmfs_free(struct shmfs *fs)
 	watch_table_free(fs->watches);
 	budget_free(fs->next_waits);
 	budget_free(fs->sets);
+	budget_free(fs->parked_bytes);
 	attach_table_free(fs->attaches);
 	lock_table_free(fs->locks);
 	pending_table_free(fs->pending);

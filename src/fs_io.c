@@ -187,6 +187,7 @@ static int lock_for(struct shmfs *fs, fuse_req_t req, struct open_file *of, enum
  * back to reading requests.  Either way it replies exactly once. */
 struct locked_op {
 	struct lockwait_req lw; /* first: lockwait hands it back */
+	struct shmfs *fs;	/* of may be released once the reply is sent */
 	struct open_file *of;
 	fuse_req_t req;
 	bool renewed; /* the set was chosen again once already */
@@ -210,9 +211,20 @@ static bool op_abandoned(struct lockwait_req *r)
 	return fuse_req_interrupted(((struct locked_op *)r)->req);
 }
 
+/* A parked write's own copy of its bytes, and their place in its user's
+ * budget, given back. */
+static void drop_owned(struct locked_op *op)
+{
+	if (!op->owned)
+		return;
+	budget_give_n(op->fs->parked_bytes, op->lw.uid, op->size);
+	free(op->owned);
+	op->owned = NULL;
+}
+
 static void op_free(struct locked_op *op)
 {
-	free(op->owned);
+	drop_owned(op);
 	free(op);
 }
 
@@ -234,7 +246,7 @@ static void op_granted(struct lockwait_req *r, int err)
 			again.fail(&again, EIDRM);
 		else
 			op_submit(&again); /* a parked copy copies the bytes again */
-		free(again.owned);
+		drop_owned(&again);
 		return;
 	} else {
 		/* ESHUTDOWN: the session ends; the caller sees an interrupted call */
@@ -275,11 +287,20 @@ static void op_submit(struct locked_op *op)
 		return;
 	}
 	*parked = *op;
+	parked->fs = fs;
 	parked->owned = NULL;
+	parked->lw.uid = fuse_req_ctx(op->req)->uid;
 	if (op->data) {
-		/* libfuse's buffer is gone once the handler returns */
+		/* libfuse's buffer is gone once the handler returns: the bytes
+		 * are copied, and count in the user's budget of them */
+		if (!budget_take_n(fs->parked_bytes, parked->lw.uid, op->size)) {
+			free(parked);
+			op->fail(op, ENOLCK);
+			return;
+		}
 		parked->owned = malloc(op->size);
 		if (!parked->owned) {
+			budget_give_n(fs->parked_bytes, parked->lw.uid, op->size);
 			free(parked);
 			op->fail(op, ENOMEM);
 			return;
@@ -288,7 +309,6 @@ static void op_submit(struct locked_op *op)
 		parked->data = parked->owned;
 	}
 	parked->lw.semid = semid;
-	parked->lw.uid = fuse_req_ctx(op->req)->uid;
 	parked->lw.deadline_ns = lockwait_deadline(fs->opts.lock_timeout_ms);
 	parked->lw.abandoned = op_abandoned;
 	parked->lw.granted = op_granted;

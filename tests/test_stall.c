@@ -227,7 +227,7 @@ static int teardown(void **state)
 
 /* The attacker's own segment (0644) and the ShareLite set of its key,
  * both made by the attacker, as a ShareLite program of its would. */
-static int attacker_segment(int32_t key, int *semid)
+static int attacker_segment_of(int32_t key, size_t size, int *semid)
 {
 	int status, id;
 	pid_t pid = fork();
@@ -239,7 +239,7 @@ static int attacker_segment(int32_t key, int *semid)
 		if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
 		    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
 			_exit(1);
-		if (shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0644) < 0)
+		if (shmget(key, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
 			_exit(2);
 		s = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
 		_exit(s >= 0 && semctl(s, 0, SETVAL, 1) == 0 ? 0 : 3);
@@ -250,6 +250,11 @@ static int attacker_segment(int32_t key, int *semid)
 	*semid = semget(key, 0, 0);
 	assert_true(id >= 0 && *semid >= 0);
 	return id;
+}
+
+static int attacker_segment(int32_t key, int *semid)
+{
+	return attacker_segment_of(key, 4096, semid);
 }
 
 /* More waiting reads and writes than worker threads: everyone else is
@@ -976,6 +981,68 @@ static void test_post_at_shutdown(void **state)
 	assert_int_equal(crashes, 0);
 }
 
+/* A parked write holds a copy of its bytes: one user's parked writes
+ * together hold at most 16 MiB (then ENOLCK), however many waits the
+ * budget of requests would allow. */
+static void test_parked_write_bytes(void **state)
+{
+	enum {
+		WRITERS = 20,
+		MIB = 1 << 20
+	};
+	/* as big as the writes: writes past the end of a file are serialised
+	 * by the kernel itself, and would never all reach the daemon */
+	int semid, id = attacker_segment_of(KEY + 0x40, MIB, &semid);
+	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WRITERS];
+	int enolck = 0, ok = 0;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	for (int i = 0; i < WRITERS; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0) {
+			char *buf = calloc(1, MIB);
+			int fd;
+
+			if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
+			    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
+				_exit(100);
+			prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the change of ids */
+			fd = open(path, O_WRONLY);
+			if (!buf || fd < 0)
+				_exit(101);
+			_exit(pwrite(fd, buf, MIB, 0) < 0 ? errno : 0);
+		}
+	}
+	/* the ones past the budget are refused at once; the others wait */
+	for (int i = 0; i < WRITERS - 16; i++) {
+		int status;
+		pid_t done = wait(&status);
+
+		assert_true(done > 0);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), ENOLCK);
+		enolck++;
+	}
+	await_parked(M, id, 16);
+	kill(holder, SIGKILL);
+	waitpid(holder, NULL, 0);
+	for (int i = 0; i < 16; i++) {
+		int status;
+		pid_t done = wait(&status);
+
+		assert_true(done > 0);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		ok++;
+	}
+	assert_int_equal(enolck, WRITERS - 16);
+	assert_int_equal(ok, 16);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -984,6 +1051,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_next_of_destroyed_segment),
 		cmocka_unit_test(test_hugetlb_without_pages),
 		cmocka_unit_test(test_sets_budget),
+		cmocka_unit_test(test_parked_write_bytes),
 		cmocka_unit_test(test_waits_on_many_sets),
 		cmocka_unit_test(test_interrupt_waiting_cat),
 		cmocka_unit_test(test_set_removed_while_waiting),
