@@ -60,8 +60,6 @@ bool attach_close(struct attach_table *table, struct attach *a);
 uint64_t attach_size(const struct attach *a);
 /* The segment's file, or -1 where the attachment is used instead. */
 int attach_fd(const struct attach *a);
-/* Whether the daemon is attached (counts in nattch) while a is open. */
-bool attach_is_attached(const struct attach *a);
 
 /* Where the bytes of a read are: a descriptor and an offset to splice
  * from (fd >= 0), or a pointer (fd < 0); len bytes. */

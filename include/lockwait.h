@@ -49,9 +49,6 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r);
 /* The deadline timeout_ms from now, for r->deadline_ns. */
 uint64_t lockwait_deadline(unsigned int timeout_ms);
 
-/* How many requests are parked, and on how many sets. */
-void lockwait_count(struct lockwait *lw, size_t *parked, size_t *sets);
-
 /* How many requests are parked on semid (the first of them is the one
  * our thread waits for in the kernel, so the kernel counts it too). */
 size_t lockwait_count_set(struct lockwait *lw, int semid);

@@ -267,11 +267,6 @@ int attach_fd(const struct attach *a)
 	return a->fd;
 }
 
-bool attach_is_attached(const struct attach *a)
-{
-	return a->addr != NULL;
-}
-
 /* ---- copies ------------------------------------------------------------- */
 
 /* A hugetlb segment made with SHM_NORESERVE gets its pages at the first

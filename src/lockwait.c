@@ -32,7 +32,6 @@ struct lockwait {
 	struct set_queue *queues;
 	struct budget *budget;
 	unsigned int threads;
-	size_t parked;
 	bool stopping;
 };
 
@@ -66,7 +65,7 @@ struct lockwait *lockwait_new(unsigned int per_user)
 }
 
 /* Take r out of q (the caller holds the mutex). */
-static void unlink_locked(struct lockwait *lw, struct set_queue *q, struct lockwait_req *r)
+static void unlink_locked(struct set_queue *q, struct lockwait_req *r)
 {
 	for (struct lockwait_req **link = &q->head; *link; link = &(*link)->next) {
 		if (*link == r) {
@@ -77,7 +76,6 @@ static void unlink_locked(struct lockwait *lw, struct set_queue *q, struct lockw
 		}
 	}
 	r->next = NULL;
-	lw->parked--;
 }
 
 static void answer(struct lockwait *lw, struct lockwait_req *r, int err)
@@ -101,7 +99,7 @@ static struct lockwait_req *expired_locked(struct lockwait *lw, struct set_queue
 			*why = -ETIMEDOUT;
 		else
 			continue;
-		unlink_locked(lw, q, r);
+		unlink_locked(q, r);
 		return r;
 	}
 	return NULL;
@@ -147,7 +145,7 @@ static void *queue_main(void *arg)
 			continue;
 		/* Only this thread takes waiters off the head, and the others
 		 * only ever go behind it: r is still the head. */
-		unlink_locked(lw, q, r);
+		unlink_locked(q, r);
 		pthread_mutex_unlock(&lw->mutex);
 		answer(lw, r, ret);
 		pthread_mutex_lock(&lw->mutex);
@@ -219,30 +217,16 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 		q->next = lw->queues;
 		lw->queues = q;
 		lw->threads++;
-		lw->parked++;
 		goto out;
 	}
 	*q->tail = r;
 	q->tail = &r->next;
-	lw->parked++;
 	pthread_cond_signal(&q->more); /* a lingering thread takes it */
 out:
 	pthread_mutex_unlock(&lw->mutex);
 	if (ret)
 		budget_give(lw->budget, r->uid);
 	return ret;
-}
-
-void lockwait_count(struct lockwait *lw, size_t *parked, size_t *sets)
-{
-	size_t n = 0;
-
-	pthread_mutex_lock(&lw->mutex);
-	for (struct set_queue *q = lw->queues; q; q = q->next)
-		n++;
-	*parked = lw->parked;
-	*sets = n;
-	pthread_mutex_unlock(&lw->mutex);
 }
 
 void lockwait_free(struct lockwait *lw)
