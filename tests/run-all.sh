@@ -57,9 +57,14 @@ check_leftovers()
 	if [ "$after" != "$before" ]; then
 		echo "run-all: before the tests: $before; now: $after" >&2
 		# On a machine of its own (CI) that is a leak; elsewhere other
-		# programs may have made or removed some meanwhile.
-		[ "${CI:-}" = true ] && exit 1
+		# programs may have made or removed some meanwhile: say so, go on.
+		if [ "${CI:-}" = true ]; then
+			exit 1
+		fi
+		echo "run-all: other programs may have made or removed IPC objects meanwhile;" \
+			"not a failure outside CI" >&2
 	fi
+	return 0
 }
 check_leftovers
 [ "${QUICK:-}" = 1 ] && exit 0
