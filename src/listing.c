@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
+#include "clock.h"
 #include "listing.h"
 
 struct dir_user {
@@ -56,10 +57,7 @@ struct listing_cache {
 
 static double monotonic_now(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+	return (double)clock_now_ns() / 1e9;
 }
 
 static void map_free(void *p, size_t size)

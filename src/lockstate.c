@@ -9,15 +9,10 @@
 #include <sys/sem.h>
 
 #include "lockstate.h"
+#include "semun.h"
 
 #define SEM_READERS 1
 #define SEM_WRITER  2
-
-union semun {
-	int val;
-	struct semid_ds *buf;
-	unsigned short *array;
-};
 
 static int sem_get(int semid, int num, int cmd, long *out)
 {

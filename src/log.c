@@ -6,14 +6,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define LOG_KINDS 32 /* distinct format strings tracked; more share the last */
-#define NS_PER_S  1000000000ull
 
 bool log_rate_allow(struct log_rate *r, uint64_t now_ns, unsigned long *dropped)
 {
-	if (r->in_window == 0 || now_ns - r->window_start_ns >= LOG_INTERVAL_S * NS_PER_S) {
+	if (r->in_window == 0 || now_ns - r->window_start_ns >= LOG_INTERVAL_S * CLOCK_NS_PER_S) {
 		r->window_start_ns = now_ns;
 		r->in_window = 0;
 	}
@@ -45,17 +45,14 @@ static struct log_rate *rate_of_locked(const char *fmt)
 
 void log_warning(const char *fmt, ...)
 {
-	struct timespec ts;
 	unsigned long dropped = 0;
 	char line[512];
 	size_t len;
 	va_list ap;
 	bool allow;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
 	pthread_mutex_lock(&log_lock);
-	allow = log_rate_allow(rate_of_locked(fmt), (uint64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec,
-			       &dropped);
+	allow = log_rate_allow(rate_of_locked(fmt), clock_now_ns(), &dropped);
 	pthread_mutex_unlock(&log_lock);
 	if (!allow)
 		return;

@@ -8,6 +8,7 @@
 #include <sys/sem.h>
 
 #include "budget.h"
+#include "semun.h"
 #include "watch.h"
 
 struct watch_seg {
@@ -27,11 +28,6 @@ struct watch_table {
 	struct watch_seg *segs;
 	struct watch_waiter *waiters;
 	struct budget *sets;
-};
-
-union semun {
-	int val;
-	struct semid_ds *buf;
 };
 
 struct watch_table *watch_table_new(struct budget *sets)

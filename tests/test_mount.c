@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "semun.h"
 #include "mountutil.h"
 #include "testutil.h"
 
@@ -573,10 +574,7 @@ static void test_lock_sets_follow_open_files(void **state)
 	char path[128], v[64];
 	int fd, semid;
 	struct semid_ds sds;
-	union semun {
-		int val;
-		struct semid_ds *buf;
-	} arg = { .buf = &sds };
+	union semun arg = { .buf = &sds };
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	fd = open(path, O_RDONLY);

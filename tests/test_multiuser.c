@@ -30,6 +30,7 @@
 
 #include <cmocka.h>
 
+#include "semun.h"
 #include "mountutil.h"
 #include "testutil.h"
 
@@ -63,12 +64,6 @@ struct seen {
 
 static struct seen *seen;
 static int sharelite_semid = -1; /* checked after the unmount */
-
-union semun {
-	int val;
-	struct semid_ds *buf;
-	unsigned short *array;
-};
 
 /* ---- children as another user ----------------------------------------- */
 

@@ -37,6 +37,7 @@
 
 #include <cmocka.h>
 
+#include "semun.h"
 #include "mountutil.h"
 #include "testutil.h"
 
@@ -62,12 +63,6 @@ static char saved_sem_limits[128]; /* kernel.sem, when a test changed it */
 		if (rc_ != 0)                                                                      \
 			fail_msg("exit status %d, output: %.2000s", rc_, out);                     \
 	} while (0)
-
-union semun {
-	int val;
-	struct semid_ds *buf;
-	unsigned short *array;
-};
 
 /* ---- processes ------------------------------------------------------------ */
 
