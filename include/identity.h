@@ -1,0 +1,78 @@
+/* identity.h - what proves that a shmid names one segment lifetime.
+ *
+ * The kernel hands shmids out again (a user can bring one back on
+ * purpose: create and remove in a loop), and it numbers a segment's
+ * backing tmpfs inode with the shmid: neither number proves anything.
+ *
+ * Weak identity, from IPC_STAT or /proc/sysvipc/shm with no attachment:
+ * (shmid, cpid, cuid, cgid, size), fields that never change within a
+ * lifetime (key changes at IPC_RMID; mode, uid, gid and ctime at
+ * IPC_SET).  A later lifetime with the same shmid can have all five the
+ * same: the same user's program, its pid recycled, the same size.
+ *
+ * Strong identity, once attached: the backing file reached through
+ * /proc/self/map_files gives stx_btime (ns; coarse: two segments made in
+ * one clock tick share it) and the file handle of name_to_handle_at(),
+ * which holds the inode's i_generation (32 random bits drawn at the
+ * inode's creation) beside its number.  Two lifetimes share both only by
+ * a 1 in 2^32 chance within one tick.
+ *
+ * Where the backing file cannot be opened (a daemon without
+ * CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, an SHM_HUGETLB segment, whose
+ * hugetlbfs file has no handle), there is no strong identity: whoever
+ * holds such a segment must keep its attachment for as long as it uses
+ * the segment, so that the segment cannot be destroyed and its shmid
+ * cannot come back meanwhile (the id of a segment with attachments is
+ * never free, even after IPC_RMID).
+ *
+ * Knows nothing of FUSE.
+ */
+#ifndef SHMFS_IDENTITY_H
+#define SHMFS_IDENTITY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "segment.h"
+
+/* The bytes of a file handle kept (tmpfs's is 12: generation, inode). */
+#define IDENTITY_HANDLE_MAX 16
+
+struct segment_identity {
+	/* weak: never change within a lifetime */
+	int shmid;
+	pid_t cpid;
+	uid_t cuid;
+	gid_t cgid;
+	uint64_t size;
+	/* strong: valid when strong is true */
+	bool strong;
+	uint64_t btime_ns;
+	int handle_type;
+	unsigned int handle_len;
+	unsigned char handle[IDENTITY_HANDLE_MAX];
+};
+
+/* The weak identity of seg (strong false). */
+void identity_weak(const struct segment_info *seg, struct segment_identity *out);
+
+/* Add the strong identity of the backing file fd to *id: 0, or -errno
+ * (then id->strong stays false): -EOPNOTSUPP for a file system without
+ * btime or handles (hugetlbfs). */
+int identity_read_strong(int fd, struct segment_identity *id);
+
+/* Whether got is the lifetime want means: the weak fields equal, and the
+ * strong ones too when both are known.  When only one side is strong the
+ * weak fields decide: the caller must then hold an attachment (see
+ * above), or accept the weak identity's limits. */
+bool identity_same(const struct segment_identity *want, const struct segment_identity *got);
+
+/* Both strong and equal: the same lifetime beyond doubt (a 1 in 2^32
+ * chance within one clock tick aside). */
+bool identity_strong_same(const struct segment_identity *a, const struct segment_identity *b);
+
+/* A short text for logs: "shmid 5 (strong 1796452123.456906292/1cce10b7)". */
+void identity_format(const struct segment_identity *id, char *buf, size_t size);
+
+#endif
