@@ -92,7 +92,7 @@ static void usage(const char *prog)
 	       "  -x, --explore        also the investigations (section 6): page faults,\n"
 	       "                       bigger requests, a server without libfuse, splice,\n"
 	       "                       attribute timeouts\n"
-	       "  -o, --only LIST      only these sections, e.g. 1,3 (default: 1-5, 7 and 8)\n"
+	       "  -o, --only LIST      only these sections, e.g. 1,3 (default: all but 6)\n"
 	       "  -O, --shmfs-options OPTS\n"
 	       "                       mount shmfs with -o OPTS\n"
 	       "  -n, --nullfs PATH    the minimal FUSE server (default: next to this program)\n"
@@ -213,7 +213,7 @@ static void parse_args(struct bench *b, int argc, char *argv[])
 			break;
 		case 'o':
 			for (const char *p = optarg; *p; p++)
-				if (*p >= '1' && *p <= '8')
+				if (*p >= '1' && *p <= '9')
 					b->sections |= 1u << (*p - '0');
 			break;
 		case 'n':
@@ -272,7 +272,7 @@ static void parse_args(struct bench *b, int argc, char *argv[])
 		die("no %s at %s (give it with --nullfs)", NULLFS_NAME,
 		    b->nullfs ? b->nullfs : "?");
 	if (!b->sections)
-		b->sections = 0x1be; /* 1-5, 7, 8 */
+		b->sections = 0x3be; /* 1-5, 7, 8, 9 */
 	if (b->explore)
 		b->sections |= 1u << 6;
 	if (b->nopen > b->nsegments)
@@ -703,6 +703,11 @@ static void section_sequential(struct bench *b)
 				 q == 0 ? "1 MiB" : "128 KiB");
 			table_row(label, m[0], 3, t[1]->name, m[1], t[2]->name, m[2], t[3]->name,
 				  m[3]);
+			if (q == 0) {
+				snprintf(label, sizeof(label), "sequential %s, 1 MiB requests",
+					 w ? "write" : "read");
+				table_goal(label, m[2] > 0 ? m[0] / m[2] : -1, "nullfs", '>', 0.9);
+			}
 		}
 	for (int w = 0; w < 2; w++) {
 		const char *label =
@@ -747,6 +752,11 @@ static void section_random(struct bench *b)
 			snprintf(label, sizeof(label), "%s, %d thread%s", w ? "write" : "read",
 				 threads[n], threads[n] > 1 ? "s (one per core)" : "");
 			table_row(label, m[0], 2, t[1]->name, m[1], t[2]->name, m[2]);
+			if (n == 1) {
+				snprintf(label, sizeof(label), "random 4 KiB %s, %d threads",
+					 w ? "write" : "read", threads[n]);
+				table_goal(label, m[1] > 0 ? m[0] / m[1] : -1, "nullfs", '>', 0.9);
+			}
 		}
 }
 
@@ -880,6 +890,7 @@ static void section_metadata(struct bench *b)
 		      "ms for ls/ipcs, microseconds per call otherwise");
 	snprintf(label, sizeof(label), "ls -l, %d segments", b->nsmall + 1);
 	table_row(label, ls, 2, "ipcs -m", ipcs_ms, "ls-tmpfs", ls_t);
+	table_goal(label, ipcs_ms > 0 ? ls / ipcs_ms : -1, "ipcs -m (time)", '<', 1.0);
 	table_row("stat one segment", st, 3, "tmpfs", st_tmpfs, "nullfs-t0", st_nullfs, "IPC_STAT",
 		  st_ipc);
 	snprintf(label, sizeof(label), "cat sidecar, %d segment%s", nbefore,
@@ -1023,6 +1034,13 @@ static void section_lock(struct bench *b)
 				table_row(label, m, 0);
 			else
 				table_row(label, m, 1, "alone", base[q]);
+			if (c == 2) {
+				snprintf(label, sizeof(label),
+					 "%s reads, another program loops on the exclusive lock",
+					 q == 0 ? "4 KiB" : "1 MiB");
+				table_goal(label, base[q] > 0 ? m / base[q] : -1, "alone", '>',
+					   0.7);
+			}
 		}
 		if (c == 1 || c == 2)
 			table_text("  (looper's own rate, thousand/s)", median(rate[c], b->runs),
@@ -1542,6 +1560,7 @@ int main(int argc, char *argv[])
 		section_explore(&b);
 	if (b.sections & (1u << 7)) {
 		struct scale_args sa = { .shmfs = b.shmfs,
+					 .nullfs = b.nullfs,
 					 .top = b.top,
 					 .nsegments = b.nscale,
 					 .nopen = b.nopen,
@@ -1561,6 +1580,14 @@ int main(int argc, char *argv[])
 
 		if (!section_stall(&e))
 			b.broken = true;
+	}
+
+	if (b.sections & (1u << 9)) {
+		struct pgbench_args pa = {
+			.shmfs = b.shmfs, .top = b.top, .runs = b.runs, .seconds = b.quick ? 2 : 4
+		};
+
+		section_pgbench(&pa);
 	}
 
 	teardown(&b);

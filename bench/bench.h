@@ -107,6 +107,19 @@ struct stall_env {
 /* False if a daemon did not exit cleanly. */
 bool section_stall(const struct stall_env *e);
 
+/* ---- pgbench.c ------------------------------------------------------- */
+
+struct pgbench_args {
+	const char *shmfs;
+	const char *top; /* where to make the mountpoint */
+	int runs;
+	double seconds; /* per pgbench run */
+};
+
+/* Section 9, in an IPC namespace of its own (it returns to the caller's);
+ * skipped with a note where PostgreSQL is not installed. */
+void section_pgbench(const struct pgbench_args *a);
+
 /* ---- table.c --------------------------------------------------------- */
 
 #define TABLE_MAX_BASE 3
@@ -122,13 +135,21 @@ void table_text(const char *label, double shmfs, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void table_print(void);
 
+/* The figures of issue 22, printed after the table as one summary:
+ * a ratio to a baseline of the same run and the target it is held to
+ * (op '>' means ratio >= target, '<' ratio <= target, 0 no target; a
+ * ratio < 0 prints as not measured). */
+void table_goal(const char *figure, double ratio, const char *baseline, char op, double target);
+void table_goal_note(const char *figure, const char *text);
+
 /* ---- scale.c --------------------------------------------------------- */
 
 struct scale_args {
 	const char *shmfs;
-	const char *top; /* where to make mountpoints */
-	int nsegments;	 /* the full namespace */
-	int nopen;	 /* files held open for the memory figure */
+	const char *nullfs; /* the bare libfuse server, for the open loop */
+	const char *top;    /* where to make mountpoints */
+	int nsegments;	    /* the full namespace */
+	int nopen;	    /* files held open for the memory figure */
 	int runs;
 	double call_s, idle_s;
 };

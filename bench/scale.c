@@ -38,6 +38,9 @@ struct scale {
 	int n;
 	char dir[160], dir_t0[160];
 	struct daemon d, d_t0;
+	/* issue 22's figures, medians of the runs */
+	double open_us, open_null_us, held_us, held_null_us, open_ratio, held_ratio;
+	double fresh_root_ms, fresh_bykey_ms, fresh_ratio;
 };
 
 static void make_upto(struct scale *s, int n)
@@ -114,6 +117,20 @@ static bool open_close(void *arg)
 	return true;
 }
 
+/* The common case: open, read 4 KiB, close. */
+static bool open_read_close(void *arg)
+{
+	char buf[4096];
+	int fd = open(arg, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return false;
+	n = pread(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return n == sizeof(buf);
+}
+
 static double median_us(struct scale *s, bool (*fn)(void *), void *arg)
 {
 	double v[16];
@@ -186,6 +203,89 @@ static void list_dir(const char *dir)
 	closedir(d);
 }
 
+/* ---- the common case and a first listing -------------------------------- */
+
+/* open + 4 KiB pread + close of the last segment, against the same loop
+ * on nullfs (its file as big, the same timeouts as shmfs's default),
+ * interleaved run by run; then the same while a second descriptor of
+ * each stays open.  Ratios are of rates: nullfs's time / shmfs's. */
+static void open_loop(struct scale *s)
+{
+	char dir[160], nfile[200], last[200];
+	const char *argv[] = {
+		s->a->nullfs, "-f", "-o", "size=4096", "-o", "timeout=0.1", dir, NULL
+	};
+	double v[4][16], ratio[2][16];
+	int runs = s->a->runs < 16 ? s->a->runs : 16;
+	struct daemon d = { 0 };
+
+	snprintf(dir, sizeof(dir), "%s/scale-nullfs", s->a->top);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		die("mkdir %s: %s", dir, strerror(errno));
+	daemon_start(&d, dir, argv);
+	snprintf(nfile, sizeof(nfile), "%s/data", dir);
+	path_of(s, s->dir, s->n - 1, "", last, sizeof(last));
+	for (int r = 0; r < runs; r++) {
+		for (int held = 0; held < 2; held++) {
+			int fd[2] = { -1, -1 };
+
+			if (held) {
+				fd[0] = open(last, O_RDONLY | O_CLOEXEC);
+				fd[1] = open(nfile, O_RDONLY | O_CLOEXEC);
+				if (fd[0] < 0 || fd[1] < 0)
+					die("open %s, %s: %s", last, nfile, strerror(errno));
+			}
+			v[2 * held][r] =
+				per_call_us(open_read_close, last, s->a->call_s, 20, 100000);
+			v[2 * held + 1][r] =
+				per_call_us(open_read_close, nfile, s->a->call_s, 20, 100000);
+			ratio[held][r] = v[2 * held + 1][r] / v[2 * held][r];
+			for (int i = 0; i < 2; i++)
+				if (fd[i] >= 0)
+					close(fd[i]);
+		}
+		progress("open+read+close %.1f us (nullfs %.1f); second fd open %.1f (%.1f)",
+			 v[0][r], v[1][r], v[2][r], v[3][r]);
+	}
+	unmount_one(&d, dir);
+	s->open_us = median(v[0], runs);
+	s->open_null_us = median(v[1], runs);
+	s->held_us = median(v[2], runs);
+	s->held_null_us = median(v[3], runs);
+	s->open_ratio = median(ratio[0], runs);
+	s->held_ratio = median(ratio[1], runs);
+}
+
+/* The first ls -l of by-key/ after mounting (no link read yet) against
+ * the first ls -l of the root after mounting: a fresh mount for each,
+ * interleaved run by run.  The ratio is of times. */
+static void first_listings(struct scale *s)
+{
+	char dir[160], cmd[256];
+	const char *argv[] = { "sh", "-c", cmd, NULL };
+	double v[2][16], ratio[16];
+	int runs = s->a->runs < 16 ? s->a->runs : 16;
+
+	for (int r = 0; r < runs; r++) {
+		for (int k = 0; k < 2; k++) {
+			struct daemon d = { 0 };
+
+			mount_one(s, &d, dir, sizeof(dir), "scale-fresh", NULL);
+			snprintf(cmd, sizeof(cmd), "ls -l --color=never %s%s", dir,
+				 k ? "/by-key" : "");
+			v[k][r] = run_quiet(argv) * 1000;
+			if (v[k][r] < 0)
+				die("%s failed", cmd);
+			unmount_one(&d, dir);
+		}
+		ratio[r] = v[1][r] / v[0][r];
+		progress("first ls -l: root %.1f ms, by-key %.1f ms", v[0][r], v[1][r]);
+	}
+	s->fresh_root_ms = median(v[0], runs);
+	s->fresh_bykey_ms = median(v[1], runs);
+	s->fresh_ratio = median(ratio, runs);
+}
+
 /* ---- the section ------------------------------------------------------ */
 
 void section_scale(const struct scale_args *a)
@@ -247,6 +347,10 @@ void section_scale(const struct scale_args *a)
 	st_last = median_us(&s, stat_file, last);
 	op_first = median_us(&s, open_close, first);
 	op_last = median_us(&s, open_close, last);
+
+	if (a->nullfs)
+		open_loop(&s);
+	first_listings(&s);
 
 	snprintf(cmd, sizeof(cmd), "cat %s/%d.stat", s.dir, s.ids[n - 1]);
 	proc_last = median_cmd_ms(&s, cmd, NULL);
@@ -331,6 +435,11 @@ void section_scale(const struct scale_args *a)
 	table_row("  its first run [ms]", ls_first, 1, "ipcs -m", ipcs_ms);
 	table_row("ls -l MNT/by-key [ms]", bykey, 1, "ls -l MNT", ls_ms);
 	table_row("  its first run [ms]", bykey_first, 1, "ls -l MNT", ls_first);
+	table_row("first ls -l MNT/by-key, fresh mount [ms]", s.fresh_bykey_ms, 1, "fresh root",
+		  s.fresh_root_ms);
+	table_row("open+4K pread+close, last segment [us]", s.open_us, 1, "nullfs", s.open_null_us);
+	table_row("  the same, a 2nd descriptor open [us]", s.held_us, 2, "nullfs", s.held_null_us,
+		  "not held", s.open_us);
 	table_row("find MNT [ms]", find_ms, 1, "ls -l MNT", ls_ms);
 	table_row("du -s MNT [ms]", du_ms, 1, "ls -l MNT", ls_ms);
 	table_row("grep -c . MNT/*.stat [ms]", grep_ms, 1, "ls -l MNT", ls_ms);
@@ -340,4 +449,11 @@ void section_scale(const struct scale_args *a)
 	snprintf(cmd, sizeof(cmd), "%d listed", MID_RSS_AT);
 	table_row(label, (double)rss_full, 1, cmd, (double)rss_mid);
 	table_row("  VmHWM", (double)hwm_full, 1, cmd, (double)rss_mid);
+
+	snprintf(label, sizeof(label), "open + 4 KiB pread + close, the last of %d segments", n);
+	table_goal(label, a->nullfs ? s.open_ratio : -1, "nullfs (rate)", '>', 0.9);
+	table_goal("  the same while a second descriptor stays open", a->nullfs ? s.held_ratio : -1,
+		   "nullfs (rate)", 0, 0);
+	snprintf(label, sizeof(label), "first ls -l by-key/ after mounting, %d segments", n);
+	table_goal(label, s.fresh_ratio, "first ls -l root (time)", '<', 1.2);
 }

@@ -24,6 +24,20 @@ struct table_line {
 static struct table_line lines[TABLE_MAX_ROWS];
 static int nlines;
 
+#define TABLE_MAX_GOALS 24
+
+struct goal {
+	char figure[96];
+	char baseline[48];
+	double ratio;
+	char op;
+	double target;
+	char text[96]; /* instead of the ratio, if set */
+};
+
+static struct goal goals[TABLE_MAX_GOALS];
+static int ngoals;
+
 static struct table_line *next_line(void)
 {
 	if (nlines == TABLE_MAX_ROWS)
@@ -72,6 +86,65 @@ void table_text(const char *label, double shmfs, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(l->text, sizeof(l->text), fmt, ap);
 	va_end(ap);
+}
+
+static struct goal *next_goal(const char *figure)
+{
+	struct goal *g;
+
+	if (ngoals == TABLE_MAX_GOALS)
+		die("too many goals");
+	g = &goals[ngoals++];
+	memset(g, 0, sizeof(*g));
+	snprintf(g->figure, sizeof(g->figure), "%s", figure);
+	return g;
+}
+
+void table_goal(const char *figure, double ratio, const char *baseline, char op, double target)
+{
+	struct goal *g = next_goal(figure);
+
+	snprintf(g->baseline, sizeof(g->baseline), "%s", baseline);
+	g->ratio = ratio;
+	g->op = op;
+	g->target = target;
+}
+
+void table_goal_note(const char *figure, const char *text)
+{
+	snprintf(next_goal(figure)->text, sizeof(goals[0].text), "%s", text);
+}
+
+static void goals_print(void)
+{
+	if (!ngoals)
+		return;
+	printf("\nissue 22: each figure as a ratio to its baseline of this run (rates: shmfs /"
+	       " baseline;\ntimes: shmfs / baseline), and its target\n");
+	printf("  %-64s %-22s %7s  %-8s %s\n", "figure", "baseline", "ratio", "target", "");
+	for (int i = 0; i < ngoals; i++) {
+		const struct goal *g = &goals[i];
+		char ratio[16] = "-", target[16] = "", verdict[16] = "";
+
+		if (g->text[0]) {
+			printf("  %-64s %s\n", g->figure, g->text);
+			continue;
+		}
+		if (g->ratio >= 0)
+			snprintf(ratio, sizeof(ratio), "%.2fx", g->ratio);
+		if (g->op) {
+			snprintf(target, sizeof(target), "%s %.2fx",
+				 g->op == '>' ? ">=" : "<=", g->target);
+			if (g->ratio >= 0)
+				snprintf(verdict, sizeof(verdict), "%s",
+					 (g->op == '>' ? g->ratio >= g->target
+						       : g->ratio <= g->target)
+						 ? "met"
+						 : "NOT met");
+		}
+		printf("  %-64s %-22s %7s  %-8s %s\n", g->figure, g->baseline, ratio, target,
+		       verdict);
+	}
 }
 
 static const char *fmt_value(double v, char *buf, size_t size)
@@ -135,5 +208,6 @@ void table_print(void)
 		line[n] = '\0';
 		printf("%s\n", line);
 	}
+	goals_print();
 	fflush(stdout);
 }
