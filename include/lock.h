@@ -7,21 +7,19 @@
  * Semaphore 0 is the mark IPC::ShareLite and IPC::Shareable set to 1 once
  * their share is initialised; the lock never touches it.
  *
- * Which set guards a segment (shmfs only looks, so it never takes a key
+ * Which lock guards a segment (shmfs only looks, so it never takes a key
  * that is not its own):
  *   - the set of the segment's key, if there is one that follows the
  *     ShareLite protocol (lock_sharelite_set());
- *   - otherwise a private set of shmfs's own (IPC_PRIVATE, mode 0600, the
- *     daemon's: nobody else can take it), made at the first open of a file
- *     of the segment and removed at the last close.
+ *   - otherwise the private lock, inside the daemon (privlock.h): no
+ *     kernel object, nobody else can take it.
  * The choice made at the first open holds while any file of the segment
  * is open: the lock never moves under someone who may hold it.  Two
  * refinements keep shmfs on the set the segment's programs use:
  *   - a ShareLite set is remembered after the last close, so that after
  *     ipcrm (which clears the key) files opened anew still use it;
- *   - a private set gives way to a ShareLite set made for the key later,
- *     at an open that finds the private set free (shmfs takes it to make
- *     sure: nobody else can).
+ *   - the private lock gives way to a ShareLite set made for the key
+ *     later, at an open that finds the private lock free.
  *
  * Knows nothing of FUSE nor of a segment's bytes.
  */
@@ -30,6 +28,8 @@
 
 #include <stdbool.h>
 
+#include "lockstate.h"
+#include "privlock.h"
 #include "segment.h"
 
 enum lock_mode {
@@ -44,12 +44,21 @@ typedef bool (*lock_abort_fn)(void *arg);
  * 0 means try once without waiting), asking abort(arg) every few
  * milliseconds (then -EINTR); abort may be NULL.  -EIDRM or -EINVAL if
  * the set is gone, -EACCES if the daemon may not alter it.  SEM_UNDO makes
- * the kernel release the lock if the process dies holding it. */
+ * the kernel release the lock if the process dies holding it.
+ * In the daemon, only a thread of the parking module may wait
+ * (timeout_ms > 0): anywhere else it is an assertion failure. */
 int lock_acquire(int semid, enum lock_mode mode, unsigned int timeout_ms, lock_abort_fn abort,
 		 void *arg);
 /* 0, or -errno: -EAGAIN if no such lock was held (never waits), -EIDRM or
  * -EINVAL if the set is gone. */
 int lock_release(int semid, enum lock_mode mode);
+
+/* The daemon's rule "no worker waits": after lock_forbid_blocking(),
+ * lock_acquire() may wait only on a thread that called
+ * lock_thread_may_block() (the parking module's own). */
+void lock_forbid_blocking(void);
+void lock_thread_may_block(void);
+bool lock_blocking_allowed(void);
 
 /* The set of seg's key if it follows the ShareLite protocol: exactly 3
  * semaphores, semaphore 0 at 1 (initialised), semaphore 2 at most 1 (one
@@ -67,40 +76,61 @@ int lock_create_sharelite(int32_t key, unsigned int mode);
 /* Set semaphore 0 to 1: the share is initialised (ShareLite's mark). */
 int lock_mark_initialised(int semid);
 
-/* The sets in use by open files: one per segment, chosen at its first
+/* The locks in use by open files: one per segment, chosen at its first
  * open, kept until its last close.  Thread-safe. */
 struct lock_table;
-struct lock_hold; /* one open file's hold on its segment's set */
+struct lock_hold; /* one segment's lock, held by its open files */
 
-struct budget;
+/* lock_hold_semid() of a segment guarded by the private lock. */
+#define LOCK_PRIVATE (-2)
 
-/* sets: each user's budget of private sets made for their opens (NULL:
- * none). */
-struct lock_table *lock_table_new(struct budget *sets);
-/* Remove every private set still held, then free the table. */
+struct lock_table *lock_table_new(void);
 void lock_table_free(struct lock_table *table);
 
-/* Hold seg's set for an open by uid: the one already in use for it, or
- * the choice above (which may create a private set, charged to uid:
- * -ENOSPC when the kernel's table is full or uid's budget is spent).
- * 0 or -errno. */
-int lock_table_hold(struct lock_table *table, const struct segment_info *seg, uid_t uid,
+/* Hold seg's lock for an open: the one already in use for it, or the
+ * choice above.  Makes no kernel object.  0 or -ENOMEM. */
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 		    struct lock_hold **out);
-/* The semid of a hold; -1 once its set is gone for good. */
+/* The semid of a hold, LOCK_PRIVATE, or -1 once its set is gone for good. */
 int lock_hold_semid(struct lock_hold *hold);
 /* The set of a hold vanished under it (EIDRM/EINVAL from a semop on
  * semid): choose again for every file of the segment (a keyed set made
- * anew, or a private set).  Returns the new semid or -errno. */
+ * anew, or the private lock).  Returns the new semid or LOCK_PRIVATE. */
 int lock_hold_renew(struct lock_table *table, struct lock_hold *hold, int semid);
-/* Let go; the last hold on a private set removes it. */
+/* Let go of a hold (its file closes). */
 void lock_table_release(struct lock_table *table, struct lock_hold *hold);
 
-/* The set a read of seg would use now: the one held for it, or its
- * ShareLite set, or -1 (none yet: an open would make a private one).
- * Creates nothing. */
-int lock_table_current(struct lock_table *table, const struct segment_info *seg);
+/* A lock taken: what lock_hold_give() lets go of. */
+struct lock_grant {
+	struct lock_hold *hold;
+	int semid; /* the set taken, or LOCK_PRIVATE */
+	enum lock_mode mode;
+};
 
-/* How many sets the table holds, and how many of them are private. */
-void lock_table_count(struct lock_table *table, size_t *held, size_t *private_sets);
+#define LOCK_QUEUED 1
+
+/* Take hold's lock in mode for pid, never waiting.  0: taken (*g says
+ * which); -EAGAIN: busy; LOCK_QUEUED: the private lock was busy and w
+ * (not NULL) now waits in its queue, to be returned by the release that
+ * grants it; -EIDRM or -EINVAL: the set is gone (lock_hold_renew());
+ * -EACCES.  Only the parking module (lockwait.h) calls this. */
+int lock_hold_take(struct lock_hold *h, enum lock_mode mode, pid_t pid, struct privlock_waiter *w,
+		   struct lock_grant *g);
+/* Let go of a lock taken; returns the private lock's waiters it granted
+ * (privlock_release()), whom the caller calls back. */
+struct privlock_waiter *lock_hold_give(const struct lock_grant *g);
+/* Take a waiter out of the private lock's queue: privlock_cancel(). */
+bool lock_hold_cancel(struct lock_hold *h, struct privlock_waiter *w,
+		      struct privlock_waiter **granted);
+
+/* The lock a read of seg would use now: the one held for it (a semid or
+ * LOCK_PRIVATE; then *priv and *queued, if not NULL, get the private
+ * lock's state and how many wait for it), or its ShareLite set, or -1
+ * (none yet: an open would use the private lock).  Creates nothing. */
+int lock_table_current(struct lock_table *table, const struct segment_info *seg,
+		       struct lock_state *priv, unsigned int *queued);
+
+/* How many locks the table holds, and how many of them are private. */
+void lock_table_count(struct lock_table *table, size_t *held, size_t *private_locks);
 
 #endif

@@ -16,6 +16,7 @@
 /* The two semaphore sets of a segment, and what each shows. */
 struct sidecar_locks {
 	int lock_semid;		       /* the set a read would use now; < 0: none */
+	bool lock_private;	       /* the daemon's private lock: "private" */
 	const struct lock_state *lock; /* its state; NULL: not shown ("-") */
 	unsigned int lock_queued;      /* requests through the mount waiting for it */
 	int notify_semid;	       /* the notification set; < 0: none */

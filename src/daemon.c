@@ -34,7 +34,7 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
 		limit = (long)nofile.rlim_cur;
 	fs->sets = budget_new(opts->max_sets);
-	fs->locks = lock_table_new(fs->sets);
+	fs->locks = lock_table_new();
 	fs->watches = watch_table_new(fs->sets);
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
 	fs->waits = lockwait_new(opts->max_waits);
@@ -129,7 +129,12 @@ static void *background_main(void *arg)
 
 int daemon_start(struct shmfs *fs)
 {
-	int ret = pthread_create(&fs->bg, NULL, background_main, fs);
+	int ret;
+
+	/* From now on no thread of ours but the parking module's waits for
+	 * a lock (an assertion in lock_acquire()). */
+	lock_forbid_blocking();
+	ret = pthread_create(&fs->bg, NULL, background_main, fs);
 
 	fs->bg_running = ret == 0;
 	return -ret;

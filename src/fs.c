@@ -250,7 +250,6 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 {
 	struct shmfs *fs = fs_of(req);
 	struct segment_info seg;
-	struct stat st;
 	int shmid, ret;
 
 	if (ino == NAMES_ROOT_INO || ino == NAMES_BYKEY_INO) {
@@ -258,10 +257,7 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 		return;
 	}
 	if (names_ino_decode(ino, &shmid) == NAME_PENDING) {
-		ret = pending_setattr(fs, req, shmid, fi, attr, to_set, &st);
-		if (ret)
-			goto out_err;
-		fuse_reply_attr(req, &st, 0);
+		pending_setattr(req, shmid, fi, attr, to_set);
 		return;
 	}
 	if (names_ino_decode(ino, &shmid) != NAME_SEGMENT) {
@@ -531,8 +527,7 @@ static void shmfs_ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file
 /* ---- files ------------------------------------------------------------ */
 
 /* A set's values are the kernel's to show to those who may read the set
- * (semctl GETVAL, GETPID, GETNCNT, GETZCNT); shmfs's own private set
- * (mode 0600, the daemon's) stands for the segment it guards. */
+ * (semctl GETVAL, GETPID, GETNCNT, GETZCNT). */
 static bool lock_state_visible(fuse_req_t req, const struct segment_info *seg, int semid)
 {
 	struct segment_info perm = { 0 };
@@ -540,8 +535,6 @@ static bool lock_state_visible(fuse_req_t req, const struct segment_info *seg, i
 
 	if (semid < 0 || lockstate_read_set(semid, &set) != 0)
 		return false;
-	if (set.key == 0 && set.uid == geteuid())
-		return check_access(req, seg, ACCESS_READ) == 0;
 	perm.uid = set.uid;
 	perm.gid = set.gid;
 	perm.cuid = set.cuid;
@@ -580,14 +573,22 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	}
 	sc->shmid = shmid;
 	/* Looking creates nothing: the sets named are those that exist. */
-	semid = lock_table_current(fs->locks, &seg);
+	struct lock_state lock;
+	unsigned int queued = 0;
+	semid = lock_table_current(fs->locks, &seg, &lock, &queued);
 	struct sidecar_locks locks = { .lock_semid = semid,
 				       .notify_semid = watch_notify_semid(fs->watches, &seg) };
-	struct lock_state lock;
 	struct notify_state notify;
 
-	if (lock_state_visible(req, &seg, locks.lock_semid) &&
-	    lockstate_read_lock(semid, &lock) == 0) {
+	if (semid == LOCK_PRIVATE) {
+		/* the daemon's own lock: shown to those who may read the segment */
+		locks.lock_private = true;
+		if (check_access(req, &seg, ACCESS_READ) == 0) {
+			locks.lock = &lock;
+			locks.lock_queued = queued;
+		}
+	} else if (lock_state_visible(req, &seg, locks.lock_semid) &&
+		   lockstate_read_lock(semid, &lock) == 0) {
 		locks.lock = &lock;
 		locks.lock_queued = (unsigned int)lockwait_count_set(fs->waits, semid);
 	}

@@ -321,10 +321,41 @@ void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t si
 		fuse_reply_write(req, size);
 }
 
+/* A setattr of a name, answered once its truncation (if any) is done. */
+struct name_setattr {
+	struct pending *p;
+	bool held; /* by path: pending_hold(), let go once answered */
+};
+
+static void reply_name_attr(fuse_req_t req, struct name_setattr *ns, int ret)
+{
+	struct shmfs *fs = fs_of(req);
+	struct pending_info info;
+	struct stat st;
+
+	if (ret == 0) {
+		pending_info_of(fs->pending, ns->p, &info);
+		ret = pending_attr(&info, &st);
+	}
+	if (ns->held)
+		pending_unhold(fs->pending, ns->p);
+	free(ns);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void made_truncated(fuse_req_t req, struct open_file *of, int err, void *ctx)
+{
+	reply_name_attr(req, ctx, err);
+}
+
 /* chmod, chown or truncate of the segment a name made: as for any
- * segment. */
-static int setattr_made(struct shmfs *fs, fuse_req_t req, struct open_file *of, struct stat *attr,
-			int to_set)
+ * segment.  The truncation takes the segment's lock: answered now, or
+ * parked until the lock frees (never waited for here). */
+static void setattr_made(fuse_req_t req, struct name_setattr *ns, struct open_file *of,
+			 struct stat *attr, int to_set)
 {
 	int shmid = open_file_shmid(of);
 	struct segment_info seg;
@@ -339,20 +370,23 @@ static int setattr_made(struct shmfs *fs, fuse_req_t req, struct open_file *of, 
 				(to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
 	}
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		if ((uint64_t)attr->st_size > open_file_size(of))
+		if ((uint64_t)attr->st_size > open_file_size(of)) {
 			ret = -EFBIG;
-		else
-			ret = open_file_truncate(fs, req, of, attr->st_size);
+		} else {
+			open_file_truncate_then(req, of, attr->st_size, made_truncated, ns);
+			return;
+		}
 	}
-	return ret;
+	reply_name_attr(req, ns, ret);
 }
 
 /* chmod, chown, truncate or touch of a name being created: by path, the
  * caller's own name (others find none); through a descriptor, only its
  * creator or root (pending.c's rule). */
-int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_file_info *fi,
-		    struct stat *attr, int to_set, struct stat *st)
+void pending_setattr(fuse_req_t req, int32_t key, struct fuse_file_info *fi, struct stat *attr,
+		     int to_set)
 {
+	struct shmfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct pending_change c = {
 		.mode = attr->st_mode,
@@ -360,12 +394,14 @@ int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_f
 		.gid = attr->st_gid,
 		.size = attr->st_size < 0 ? UINT64_MAX : (uint64_t)attr->st_size,
 	};
-	struct pending_info info;
-	struct pending *p = NULL;
+	struct name_setattr *ns = calloc(1, sizeof(*ns));
 	void *file;
-	bool held = false;
 	int ret = 0;
 
+	if (!ns) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
 	c.what = ((to_set & FUSE_SET_ATTR_MODE) ? PENDING_SET_MODE : 0) |
 		 ((to_set & FUSE_SET_ATTR_UID) ? PENDING_SET_UID : 0) |
 		 ((to_set & FUSE_SET_ATTR_GID) ? PENDING_SET_GID : 0) |
@@ -375,22 +411,27 @@ int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_f
 			  ? PENDING_SET_TOUCH
 			  : 0);
 	if (fi && fi->fh) {
-		p = (struct pending *)(uintptr_t)fi->fh;
+		ns->p = (struct pending *)(uintptr_t)fi->fh;
 	} else {
-		ret = pending_hold(fs->pending, key, ctx->uid, &p);
-		held = ret == 0;
+		ret = pending_hold(fs->pending, key, ctx->uid, &ns->p);
+		ns->held = ret == 0;
 	}
 	if (ret == 0)
-		ret = pending_change(fs->pending, p, ctx->uid, &c, fs->opts.default_size, &file);
-	if (ret == PENDING_MADE)
-		ret = setattr_made(fs, req, file, attr, to_set);
-	if (ret == 0) {
-		pending_info_of(fs->pending, p, &info);
-		ret = pending_attr(&info, st);
+		ret = pending_change(fs->pending, ns->p, ctx->uid, &c, fs->opts.default_size,
+				     &file);
+	if (ret == PENDING_MADE) {
+		/* the file lives while the name is held (by fi, or ns->held) */
+		setattr_made(req, ns, file, attr, to_set);
+		return;
 	}
-	if (held)
-		pending_unhold(fs->pending, p);
-	return ret;
+	if (ret) {
+		if (ns->held)
+			pending_unhold(fs->pending, ns->p);
+		free(ns);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	reply_name_attr(req, ns, 0);
 }
 
 int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p)

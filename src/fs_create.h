@@ -20,8 +20,9 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi);
 void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off);
 void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size, off_t off);
-int pending_setattr(struct shmfs *fs, fuse_req_t req, int32_t key, struct fuse_file_info *fi,
-		    struct stat *attr, int to_set, struct stat *st);
+/* Replies itself: at once, or once a truncation's lock is had. */
+void pending_setattr(fuse_req_t req, int32_t key, struct fuse_file_info *fi, struct stat *attr,
+		     int to_set);
 int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p);
 void pending_release(struct shmfs *fs, struct pending *p);
 int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_param *e);

@@ -57,11 +57,7 @@ int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writabl
 	ret = attach_open(fs->attaches, seg, writable, creating, &of->att);
 	if (ret)
 		goto err_free;
-	ret = lock_table_hold(fs->locks, seg, uid, &of->hold);
-	if (ret == -ENOSPC)
-		log_warning("shmfs: no semaphore set for segment %d: the kernel's table is full "
-			    "(kernel.sem, SEMMNI); its open fails with ENOSPC\n",
-			    seg->shmid);
+	ret = lock_table_hold(fs->locks, seg, &of->hold);
 	if (ret)
 		goto err_attach;
 	of->ws = watch_get(fs->watches, seg);
@@ -153,46 +149,19 @@ int open_file_shmid(const struct open_file *of)
 
 /* ---- the lock ----------------------------------------------------------- */
 
-static bool req_interrupted(void *req)
-{
-	return req && fuse_req_interrupted(req);
-}
-
-/* Take the segment's lock, waiting in this thread (only where the caller
- * cannot be answered later: names being created).  If its set was
- * removed under us, the segment's files choose a set again, once. */
-static int lock_for(struct shmfs *fs, fuse_req_t req, struct open_file *of, enum lock_mode mode,
-		    unsigned int timeout_ms, int *semid_out)
-{
-	for (int attempt = 0;; attempt++) {
-		int semid = lock_hold_semid(of->hold);
-		int ret = semid < 0 ? -EIDRM
-				    : lock_acquire(semid, mode, timeout_ms, req_interrupted, req);
-
-		if (ret == 0) {
-			*semid_out = semid;
-			return 0;
-		}
-		if ((ret != -EIDRM && ret != -EINVAL) || attempt > 0)
-			return ret;
-		ret = lock_hold_renew(fs->locks, of->hold, semid);
-		if (ret < 0)
-			return ret;
-	}
-}
-
 /* One request that needs the segment's lock.  It runs at once if the
  * lock is free; else it is parked (lockwait.c) and runs on the thread
- * that waits for that set when the lock frees, while our worker goes
- * back to reading requests.  Either way it replies exactly once. */
+ * that waits for that set, or on the one whose release lets it in, while
+ * our worker goes back to reading requests.  Either way it replies
+ * exactly once. */
 struct locked_op {
 	struct lockwait_req lw; /* first: lockwait hands it back */
 	struct shmfs *fs;	/* of may be released once the reply is sent */
 	struct open_file *of;
 	fuse_req_t req;
 	bool renewed; /* the set was chosen again once already */
-	/* With the lock held on semid: do it, release, reply. */
-	void (*run)(struct locked_op *op, int semid);
+	/* With the lock held (lw.grant): do it, let go, reply. */
+	void (*run)(struct locked_op *op);
 	/* The lock could not be had: reply err (positive errno). */
 	void (*fail)(struct locked_op *op, int err);
 	size_t size;
@@ -205,6 +174,11 @@ struct locked_op {
 };
 
 static void op_submit(struct locked_op *op);
+
+static void op_unlock(struct locked_op *op)
+{
+	lockwait_give(op->fs->waits, &op->lw.grant);
+}
 
 static bool op_abandoned(struct lockwait_req *r)
 {
@@ -234,7 +208,7 @@ static void op_granted(struct lockwait_req *r, int err)
 	struct locked_op *op = (struct locked_op *)r;
 
 	if (err == 0) {
-		op->run(op, r->semid);
+		op->run(op);
 	} else if ((err == -EIDRM || err == -EINVAL) && !op->renewed) {
 		struct locked_op again = *op;
 		int gone = r->semid;
@@ -242,10 +216,8 @@ static void op_granted(struct lockwait_req *r, int err)
 		/* the set went under the wait: choose again, once */
 		free(op);
 		again.renewed = true;
-		if (lock_hold_renew(again.of->fs->locks, again.of->hold, gone) < 0)
-			again.fail(&again, EIDRM);
-		else
-			op_submit(&again); /* a parked copy copies the bytes again */
+		lock_hold_renew(again.fs->locks, again.of->hold, gone);
+		op_submit(&again); /* a parked copy copies the bytes again */
 		drop_owned(&again);
 		return;
 	} else {
@@ -255,65 +227,78 @@ static void op_granted(struct lockwait_req *r, int err)
 	op_free(op);
 }
 
-/* Run op now if its lock is free, else park a copy of it.  op itself may
- * live on the caller's stack. */
-static void op_submit(struct locked_op *op)
+/* A copy of op that outlives the handler, to park. */
+static struct locked_op *op_park_copy(struct locked_op *op, int *err)
 {
-	struct shmfs *fs = op->of->fs;
-	enum lock_mode mode = op->lw.mode;
-	struct locked_op *parked;
-	int semid, ret;
+	struct shmfs *fs = op->fs;
+	struct locked_op *parked = malloc(sizeof(*parked));
 
-	for (;;) {
-		semid = lock_hold_semid(op->of->hold);
-		ret = semid < 0 ? -EIDRM : lock_acquire(semid, mode, 0, NULL, NULL);
-		if (ret == 0) {
-			op->run(op, semid);
-			return;
-		}
-		if ((ret != -EIDRM && ret != -EINVAL) || op->renewed)
-			break;
-		op->renewed = true;
-		if (lock_hold_renew(fs->locks, op->of->hold, semid) < 0)
-			break;
-	}
-	if (ret != -ETIMEDOUT && ret != -EAGAIN) {
-		op->fail(op, -ret);
-		return;
-	}
-	parked = malloc(sizeof(*parked));
-	if (!parked) {
-		op->fail(op, ENOMEM);
-		return;
-	}
+	*err = ENOMEM;
+	if (!parked)
+		return NULL;
 	*parked = *op;
-	parked->fs = fs;
 	parked->owned = NULL;
-	parked->lw.uid = fuse_req_ctx(op->req)->uid;
 	if (op->data) {
 		/* libfuse's buffer is gone once the handler returns: the bytes
 		 * are copied, and count in the user's budget of them */
 		if (!budget_take_n(fs->parked_bytes, parked->lw.uid, op->size)) {
 			free(parked);
-			op->fail(op, ENOLCK);
-			return;
+			*err = ENOLCK;
+			return NULL;
 		}
 		parked->owned = malloc(op->size);
 		if (!parked->owned) {
 			budget_give_n(fs->parked_bytes, parked->lw.uid, op->size);
 			free(parked);
-			op->fail(op, ENOMEM);
-			return;
+			return NULL;
 		}
 		memcpy(parked->owned, op->data, op->size);
 		parked->data = parked->owned;
 	}
-	parked->lw.semid = semid;
 	parked->lw.deadline_ns = lockwait_deadline(fs->opts.lock_timeout_ms);
 	parked->lw.abandoned = op_abandoned;
 	parked->lw.granted = op_granted;
-	ret = lockwait_park(fs->waits, &parked->lw);
-	if (ret) {
+	return parked;
+}
+
+/* Run op now if its lock is free, else park a copy of it.  op itself may
+ * live on the caller's stack. */
+static void op_submit(struct locked_op *op)
+{
+	struct shmfs *fs = op->fs;
+	struct locked_op *parked;
+	int ret, err;
+
+	op->lw.hold = op->of->hold;
+	op->lw.uid = fuse_req_ctx(op->req)->uid;
+	op->lw.pid = fuse_req_ctx(op->req)->pid;
+	for (;;) {
+		int semid = lock_hold_semid(op->of->hold);
+
+		ret = lockwait_take(fs->waits, &op->lw, false);
+		if (ret == 0) {
+			op->run(op);
+			return;
+		}
+		if ((ret != -EIDRM && ret != -EINVAL) || op->renewed)
+			break;
+		op->renewed = true;
+		lock_hold_renew(fs->locks, op->of->hold, semid);
+	}
+	if (ret != -EAGAIN) {
+		op->fail(op, -ret);
+		return;
+	}
+	parked = op_park_copy(op, &err);
+	if (!parked) {
+		op->fail(op, err);
+		return;
+	}
+	ret = lockwait_take(fs->waits, &parked->lw, true);
+	if (ret == 0) {
+		parked->run(parked); /* freed meanwhile */
+		op_free(parked);
+	} else if (ret < 0) {
 		/* ENOLCK: this user has enough requests waiting already */
 		op->fail(op, -ret);
 		op_free(parked);
@@ -339,7 +324,7 @@ static void reply_spliced(fuse_req_t req, const struct attach_src *src)
 	fuse_reply_data(req, &bufv, 0);
 }
 
-static void run_read(struct locked_op *op, int semid)
+static void run_read(struct locked_op *op)
 {
 	struct open_file *of = op->of;
 	struct attach_src src;
@@ -353,12 +338,13 @@ static void run_read(struct locked_op *op, int semid)
 		reply_spliced(op->req, &src);
 	else
 		fuse_reply_buf(op->req, src.ptr, src.len);
-	lock_release(semid, LOCK_MODE_SHARED);
+	op_unlock(op);
 }
 
 static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
 	struct locked_op op = { .lw.mode = LOCK_MODE_SHARED,
+				.fs = of->fs,
 				.of = of,
 				.req = req,
 				.run = run_read,
@@ -462,12 +448,12 @@ void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size
 
 /* ---- writes ------------------------------------------------------------- */
 
-static void run_write(struct locked_op *op, int semid)
+static void run_write(struct locked_op *op)
 {
 	struct open_file *of = op->of;
 	ssize_t n = attach_write(of->att, op->data, op->size, (uint64_t)op->off);
 
-	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	op_unlock(op);
 	if (n < 0) {
 		fuse_reply_err(op->req, (int)-n);
 		return;
@@ -483,6 +469,7 @@ static void run_write(struct locked_op *op, int semid)
 void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size_t size, off_t off)
 {
 	struct locked_op op = { .lw.mode = LOCK_MODE_EXCLUSIVE,
+				.fs = of->fs,
 				.of = of,
 				.req = req,
 				.run = run_write,
@@ -502,11 +489,11 @@ void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size
 	op_submit(&op);
 }
 
-static void run_truncate(struct locked_op *op, int semid)
+static void run_truncate(struct locked_op *op)
 {
 	int ret = attach_zero(op->of->att, (uint64_t)op->off);
 
-	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	op_unlock(op);
 	/* Not counted as a write for .next and poll: `echo hi > seg`
 	 * truncates first, and its readers want the text, not the NULs. */
 	op->then(op->req, op->of, ret, op->ctx);
@@ -522,6 +509,7 @@ void open_file_truncate_then(fuse_req_t req, struct open_file *of, uint64_t from
 			     void *ctx)
 {
 	struct locked_op op = { .lw.mode = LOCK_MODE_EXCLUSIVE,
+				.fs = of->fs,
 				.of = of,
 				.req = req,
 				.run = run_truncate,
@@ -537,32 +525,23 @@ void open_file_truncate_then(fuse_req_t req, struct open_file *of, uint64_t from
 	op_submit(&op);
 }
 
-int open_file_truncate(struct shmfs *fs, fuse_req_t req, struct open_file *of, uint64_t from)
-{
-	int semid, ret;
-
-	if (from >= attach_size(of->att))
-		return 0;
-	ret = lock_for(fs, req, of, LOCK_MODE_EXCLUSIVE, fs->opts.lock_timeout_ms, &semid);
-	if (ret)
-		return ret;
-	ret = attach_zero(of->att, from);
-	lock_release(semid, LOCK_MODE_EXCLUSIVE);
-	return ret;
-}
-
 int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, size_t len)
 {
+	struct lockwait_req r = { .hold = of->hold, .mode = LOCK_MODE_EXCLUSIVE };
 	ssize_t n;
-	int semid, ret;
+	int ret;
 
 	if (len == 0)
 		return 0;
-	ret = lock_for(fs, NULL, of, LOCK_MODE_EXCLUSIVE, 0, &semid);
+	/* Tried once, never waited for: no creation waits on another user. */
+	ret = lockwait_take(fs->waits, &r, false);
+	if ((ret == -EIDRM || ret == -EINVAL) &&
+	    lock_hold_renew(fs->locks, of->hold, r.grant.semid) != -1)
+		ret = lockwait_take(fs->waits, &r, false);
 	if (ret)
-		return ret == -ETIMEDOUT ? -EBUSY : ret;
+		return ret == -EAGAIN ? -EBUSY : ret;
 	n = attach_write(of->att, data, len, 0);
-	lock_release(semid, LOCK_MODE_EXCLUSIVE);
+	lockwait_give(fs->waits, &r.grant);
 	return n < 0 ? (int)n : 0;
 }
 

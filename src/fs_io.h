@@ -43,10 +43,6 @@ void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle
 void open_file_truncate_then(fuse_req_t req, struct open_file *of, uint64_t from,
 			     void (*then)(fuse_req_t req, struct open_file *of, int err, void *ctx),
 			     void *ctx);
-/* The same, waiting in this thread for the lock (names being created,
- * whose bookkeeping cannot wait for a callback); req may be NULL.  0 or
- * -errno. */
-int open_file_truncate(struct shmfs *fs, fuse_req_t req, struct open_file *of, uint64_t from);
 /* Copy the first bytes of a segment being created, without waiting for
  * its lock (-EBUSY if someone holds it already). */
 int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, size_t len);

@@ -6,6 +6,7 @@
  * is bounded as a whole; a semop() that blocks for ever cannot be asked to
  * stop by anyone but a signal.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -15,7 +16,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "budget.h"
 #include "lock.h"
 
 /* How often a wait looks at its abort callback. */
@@ -74,12 +74,35 @@ static int try_acquire(int semid, struct sembuf *ops, size_t nops, uint64_t slic
 	return semop(semid, now, nops) == 0 ? 0 : -errno;
 }
 
+/* Set once the daemon serves requests: from then on only a thread of the
+ * parking module (lockwait.c) may wait for a lock. */
+static bool blocking_forbidden;
+static __thread bool thread_may_block;
+
+void lock_forbid_blocking(void)
+{
+	__atomic_store_n(&blocking_forbidden, true, __ATOMIC_RELAXED);
+}
+
+void lock_thread_may_block(void)
+{
+	thread_may_block = true;
+}
+
+bool lock_blocking_allowed(void)
+{
+	return thread_may_block || !__atomic_load_n(&blocking_forbidden, __ATOMIC_RELAXED);
+}
+
 int lock_acquire(int semid, enum lock_mode mode, unsigned int timeout_ms, lock_abort_fn abort,
 		 void *arg)
 {
 	struct sembuf ops[3];
 	size_t nops = lock_ops(mode, ops);
 	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+
+	/* No worker waits: the rule of the whole daemon, checked here. */
+	assert(timeout_ms == 0 || lock_blocking_allowed());
 
 	for (;;) {
 		uint64_t now = monotonic_ns();
@@ -174,9 +197,10 @@ int lock_mark_initialised(int semid)
 	return semctl(semid, SEM_MARK, SETVAL, arg) == 0 ? 0 : -errno;
 }
 
-/* ---- the sets in use ---------------------------------------------------- */
+/* ---- the locks in use ---------------------------------------------------- */
 
-/* One segment's set, shared by every open file of that segment.  A
+/* One segment's lock, shared by every open file of that segment: the
+ * ShareLite set of its key, or the private lock (privlock.h).  A
  * ShareLite set is remembered after the last close (holders 0), so that
  * after ipcrm, which clears the key, the files opened anew still find the
  * set the attached ShareLite programs go on using. */
@@ -184,12 +208,18 @@ struct lock_hold {
 	struct lock_hold *next;
 	int shmid;
 	uint64_t generation; /* segment_generation(): a reused shmid is another segment */
-	int32_t key;	     /* the key when the set was chosen */
-	int semid;	     /* -1 once gone and not renewable */
-	bool owned;	     /* a private set: ours to remove */
-	bool charged;	     /* owned and counted in charged_to's budget */
-	uid_t charged_to;
-	unsigned int holders;
+	int32_t key;	     /* the key when the lock was chosen */
+	/* A semid, LOCK_PRIVATE, or -1 once gone and not renewable.  Written
+	 * under both the table's mutex and mutex; read under either, or
+	 * atomically. */
+	int semid;
+	unsigned int holders; /* under the table's mutex */
+	pthread_mutex_t mutex;
+	struct privlock priv; /* under mutex; used while semid is LOCK_PRIVATE */
+	/* Under mutex: its last file closed while a request still held the
+	 * private lock (a reply goes out before the lock is let go, and the
+	 * close may overtake it): out of the table, freed by the last give. */
+	bool orphan;
 };
 
 /* ShareLite sets remembered with no file open, at most. */
@@ -200,42 +230,33 @@ struct lock_table {
 	struct lock_hold *holds;
 	size_t count;	   /* holds with holders */
 	size_t remembered; /* holds without */
-	struct budget *sets;
 };
 
-struct lock_table *lock_table_new(struct budget *sets)
+struct lock_table *lock_table_new(void)
 {
 	struct lock_table *table = calloc(1, sizeof(*table));
 
 	if (!table)
 		return NULL;
-	table->sets = sets;
 	pthread_mutex_init(&table->mutex, NULL);
 	return table;
 }
 
-static void drop_set(struct lock_table *table, struct lock_hold *h)
+static void free_hold(struct lock_hold *h)
 {
-	if (h->owned && h->semid >= 0)
-		semctl(h->semid, 0, IPC_RMID);
-	if (h->charged && table->sets)
-		budget_give(table->sets, h->charged_to);
-	h->semid = -1;
-	h->owned = false;
-	h->charged = false;
+	pthread_mutex_destroy(&h->mutex);
+	free(h);
 }
 
 void lock_table_free(struct lock_table *table)
 {
 	if (!table)
 		return;
-	table->sets = NULL; /* the budgets may be gone: nothing to give back */
 	while (table->holds) {
 		struct lock_hold *h = table->holds;
 
 		table->holds = h->next;
-		drop_set(table, h);
-		free(h);
+		free_hold(h);
 	}
 	pthread_mutex_destroy(&table->mutex);
 	free(table);
@@ -249,53 +270,33 @@ static struct lock_hold *find_hold(struct lock_table *table, int shmid, uint64_t
 	return NULL;
 }
 
-/* The choice of the header for h: the key's ShareLite set, or a new
- * private set only the daemon may use, charged to uid's budget.  The
- * semid or -errno; h's owned and charged are set. */
-static int choose_set(struct lock_table *table, struct lock_hold *h, const struct segment_info *seg,
-		      uid_t uid)
+/* The choice of the header: the key's ShareLite set, or the private lock. */
+static int choose_lock(const struct segment_info *seg)
 {
 	int semid = lock_sharelite_set(seg);
 
-	h->owned = h->charged = false;
-	if (semid >= 0)
-		return semid;
-	/* Sets are a machine-wide resource (SEMMNI): no user may take them
-	 * all through us. */
-	if (table->sets && !budget_take(table->sets, uid))
-		return -ENOSPC;
-	semid = semget(IPC_PRIVATE, LOCK_NSEMS, IPC_CREAT | S_IRUSR | S_IWUSR);
-	if (semid < 0) {
-		semid = -errno;
-		if (table->sets)
-			budget_give(table->sets, uid);
-		return semid;
-	}
-	h->owned = true;
-	h->charged = table->sets != NULL;
-	h->charged_to = uid;
-	return semid;
+	return semid >= 0 ? semid : LOCK_PRIVATE;
 }
 
-/* Leave our private set for the key's ShareLite set, which a program
- * made since the choice: safe only while nobody holds or waits for the
- * private set, which we make sure of by taking it ourselves (nobody else
- * can): requests that still try it then find it gone and choose again
- * (lock_hold_renew()), and get the new set. */
-static void leave_private(struct lock_table *table, struct lock_hold *h,
-			  const struct segment_info *seg)
+static void set_semid(struct lock_hold *h, int semid)
+{
+	__atomic_store_n(&h->semid, semid, __ATOMIC_RELEASE);
+}
+
+/* Leave the private lock for the key's ShareLite set, which a program
+ * made since the choice: only while nobody holds or waits for the private
+ * lock (checked under its mutex, which every take goes through), so no
+ * request ever holds one while another holds the other. */
+static void leave_private(struct lock_hold *h, const struct segment_info *seg)
 {
 	int keyed = lock_sharelite_set(seg);
-	int old = h->semid;
 
-	if (keyed < 0 || lock_acquire(old, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL) != 0)
+	if (keyed < 0)
 		return;
-	__atomic_store_n(&h->semid, keyed, __ATOMIC_RELEASE);
-	h->owned = false;
-	semctl(old, 0, IPC_RMID);
-	if (h->charged && table->sets)
-		budget_give(table->sets, h->charged_to);
-	h->charged = false;
+	pthread_mutex_lock(&h->mutex);
+	if (h->semid == LOCK_PRIVATE && privlock_idle(&h->priv))
+		set_semid(h, keyed);
+	pthread_mutex_unlock(&h->mutex);
 }
 
 /* A remembered set still guards seg: seg is the segment it was chosen
@@ -305,11 +306,10 @@ static bool remembered_applies(const struct lock_hold *h, const struct segment_i
 {
 	if (seg->key != h->key && !(seg->key == 0 && (seg->mode & SEGMENT_MODE_DEST)))
 		return false;
-	return follows_protocol(h->semid, seg);
+	return h->semid >= 0 && follows_protocol(h->semid, seg);
 }
 
-/* Forget a remembered hold (none of whose files is open). */
-static void forget_locked(struct lock_table *table, struct lock_hold *gone)
+static void unlink_locked(struct lock_table *table, struct lock_hold *gone)
 {
 	for (struct lock_hold **link = &table->holds; *link; link = &(*link)->next) {
 		if (*link == gone) {
@@ -318,7 +318,13 @@ static void forget_locked(struct lock_table *table, struct lock_hold *gone)
 		}
 	}
 	table->remembered--;
-	free(gone);
+}
+
+/* Forget a hold none of whose files is open. */
+static void forget_locked(struct lock_table *table, struct lock_hold *gone)
+{
+	unlink_locked(table, gone);
+	free_hold(gone);
 }
 
 /* Remember one more (keep): past the bound, forget one whose segment is
@@ -345,7 +351,7 @@ static void make_room_locked(struct lock_table *table, const struct lock_hold *k
 		forget_locked(table, oldest);
 }
 
-int lock_table_hold(struct lock_table *table, const struct segment_info *seg, uid_t uid,
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 		    struct lock_hold **out)
 {
 	uint64_t generation = segment_generation(seg);
@@ -364,8 +370,8 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg, ui
 		if (h->holders == 0) {
 			table->remembered--;
 			table->count++;
-		} else if (h->owned) {
-			leave_private(table, h, seg);
+		} else if (h->semid == LOCK_PRIVATE) {
+			leave_private(h, seg);
 		}
 		h->holders++;
 		goto out;
@@ -376,14 +382,9 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg, ui
 		goto out;
 	}
 	/* semget and semctl never wait on anyone: fine under the mutex. */
-	h->charged_to = uid;
-	h->semid = choose_set(table, h, seg, uid);
-	if (h->semid < 0) {
-		ret = h->semid;
-		free(h);
-		h = NULL;
-		goto out;
-	}
+	pthread_mutex_init(&h->mutex, NULL);
+	privlock_init(&h->priv);
+	h->semid = choose_lock(seg);
 	h->shmid = seg->shmid;
 	h->generation = generation;
 	h->key = seg->key;
@@ -412,16 +413,16 @@ int lock_hold_renew(struct lock_table *table, struct lock_hold *hold, int semid)
 		ret = hold->semid; /* another file of the segment renewed it */
 		goto out;
 	}
-	/* Gone: whoever removed it may make it anew for the key; else a
-	 * private one.  A segment gone too keeps a private set for the files
-	 * still open on it. */
+	/* Gone: whoever removed it may make it anew for the key; else the
+	 * private lock.  A segment gone too keeps the private lock for the
+	 * files still open on it. */
 	if (segment_stat(hold->shmid, false, &seg) != 0 ||
 	    segment_generation(&seg) != hold->generation)
 		seg = (struct segment_info){ .shmid = hold->shmid };
-	if (hold->charged && table->sets)
-		budget_give(table->sets, hold->charged_to);
-	ret = choose_set(table, hold, &seg, hold->charged_to);
-	__atomic_store_n(&hold->semid, ret < 0 ? -1 : ret, __ATOMIC_RELEASE);
+	ret = choose_lock(&seg);
+	pthread_mutex_lock(&hold->mutex);
+	set_semid(hold, ret);
+	pthread_mutex_unlock(&hold->mutex);
 out:
 	pthread_mutex_unlock(&table->mutex);
 	return ret;
@@ -432,30 +433,100 @@ void lock_table_release(struct lock_table *table, struct lock_hold *hold)
 	pthread_mutex_lock(&table->mutex);
 	if (--hold->holders == 0) {
 		table->count--;
-		if (!hold->owned && hold->semid >= 0) {
-			/* a ShareLite set: remembered (see struct lock_hold) */
+		/* A ShareLite set is remembered (see struct lock_hold); the
+		 * private lock, with no file open, is nobody's. */
+		if (hold->semid >= 0)
 			make_room_locked(table, hold);
-			table->remembered++;
-		} else {
-			table->remembered++;
-			drop_set(table, hold);
-			forget_locked(table, hold);
+		table->remembered++;
+		if (hold->semid < 0) {
+			bool busy;
+
+			pthread_mutex_lock(&hold->mutex);
+			busy = !privlock_idle(&hold->priv);
+			hold->orphan = busy;
+			pthread_mutex_unlock(&hold->mutex);
+			if (busy) {
+				/* only holders, no waiters: files hold waiters' holds */
+				assert(!hold->priv.head);
+				unlink_locked(table, hold);
+			} else {
+				forget_locked(table, hold);
+			}
 		}
 	}
 	pthread_mutex_unlock(&table->mutex);
 }
 
-int lock_table_current(struct lock_table *table, const struct segment_info *seg)
+int lock_hold_take(struct lock_hold *h, enum lock_mode mode, pid_t pid, struct privlock_waiter *w,
+		   struct lock_grant *g)
+{
+	bool exclusive = mode == LOCK_MODE_EXCLUSIVE;
+	int semid, ret;
+
+	pthread_mutex_lock(&h->mutex);
+	semid = h->semid;
+	if (semid == LOCK_PRIVATE) {
+		ret = privlock_take(&h->priv, exclusive, pid, w) ? 0 : w ? LOCK_QUEUED : -EAGAIN;
+		pthread_mutex_unlock(&h->mutex);
+	} else {
+		pthread_mutex_unlock(&h->mutex);
+		/* Tried, never waited for: the kernel says now. */
+		ret = semid < 0 ? -EIDRM : lock_acquire(semid, mode, 0, NULL, NULL);
+		if (ret == -ETIMEDOUT)
+			ret = -EAGAIN;
+	}
+	*g = (struct lock_grant){ .hold = h, .semid = semid, .mode = mode };
+	return ret;
+}
+
+struct privlock_waiter *lock_hold_give(const struct lock_grant *g)
+{
+	struct privlock_waiter *granted;
+	bool orphan_gone;
+
+	if (g->semid != LOCK_PRIVATE) {
+		lock_release(g->semid, g->mode);
+		return NULL;
+	}
+	pthread_mutex_lock(&g->hold->mutex);
+	granted = privlock_release(&g->hold->priv, g->mode == LOCK_MODE_EXCLUSIVE);
+	orphan_gone = g->hold->orphan && privlock_idle(&g->hold->priv);
+	pthread_mutex_unlock(&g->hold->mutex);
+	if (orphan_gone)
+		free_hold(g->hold);
+	return granted;
+}
+
+bool lock_hold_cancel(struct lock_hold *h, struct privlock_waiter *w,
+		      struct privlock_waiter **granted)
+{
+	bool was;
+
+	pthread_mutex_lock(&h->mutex);
+	was = privlock_cancel(&h->priv, w, granted);
+	pthread_mutex_unlock(&h->mutex);
+	return was;
+}
+
+int lock_table_current(struct lock_table *table, const struct segment_info *seg,
+		       struct lock_state *priv, unsigned int *queued)
 {
 	struct lock_hold *h;
 	int semid = -1;
 
 	pthread_mutex_lock(&table->mutex);
 	h = find_hold(table, seg->shmid, segment_generation(seg));
-	if (h && (h->holders > 0 || remembered_applies(h, seg)))
+	if (h && (h->holders > 0 || remembered_applies(h, seg))) {
+		pthread_mutex_lock(&h->mutex);
 		semid = h->semid;
+		if (semid == LOCK_PRIVATE && priv)
+			privlock_state(&h->priv, priv);
+		if (semid == LOCK_PRIVATE && queued)
+			*queued = privlock_waiting(&h->priv);
+		pthread_mutex_unlock(&h->mutex);
+	}
 	pthread_mutex_unlock(&table->mutex);
-	if (semid < 0) {
+	if (semid == -1) {
 		semid = lock_sharelite_set(seg);
 		if (semid < 0)
 			semid = -1;
@@ -463,14 +534,14 @@ int lock_table_current(struct lock_table *table, const struct segment_info *seg)
 	return semid;
 }
 
-void lock_table_count(struct lock_table *table, size_t *held, size_t *private_sets)
+void lock_table_count(struct lock_table *table, size_t *held, size_t *private_locks)
 {
 	size_t n = 0;
 
 	pthread_mutex_lock(&table->mutex);
 	for (struct lock_hold *h = table->holds; h; h = h->next)
-		n += h->owned;
+		n += h->semid == LOCK_PRIVATE;
 	*held = table->count;
-	*private_sets = n;
+	*private_locks = n;
 	pthread_mutex_unlock(&table->mutex);
 }

@@ -1,6 +1,7 @@
 /* lockwait.c - waits for a segment's lock that hold no worker thread. */
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -110,6 +111,7 @@ static void *queue_main(void *arg)
 	struct set_queue *q = arg;
 	struct lockwait *lw = q->lw;
 
+	lock_thread_may_block(); /* the one place that waits */
 	pthread_mutex_lock(&lw->mutex);
 	for (;;) {
 		struct lockwait_req *r, *gone;
@@ -140,6 +142,8 @@ static void *queue_main(void *arg)
 		pthread_mutex_unlock(&lw->mutex);
 		/* Wait in the kernel, without the mutex: woken as the lock frees. */
 		ret = lock_acquire(q->semid, r->mode, SLICE_MS, NULL, NULL);
+		r->grant =
+			(struct lock_grant){ .hold = r->hold, .semid = q->semid, .mode = r->mode };
 		pthread_mutex_lock(&lw->mutex);
 		if (ret == -ETIMEDOUT)
 			continue;
@@ -172,7 +176,7 @@ static struct set_queue *find_queue_locked(struct lockwait *lw, int semid)
 	return NULL;
 }
 
-int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
+static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 {
 	struct set_queue *q;
 	pthread_condattr_t cattr;
@@ -258,4 +262,72 @@ size_t lockwait_count_set(struct lockwait *lw, int semid)
 		n++;
 	pthread_mutex_unlock(&lw->mutex);
 	return n;
+}
+
+/* ---- the private lock: no thread ----------------------------------------- */
+
+/* The private lock's waiters let in by a release, to be called back by
+ * the outermost lockwait_give() of this thread: a callback that lets go
+ * of its own lock only adds to the list, so a long queue is a loop, not a
+ * recursion. */
+static __thread struct privlock_waiter *to_call, **to_call_tail;
+static __thread bool calling;
+
+static struct lockwait_req *req_of(struct privlock_waiter *w)
+{
+	return (struct lockwait_req *)((char *)w - offsetof(struct lockwait_req, pw));
+}
+
+static void call_granted(struct lockwait *lw, struct privlock_waiter *granted)
+{
+	if (!granted)
+		return;
+	if (!to_call_tail)
+		to_call_tail = &to_call;
+	*to_call_tail = granted;
+	while (granted->next)
+		granted = granted->next;
+	to_call_tail = &granted->next;
+	if (calling)
+		return;
+	calling = true;
+	while (to_call) {
+		struct privlock_waiter *w = to_call;
+		struct lockwait_req *r = req_of(w);
+
+		to_call = w->next;
+		if (!to_call)
+			to_call_tail = &to_call;
+		r->grant = (struct lock_grant){ .hold = r->hold,
+						.semid = LOCK_PRIVATE,
+						.mode = r->mode };
+		answer(lw, r, 0);
+	}
+	calling = false;
+}
+
+void lockwait_give(struct lockwait *lw, const struct lock_grant *g)
+{
+	call_granted(lw, lock_hold_give(g));
+}
+
+int lockwait_take(struct lockwait *lw, struct lockwait_req *r, bool park)
+{
+	int ret;
+
+	if (!park)
+		return lock_hold_take(r->hold, r->mode, r->pid, NULL, &r->grant);
+	if (!budget_take(lw->budget, r->uid))
+		return -ENOLCK;
+	ret = lock_hold_take(r->hold, r->mode, r->pid, &r->pw, &r->grant);
+	if (ret == LOCK_QUEUED)
+		return LOCKWAIT_PARKED; /* the release that lets it in answers */
+	if (ret == -EAGAIN) {
+		budget_give(lw->budget, r->uid);
+		r->semid = r->grant.semid;
+		ret = park_on_set(lw, r);
+		return ret ? ret : LOCKWAIT_PARKED;
+	}
+	budget_give(lw->budget, r->uid);
+	return ret;
 }

@@ -150,12 +150,16 @@ static void text_locks(struct text *t, const struct sidecar_locks *locks)
 	static const struct notify_state no_notify;
 	int lock_semid = locks ? locks->lock_semid : -1;
 	int notify_semid = locks ? locks->notify_semid : -1;
-	bool lock_shown = lock_semid >= 0 && locks->lock;
+	bool priv = locks && locks->lock_private;
+	bool lock_shown = (lock_semid >= 0 || priv) && locks->lock;
 	bool notify_shown = notify_semid >= 0 && locks->notify;
 	const struct lock_state *l = lock_shown ? locks->lock : &no_lock;
 	const struct notify_state *n = notify_shown ? locks->notify : &no_notify;
 
-	text_semid(t, "lock_semid", lock_semid);
+	if (priv)
+		text_printf(t, "lock_semid private\n");
+	else
+		text_semid(t, "lock_semid", lock_semid);
 	text_pid(t, "lock_writer", lock_shown, l->writer);
 	text_count(t, "lock_readers", lock_shown, l->readers);
 	text_count(t, "lock_waiting_for_writer", lock_shown, l->waiting_for_writer);

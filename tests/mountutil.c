@@ -213,7 +213,9 @@ int sidecar_semid(const char *dir, int id)
 		fprintf(stderr, "mountutil: no lock_semid in %s/%d.stat:\n%s", dir, id, text);
 		exit(1);
 	}
-	return strcmp(v, "-") == 0 ? -1 : atoi(v);
+	if (strcmp(v, "private") == 0)
+		return SIDECAR_PRIVATE;
+	return strcmp(v, "-") == 0 || strcmp(v, "none") == 0 ? -1 : atoi(v);
 }
 
 int make_segment(int key, size_t size, int mode)

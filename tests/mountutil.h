@@ -46,8 +46,9 @@ int run(char *out, size_t out_size, const char *fmt, ...) __attribute__((format(
 const char *sidecar_value(const char *text, const char *name, char *value, size_t size);
 
 /* The lock_semid of segment id as its sidecar under dir shows it (cat),
- * or -1 where it shows none.  Exits the test program if it has no such
- * line. */
+ * SIDECAR_PRIVATE for the daemon's private lock, or -1 where it shows
+ * none.  Exits the test program if it has no such line. */
+#define SIDECAR_PRIVATE (-2)
 int sidecar_semid(const char *dir, int id);
 
 /* Create a segment (shmget) in the test's private IPC namespace. */

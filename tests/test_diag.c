@@ -595,7 +595,7 @@ static void test_lock_state(void **state)
 	semctl(semid, 0, IPC_RMID);
 }
 
-/* shmfs's private set, of a segment only root may read: its state is for
+/* shmfs's private lock, of a segment only root may read: its state is for
  * those who may read the segment. */
 static void test_lock_state_private_set(void **state)
 {
@@ -604,9 +604,9 @@ static void test_lock_state_private_set(void **state)
 	int fd;
 
 	snprintf(path, sizeof(path), "%s/%d", M, shmid);
-	fd = open(path, O_RDONLY); /* the private set exists while open */
+	fd = open(path, O_RDONLY); /* the private lock is named while open */
 	assert_true(fd >= 0);
-	assert_true(value_int(shmid, "lock_semid") >= 0);
+	assert_string_equal(value_as(0, shmid, "lock_semid", v, sizeof(v)), "private");
 	assert_string_equal(value_as(0, shmid, "lock_readers", v, sizeof(v)), "0");
 	assert_string_equal(value_as(0, shmid, "lock_writer", v, sizeof(v)), "none");
 	assert_string_equal(value_as(65534, shmid, "lock_readers", v, sizeof(v)), "-");

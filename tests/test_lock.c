@@ -2,6 +2,7 @@
  * semaphores in a private IPC namespace, and against IPC::ShareLite. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -45,11 +46,6 @@ static bool set_exists(int semid)
 	struct semid_ds ds;
 
 	return semctl(semid, 0, IPC_STAT, &ds) == 0;
-}
-
-static void stat_set(int semid, struct semid_ds *ds)
-{
-	assert_int_equal(semctl(semid, 0, IPC_STAT, ds), 0);
 }
 
 static void remove_set(int semid)
@@ -339,55 +335,49 @@ static int sharelite_set(int32_t key)
 
 static int hold_semid(struct lock_table *t, const struct segment_info *seg, struct lock_hold **h)
 {
-	assert_int_equal(lock_table_hold(t, seg, 0, h), 0);
+	assert_int_equal(lock_table_hold(t, seg, h), 0);
 	return lock_hold_semid(*h);
-}
-
-static void assert_private_set(int semid)
-{
-	struct semid_ds ds;
-
-	stat_set(semid, &ds);
-	assert_int_equal(ds.sem_perm.__key, IPC_PRIVATE);
-	assert_int_equal(ds.sem_nsems, 3);
-	assert_int_equal(ds.sem_perm.mode & 0777, 0600);
-	assert_int_equal(ds.sem_perm.uid, getuid());
 }
 
 static void test_table_takes_no_key(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	struct segment_info seg = seg_of(100, KEY(1), 0666);
 	struct lock_hold *a, *b;
-	int before = count_sets(), id;
+	struct lock_grant g;
+	int before = count_sets();
 
 	/* Looking creates nothing. */
-	assert_int_equal(lock_table_current(t, &seg), -1);
+	assert_int_equal(lock_table_current(t, &seg, NULL, NULL), -1);
+	/* Opening makes no kernel object: the private lock is the daemon's,
+	 * and never a set with the segment's key. */
+	assert_int_equal(hold_semid(t, &seg, &a), LOCK_PRIVATE);
 	assert_int_equal(count_sets(), before);
-	/* Opening makes a private set, never one with the segment's key. */
-	id = hold_semid(t, &seg, &a);
-	assert_private_set(id);
 	assert_int_equal(semget(KEY(1), 0, 0), -1);
 	assert_int_equal(errno, ENOENT);
-	assert_int_equal(hold_semid(t, &seg, &b), id);
-	assert_int_equal(lock_table_current(t, &seg), id);
+	assert_int_equal(hold_semid(t, &seg, &b), LOCK_PRIVATE);
+	assert_ptr_equal(a, b);
+	assert_int_equal(lock_table_current(t, &seg, NULL, NULL), LOCK_PRIVATE);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_EXCLUSIVE, 1, NULL, &g), 0);
+	assert_int_equal(g.semid, LOCK_PRIVATE);
+	assert_int_equal(count_sets(), before);
+	assert_null(lock_hold_give(&g));
 	lock_table_release(t, a);
-	assert_true(set_exists(id));
-	/* The last close removes it. */
 	lock_table_release(t, b);
-	assert_false(set_exists(id));
+	/* Closed: nothing is remembered of it. */
+	assert_int_equal(lock_table_current(t, &seg, NULL, NULL), -1);
 	assert_int_equal(count_sets(), before);
 	lock_table_free(t);
 }
 
 static void test_table_uses_sharelite_set(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	int theirs = sharelite_set(KEY(2));
 	struct segment_info seg = seg_of(101, KEY(2), 0644);
 	struct lock_hold *h;
 
-	assert_int_equal(lock_table_current(t, &seg), theirs);
+	assert_int_equal(lock_table_current(t, &seg, NULL, NULL), theirs);
 	assert_int_equal(hold_semid(t, &seg, &h), theirs);
 	/* Not ours: neither the last close nor freeing removes it. */
 	lock_table_release(t, h);
@@ -403,7 +393,7 @@ static void test_table_uses_sharelite_set(void **state)
  * semaphores either, unless it carries ShareLite's mark. */
 static void test_table_leaves_program_sets(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	int one = semget(KEY(3), 1, IPC_CREAT | IPC_EXCL | 0600);
 	int three = semget(KEY(4), 3, IPC_CREAT | IPC_EXCL | 0600);
 	int counted = semget(KEY(5), 3, IPC_CREAT | IPC_EXCL | 0600);
@@ -413,6 +403,7 @@ static void test_table_leaves_program_sets(void **state)
 		int val;
 	} two = { .val = 2 };
 	struct lock_hold *ha, *hb, *hc;
+	struct lock_grant g;
 
 	assert_true(one >= 0 && three >= 0 && counted >= 0);
 	/* marked, but semaphore 2 counts beyond one writer: a counter */
@@ -421,13 +412,13 @@ static void test_table_leaves_program_sets(void **state)
 	assert_int_not_equal(hold_semid(t, &a, &ha), one);
 	assert_int_not_equal(hold_semid(t, &b, &hb), three);
 	assert_int_not_equal(hold_semid(t, &c, &hc), counted);
-	assert_private_set(lock_hold_semid(ha));
-	assert_private_set(lock_hold_semid(hb));
-	assert_private_set(lock_hold_semid(hc));
-	assert_int_equal(lock_acquire(lock_hold_semid(hb), LOCK_MODE_EXCLUSIVE, 0, NULL, NULL), 0);
+	assert_int_equal(lock_hold_semid(ha), LOCK_PRIVATE);
+	assert_int_equal(lock_hold_semid(hb), LOCK_PRIVATE);
+	assert_int_equal(lock_hold_semid(hc), LOCK_PRIVATE);
+	assert_int_equal(lock_hold_take(hb, LOCK_MODE_EXCLUSIVE, 1, NULL, &g), 0);
 	assert_int_equal(semval(three, 1), 0);
 	assert_int_equal(semval(three, 2), 0);
-	assert_int_equal(lock_release(lock_hold_semid(hb), LOCK_MODE_EXCLUSIVE), 0);
+	assert_null(lock_hold_give(&g));
 	lock_table_free(t);
 	assert_true(set_exists(one) && set_exists(three) && set_exists(counted));
 	assert_int_equal(semval(counted, 2), 2);
@@ -440,7 +431,7 @@ static void test_table_leaves_program_sets(void **state)
  * its lock, ShareLite's mark or not: its maker could hold it. */
 static void test_table_refuses_planted_set(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	struct segment_info seg = seg_of(105, KEY(6), 0644);
 	struct lock_hold *h;
 	int status, planted;
@@ -459,7 +450,7 @@ static void test_table_refuses_planted_set(void **state)
 	planted = semget(KEY(6), 0, 0);
 	assert_true(planted >= 0);
 	seg.uid = seg.cuid = 1000; /* someone else's segment */
-	assert_int_equal(lock_table_current(t, &seg), -1);
+	assert_int_equal(lock_table_current(t, &seg, NULL, NULL), -1);
 	assert_int_not_equal(hold_semid(t, &seg, &h), planted);
 	lock_table_release(t, h);
 	/* The same set on its maker's own segment is the lock. */
@@ -474,7 +465,7 @@ static void test_table_refuses_planted_set(void **state)
  * ipcrm (key cleared, dest) the ShareLite set stays the lock. */
 static void test_table_choice_holds(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	int theirs = sharelite_set(KEY(7));
 	struct segment_info seg = seg_of(106, KEY(7), 0600);
 	struct lock_hold *a, *b;
@@ -490,38 +481,41 @@ static void test_table_choice_holds(void **state)
 	 * segment anew for every read (cat in a loop) keeps ShareLite's lock. */
 	assert_int_equal(hold_semid(t, &seg, &a), theirs);
 	lock_table_release(t, a);
-	/* Once the set goes, a private one. */
+	/* Once the set goes, the private lock. */
 	remove_set(theirs);
 	id = hold_semid(t, &seg, &a);
-	assert_int_not_equal(id, theirs);
-	assert_private_set(id);
+	assert_int_equal(id, LOCK_PRIVATE);
 	lock_table_release(t, a);
 	lock_table_free(t);
 }
 
-/* A ShareLite set made while a file holds a private set: the next open
+/* A ShareLite set made while a file holds the private lock: the next open
  * moves every file to the ShareLite set, once nobody holds the private
- * one; never while someone does. */
+ * lock; never while someone does. */
 static void test_table_leaves_private_set(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	struct segment_info seg = seg_of(109, KEY(8), 0600);
 	struct lock_hold *a, *b;
+	struct lock_grant g;
 	int priv = hold_semid(t, &seg, &a), theirs;
 
-	assert_private_set(priv);
+	assert_int_equal(priv, LOCK_PRIVATE);
 	theirs = sharelite_set(KEY(8));
 	/* held by a request: no move */
-	assert_int_equal(lock_acquire(priv, LOCK_MODE_SHARED, 0, NULL, NULL), 0);
-	assert_int_equal(hold_semid(t, &seg, &b), priv);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_SHARED, 1, NULL, &g), 0);
+	assert_int_equal(hold_semid(t, &seg, &b), LOCK_PRIVATE);
 	lock_table_release(t, b);
-	assert_int_equal(lock_release(priv, LOCK_MODE_SHARED), 0);
-	/* free: the next open moves, the private set goes */
+	assert_null(lock_hold_give(&g));
+	/* free: the next open moves */
 	assert_int_equal(hold_semid(t, &seg, &b), theirs);
 	assert_int_equal(lock_hold_semid(a), theirs);
-	assert_false(set_exists(priv));
-	/* a request that had read the old semid finds the new one */
-	assert_int_equal(lock_hold_renew(t, a, priv), theirs);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_SHARED, 1, NULL, &g), 0);
+	assert_int_equal(g.semid, theirs);
+	assert_int_equal(semval(theirs, 1), 1);
+	assert_null(lock_hold_give(&g));
+	/* a request that had read LOCK_PRIVATE finds the new set */
+	assert_int_equal(lock_hold_renew(t, a, LOCK_PRIVATE), theirs);
 	lock_table_release(t, a);
 	lock_table_release(t, b);
 	lock_table_free(t);
@@ -533,7 +527,7 @@ static void test_table_leaves_private_set(void **state)
  * protocol never has readers and a writer at once. */
 static void test_table_leaves_free_mutexes(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	int mutexes = semget(KEY(9), 3, IPC_CREAT | IPC_EXCL | 0600);
 	unsigned short ones[3] = { 1, 1, 1 };
 	struct segment_info seg = seg_of(110, KEY(9), 0600);
@@ -541,7 +535,7 @@ static void test_table_leaves_free_mutexes(void **state)
 
 	assert_true(mutexes >= 0);
 	assert_int_equal(semctl(mutexes, 0, SETALL, ones), 0);
-	assert_int_equal(lock_table_current(t, &seg), -1);
+	assert_int_equal(lock_table_current(t, &seg, NULL, NULL), -1);
 	assert_int_not_equal(hold_semid(t, &seg, &h), mutexes);
 	lock_table_release(t, h);
 	lock_table_free(t);
@@ -550,50 +544,60 @@ static void test_table_leaves_free_mutexes(void **state)
 	remove_set(mutexes);
 }
 
-/* A reused shmid is another segment, with a set of its own. */
+/* A reused shmid is another segment, with a lock of its own. */
 static void test_table_generation(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	struct segment_info old = seg_of(107, 0, 0600), fresh = old;
 	struct lock_hold *a, *b;
+	struct lock_grant ga, gb;
 
 	fresh.cpid = 43;
-	assert_int_not_equal(hold_semid(t, &old, &a), hold_semid(t, &fresh, &b));
+	assert_int_equal(lock_table_hold(t, &old, &a), 0);
+	assert_int_equal(lock_table_hold(t, &fresh, &b), 0);
+	assert_ptr_not_equal(a, b);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_EXCLUSIVE, 1, NULL, &ga), 0);
+	assert_int_equal(lock_hold_take(b, LOCK_MODE_EXCLUSIVE, 1, NULL, &gb), 0);
+	assert_null(lock_hold_give(&ga));
+	assert_null(lock_hold_give(&gb));
 	lock_table_release(t, a);
 	lock_table_release(t, b);
 	lock_table_free(t);
 }
 
-/* A set removed under its holders: they choose again, once for all. */
+/* A ShareLite set removed under its holders: they choose again, once
+ * for all (the private lock, as the key has no set now). */
 static void test_table_renew(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
-	struct segment_info seg = seg_of(108, 0, 0600);
+	struct lock_table *t = lock_table_new();
+	int theirs = sharelite_set(KEY(10));
+	struct segment_info seg = seg_of(108, KEY(10), 0600);
 	struct lock_hold *a, *b;
-	int id = hold_semid(t, &seg, &a), renewed;
+	struct lock_grant g;
 
-	assert_int_equal(hold_semid(t, &seg, &b), id);
-	remove_set(id);
-	assert_int_equal(lock_acquire(id, LOCK_MODE_SHARED, 0, NULL, NULL), -EINVAL);
-	renewed = lock_hold_renew(t, a, id);
-	assert_true(renewed >= 0 && renewed != id);
-	/* the second holder finds the new set already chosen */
-	assert_int_equal(lock_hold_renew(t, b, id), renewed);
-	assert_int_equal(lock_hold_semid(b), renewed);
+	assert_int_equal(hold_semid(t, &seg, &a), theirs);
+	assert_int_equal(hold_semid(t, &seg, &b), theirs);
+	remove_set(theirs);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_SHARED, 1, NULL, &g), -EINVAL);
+	/* the segment (108) is not there: the private lock */
+	assert_int_equal(lock_hold_renew(t, a, theirs), LOCK_PRIVATE);
+	/* the second holder finds the new choice already made */
+	assert_int_equal(lock_hold_renew(t, b, theirs), LOCK_PRIVATE);
+	assert_int_equal(lock_hold_semid(b), LOCK_PRIVATE);
 	lock_table_release(t, a);
 	lock_table_release(t, b);
-	assert_false(set_exists(renewed));
 	lock_table_free(t);
 }
 
 /* Many segments opened and closed one after the other leave the
- * semaphore table as it was; a full table fails only that open. */
+ * semaphore table as it was; a full kernel table fails no open. */
 static void test_table_bounded_by_use(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	int before = count_sets();
 	struct lock_hold *h;
-	int filler[4096], nfill = 0, ret;
+	int filler[4096], nfill = 0;
+	size_t held, priv;
 
 	for (int i = 0; i < 2000; i++) {
 		struct segment_info seg = seg_of(1000 + i, KEY(1000 + i), 0600);
@@ -602,52 +606,64 @@ static void test_table_bounded_by_use(void **state)
 		lock_table_release(t, h);
 	}
 	assert_int_equal(count_sets(), before);
-	/* Fill the kernel's table (SEMMNI lowered in this namespace): the
-	 * next hold fails with ENOSPC. */
+	lock_table_count(t, &held, &priv);
+	assert_int_equal(held, 0);
+	assert_int_equal(priv, 0);
+	/* Fill the kernel's table (SEMMNI lowered in this namespace): opens
+	 * need none of it. */
 	set_semmni(before + 16);
 	while (nfill < 4096 && (filler[nfill] = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600)) >= 0)
 		nfill++;
 	assert_int_equal(errno, ENOSPC);
 	struct segment_info seg = seg_of(5000, 0, 0600);
-	ret = lock_table_hold(t, &seg, 0, &h);
-	assert_int_equal(ret, -ENOSPC);
+	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	lock_table_release(t, h);
 	while (nfill > 0)
 		remove_set(filler[--nfill]);
-	assert_int_equal(lock_table_hold(t, &seg, 0, &h), 0);
-	lock_table_release(t, h);
 	lock_table_free(t);
 	assert_int_equal(count_sets(), before);
 	set_semmni(32000);
 }
 
-/* The private sets made for one user's opens are bounded: past the
- * budget that user's next open gets ENOSPC, another user's does not, and
- * a set let go is given back. */
-static void test_table_sets_budget(void **state)
+/* The private lock's queue: first come first served, a release lets in
+ * the waiters it admits and says who they are. */
+static void test_table_private_queue(void **state)
 {
-	struct budget *sets = budget_new(2);
-	struct lock_table *t = lock_table_new(sets);
-	struct lock_hold *h[4];
-	struct segment_info seg[4];
+	struct lock_table *t = lock_table_new();
+	struct segment_info seg = seg_of(3000, 0, 0600);
+	struct privlock_waiter w1, w2, w3, *granted;
+	struct lock_state st;
+	unsigned int queued = 0;
+	struct lock_hold *h;
+	struct lock_grant g, g2;
 
-	for (int i = 0; i < 4; i++)
-		seg[i] = seg_of(3000 + i, 0, 0600);
-	assert_int_equal(lock_table_hold(t, &seg[0], 1000, &h[0]), 0);
-	assert_int_equal(lock_table_hold(t, &seg[1], 1000, &h[1]), 0);
-	/* a segment already held costs nothing more */
-	assert_int_equal(lock_table_hold(t, &seg[0], 1000, &h[3]), 0);
-	lock_table_release(t, h[3]);
-	assert_int_equal(lock_table_hold(t, &seg[2], 1000, &h[2]), -ENOSPC);
-	assert_int_equal(lock_table_hold(t, &seg[2], 1001, &h[2]), 0);
-	lock_table_release(t, h[0]);
-	assert_int_equal(lock_table_hold(t, &seg[3], 1000, &h[3]), 0);
-	lock_table_release(t, h[1]);
-	lock_table_release(t, h[2]);
-	lock_table_release(t, h[3]);
-	assert_int_equal(budget_held(sets, 1000), 0);
-	assert_int_equal(budget_held(sets, 1001), 0);
+	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	assert_int_equal(lock_hold_take(h, LOCK_MODE_EXCLUSIVE, 10, NULL, &g), 0);
+	assert_int_equal(lock_hold_take(h, LOCK_MODE_SHARED, 11, NULL, &g2), -EAGAIN);
+	assert_int_equal(lock_hold_take(h, LOCK_MODE_SHARED, 11, &w1, &g2), LOCK_QUEUED);
+	assert_int_equal(lock_hold_take(h, LOCK_MODE_SHARED, 12, &w2, &g2), LOCK_QUEUED);
+	assert_int_equal(lock_hold_take(h, LOCK_MODE_EXCLUSIVE, 13, &w3, &g2), LOCK_QUEUED);
+	assert_int_equal(lock_table_current(t, &seg, &st, &queued), LOCK_PRIVATE);
+	assert_int_equal(st.writer, 10);
+	assert_int_equal(st.waiting_for_writer, 3);
+	assert_int_equal(queued, 3);
+	/* the writer goes: both readers in, the writer behind them waits */
+	granted = lock_hold_give(&g);
+	assert_ptr_equal(granted, &w1);
+	assert_ptr_equal(granted->next, &w2);
+	assert_null(w2.next);
+	/* a newcomer waits behind the queued writer, though readers hold it */
+	assert_int_equal(lock_hold_take(h, LOCK_MODE_SHARED, 14, NULL, &g2), -EAGAIN);
+	lock_table_current(t, &seg, &st, &queued);
+	assert_int_equal(st.readers, 2);
+	assert_int_equal(st.waiting_for_readers, 1);
+	g2 = (struct lock_grant){ .hold = h, .semid = LOCK_PRIVATE, .mode = LOCK_MODE_SHARED };
+	assert_null(lock_hold_give(&g2));
+	assert_ptr_equal(lock_hold_give(&g2), &w3);
+	g2.mode = LOCK_MODE_EXCLUSIVE;
+	assert_null(lock_hold_give(&g2));
+	lock_table_release(t, h);
 	lock_table_free(t);
-	budget_free(sets);
 }
 
 /* Every round, all threads hold and release the same few segments. */
@@ -658,12 +674,16 @@ static void *race(void *arg)
 	for (int round = 0; round < 200; round++) {
 		struct segment_info seg = seg_of(2000 + round % 4, 0, 0600);
 		struct lock_hold *h;
+		struct lock_grant g;
+		int ret;
 
-		if (lock_table_hold(t, &seg, 0, &h) != 0)
+		if (lock_table_hold(t, &seg, &h) != 0)
 			return (void *)1;
-		if (lock_acquire(lock_hold_semid(h), LOCK_MODE_SHARED, 5000, NULL, NULL) != 0)
+		while ((ret = lock_hold_take(h, round % 3 ? LOCK_MODE_SHARED : LOCK_MODE_EXCLUSIVE,
+					     1, NULL, &g)) == -EAGAIN)
+			sched_yield();
+		if (ret != 0 || lock_hold_give(&g) != NULL)
 			return (void *)1;
-		lock_release(lock_hold_semid(h), LOCK_MODE_SHARED);
 		lock_table_release(t, h);
 	}
 	return NULL;
@@ -671,7 +691,7 @@ static void *race(void *arg)
 
 static void test_table_threads(void **state)
 {
-	struct lock_table *t = lock_table_new(NULL);
+	struct lock_table *t = lock_table_new();
 	pthread_t threads[8];
 	int before = count_sets();
 	size_t held, owned;
@@ -842,9 +862,9 @@ static void test_sharelite_interop(void **state)
 	seg = seg_of(shmid, ds.shm_perm.__key, ds.shm_perm.mode);
 	seg.uid = ds.shm_perm.uid;
 	seg.cuid = ds.shm_perm.cuid;
-	t = lock_table_new(NULL);
+	t = lock_table_new();
 	/* ShareLite's own set carries its mark: it is the lock. */
-	assert_int_equal(lock_table_hold(t, &seg, 0, &hold), 0);
+	assert_int_equal(lock_table_hold(t, &seg, &hold), 0);
 	semid = lock_hold_semid(hold);
 	assert_int_equal(semid, semget(key, 0, 0));
 
@@ -894,7 +914,7 @@ int main(void)
 		cmocka_unit_test(test_table_generation),
 		cmocka_unit_test(test_table_renew),
 		cmocka_unit_test(test_table_bounded_by_use),
-		cmocka_unit_test(test_table_sets_budget),
+		cmocka_unit_test(test_table_private_queue),
 		cmocka_unit_test(test_table_threads),
 		cmocka_unit_test_teardown(test_sharelite_interop, sharelite_teardown),
 	};

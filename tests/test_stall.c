@@ -426,9 +426,10 @@ static void test_hugetlb_without_pages(void **state)
 	shmctl(other, IPC_RMID, NULL);
 }
 
-/* The sets shmfs makes for one user's opens are that user's budget
- * (max_sets): past it the user's next open gets ENOSPC, while another
- * user's open, and the machine's semaphore table, are unaffected. */
+/* The sets shmfs makes for one user's opens (the notification sets of
+ * .next files; a lock makes none) are that user's budget (max_sets): past
+ * it the user's next open gets ENOSPC, while another user's open, and the
+ * machine's semaphore table, are unaffected. */
 static void test_sets_budget(void **state)
 {
 	static const char *const args[] = { "-o", "allow_other", "-o", "max_sets=3", NULL };
@@ -452,7 +453,7 @@ static void test_sets_budget(void **state)
 			_exit(100);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		for (int i = 0; i < 4; i++) {
-			snprintf(path, sizeof(path), "%s/%d", small.dir, ids[i]);
+			snprintf(path, sizeof(path), "%s/%d.next", small.dir, ids[i]);
 			fds[i] = open(path, O_RDONLY);
 			if (fds[i] < 0 && i == 3)
 				err = errno;

@@ -113,23 +113,17 @@ static int count_sets(void)
 
 /* Lock together with shmfs as an outside program must: a keyed segment
  * gets the ShareLite set of its key (3 semaphores, semaphore 0 marked),
- * made before anything is open; a private one the set shmfs makes while a
- * file of the segment is open, which *keep_fd holds open meanwhile. */
-static int outside_lock_set(int id, int32_t key, int *keep_fd)
+ * made before anything is open.  A private segment is guarded by the
+ * daemon's private lock, which no outside program can take: -1. */
+static int outside_lock_set(int id, int32_t key)
 {
-	char path[128];
+	int semid;
 
-	*keep_fd = -1;
-	if (key) {
-		int semid = make_sharelite_set(key);
-
-		assert_int_equal(lock_semid_of(id), semid);
-		return semid;
-	}
-	snprintf(path, sizeof(path), "%s/%d", M, id);
-	*keep_fd = open(path, O_RDONLY);
-	assert_true(*keep_fd >= 0);
-	return lock_semid_of(id);
+	if (!key)
+		return -1;
+	semid = make_sharelite_set(key);
+	assert_int_equal(lock_semid_of(id), semid);
+	return semid;
 }
 
 /* ---- the workers: each a child process, reporting through its tally --- */
@@ -300,7 +294,7 @@ static long perl_finish(struct perl_writer *pw)
 
 struct size_case {
 	size_t size;
-	int32_t key;	  /* 0: a private segment (its set is shmfs's own) */
+	int32_t key;	  /* 0: a private segment (the daemon's private lock) */
 	long mount_ops;	  /* per worker through the mount */
 	long outside_ops; /* per worker outside it */
 };
@@ -356,7 +350,7 @@ static void test_no_torn_reads(void **state)
 	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
 		const struct size_case *sc = &cases[c];
 		int id = make_segment(sc->key ? sc->key : IPC_PRIVATE, sc->size, 0600);
-		int keep_fd, semid = outside_lock_set(id, sc->key, &keep_fd);
+		int semid = outside_lock_set(id, sc->key);
 		struct worker w = { .shmid = id, .semid = semid, .size = sc->size };
 		int n = 0;
 
@@ -365,18 +359,22 @@ static void test_no_torn_reads(void **state)
 		pids[n] = start_worker(&w, &tallies[n]), n++;
 		w.kind = MOUNT_READER;
 		pids[n] = start_worker(&w, &tallies[n]), n++;
-		w.kind = OUTSIDE_WRITER, w.ops = sc->outside_ops, w.seed = 128;
+		/* outside workers lock with the ShareLite set; a private
+		 * segment's lock is the daemon's: a second writer through the
+		 * mount instead */
+		w.kind = semid >= 0 ? OUTSIDE_WRITER : MOUNT_WRITER, w.seed = 128;
+		w.ops = semid >= 0 ? sc->outside_ops : sc->mount_ops;
 		pids[n] = start_worker(&w, &tallies[n]), n++;
-		w.kind = OUTSIDE_READER;
-		pids[n] = start_worker(&w, &tallies[n]), n++;
+		if (semid >= 0) {
+			w.kind = OUTSIDE_READER;
+			pids[n] = start_worker(&w, &tallies[n]), n++;
+		}
 		w.kind = MOUNT_READER, w.ops = sc->mount_ops;
 		pids[n] = start_worker(&w, &tallies[n]), n++;
 		wait_all(pids, n);
 		collect("stress", sc->size, n, &sum);
 		assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
-		if (keep_fd >= 0)
-			close(keep_fd);
-		else
+		if (semid >= 0)
 			assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	}
 
@@ -462,13 +460,10 @@ static void test_thousand_open_files(void **state)
 		/* an open file is no attacher */
 		assert_int_equal(ds.shm_nattch, 0);
 	}
-	/* each open segment has its lock set while open, and only then */
-	assert_int_equal(count_sets(), sets_before + NFILES);
+	/* their locks are the daemon's private locks: no set at all */
+	assert_int_equal(count_sets(), sets_before);
 	for (int i = 0; i < NFILES; i++)
 		assert_int_equal(close(fds[i]), 0);
-	/* release is asynchronous to close(2) for FUSE: wait, bounded */
-	for (int tries = 0; tries < 500 && count_sets() != sets_before; tries++)
-		usleep(10000);
 	assert_int_equal(count_sets(), sets_before);
 	printf("open-files: %d files open at once\n", NFILES);
 	free(fds);
