@@ -1,0 +1,79 @@
+/* invariants.h - the agents of the invariant harness (tests/test_invariants.c).
+ *
+ * An agent is a forked child that has become one user (setresuid,
+ * setresgid, no supplementary groups, umask 0) and makes the system calls
+ * the driver asks for, one at a time, through a mailbox in shared memory:
+ * calls through the mount and direct System V calls, as that user.  It
+ * keeps that user's open files and mappings between calls.  It judges
+ * nothing: the driver compares what it saw with the kernel.
+ */
+#ifndef SHMFS_INVARIANTS_H
+#define SHMFS_INVARIANTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#define INV_MAX_SEG   (3 * 4096 + 100) /* the largest segment the harness makes */
+#define INV_MAX_SLOTS 12	       /* open files per user */
+#define INV_MAX_MAPS  8		       /* mappings per user */
+#define INV_NAMES     8192
+
+enum agent_op {
+	A_OPEN,	      /* path, flags: probe shmat as flags would, then open into slot */
+	A_CLOSE,      /* slot */
+	A_PREAD,      /* slot, off, len: into out */
+	A_PWRITE,     /* slot, off, len, in */
+	A_FTRUNCATE,  /* slot, size */
+	A_FSTAT,      /* slot */
+	A_MMAP,	      /* slot, map, len, flags (1: writable) */
+	A_MAPREAD,    /* map, len: into out */
+	A_MAPWRITE,   /* map, off, len, in */
+	A_MUNMAP,     /* map */
+	A_OBSERVE,    /* path, shmid, size: stat, shmat probe, open + read, IPC_STAT */
+	A_PATHWRITE,  /* path, shmid, off, len, in: probe shmat rw, open O_WRONLY, pwrite */
+	A_TRUNCATE,   /* path, shmid, size: probe shmat rw, truncate(2) */
+	A_UNLINK,     /* path */
+	A_CHMOD,      /* path, mode */
+	A_CHOWN,      /* path, uid, gid */
+	A_CREATE,     /* path, mode, len, in, size (0: no ftruncate) */
+	A_READDIR,    /* path: names, one a line */
+	A_POLL,	      /* slot, len (ms) */
+	A_NEXTREAD,   /* slot, len, off (ms to wait) */
+	A_SHMGET,     /* key, size, mode */
+	A_SHMRMID,    /* shmid */
+	A_SHMATWRITE, /* shmid, off, len, in */
+	A_SEMGET,     /* key, len (nsems), mode, marker */
+	A_SEMRM,      /* semid */
+};
+
+struct mailbox {
+	/* the request */
+	int op, slot, map, flags, shmid, key, mode, marker;
+	uid_t uid;
+	gid_t gid;
+	long off, len, size;
+	char path[256];
+	unsigned char in[INV_MAX_SEG];
+	/* the answer: ret and err (errno or 0) of the call asked for */
+	long ret;
+	int err;
+	int err2, err3, err4; /* of the calls after it, where there are several */
+	int probe_err;	      /* of the direct shmat probe */
+	int stat_err, ds_err;
+	struct stat st;
+	struct shmid_ds ds;
+	long out_len, shm_len;
+	unsigned char out[INV_MAX_SEG + 1];
+	unsigned char shm_out[INV_MAX_SEG];
+	char names[INV_NAMES];
+};
+
+/* Become uid (gid uid, no groups) and serve the mailbox: each byte read
+ * from cmd_fd is one request, answered by a byte on done_fd.  Never
+ * returns. */
+void agent_serve(uid_t uid, struct mailbox *mb, int cmd_fd, int done_fd);
+
+#endif

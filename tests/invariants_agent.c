@@ -1,0 +1,299 @@
+/* invariants_agent.c - one user of the invariant harness: makes the calls
+ * the driver asks for, as that user, and keeps that user's open files and
+ * mappings.  See invariants.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "invariants.h"
+
+static int fds[INV_MAX_SLOTS];
+static struct {
+	void *p;
+	size_t len;
+} maps[INV_MAX_MAPS];
+
+static void on_alarm(int sig)
+{
+	(void)sig; /* only to interrupt a read */
+}
+
+static int err_of(long ret)
+{
+	return ret < 0 ? errno : 0;
+}
+
+/* shmat as the open flags would need it, and detach at once: the
+ * kernel's answer for this caller, 0 or an errno. */
+static int probe_shmat(int shmid, bool writable)
+{
+	void *p = shmat(shmid, NULL, writable ? 0 : SHM_RDONLY);
+
+	if (p == (void *)-1)
+		return errno;
+	shmdt(p);
+	return 0;
+}
+
+/* Read a whole file from offset 0, at most max bytes: the count, or -errno. */
+static long read_all(int fd, unsigned char *buf, long max)
+{
+	long n = 0;
+
+	while (n < max) {
+		ssize_t r = pread(fd, buf + n, (size_t)(max - n), n);
+
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		n += r;
+	}
+	return n;
+}
+
+static void observe(struct mailbox *mb)
+{
+	void *p;
+	int fd;
+
+	mb->stat_err = err_of(stat(mb->path, &mb->st));
+	mb->shm_len = 0;
+	p = shmat(mb->shmid, NULL, SHM_RDONLY);
+	mb->probe_err = p == (void *)-1 ? errno : 0;
+	if (p != (void *)-1) {
+		mb->shm_len = mb->size < INV_MAX_SEG ? mb->size : INV_MAX_SEG;
+		memcpy(mb->shm_out, p, (size_t)mb->shm_len);
+		shmdt(p);
+	}
+	mb->out_len = 0;
+	fd = open(mb->path, O_RDONLY);
+	mb->err = err_of(fd);
+	if (fd >= 0) {
+		long n = read_all(fd, mb->out, INV_MAX_SEG + 1);
+
+		mb->err2 = n < 0 ? (int)-n : 0;
+		mb->out_len = n < 0 ? 0 : n;
+		mb->err3 = err_of(close(fd));
+	}
+	mb->ds_err = err_of(shmctl(mb->shmid, IPC_STAT, &mb->ds));
+}
+
+static void readdir_names(struct mailbox *mb)
+{
+	DIR *d = opendir(mb->path);
+	struct dirent *e;
+	size_t n = 0;
+
+	mb->names[0] = '\0';
+	mb->err = d ? 0 : errno;
+	if (!d)
+		return;
+	errno = 0;
+	while ((e = readdir(d)) != NULL) {
+		int w;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		w = snprintf(mb->names + n, sizeof(mb->names) - n, "%s\n", e->d_name);
+		if (w < 0 || (size_t)w >= sizeof(mb->names) - n)
+			break;
+		n += (size_t)w;
+	}
+	mb->err2 = errno;
+	closedir(d);
+}
+
+static void create(struct mailbox *mb)
+{
+	int fd = open(mb->path, O_RDWR | O_CREAT | O_EXCL, (mode_t)mb->mode);
+
+	mb->err = err_of(fd);
+	mb->err2 = mb->err3 = mb->err4 = 0;
+	if (fd < 0)
+		return;
+	if (mb->len > 0 && write(fd, mb->in, (size_t)mb->len) != mb->len)
+		mb->err2 = errno ? errno : EIO;
+	if (mb->size > 0)
+		mb->err3 = err_of(ftruncate(fd, mb->size));
+	mb->err4 = err_of(close(fd));
+}
+
+/* A read that waits at most off milliseconds: the timer interrupts it. */
+static void next_read(struct mailbox *mb)
+{
+	struct itimerval t = { .it_value = { mb->off / 1000, (mb->off % 1000) * 1000 } };
+	struct itimerval none = { 0 };
+	ssize_t n;
+
+	setitimer(ITIMER_REAL, &t, NULL);
+	n = read(fds[mb->slot], mb->out, (size_t)mb->len);
+	mb->err = err_of(n);
+	setitimer(ITIMER_REAL, &none, NULL);
+	mb->out_len = n < 0 ? 0 : n;
+	mb->ret = n;
+}
+
+static void serve_one(struct mailbox *mb)
+{
+	int fd;
+	void *p;
+
+	errno = 0;
+	mb->ret = 0;
+	mb->err = mb->err2 = mb->err3 = mb->err4 = 0;
+	switch (mb->op) {
+	case A_OPEN:
+		mb->probe_err = probe_shmat(mb->shmid, (mb->flags & O_ACCMODE) != O_RDONLY);
+		fd = open(mb->path, mb->flags);
+		mb->err = err_of(fd);
+		fds[mb->slot] = fd;
+		break;
+	case A_CLOSE:
+		mb->err = err_of(close(fds[mb->slot]));
+		fds[mb->slot] = -1;
+		break;
+	case A_PREAD:
+		mb->ret = read_all(fds[mb->slot], mb->out, mb->len);
+		mb->err = mb->ret < 0 ? (int)-mb->ret : 0;
+		mb->out_len = mb->ret < 0 ? 0 : mb->ret;
+		break;
+	case A_PWRITE:
+		mb->ret = pwrite(fds[mb->slot], mb->in, (size_t)mb->len, mb->off);
+		mb->err = err_of(mb->ret);
+		break;
+	case A_FTRUNCATE:
+		mb->err = err_of(ftruncate(fds[mb->slot], mb->size));
+		break;
+	case A_FSTAT:
+		mb->err = err_of(fstat(fds[mb->slot], &mb->st));
+		break;
+	case A_MMAP:
+		p = mmap(NULL, (size_t)mb->len, PROT_READ | (mb->flags ? PROT_WRITE : 0),
+			 MAP_SHARED, fds[mb->slot], 0);
+		mb->err = p == MAP_FAILED ? errno : 0;
+		if (p != MAP_FAILED) {
+			maps[mb->map].p = p;
+			maps[mb->map].len = (size_t)mb->len;
+		}
+		break;
+	case A_MAPREAD:
+		memcpy(mb->out, maps[mb->map].p, (size_t)mb->len);
+		mb->out_len = mb->len;
+		break;
+	case A_MAPWRITE:
+		memcpy((char *)maps[mb->map].p + mb->off, mb->in, (size_t)mb->len);
+		break;
+	case A_MUNMAP:
+		mb->err = err_of(munmap(maps[mb->map].p, maps[mb->map].len));
+		maps[mb->map].p = NULL;
+		break;
+	case A_OBSERVE:
+		observe(mb);
+		break;
+	case A_PATHWRITE:
+		mb->probe_err = probe_shmat(mb->shmid, true);
+		fd = open(mb->path, O_WRONLY);
+		mb->err = err_of(fd);
+		if (fd >= 0) {
+			mb->ret = pwrite(fd, mb->in, (size_t)mb->len, mb->off);
+			mb->err2 = err_of(mb->ret);
+			mb->err3 = err_of(close(fd));
+		}
+		break;
+	case A_TRUNCATE:
+		mb->probe_err = probe_shmat(mb->shmid, true);
+		mb->err = err_of(truncate(mb->path, mb->size));
+		break;
+	case A_UNLINK:
+		mb->err = err_of(unlink(mb->path));
+		break;
+	case A_CHMOD:
+		mb->err = err_of(chmod(mb->path, (mode_t)mb->mode));
+		break;
+	case A_CHOWN:
+		mb->err = err_of(chown(mb->path, mb->uid, mb->gid));
+		break;
+	case A_CREATE:
+		create(mb);
+		break;
+	case A_READDIR:
+		readdir_names(mb);
+		break;
+	case A_POLL: {
+		struct pollfd pfd = { .fd = fds[mb->slot], .events = POLLIN };
+
+		mb->ret = poll(&pfd, 1, (int)mb->len);
+		mb->err = err_of(mb->ret);
+		mb->ret = mb->ret > 0 ? pfd.revents : 0;
+		break;
+	}
+	case A_NEXTREAD:
+		next_read(mb);
+		break;
+	case A_SHMGET:
+		mb->ret = shmget(mb->key, (size_t)mb->size, IPC_CREAT | IPC_EXCL | mb->mode);
+		mb->err = err_of(mb->ret);
+		break;
+	case A_SHMRMID:
+		mb->err = err_of(shmctl(mb->shmid, IPC_RMID, NULL));
+		break;
+	case A_SHMATWRITE:
+		p = shmat(mb->shmid, NULL, 0);
+		mb->err = p == (void *)-1 ? errno : 0;
+		if (p != (void *)-1) {
+			memcpy((char *)p + mb->off, mb->in, (size_t)mb->len);
+			shmdt(p);
+		}
+		break;
+	case A_SEMGET:
+		mb->ret = semget(mb->key, (int)mb->len, IPC_CREAT | IPC_EXCL | mb->mode);
+		mb->err = err_of(mb->ret);
+		if (mb->ret >= 0)
+			mb->err2 = err_of(semctl((int)mb->ret, 0, SETVAL, mb->marker));
+		break;
+	case A_SEMRM:
+		mb->err = err_of(semctl(mb->shmid, 0, IPC_RMID));
+		break;
+	default:
+		mb->err = ENOSYS;
+	}
+}
+
+void agent_serve(uid_t uid, struct mailbox *mb, int cmd_fd, int done_fd)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
+	pid_t parent = getppid();
+	char c;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(3);
+	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
+		_exit(2);
+	umask(0);
+	sigaction(SIGALRM, &sa, NULL);
+	for (int i = 0; i < INV_MAX_SLOTS; i++)
+		fds[i] = -1;
+	while (read(cmd_fd, &c, 1) == 1) {
+		serve_one(mb);
+		if (write(done_fd, "x", 1) != 1)
+			break;
+	}
+	_exit(0);
+}
