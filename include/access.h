@@ -1,7 +1,8 @@
 /* access.h - the kernel's ipcperms() rule as a pure function.
  *
  * Knows nothing of FUSE or syscalls: the caller's credentials and the
- * segment's ipc_perm come in, a decision comes out.
+ * object's ipc_perm come in, a decision comes out.  One rule for every
+ * kind of object: a segment's functions are those of its ipc_perm.
  */
 #ifndef SHMFS_ACCESS_H
 #define SHMFS_ACCESS_H
@@ -21,6 +22,25 @@ struct access_caller {
 	const gid_t *groups; /* supplementary groups */
 	size_t ngroups;
 };
+
+/* The part of an ipc_perm the rules read (a segment's, a set's, a
+ * queue's: struct kern_ipc_perm). */
+struct access_perm {
+	uid_t uid;
+	gid_t gid;
+	uid_t cuid;
+	gid_t cgid;
+	unsigned int mode; /* permission bits; others are ignored */
+};
+
+void access_perm_of_segment(const struct segment_info *seg, struct access_perm *out);
+
+/* The rules below on any object's ipc_perm. */
+int access_check_perm(const struct access_caller *caller, const struct access_perm *perm, int want);
+bool access_perm_needs_groups(const struct access_caller *caller, const struct access_perm *perm);
+int access_check_perm_groups_unknown(const struct access_caller *caller,
+				     const struct access_perm *perm, int want);
+int access_check_owner_perm(const struct access_caller *caller, const struct access_perm *perm);
 
 /* ipcperms(): 0 if the caller may have every bit of want (ACCESS_READ |
  * ACCESS_WRITE) on the segment, else -EACCES.  Owner bits apply if the

@@ -61,6 +61,29 @@ bool procs_parse_maps_line(const char *line, size_t len, int shmid, struct procs
  * in size (buf is then ""). Pure. */
 int procs_escape_comm(const char *comm, size_t len, char *buf, size_t size);
 
+/* What a function run by procs_run_as() may rely on. */
+struct procs_view {
+	pid_t self;	   /* the daemon's pid */
+	bool self_visible; /* the caller may see the daemon's own process */
+	dev_t ipcns_dev;   /* the daemon's IPC namespace */
+	ino_t ipcns_ino;
+};
+
+/* Run fn(view, arg) with the caller's credentials, by the rule above: in
+ * a thread of its own that takes them on first, so that every open of
+ * /proc it makes is the kernel's check for that caller.  A NULL caller
+ * is the daemon's own view (fn runs in this thread, unchanged).  0, or
+ * -EACCES if the caller's credentials cannot be taken (a daemon that is
+ * not root, asked for by another user), -EAGAIN (no thread), -errno. */
+int procs_run_as(const struct procs_caller *caller,
+		 void (*fn)(const struct procs_view *view, void *arg), void *arg);
+
+/* Whether /proc/<pid> is a process of the daemon's IPC namespace. */
+bool procs_same_ipc_namespace(const struct procs_view *view, const char *pid);
+
+/* Whether a /proc entry's name is a pid (all digits, not empty). */
+bool procs_all_digits(const char *s);
+
 /* Render the processes that have shmid attached and that caller may see:
  * PROCS_HEADER, then one line per process in /proc's order,
  *   "<pid> <uid> <comm> <start>-<end>:<perms>[,<start>-<end>:<perms>...]"

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "lockstate.h"
+#include "orphan.h"
 #include "segment.h"
 
 /* Largest rendering; a buffer of this size always suffices. */
@@ -28,13 +29,15 @@ struct sidecar_locks {
  *   lock_semid lock_writer lock_readers lock_waiting_for_writer
  *   lock_waiting_for_readers lock_queued_in_shmfs lock_last_pid lock_last_op
  *   notify_semid notify_posts notify_waiting notify_last_pid notify_last_op
+ *   creator_alive (yes|no|unknown) orphan (yes|no)
  * A semid < 0 renders as "none", and so do lock_writer without a writer
  * and a last pid of 0; a state not shown renders as "-" (as rss and swap
- * do when unknown).  locks may be NULL (no sets).  Returns the length
- * written (without NUL), or -ERANGE if size is too small (buf is then left
- * as an empty string; nothing is written past size). */
-int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *locks, char *buf,
-		   size_t size);
+ * do when unknown).  locks may be NULL (no sets); verdict may be NULL
+ * (not judged: "unknown" and "no").  Returns the length written (without
+ * NUL), or -ERANGE if size is too small (buf is then left as an empty
+ * string; nothing is written past size). */
+int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *locks,
+		   const struct orphan_verdict *verdict, char *buf, size_t size);
 
 /* Format one time as the sidecar does: ISO 8601 local time with offset
  * (2026-11-26T14:32:57+0000), or "not-set" for 0, or "@<seconds>" (as GNU

@@ -27,6 +27,7 @@
 #include "lockstate.h"
 #include "lockwait.h"
 #include "names.h"
+#include "orphan.h"
 #include "procs.h"
 #include "shm_usage.h"
 #include "sidecar.h"
@@ -595,7 +596,12 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	if (lock_state_visible(req, &seg, locks.notify_semid) &&
 	    lockstate_read_notify(locks.notify_semid, &notify) == 0)
 		locks.notify = &notify;
-	ret = sidecar_render(&seg, &locks, sc->text, sizeof(sc->text));
+	/* Whether its creator still runs: the daemon's /proc, which tells
+	 * no one more than kill(cpid, 0) would (orphan.h). */
+	struct orphan_verdict verdict;
+
+	orphan_judge_segment(&seg, &verdict);
+	ret = sidecar_render(&seg, &locks, &verdict, sc->text, sizeof(sc->text));
 	if (ret < 0) {
 		free(sc);
 		fuse_reply_err(req, -ret);

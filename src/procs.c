@@ -201,11 +201,7 @@ int procs_escape_comm(const char *comm, size_t len, char *buf, size_t size)
 struct scan {
 	/* in */
 	int shmid;
-	struct procs_caller caller;
-	uint32_t caps[2]; /* the caller's effective capabilities */
-	struct stat ipcns;
-	pid_t self;
-	bool self_visible;
+	const struct procs_view *view;
 	/* out */
 	struct strbuf out;
 	int ret;
@@ -280,13 +276,13 @@ static unsigned int append_attaches(struct scan *s, const char *maps, size_t len
 	return n;
 }
 
-static bool same_ipc_namespace(struct scan *s, const char *pid)
+bool procs_same_ipc_namespace(const struct procs_view *view, const char *pid)
 {
 	char path[64];
 	struct stat st;
 
 	snprintf(path, sizeof(path), "/proc/%s/ns/ipc", pid);
-	return stat(path, &st) == 0 && st.st_ino == s->ipcns.st_ino && st.st_dev == s->ipcns.st_dev;
+	return stat(path, &st) == 0 && st.st_ino == view->ipcns_ino && st.st_dev == view->ipcns_dev;
 }
 
 static void append_process(struct scan *s, const char *pid, bool self)
@@ -303,7 +299,7 @@ static void append_process(struct scan *s, const char *pid, bool self)
 		return;
 	if (!append_attaches(s, s->file, (size_t)len, &attaches) || attaches.failed)
 		goto out;
-	if (!same_ipc_namespace(s, pid))
+	if (!procs_same_ipc_namespace(s->view, pid))
 		goto out;
 	snprintf(path, sizeof(path), "/proc/%s/comm", pid);
 	len = read_whole(s, path);
@@ -324,7 +320,7 @@ out:
 	free(attaches.s);
 }
 
-static bool all_digits(const char *s)
+bool procs_all_digits(const char *s)
 {
 	if (!*s)
 		return false;
@@ -334,14 +330,24 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* One run of a function with a caller's credentials. */
+struct run {
+	struct procs_caller caller;
+	uint32_t caps[2]; /* the caller's effective capabilities */
+	struct procs_view view;
+	void (*fn)(const struct procs_view *view, void *arg);
+	void *arg;
+	int ret;
+};
+
 /* Take on the caller's credentials, for this thread only (raw system
  * calls: glibc's wrappers of setgroups would change every thread). */
-static int become_caller(struct scan *s)
+static int become_caller(struct run *r)
 {
 	struct __user_cap_header_struct head = { .version = _LINUX_CAPABILITY_VERSION_3 };
 	struct __user_cap_data_struct data[2];
-	uid_t uid = s->caller.uid;
-	gid_t gid = s->caller.gid;
+	uid_t uid = r->caller.uid;
+	gid_t gid = r->caller.gid;
 
 	if (geteuid() != 0)
 		/* Without the right to change, the daemon can only stand in
@@ -357,38 +363,45 @@ static int become_caller(struct scan *s)
 	if (syscall(SYS_capget, &head, data) != 0)
 		return -EACCES;
 	for (int i = 0; i < 2; i++)
-		data[i].effective = s->caps[i] & data[i].permitted;
+		data[i].effective = r->caps[i] & data[i].permitted;
 	if (syscall(SYS_capset, &head, data) != 0)
 		return -EACCES;
 	return 0;
 }
 
-static void *scan_thread(void *arg)
+static void *run_thread(void *arg)
+{
+	struct run *r = arg;
+
+	r->ret = become_caller(r);
+	if (r->ret == 0)
+		r->fn(&r->view, r->arg);
+	return NULL;
+}
+
+static void scan_processes(const struct procs_view *view, void *arg)
 {
 	struct scan *s = arg;
 	struct dirent *e;
 	DIR *proc;
 
-	s->ret = become_caller(s);
-	if (s->ret)
-		return NULL;
+	s->view = view;
 	proc = opendir("/proc");
 	if (!proc) {
 		s->ret = -errno;
-		return NULL;
+		return;
 	}
 	while ((e = readdir(proc)) != NULL) {
 		bool self;
 
-		if (!all_digits(e->d_name))
+		if (!procs_all_digits(e->d_name))
 			continue;
-		self = strtol(e->d_name, NULL, 10) == s->self;
-		if (self && !s->self_visible)
+		self = strtol(e->d_name, NULL, 10) == view->self;
+		if (self && !view->self_visible)
 			continue;
 		append_process(s, e->d_name, self);
 	}
 	closedir(proc);
-	return NULL;
 }
 
 /* The caller's effective capabilities, if it is in the daemon's user
@@ -437,31 +450,47 @@ static bool may_see_daemon(const struct procs_caller *caller, const uint32_t cap
 	return (data[0].permitted & ~caps[0]) == 0 && (data[1].permitted & ~caps[1]) == 0;
 }
 
+int procs_run_as(const struct procs_caller *caller,
+		 void (*fn)(const struct procs_view *view, void *arg), void *arg)
+{
+	struct run r = { .fn = fn, .arg = arg };
+	struct stat ipcns;
+	pthread_t thread;
+
+	if (stat("/proc/thread-self/ns/ipc", &ipcns) != 0)
+		return -errno;
+	r.view.self = getpid();
+	r.view.ipcns_dev = ipcns.st_dev;
+	r.view.ipcns_ino = ipcns.st_ino;
+	if (!caller) {
+		/* The daemon's own view: no thread needed. */
+		r.view.self_visible = true;
+		fn(&r.view, arg);
+		return 0;
+	}
+	r.caller = *caller;
+	caller_caps(caller, r.caps);
+	r.view.self_visible = may_see_daemon(caller, r.caps);
+	if (pthread_create(&thread, NULL, run_thread, &r) != 0)
+		return -EAGAIN;
+	pthread_join(thread, NULL);
+	return r.ret;
+}
+
 int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, char **text,
 		 size_t *len)
 {
-	struct scan s = { .shmid = shmid, .caller = *caller, .self = getpid() };
-	pthread_t thread;
+	struct scan s = { .shmid = shmid };
 	int ret;
 
 	*text = NULL;
 	*len = 0;
 	sb_printf(&s.out, "%s", PROCS_HEADER);
 	if (nattch > 0) {
-		if (stat("/proc/thread-self/ns/ipc", &s.ipcns) != 0) {
-			ret = -errno;
-			goto fail;
-		}
-		caller_caps(caller, s.caps);
-		s.self_visible = may_see_daemon(caller, s.caps);
-		ret = pthread_create(&thread, NULL, scan_thread, &s);
-		if (ret) {
-			ret = -EAGAIN;
-			goto fail;
-		}
-		pthread_join(thread, NULL);
+		ret = procs_run_as(caller, scan_processes, &s);
 		free(s.file);
-		ret = s.ret;
+		if (ret == 0)
+			ret = s.ret;
 		if (ret)
 			goto fail;
 	}

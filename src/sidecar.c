@@ -174,8 +174,8 @@ static void text_locks(struct text *t, const struct sidecar_locks *locks)
 	text_optional_time(t, "notify_last_op", notify_shown, n->last_op);
 }
 
-int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *locks, char *buf,
-		   size_t size)
+int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *locks,
+		   const struct orphan_verdict *verdict, char *buf, size_t size)
 {
 	struct text t = { .buf = buf, .size = size };
 
@@ -197,6 +197,9 @@ int sidecar_render(const struct segment_info *seg, const struct sidecar_locks *l
 	text_usage(&t, "swap", seg->have_usage, seg->swap);
 	text_printf(&t, "status %s\n", status_name(seg->mode));
 	text_locks(&t, locks);
+	text_printf(&t, "creator_alive %s\n",
+		    orphan_alive_name(verdict ? verdict->creator : ORPHAN_UNKNOWN));
+	text_printf(&t, "orphan %s\n", verdict && verdict->orphan ? "yes" : "no");
 	return text_finish(&t);
 }
 

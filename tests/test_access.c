@@ -125,9 +125,15 @@ static void test_access_table(void **state)
 			.ngroups = c->ngroups,
 		};
 		int got = access_check(&caller, &seg, c->want);
+		struct access_perm perm;
 
 		if (got != c->expect)
 			fail_msg("%s: access_check = %d, want %d", c->what, got, c->expect);
+		/* a set's or a queue's ipc_perm: the same rule */
+		access_perm_of_segment(&seg, &perm);
+		got = access_check_perm(&caller, &perm, c->want);
+		if (got != c->expect)
+			fail_msg("%s: access_check_perm = %d, want %d", c->what, got, c->expect);
 	}
 }
 

@@ -102,7 +102,9 @@ static const char full_text[] = "key 0x0000162e\n"
 				"notify_posts 2\n"
 				"notify_waiting 0\n"
 				"notify_last_pid 4343\n"
-				"notify_last_op 2026-11-20T09:05:01+0000\n";
+				"notify_last_op 2026-11-20T09:05:01+0000\n"
+				"creator_alive unknown\n"
+				"orphan no\n";
 
 /* A writer in pid 1234 holds the lock since T_ATTACH, 3 wait for it. */
 static const struct lock_state held_lock = { .readers = 0,
@@ -125,7 +127,7 @@ static int render(const struct segment_info *seg, int lock_semid, int notify_sem
 				       .notify_semid = notify_semid,
 				       .notify = &posted };
 
-	return sidecar_render(seg, &locks, buf, size);
+	return sidecar_render(seg, &locks, NULL, buf, size);
 }
 
 static void test_render_full(void **state)
@@ -139,6 +141,31 @@ static void test_render_full(void **state)
 	n = render(&seg, 7, 8, buf, sizeof(buf));
 	assert_int_equal(n, (int)strlen(full_text));
 	assert_string_equal(buf, full_text);
+}
+
+/* The verdict lines close the sidecar, one per verdict. */
+static void test_render_verdicts(void **state)
+{
+	static const struct {
+		struct orphan_verdict verdict;
+		const char *tail;
+	} cases[] = {
+		{ { ORPHAN_ALIVE, false }, "creator_alive yes\norphan no\n" },
+		{ { ORPHAN_GONE, true }, "creator_alive no\norphan yes\n" },
+		{ { ORPHAN_GONE, false }, "creator_alive no\norphan no\n" },
+		{ { ORPHAN_UNKNOWN, false }, "creator_alive unknown\norphan no\n" },
+	};
+	struct segment_info seg = full_segment();
+	char buf[SIDECAR_MAX];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		int n = sidecar_render(&seg, NULL, &cases[i].verdict, buf, sizeof(buf));
+		size_t tail = strlen(cases[i].tail);
+
+		assert_true(n > (int)tail);
+		assert_string_equal(buf + n - tail, cases[i].tail);
+	}
 }
 
 /* Render seg and return the value of one field, for tests about one line. */
@@ -226,11 +253,15 @@ static const char *lock_lines(const struct sidecar_locks *locks)
 {
 	static char buf[SIDECAR_MAX];
 	struct segment_info seg = full_segment();
-	char *p;
+	char *p, *end;
 
-	assert_true(sidecar_render(&seg, locks, buf, sizeof(buf)) > 0);
+	assert_true(sidecar_render(&seg, locks, NULL, buf, sizeof(buf)) > 0);
 	p = strstr(buf, "lock_semid ");
 	assert_non_null(p);
+	/* up to the verdicts (test_render_verdicts) */
+	end = strstr(p, "creator_alive ");
+	assert_non_null(end);
+	*end = '\0';
 	return p;
 }
 
@@ -368,7 +399,7 @@ static void test_render_maximal_fits(void **state)
 		int n;
 
 		set_tz(zones[i]);
-		n = sidecar_render(&seg, &max_locks, buf, sizeof(buf));
+		n = sidecar_render(&seg, &max_locks, NULL, buf, sizeof(buf));
 		assert_true(n > 0);
 		assert_true(n < SIDECAR_MAX);
 		assert_int_equal(n, (int)strlen(buf));
@@ -683,6 +714,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(test_render_full, setup_utc),
+		cmocka_unit_test_setup(test_render_verdicts, setup_utc),
 		cmocka_unit_test_setup(test_render_status, setup_utc),
 		cmocka_unit_test_setup(test_render_never_set_times, setup_utc),
 		cmocka_unit_test_setup(test_render_unknowns, setup_utc),

@@ -46,7 +46,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(seg.shmid >= 0);
 
 	struct sidecar_locks locks = { .lock_semid = 7, .notify_semid = -1 };
-	ret = sidecar_render(&seg, &locks, text, sizeof(text));
+	ret = sidecar_render(&seg, &locks, NULL, text, sizeof(text));
 	CHECK(ret > 0 && (size_t)ret == strlen(text));
 
 	/* The kernel prints the key as %10d, everything else as unsigned

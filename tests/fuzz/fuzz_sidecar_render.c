@@ -69,13 +69,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				       .notify_semid = in.notify_semid,
 				       .notify = (in.shown & 2) ? &in.notify : NULL };
 
-	whole = sidecar_render(&in.seg, &locks, full, sizeof(full));
+	whole = sidecar_render(&in.seg, &locks, NULL, full, sizeof(full));
 	CHECK(whole > 0 && (size_t)whole < sizeof(full) && strlen(full) == (size_t)whole);
 
 	buf = malloc(bufsize ? bufsize : 1);
 	if (!buf)
 		return 0;
-	ret = sidecar_render(&in.seg, &locks, buf, bufsize);
+	ret = sidecar_render(&in.seg, &locks, NULL, buf, bufsize);
 	if ((size_t)whole < bufsize) {
 		CHECK(ret == whole && memcmp(buf, full, whole + 1) == 0);
 	} else {
