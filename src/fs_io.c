@@ -20,7 +20,7 @@ struct open_file {
 	struct attach *att;
 	struct lock_hold *hold;
 	struct watch_seg *ws;
-	bool watching; /* watch_start() done: a .next file, or polled */
+	bool watching; /* watch_start() done: a .next file, or polled (poll_lock) */
 
 	/* The write count when this file last read (or was opened): poll
 	 * says POLLIN once it moves.  Atomic. */
@@ -568,12 +568,18 @@ void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle
 	uint64_t seen = __atomic_load_n(&of->seen, __ATOMIC_RELAXED);
 	bool queue = false;
 
-	if (!of->watching && ph) {
+	if (ph) {
 		struct segment_info seg;
 
-		if (segment_stat(of->shmid, false, &seg) == 0 &&
+		/* Two polls of one file may come at once: one start, under
+		 * the lock, or a start would go unmatched by the close's stop
+		 * and leave a set nobody watches.  watch_start() never waits
+		 * on anyone, nor fires a waiter. */
+		pthread_mutex_lock(&of->poll_lock);
+		if (!of->watching && segment_stat(of->shmid, false, &seg) == 0 &&
 		    watch_start(fs->watches, of->ws, &seg, fuse_req_ctx(req)->uid) == 0)
 			of->watching = true;
+		pthread_mutex_unlock(&of->poll_lock);
 	}
 	if (watch_refresh(fs->watches, of->ws) != seen ||
 	    (of->is_next && __atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)))
