@@ -441,17 +441,18 @@ void lock_table_release(struct lock_table *table, struct lock_hold *hold)
 		if (hold->semid < 0) {
 			bool busy;
 
+			/* Out of the table before the last give may free it. */
 			pthread_mutex_lock(&hold->mutex);
 			busy = !privlock_idle(&hold->priv);
-			hold->orphan = busy;
-			pthread_mutex_unlock(&hold->mutex);
 			if (busy) {
 				/* only holders, no waiters: files hold waiters' holds */
 				assert(!hold->priv.head);
 				unlink_locked(table, hold);
-			} else {
-				forget_locked(table, hold);
+				hold->orphan = true;
 			}
+			pthread_mutex_unlock(&hold->mutex);
+			if (!busy)
+				forget_locked(table, hold);
 		}
 	}
 	pthread_mutex_unlock(&table->mutex);
