@@ -71,9 +71,25 @@ struct mailbox {
 	char names[INV_NAMES];
 };
 
-/* Become uid (gid uid, no groups) and serve the mailbox: each byte read
- * from cmd_fd is one request, answered by a byte on done_fd.  Never
- * returns. */
-void agent_serve(uid_t uid, struct mailbox *mb, int cmd_fd, int done_fd);
+/* One agent, as its driver holds it. */
+struct agent {
+	uid_t uid;
+	pid_t pid;
+	int cmd, done; /* the driver's ends of the two pipes */
+	struct mailbox *mb;
+};
+
+/* Fork an agent that becomes uid (gid uid, no supplementary groups, umask
+ * 0) and dies with the test; it has no descriptor of the driver's but its
+ * two pipes and standard ones.  Exits the test program on failure. */
+void agent_start(struct agent *a, uid_t uid);
+
+/* Ask a for op (the request filled in a->mb); false if it did not answer
+ * within timeout_ms (it is then stuck: kill it). */
+bool agent_call(struct agent *a, enum agent_op op, int timeout_ms);
+
+/* End the agent (its files and mappings close with it), reaped within 10 s
+ * or killed.  Returns false if it had to be killed. */
+bool agent_stop(struct agent *a);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "invariants.h"
+#include "testutil.h"
 
 static int fds[INV_MAX_SLOTS];
 static struct {
@@ -133,7 +134,8 @@ static void create(struct mailbox *mb)
 	mb->err4 = err_of(close(fd));
 }
 
-/* A read that waits at most off milliseconds: the timer interrupts it. */
+/* A read from the start that waits at most off milliseconds: the timer
+ * interrupts it. */
 static void next_read(struct mailbox *mb)
 {
 	struct itimerval t = { .it_value = { mb->off / 1000, (mb->off % 1000) * 1000 } };
@@ -141,7 +143,7 @@ static void next_read(struct mailbox *mb)
 	ssize_t n;
 
 	setitimer(ITIMER_REAL, &t, NULL);
-	n = read(fds[mb->slot], mb->out, (size_t)mb->len);
+	n = pread(fds[mb->slot], mb->out, (size_t)mb->len, 0);
 	mb->err = err_of(n);
 	setitimer(ITIMER_REAL, &none, NULL);
 	mb->out_len = n < 0 ? 0 : n;
@@ -274,7 +276,7 @@ static void serve_one(struct mailbox *mb)
 	}
 }
 
-void agent_serve(uid_t uid, struct mailbox *mb, int cmd_fd, int done_fd)
+static void agent_serve(uid_t uid, struct mailbox *mb, int cmd_fd, int done_fd)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
 	pid_t parent = getppid();
@@ -296,4 +298,52 @@ void agent_serve(uid_t uid, struct mailbox *mb, int cmd_fd, int done_fd)
 			break;
 	}
 	_exit(0);
+}
+
+void agent_start(struct agent *a, uid_t uid)
+{
+	int cmd[2], done[2];
+
+	a->uid = uid;
+	a->mb = mmap(NULL, sizeof(*a->mb), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		     0);
+	if (a->mb == MAP_FAILED || pipe(cmd) != 0 || pipe(done) != 0) {
+		perror("agent_start");
+		exit(1);
+	}
+	a->pid = testutil_fork();
+	if (a->pid == 0) {
+		/* none of the driver's descriptors: another agent's pipe kept
+		 * open here would never see its end */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != cmd[0] && fd != done[1])
+				close(fd);
+		agent_serve(uid, a->mb, cmd[0], done[1]);
+	}
+	close(cmd[0]);
+	close(done[1]);
+	a->cmd = cmd[1];
+	a->done = done[0];
+}
+
+bool agent_call(struct agent *a, enum agent_op op, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = a->done, .events = POLLIN };
+	char c;
+
+	a->mb->op = op;
+	return write(a->cmd, "x", 1) == 1 && poll(&pfd, 1, timeout_ms) == 1 &&
+	       read(a->done, &c, 1) == 1;
+}
+
+bool agent_stop(struct agent *a)
+{
+	bool clean;
+
+	close(a->cmd);
+	close(a->done);
+	clean = testutil_wait_bounded(a->pid, 10) >= 0;
+	munmap(a->mb, sizeof(*a->mb));
+	a->mb = NULL;
+	return clean;
 }

@@ -196,9 +196,8 @@ struct kset {
 };
 
 struct user {
+	struct agent ag;
 	uid_t uid;
-	pid_t pid;
-	int cmd, done;
 	struct mailbox *mb;
 	struct slot slots[INV_MAX_SLOTS];
 	struct mapping maps[INV_MAX_MAPS];
@@ -350,15 +349,11 @@ static const char *uname_of(const struct user *u)
 /* One call of u's agent: false if it did not answer (then the run ends). */
 static bool call(struct user *u, enum agent_op op)
 {
-	struct pollfd pfd = { .fd = u->done, .events = POLLIN };
-	char c;
+	double t0 = now();
 
 	if (R.hung)
 		return false;
-	u->mb->op = op;
-	double t0 = now();
-	if (write(u->cmd, "x", 1) != 1 || poll(&pfd, 1, AGENT_WAIT_MS) != 1 ||
-	    read(u->done, &c, 1) != 1) {
+	if (!agent_call(&u->ag, op, AGENT_WAIT_MS)) {
 		violation("%s's call %d (%s) did not return within %d ms", uname_of(u), op,
 			  u->mb->path, AGENT_WAIT_MS);
 		R.hung = true;
@@ -374,44 +369,21 @@ static void start_agents(void)
 {
 	for (int i = 0; i < NUSERS; i++) {
 		struct user *u = &R.u[i];
-		int cmd[2], done[2];
 
 		memset(u, 0, sizeof(*u));
+		agent_start(&u->ag, users[i]);
 		u->uid = users[i];
-		u->mb = mmap(NULL, sizeof(*u->mb), PROT_READ | PROT_WRITE,
-			     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-		assert_true(u->mb != MAP_FAILED);
-		assert_int_equal(pipe(cmd), 0);
-		assert_int_equal(pipe(done), 0);
-		u->pid = testutil_fork();
-		if (u->pid == 0) {
-			close(cmd[1]);
-			close(done[0]);
-			for (int j = 0; j < i; j++) { /* the others' pipes: their ends */
-				close(R.u[j].cmd);
-				close(R.u[j].done);
-			}
-			agent_serve(u->uid, u->mb, cmd[0], done[1]);
-		}
-		close(cmd[0]);
-		close(done[1]);
-		u->cmd = cmd[1];
-		u->done = done[0];
+		u->mb = u->ag.mb;
 	}
 }
 
 /* Agents end with their files and mappings: the kernel closes them. */
 static void stop_agents(void)
 {
-	for (int i = 0; i < NUSERS; i++) {
-		struct user *u = &R.u[i];
-
-		close(u->cmd);
-		close(u->done);
-		if (testutil_wait_bounded(u->pid, 10) < 0)
-			fprintf(stderr, "invariants: agent %s had to be killed\n", uname_of(u));
-		munmap(u->mb, sizeof(*u->mb));
-	}
+	for (int i = 0; i < NUSERS; i++)
+		if (!agent_stop(&R.u[i].ag))
+			fprintf(stderr, "invariants: agent %s had to be killed\n",
+				uname_of(&R.u[i]));
 }
 
 /* ---- the kernel's view --------------------------------------------------------- */
