@@ -613,6 +613,7 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&sidecars_lock);
 	fi->fh = (uintptr_t)sc;
 	fi->direct_io = 1;
+	fi->noflush = 1; /* nothing to do at close: no FLUSH round trip */
 	/* The caller is gone (interrupted): no release will come. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		open_sidecar_free(sc);
@@ -647,6 +648,7 @@ static void open_procs(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 	pthread_mutex_unlock(&sidecars_lock);
 	fi->fh = (uintptr_t)op;
 	fi->direct_io = 1;
+	fi->noflush = 1;
 	/* The caller is gone (interrupted): no release will come. */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		open_procs_free(op);
@@ -729,6 +731,9 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	/* Another process may write the segment at any moment: no page cache. */
 	fi->direct_io = 1;
 	fi->keep_cache = 0;
+	/* Writes are done when they return: a close needs no FLUSH round
+	 * trip (only names being created in by-key/ do, fs_create.c). */
+	fi->noflush = 1;
 	/* mmap of the segment's own file, writers in parallel (if offered) */
 	if (kind == NAME_SEGMENT)
 		kernel_features_open(req, ino, open_file_fd(of), fi);
