@@ -24,5 +24,7 @@ bool budget_take_n(struct budget *b, uid_t uid, size_t n);
 void budget_give_n(struct budget *b, uid_t uid, size_t n);
 /* How many uid holds. */
 size_t budget_held(struct budget *b, uid_t uid);
+/* How many users hold one or more. */
+size_t budget_users(struct budget *b);
 
 #endif

@@ -19,24 +19,32 @@
 #include "attach.h"
 #include "attr.h"
 #include "budget.h"
+#include "helper.h"
 #include "lock.h"
 #include "lockwait.h"
 #include "watch.h"
 
 struct shmfs_options {
-	unsigned int lock_timeout_ms; /* bound on a wait for the segment lock */
-	double attr_timeout;	      /* seconds the kernel may cache attributes */
-	double entry_timeout;	      /* seconds the kernel may cache names */
-	size_t default_size;	      /* size of a segment created without a size */
-	size_t max_pending;	      /* most bytes gathered per user for names being created */
-	double attach_cache;	      /* seconds an attachment outlives its last close; 0: none */
-	unsigned int max_waits;	      /* per user: requests waiting for a lock, and for a write */
-	unsigned int max_sets;	      /* per user: semaphore sets made for their opens */
+	unsigned int lock_timeout_ms;  /* bound on a wait for the segment lock */
+	double attr_timeout;	       /* seconds the kernel may cache attributes */
+	double entry_timeout;	       /* seconds the kernel may cache names */
+	size_t default_size;	       /* size of a segment created without a size */
+	size_t max_pending;	       /* most bytes gathered per user for names being created */
+	double attach_cache;	       /* seconds an attachment outlives its last close; 0: none */
+	unsigned int max_waits;	       /* per user: requests waiting for a lock, and for a write */
+	unsigned int max_sets;	       /* per user: semaphore sets made for their opens */
+	unsigned int max_lock_threads; /* all users: threads waiting on sets */
 };
 
 #define SHMFS_DEFAULT_LOCK_TIMEOUT_MS 10000
 #define SHMFS_DEFAULT_MAX_WAITS	      256
 #define SHMFS_DEFAULT_MAX_SETS	      1024
+/* Threads waiting on semaphore sets, all users together (each waits on
+ * one set for all its waiters, and costs no CPU while it waits). */
+#define SHMFS_DEFAULT_MAX_LOCK_THREADS 256
+/* SHM_LOCK/SHM_UNLOCK children under way: per user, and all together. */
+#define SHMFS_HELPERS_PER_USER 4
+#define SHMFS_HELPERS_MAX      64
 /* Bytes of parked writes one user may have the daemon hold: 16 writes of
  * FUSE's largest request. */
 #define SHMFS_PARKED_BYTES_MAX (16u << 20)
@@ -49,6 +57,7 @@ struct shmfs {
 	struct watch_table *watches;
 	struct attach_table *attaches;
 	struct lockwait *waits;	     /* requests parked until their lock frees */
+	struct helpers *helpers;     /* SHM_LOCK/SHM_UNLOCK as the caller */
 	struct budget *next_waits;   /* per user: reads of .next waiting */
 	struct budget *sets;	     /* per user: sets made for their opens */
 	struct budget *parked_bytes; /* per user: bytes of writes parked for a lock */

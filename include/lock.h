@@ -49,6 +49,11 @@ typedef bool (*lock_abort_fn)(void *arg);
  * (timeout_ms > 0): anywhere else it is an assertion failure. */
 int lock_acquire(int semid, enum lock_mode mode, unsigned int timeout_ms, lock_abort_fn abort,
 		 void *arg);
+/* One semtimedop() of acquiring mode: 0, -EAGAIN when *timeout passed,
+ * -EINTR when a signal came, -EIDRM or -EINVAL if the set is gone,
+ * -EACCES.  For the parking module's threads only. */
+struct timespec;
+int lock_acquire_timed(int semid, enum lock_mode mode, struct timespec *timeout);
 /* 0, or -errno: -EAGAIN if no such lock was held (never waits), -EIDRM or
  * -EINVAL if the set is gone. */
 int lock_release(int semid, enum lock_mode mode);

@@ -3,13 +3,15 @@
  * A request whose lock is busy is parked here and its FUSE worker goes
  * back to reading requests.  On the private lock (privlock.h) it waits
  * in the lock's queue and the release that lets it in calls it back: no
- * thread.  For each set being waited on, one thread of
- * ours waits in the kernel (semtimedop: it wakes the moment the lock
- * frees) on behalf of the set's waiters, first come first served, and
- * calls each back with the lock taken, or with why not: the wait timed
- * out, was abandoned (an interrupt), the set went, or the daemon stops.
- * No mutex is held across a wait.  Each user may park at most a budget
- * of requests at once.
+ * thread.  For each set being waited on, one thread of ours waits in the
+ * kernel (semtimedop with the first waiter's deadline: it wakes the
+ * moment the lock frees) on behalf of the set's waiters, first come first
+ * served, and calls each back with the lock taken, or with why not: the
+ * wait timed out, was abandoned (an interrupt: the thread is signalled),
+ * the set went, the daemon stops, or the thread went to another user.
+ * Nothing polls.  No mutex is held across a wait.  Each user may park at
+ * most a budget of requests at once, and hold a fair share of the
+ * threads.
  *
  * Knows nothing of FUSE: a waiter is a callback.
  */
@@ -24,6 +26,7 @@
 #include "lock.h"
 
 struct lockwait;
+struct set_queue;
 
 struct lockwait_req {
 	struct lock_hold *hold; /* whose lock */
@@ -31,9 +34,6 @@ struct lockwait_req {
 	uid_t uid;	      /* whose budget it counts against */
 	pid_t pid;	      /* who asks: the private lock's holder and last pid */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC: then -ETIMEDOUT */
-	/* Asked every few milliseconds while waiting on a set: true to give
-	 * up (-EINTR). */
-	bool (*abandoned)(struct lockwait_req *r);
 	/* Called once, from one of our threads or from the release that
 	 * lets it in, err 0 with the lock held as grant says (the callee
 	 * lets go of it with lockwait_give()), or -ETIMEDOUT, -EINTR, -EIDRM,
@@ -44,11 +44,19 @@ struct lockwait_req {
 	/* the parking module's */
 	int semid; /* the set waited on */
 	struct privlock_waiter pw;
+	struct set_queue *queue; /* the set's queue it waits in, or NULL */
+	bool abandoned_flag;	 /* lockwait_abandon() */
 	struct lockwait_req *next;
 };
 
-/* per_user: how many requests one user may have parked at once. */
-struct lockwait *lockwait_new(unsigned int per_user);
+/* per_user: how many requests one user may have parked at once.
+ * max_threads: how many threads may wait on sets at once, all users
+ * together; each user's fair share is an equal part of them among the
+ * users that have some.  A user past their share gets ENOLCK for a wait
+ * on one more set; when all are in use, a user under their share takes
+ * one from the user with the most (an idle one first; else that user's
+ * waits on one set end with ENOLCK): never the other way round. */
+struct lockwait *lockwait_new(unsigned int per_user, unsigned int max_threads);
 /* Stop: every waiter on a set is called back with -ESHUTDOWN, our
  * threads end. */
 void lockwait_free(struct lockwait *lw);
@@ -68,6 +76,19 @@ int lockwait_take(struct lockwait *lw, struct lockwait_req *r, bool park);
  * The private lock's waiters it lets in are called back on this thread,
  * after the caller's own callback returns if it is one (never nested). */
 void lockwait_give(struct lockwait *lw, const struct lock_grant *g);
+
+/* r's request was interrupted: r ends with -EINTR at once if it waits on
+ * a set (its thread is woken), or never starts waiting if not parked
+ * yet.  A wait for the private lock ends as the copies ahead of it do.
+ * Never calls r back itself: callable from libfuse's interrupt callback. */
+void lockwait_abandon(struct lockwait *lw, struct lockwait_req *r);
+
+/* The signal that interrupts a set's waiting thread (a real-time signal,
+ * sent to that thread alone). */
+int lockwait_kick_signal(void);
+
+/* How many threads wait on sets now (with those lingering). */
+unsigned int lockwait_threads(struct lockwait *lw);
 
 /* The deadline timeout_ms from now, for r->deadline_ns. */
 uint64_t lockwait_deadline(unsigned int timeout_ms);

@@ -12,11 +12,12 @@
 struct shmfs_options;
 
 /* The largest value each option accepts. */
-#define OPTIONS_LOCK_TIMEOUT_MAX_S 86400 /* a day */
-#define OPTIONS_ATTR_TIMEOUT_MAX_S 1
-#define OPTIONS_ATTACH_CACHE_MAX_S 3600
-#define OPTIONS_MAX_WAITS_MAX	   1000000
-#define OPTIONS_MAX_SETS_MAX	   1000000
+#define OPTIONS_LOCK_TIMEOUT_MAX_S   86400 /* a day */
+#define OPTIONS_ATTR_TIMEOUT_MAX_S   1
+#define OPTIONS_ATTACH_CACHE_MAX_S   3600
+#define OPTIONS_MAX_WAITS_MAX	     1000000
+#define OPTIONS_MAX_SETS_MAX	     1000000
+#define OPTIONS_MAX_LOCK_THREADS_MAX 4096
 
 /* Defaults beside daemon.h's.  A cached name and attribute spare "ls -l"
  * of many segments a round trip per name; a tenth of a second still
@@ -33,6 +34,7 @@ struct options_given {
 	char *max_pending;
 	char *max_waits;
 	char *max_sets;
+	char *max_lock_threads;
 	char *attach_cache;
 };
 

@@ -143,22 +143,4 @@ void segment_thread_restore(const struct segment_ids *saved);
 int segment_set_perm_as(int shmid, uid_t uid, gid_t gid, unsigned int mode,
 			const struct segment_caller *caller);
 
-/* The "Max locked memory" line of a /proc/PID/limits text: soft and hard
- * limit in bytes, RLIM_INFINITY for "unlimited".  Pure; -EINVAL if there
- * is no such line or it does not parse. */
-struct rlimit;
-int segment_parse_memlock_limit(const char *limits, struct rlimit *out);
-
-/* SHM_LOCK or SHM_UNLOCK as a direct shmctl by the caller would be: made
- * by a child with the caller's uid and gid (real, effective and saved, no
- * supplementary groups, no capabilities) and the caller's RLIMIT_MEMLOCK
- * read from /proc/PID/limits, so the kernel applies its owner rule and the
- * limit, and charges the locked bytes to the caller's user.  A daemon that
- * is not root, or a root caller, makes the call itself.  A caller not
- * seen from the daemon's PID namespace (pid 0) gets the daemon's own
- * limit.  -EPERM if the caller's limit cannot be read (a caller gone, its
- * pid not the caller's any more); -EAGAIN if the child could not be run;
- * otherwise as segment_set_locked(). */
-int segment_set_locked_as(int shmid, bool locked, const struct segment_caller *caller);
-
 #endif

@@ -107,3 +107,13 @@ size_t budget_held(struct budget *b, uid_t uid)
 	pthread_mutex_unlock(&b->mutex);
 	return n;
 }
+
+size_t budget_users(struct budget *b)
+{
+	size_t n;
+
+	pthread_mutex_lock(&b->mutex);
+	n = b->n;
+	pthread_mutex_unlock(&b->mutex);
+	return n;
+}

@@ -37,11 +37,12 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->locks = lock_table_new();
 	fs->watches = watch_table_new(fs->sets);
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
-	fs->waits = lockwait_new(opts->max_waits);
+	fs->helpers = helpers_new(SHMFS_HELPERS_PER_USER, SHMFS_HELPERS_MAX);
+	fs->waits = lockwait_new(opts->max_waits, opts->max_lock_threads);
 	fs->next_waits = budget_new(opts->max_waits);
 	fs->parked_bytes = budget_new(SHMFS_PARKED_BYTES_MAX);
-	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->next_waits ||
-	    !fs->sets || !fs->parked_bytes) {
+	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->helpers ||
+	    !fs->next_waits || !fs->sets || !fs->parked_bytes) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -150,8 +151,12 @@ void daemon_stop(struct shmfs *fs)
 		pthread_join(fs->bg, NULL);
 		fs->bg_running = false;
 	}
-	/* Then requests waiting for a lock are answered, within a slice: not
-	 * before, as the background thread may park a .next read it wakes. */
+	/* Then requests waiting for a lock are answered at once: not before,
+	 * as the background thread may park a .next read it wakes.  Children
+	 * making SHM_LOCK as a caller are killed (one stopped by its caller
+	 * must not hold up the exit). */
+	helpers_free(fs->helpers);
+	fs->helpers = NULL;
 	lockwait_free(fs->waits);
 	fs->waits = NULL;
 }

@@ -784,6 +784,26 @@ static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 	}
 }
 
+/* SHM_LOCK/SHM_UNLOCK as the caller: answered when the child that makes
+ * it answers, or is killed for not answering (helper.h); never waited for
+ * here. */
+struct lock_command {
+	struct helper_call c; /* first: the helpers hand it back */
+	fuse_req_t req;
+	size_t size;
+};
+
+static void lock_command_done(struct helper_call *c, int err)
+{
+	struct lock_command *lc = (struct lock_command *)c;
+
+	if (err)
+		fuse_reply_err(lc->req, err == -ESHUTDOWN ? EINTR : -err);
+	else
+		fuse_reply_write(lc->req, lc->size);
+	free(lc);
+}
+
 static void write_sidecar(fuse_req_t req, struct open_sidecar *sc, const char *buf, size_t size)
 {
 	struct segment_info seg;
@@ -797,10 +817,23 @@ static void write_sidecar(fuse_req_t req, struct open_sidecar *sc, const char *b
 		ret = check_owner(req, &seg);
 	if (ret == 0) {
 		const struct fuse_ctx *ctx = fuse_req_ctx(req);
-		struct segment_caller caller = { ctx->uid, ctx->gid, ctx->pid };
+		struct lock_command *lc = calloc(1, sizeof(*lc));
 
+		if (!lc) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		*lc = (struct lock_command){ .c = { .shmid = sc->shmid,
+						    .locked = cmd == SIDECAR_CMD_LOCK,
+						    .caller = { ctx->uid, ctx->gid, ctx->pid },
+						    .done = lock_command_done },
+					     .req = req,
+					     .size = size };
 		/* The caller's RLIMIT_MEMLOCK, charged to the caller. */
-		ret = segment_set_locked_as(sc->shmid, cmd == SIDECAR_CMD_LOCK, &caller);
+		ret = helper_set_locked_as(fs_of(req)->helpers, &lc->c);
+		if (ret == HELPER_STARTED)
+			return;
+		free(lc);
 	}
 	if (ret)
 		fuse_reply_err(req, -ret);

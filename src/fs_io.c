@@ -159,7 +159,8 @@ struct locked_op {
 	struct shmfs *fs;	/* of may be released once the reply is sent */
 	struct open_file *of;
 	fuse_req_t req;
-	bool renewed; /* the set was chosen again once already */
+	bool renewed;	 /* the set was chosen again once already */
+	bool interrupts; /* parked: libfuse calls op_interrupted() on an interrupt */
 	/* With the lock held (lw.grant): do it, let go, reply. */
 	void (*run)(struct locked_op *op);
 	/* The lock could not be had: reply err (positive errno). */
@@ -180,9 +181,22 @@ static void op_unlock(struct locked_op *op)
 	lockwait_give(op->fs->waits, &op->lw.grant);
 }
 
-static bool op_abandoned(struct lockwait_req *r)
+/* libfuse's interrupt callback, with the request's lock held: wake the
+ * wait, never reply here. */
+static void op_interrupted(fuse_req_t req, void *data)
 {
-	return fuse_req_interrupted(((struct locked_op *)r)->req);
+	struct locked_op *op = data;
+
+	lockwait_abandon(op->fs->waits, &op->lw);
+}
+
+/* No more interrupt callbacks: one running has returned when this does.
+ * Before the reply (which frees req) and before op is freed. */
+static void op_no_interrupts(struct locked_op *op)
+{
+	if (op->interrupts)
+		fuse_req_interrupt_func(op->req, NULL, NULL);
+	op->interrupts = false;
 }
 
 /* A parked write's own copy of its bytes, and their place in its user's
@@ -207,6 +221,7 @@ static void op_granted(struct lockwait_req *r, int err)
 {
 	struct locked_op *op = (struct locked_op *)r;
 
+	op_no_interrupts(op);
 	if (err == 0) {
 		op->run(op);
 	} else if ((err == -EIDRM || err == -EINVAL) && !op->renewed) {
@@ -256,8 +271,9 @@ static struct locked_op *op_park_copy(struct locked_op *op, int *err)
 		parked->data = parked->owned;
 	}
 	parked->lw.deadline_ns = lockwait_deadline(fs->opts.lock_timeout_ms);
-	parked->lw.abandoned = op_abandoned;
 	parked->lw.granted = op_granted;
+	parked->lw.abandoned_flag = false;
+	parked->lw.queue = NULL;
 	return parked;
 }
 
@@ -294,12 +310,18 @@ static void op_submit(struct locked_op *op)
 		op->fail(op, err);
 		return;
 	}
+	/* Before it is parked: an interrupt that came already abandons it
+	 * at once, one that comes later wakes its wait. */
+	parked->interrupts = true;
+	fuse_req_interrupt_func(op->req, op_interrupted, parked);
 	ret = lockwait_take(fs->waits, &parked->lw, true);
 	if (ret == 0) {
-		parked->run(parked); /* freed meanwhile */
+		op_no_interrupts(parked);
+		parked->run(parked);
 		op_free(parked);
 	} else if (ret < 0) {
-		/* ENOLCK: this user has enough requests waiting already */
+		/* ENOLCK: this user has enough requests (or threads) waiting */
+		op_no_interrupts(parked);
 		op->fail(op, -ret);
 		op_free(parked);
 	}

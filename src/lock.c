@@ -1,10 +1,11 @@
 /* lock.c - the semaphore lock protocol shared with IPC::ShareLite, and
  * the table of the sets in use by open files.
  *
- * The waits are cut into short semtimedop() slices so that a wait can be
- * abandoned (the FUSE request was interrupted, the daemon is stopping) and
- * is bounded as a whole; a semop() that blocks for ever cannot be asked to
- * stop by anyone but a signal.
+ * lock_acquire() (for tests and programs outside the daemon) cuts its wait
+ * into short semtimedop() slices so that it can be abandoned; inside the
+ * daemon only the parking module waits, with lock_acquire_timed(): one
+ * semtimedop() with the real deadline, interrupted by a signal
+ * (lockwait.c).
  */
 #include <assert.h>
 #include <errno.h>
@@ -119,6 +120,18 @@ int lock_acquire(int semid, enum lock_mode mode, unsigned int timeout_ms, lock_a
 		if (monotonic_ns() >= deadline)
 			return -ETIMEDOUT;
 	}
+}
+
+int lock_acquire_timed(int semid, enum lock_mode mode, struct timespec *timeout)
+{
+	struct sembuf ops[3];
+	size_t nops = lock_ops(mode, ops);
+
+	assert(lock_blocking_allowed());
+	/* The kernel reads *timeout as the call begins (see lockwait.c). */
+	if (semtimedop(semid, ops, nops, timeout) == 0)
+		return 0;
+	return -errno;
 }
 
 int lock_release(int semid, enum lock_mode mode)

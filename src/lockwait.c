@@ -1,68 +1,132 @@
-/* lockwait.c - waits for a segment's lock that hold no worker thread. */
+/* lockwait.c - the parking module: every wait for a segment's lock.
+ *
+ * On a set, one thread of ours per set waits in the kernel for the
+ * set's first waiter, with that waiter's real deadline: it wakes when
+ * the lock frees, when the deadline comes, or when we interrupt it (an
+ * interrupted request, the daemon stopping, its thread given to another
+ * user).  Nothing polls: a daemon whose users wait on many held sets
+ * uses no CPU while nothing changes.
+ *
+ * The interrupt is a signal sent to that thread alone (SIG_KICK, a
+ * handler without SA_RESTART).  A signal that comes between the thread's
+ * last look at its waiters and its entry into semtimedop() would be lost
+ * (the call would then sleep until the deadline); so the handler zeroes
+ * the timeout the thread is about to pass: the kernel reads it at entry,
+ * and a zero timeout returns at once.  A signal after the call returned
+ * changes a timeout nobody reads.  A thread is signalled only while it is
+ * in that window (kick_ts set), never while it runs a request's callback,
+ * whose own syscalls must not see EINTR.
+ */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "budget.h"
+#include "clock.h"
 #include "lockwait.h"
 
-/* How long one wait in the kernel lasts before the waiters are looked
- * at for deadlines and interrupts. */
-#define SLICE_MS	  20
-#define WAITER_STACK_SIZE (256 * 1024)
+#ifdef __SANITIZE_ADDRESS__
+#define WAITER_STACK_SIZE (256 * 1024) /* ASan's frames are bigger */
+#else
+#define WAITER_STACK_SIZE (64 * 1024)
+#endif
 /* A set's thread waits this long for more waiters before it ends: a lock
  * contended over and over would otherwise cost a thread per request. */
-#define LINGER_MS     200
-#define NSEC_PER_MSEC 1000000ull
-#define NSEC_PER_SEC  1000000000ull
+#define LINGER_MS 200
 
 /* The waiters of one set, and the thread that waits for them. */
 struct set_queue {
 	struct set_queue *next;
 	struct lockwait *lw;
 	int semid;
+	uid_t owner; /* whose share of the threads it counts in */
+	pthread_t thread;
 	struct lockwait_req *head, **tail;
 	pthread_cond_t more; /* a waiter was added */
+	bool in_wait;	     /* between its last look and the end of semtimedop() */
+	bool evicted;	     /* its thread goes to another user: answer ENOLCK, end */
 };
 
 struct lockwait {
 	pthread_mutex_t mutex;
 	pthread_cond_t idle; /* a thread ended */
 	struct set_queue *queues;
-	struct budget *budget;
-	unsigned int threads;
+	struct budget *budget;	/* per user: requests parked */
+	struct budget *threads; /* per user: set threads, counted, not bounded */
+	unsigned int max_threads;
+	unsigned int nthreads;
 	bool stopping;
 };
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
+/* The timeout a set thread is about to give semtimedop(), for the
+ * handler to zero (initial-exec: the daemon's own executable, no lazy
+ * allocation in a handler). */
+static __thread struct timespec *volatile kick_ts __attribute__((tls_model("initial-exec")));
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+static void on_kick(int sig)
+{
+	struct timespec *ts = kick_ts;
+
+	(void)sig;
+	if (ts) {
+		ts->tv_sec = 0;
+		ts->tv_nsec = 0;
+	}
+}
+
+int lockwait_kick_signal(void)
+{
+	return SIGRTMIN + 4;
+}
+
+static void install_kick_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_kick; /* no SA_RESTART: the wait returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	sigaction(lockwait_kick_signal(), &sa, NULL);
 }
 
 uint64_t lockwait_deadline(unsigned int timeout_ms)
 {
-	return monotonic_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+	return clock_deadline_ns(timeout_ms);
 }
 
-struct lockwait *lockwait_new(unsigned int per_user)
+struct lockwait *lockwait_new(unsigned int per_user, unsigned int max_threads)
 {
 	struct lockwait *lw = calloc(1, sizeof(*lw));
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 	if (!lw)
 		return NULL;
+	pthread_once(&once, install_kick_handler);
 	lw->budget = budget_new(per_user);
-	if (!lw->budget) {
+	lw->threads = budget_new(0);
+	if (!lw->budget || !lw->threads) {
+		budget_free(lw->budget);
+		budget_free(lw->threads);
 		free(lw);
 		return NULL;
 	}
+	lw->max_threads = max_threads ? max_threads : 1;
 	pthread_mutex_init(&lw->mutex, NULL);
 	pthread_cond_init(&lw->idle, NULL);
 	return lw;
+}
+
+/* Interrupt q's thread if it waits in the kernel (the caller holds the
+ * mutex, so the thread cannot end meanwhile). */
+static void kick_locked(struct set_queue *q)
+{
+	if (q->in_wait)
+		pthread_kill(q->thread, lockwait_kick_signal());
+	pthread_cond_signal(&q->more);
 }
 
 /* Take r out of q (the caller holds the mutex). */
@@ -77,6 +141,7 @@ static void unlink_locked(struct set_queue *q, struct lockwait_req *r)
 		}
 	}
 	r->next = NULL;
+	r->queue = NULL;
 }
 
 static void answer(struct lockwait *lw, struct lockwait_req *r, int err)
@@ -85,16 +150,18 @@ static void answer(struct lockwait *lw, struct lockwait_req *r, int err)
 	r->granted(r, err);
 }
 
-/* A waiter whose time is up, who gave up, or any when stopping: taken out
- * of q, with why; answered by the caller. */
+/* A waiter whose time is up, who gave up, or any when stopping or
+ * evicted: taken out of q, with why; answered by the caller. */
 static struct lockwait_req *expired_locked(struct lockwait *lw, struct set_queue *q, int *why)
 {
-	uint64_t now = monotonic_ns();
+	uint64_t now = clock_now_ns();
 
 	for (struct lockwait_req *r = q->head; r; r = r->next) {
 		if (lw->stopping)
 			*why = -ESHUTDOWN;
-		else if (r->abandoned && r->abandoned(r))
+		else if (q->evicted)
+			*why = -ENOLCK;
+		else if (r->abandoned_flag)
 			*why = -EINTR;
 		else if (now >= r->deadline_ns)
 			*why = -ETIMEDOUT;
@@ -110,11 +177,17 @@ static void *queue_main(void *arg)
 {
 	struct set_queue *q = arg;
 	struct lockwait *lw = q->lw;
+	sigset_t kick;
 
 	lock_thread_may_block(); /* the one place that waits */
+	sigemptyset(&kick);
+	sigaddset(&kick, lockwait_kick_signal());
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	pthread_mutex_lock(&lw->mutex);
 	for (;;) {
 		struct lockwait_req *r, *gone;
+		struct timespec ts;
+		uint64_t now;
 		int ret, why = 0;
 
 		while ((gone = expired_locked(lw, q, &why))) {
@@ -123,32 +196,34 @@ static void *queue_main(void *arg)
 			pthread_mutex_lock(&lw->mutex);
 		}
 		r = q->head;
-		if (!r && !lw->stopping) {
-			struct timespec until;
+		if (!r && !lw->stopping && !q->evicted) {
+			struct timespec until = clock_timespec(clock_deadline_ns(LINGER_MS));
 
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_nsec += LINGER_MS * (long)NSEC_PER_MSEC;
-			if (until.tv_nsec >= (long)NSEC_PER_SEC) {
-				until.tv_sec++;
-				until.tv_nsec -= (long)NSEC_PER_SEC;
-			}
 			pthread_cond_timedwait(&q->more, &lw->mutex, &until);
-			r = q->head;
-			if (r)
+			if (q->head)
 				continue; /* look at it as at any other */
 		}
 		if (!r)
 			break;
-		pthread_mutex_unlock(&lw->mutex);
-		/* Wait in the kernel, without the mutex: woken as the lock frees. */
-		ret = lock_acquire(q->semid, r->mode, SLICE_MS, NULL, NULL);
-		r->grant =
-			(struct lock_grant){ .hold = r->hold, .semid = q->semid, .mode = r->mode };
-		pthread_mutex_lock(&lw->mutex);
-		if (ret == -ETIMEDOUT)
+		now = clock_now_ns();
+		if (now >= r->deadline_ns)
 			continue;
+		ts = clock_timespec(r->deadline_ns - now);
+		kick_ts = &ts;
+		q->in_wait = true;
+		pthread_mutex_unlock(&lw->mutex);
+		/* Wait in the kernel, without the mutex: woken as the lock
+		 * frees, at r's deadline, or by a kick. */
+		ret = lock_acquire_timed(q->semid, r->mode, &ts);
+		pthread_mutex_lock(&lw->mutex);
+		q->in_wait = false;
+		kick_ts = NULL;
+		if (ret == -EAGAIN || ret == -EINTR)
+			continue; /* the deadline, or a kick: look again */
 		/* Only this thread takes waiters off the head, and the others
 		 * only ever go behind it: r is still the head. */
+		r->grant =
+			(struct lock_grant){ .hold = r->hold, .semid = q->semid, .mode = r->mode };
 		unlink_locked(q, r);
 		pthread_mutex_unlock(&lw->mutex);
 		answer(lw, r, ret);
@@ -160,7 +235,8 @@ static void *queue_main(void *arg)
 			break;
 		}
 	}
-	lw->threads--;
+	lw->nthreads--;
+	budget_give(lw->threads, q->owner);
 	pthread_cond_broadcast(&lw->idle);
 	pthread_mutex_unlock(&lw->mutex);
 	pthread_cond_destroy(&q->more);
@@ -171,9 +247,48 @@ static void *queue_main(void *arg)
 static struct set_queue *find_queue_locked(struct lockwait *lw, int semid)
 {
 	for (struct set_queue *q = lw->queues; q; q = q->next)
-		if (q->semid == semid)
+		if (q->semid == semid && !q->evicted)
 			return q;
 	return NULL;
+}
+
+/* Room for one more set thread for uid: every user gets an equal share
+ * of max_threads among those that have threads.  Past the bound, a user
+ * over their share gives one up (an idle thread first: nobody loses a
+ * wait; else that user's waits on one set end with ENOLCK); uid itself
+ * at or over its share gets ENOLCK.  0 or -ENOLCK. */
+static int thread_room_locked(struct lockwait *lw, uid_t uid)
+{
+	size_t mine = budget_held(lw->threads, uid);
+	size_t users = budget_users(lw->threads) + (mine == 0);
+	size_t share = lw->max_threads / users, most = 0;
+	struct set_queue *victim = NULL;
+
+	if (share == 0)
+		share = 1;
+	if (mine >= share)
+		return -ENOLCK;
+	if (lw->nthreads < lw->max_threads)
+		return 0;
+	for (struct set_queue *q = lw->queues; q; q = q->next) {
+		size_t held = budget_held(lw->threads, q->owner);
+
+		if (q->evicted)
+			continue;
+		if (!q->head) {
+			victim = q; /* lingering: costs nobody a wait */
+			break;
+		}
+		if (q->owner != uid && held > share && held > most) {
+			most = held;
+			victim = q;
+		}
+	}
+	if (!victim)
+		return -ENOLCK;
+	victim->evicted = true;
+	kick_locked(victim);
+	return 0;
 }
 
 static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
@@ -181,7 +296,7 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 	struct set_queue *q;
 	pthread_condattr_t cattr;
 	pthread_attr_t attr;
-	pthread_t thread;
+	sigset_t all, old;
 	int ret = 0;
 
 	if (!budget_take(lw->budget, r->uid))
@@ -192,45 +307,71 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 		ret = -ESHUTDOWN;
 		goto out;
 	}
-	q = find_queue_locked(lw, r->semid);
-	if (!q) {
-		q = calloc(1, sizeof(*q));
-		if (!q) {
-			ret = -ENOMEM;
-			goto out;
-		}
-		q->lw = lw;
-		q->semid = r->semid;
-		pthread_condattr_init(&cattr);
-		pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
-		pthread_cond_init(&q->more, &cattr);
-		pthread_condattr_destroy(&cattr);
-		q->head = r;
-		q->tail = &r->next;
-		pthread_attr_init(&attr);
-		pthread_attr_setstacksize(&attr, WAITER_STACK_SIZE);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		ret = -pthread_create(&thread, &attr, queue_main, q);
-		pthread_attr_destroy(&attr);
-		if (ret) {
-			pthread_cond_destroy(&q->more);
-			free(q);
-			goto out;
-		}
-		/* The thread starts with r, once it gets the mutex we hold. */
-		q->next = lw->queues;
-		lw->queues = q;
-		lw->threads++;
+	if (r->abandoned_flag) {
+		ret = -EINTR;
 		goto out;
 	}
-	*q->tail = r;
+	q = find_queue_locked(lw, r->semid);
+	if (q) {
+		*q->tail = r;
+		q->tail = &r->next;
+		r->queue = q;
+		pthread_cond_signal(&q->more); /* a lingering thread takes it */
+		goto out;
+	}
+	ret = thread_room_locked(lw, r->uid);
+	if (ret)
+		goto out;
+	q = calloc(1, sizeof(*q));
+	if (!q) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	q->lw = lw;
+	q->semid = r->semid;
+	q->owner = r->uid;
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->more, &cattr);
+	pthread_condattr_destroy(&cattr);
+	q->head = r;
 	q->tail = &r->next;
-	pthread_cond_signal(&q->more); /* a lingering thread takes it */
+	r->queue = q;
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, WAITER_STACK_SIZE);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* The thread starts with every signal blocked but its kick (the
+	 * daemon's SIGTERM and the like are for libfuse's threads). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ret = -pthread_create(&q->thread, &attr, queue_main, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (ret) {
+		r->queue = NULL;
+		pthread_cond_destroy(&q->more);
+		free(q);
+		goto out;
+	}
+	/* The thread starts with r, once it gets the mutex we hold. */
+	q->next = lw->queues;
+	lw->queues = q;
+	lw->nthreads++;
+	budget_take(lw->threads, q->owner);
 out:
 	pthread_mutex_unlock(&lw->mutex);
 	if (ret)
 		budget_give(lw->budget, r->uid);
 	return ret;
+}
+
+void lockwait_abandon(struct lockwait *lw, struct lockwait_req *r)
+{
+	pthread_mutex_lock(&lw->mutex);
+	r->abandoned_flag = true;
+	if (r->queue)
+		kick_locked(r->queue);
+	pthread_mutex_unlock(&lw->mutex);
 }
 
 void lockwait_free(struct lockwait *lw)
@@ -240,14 +381,15 @@ void lockwait_free(struct lockwait *lw)
 	pthread_mutex_lock(&lw->mutex);
 	lw->stopping = true;
 	for (struct set_queue *q = lw->queues; q; q = q->next)
-		pthread_cond_signal(&q->more);
-	/* Each thread answers its waiters within a slice, then ends. */
-	while (lw->threads > 0)
+		kick_locked(q);
+	/* Each thread answers its waiters at once, then ends. */
+	while (lw->nthreads > 0)
 		pthread_cond_wait(&lw->idle, &lw->mutex);
 	pthread_mutex_unlock(&lw->mutex);
 	pthread_cond_destroy(&lw->idle);
 	pthread_mutex_destroy(&lw->mutex);
 	budget_free(lw->budget);
+	budget_free(lw->threads);
 	free(lw);
 }
 
@@ -264,6 +406,15 @@ size_t lockwait_count_set(struct lockwait *lw, int semid)
 	return n;
 }
 
+unsigned int lockwait_threads(struct lockwait *lw)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&lw->mutex);
+	n = lw->nthreads;
+	pthread_mutex_unlock(&lw->mutex);
+	return n;
+}
 /* ---- the private lock: no thread ----------------------------------------- */
 
 /* The private lock's waiters let in by a release, to be called back by

@@ -48,6 +48,7 @@ static const struct fuse_opt option_spec[] = {
 	OPTION("max_pending=%s", given.max_pending),
 	OPTION("max_waits=%s", given.max_waits),
 	OPTION("max_sets=%s", given.max_sets),
+	OPTION("max_lock_threads=%s", given.max_lock_threads),
 	OPTION("ipcns=%s", ipcns),
 	OPTION("attach_cache=%s", given.attach_cache),
 	FUSE_OPT_KEY("-h", KEY_HELP),
@@ -110,8 +111,11 @@ static void usage(const char *progname)
 	       "                             segment's lock, and most .next reads waiting for\n"
 	       "                             a write (default %d each); then ENOLCK\n"
 	       "    -o max_sets=N            most semaphore sets shmfs keeps for one user's\n"
-	       "                             opens (the lock sets and notification sets of\n"
-	       "                             the segments they open, default %d); then ENOSPC\n"
+	       "                             opens (the notification sets of the segments\n"
+	       "                             they watch, default %d); then ENOSPC\n"
+	       "    -o max_lock_threads=N    most threads waiting on semaphore sets, all\n"
+	       "                             users together, each user an equal share\n"
+	       "                             (default %d); past a user's share, ENOLCK\n"
 	       "    -o ipcns=PATH            show the IPC namespace of PATH instead of our\n"
 	       "                             own, e.g. /proc/PID/ns/ipc of a container\n"
 	       "    -o attach_cache=SECONDS  keep a segment attached that long after its\n"
@@ -119,7 +123,8 @@ static void usage(const char *progname)
 	       "                             0: attach at open, detach at close)\n\n",
 	       progname, progname, SHMFS_DEFAULT_LOCK_TIMEOUT_MS / 1000,
 	       OPTIONS_DEFAULT_ATTR_TIMEOUT_S, OPTIONS_ATTR_TIMEOUT_MAX_S,
-	       OPTIONS_DEFAULT_MAX_PENDING >> 20, SHMFS_DEFAULT_MAX_WAITS, SHMFS_DEFAULT_MAX_SETS);
+	       OPTIONS_DEFAULT_MAX_PENDING >> 20, SHMFS_DEFAULT_MAX_WAITS, SHMFS_DEFAULT_MAX_SETS,
+	       SHMFS_DEFAULT_MAX_LOCK_THREADS);
 }
 
 /* Serve another IPC namespace (a container's): join it before any thread

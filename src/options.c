@@ -16,6 +16,7 @@ void options_defaults(struct shmfs_options *out)
 		.lock_timeout_ms = SHMFS_DEFAULT_LOCK_TIMEOUT_MS,
 		.max_waits = SHMFS_DEFAULT_MAX_WAITS,
 		.max_sets = SHMFS_DEFAULT_MAX_SETS,
+		.max_lock_threads = SHMFS_DEFAULT_MAX_LOCK_THREADS,
 		.attr_timeout = OPTIONS_DEFAULT_ATTR_TIMEOUT_S,
 		.entry_timeout = OPTIONS_DEFAULT_ATTR_TIMEOUT_S,
 		.default_size = (size_t)sysconf(_SC_PAGESIZE),
@@ -68,6 +69,13 @@ bool options_apply(const struct options_given *given, struct shmfs_options *out,
 				      OPTIONS_MAX_SETS_MAX, given->max_sets);
 		out->max_sets = (unsigned int)n;
 	}
+	if (given->max_lock_threads) {
+		if (!options_parse_size(given->max_lock_threads, &n) ||
+		    n > OPTIONS_MAX_LOCK_THREADS_MAX)
+			return reject(msg, msglen, "max_lock_threads must be 1..%d: '%s'",
+				      OPTIONS_MAX_LOCK_THREADS_MAX, given->max_lock_threads);
+		out->max_lock_threads = (unsigned int)n;
+	}
 	if (given->max_pending && !options_parse_size(given->max_pending, &out->max_pending))
 		return reject(msg, msglen, "max_pending must be a size in bytes > 0: '%s'",
 			      given->max_pending);
@@ -81,9 +89,9 @@ bool options_apply(const struct options_given *given, struct shmfs_options *out,
 
 void options_given_free(struct options_given *given)
 {
-	char **all[] = { &given->lock_timeout, &given->attr_timeout, &given->default_size,
-			 &given->max_pending,  &given->max_waits,    &given->max_sets,
-			 &given->attach_cache };
+	char **all[] = { &given->lock_timeout, &given->attr_timeout,	&given->default_size,
+			 &given->max_pending,  &given->max_waits,	&given->max_sets,
+			 &given->attach_cache, &given->max_lock_threads };
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		free(*all[i]);

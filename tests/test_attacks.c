@@ -6,6 +6,7 @@
  * victim's answers come while every attacker request is still pending),
  * never on a duration: timings are bench/stall.c's.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -75,6 +76,350 @@ static int sets_now(void)
 	return n;
 }
 
+/* ---- users and their waits ------------------------------------------------- */
+
+/* uid's own segment (0644) and the ShareLite set of its key, both made by
+ * uid, as a ShareLite program of theirs would. */
+static int segment_as(uid_t uid, int32_t key, int *semid)
+{
+	int status, id;
+	pid_t pid = testutil_fork();
+
+	if (pid == 0) {
+		int s;
+
+		become(uid);
+		if (shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0644) < 0)
+			_exit(2);
+		s = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+		_exit(s >= 0 && semctl(s, 0, SETVAL, 1) == 0 ? 0 : 3);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	id = shmget(key, 0, 0);
+	*semid = semget(key, 0, 0);
+	assert_true(id >= 0 && *semid >= 0);
+	return id;
+}
+
+/* A child as uid holding the exclusive lock of each set until killed. */
+static pid_t hold_locks_as(uid_t uid, const int *semids, int n)
+{
+	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+	int ready[2];
+	char c;
+	pid_t pid;
+
+	assert_int_equal(pipe(ready), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		become(uid);
+		for (int i = 0; i < n; i++)
+			if (semop(semids[i], ex, 3) != 0)
+				_exit(1);
+		if (write(ready[1], "x", 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	assert_int_equal(read(ready[0], &c, 1), 1);
+	close(ready[0]);
+	close(ready[1]);
+	return pid;
+}
+
+/* A child as uid reading segment id through the mount at dir; its exit
+ * status is 0 if the read succeeded, else the errno. */
+static pid_t start_reader(const char *dir, uid_t uid, int id)
+{
+	pid_t pid = testutil_fork();
+
+	if (pid == 0) {
+		char path[128], buf[64];
+		ssize_t n;
+		int fd;
+
+		become(uid);
+		snprintf(path, sizeof(path), "%s/%d", dir, id);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			_exit(errno);
+		n = pread(fd, buf, sizeof(buf), 0);
+		_exit(n < 0 ? errno : 0);
+	}
+	return pid;
+}
+
+/* Whether pid has ended, without reaping it. */
+static bool has_ended(pid_t pid)
+{
+	siginfo_t info = { 0 };
+
+	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+}
+
+/* The exit status of a reader (0: its call succeeded; else the errno). */
+static int reader_result(pid_t pid)
+{
+	int status = testutil_wait_bounded(pid, 60);
+
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* How many requests the daemon has parked on segment id's lock, as its
+ * sidecar says. */
+static int parked_on(const char *dir, int id)
+{
+	char text[4096], v[32];
+
+	if (run(text, sizeof(text), "cat %s/%d.stat", dir, id) != 0 ||
+	    !sidecar_value(text, "lock_queued_in_shmfs", v, sizeof(v)))
+		return -1;
+	return atoi(v);
+}
+
+/* Wait (bounded by a count of looks, not a clock) until segment id has n
+ * requests parked. */
+static void await_parked(const char *dir, int id, int n)
+{
+	for (int look = 0; look < 3000; look++) {
+		if (parked_on(dir, id) >= n)
+			return;
+		usleep(10000);
+	}
+	fail_msg("never %d requests parked on %d's lock", n, id);
+}
+
+/* ---- threads: bounded, a fair share each -------------------------------------- */
+
+#define THREADS	   8 /* -o max_lock_threads */
+#define OTHER_USER 65532
+
+/* The attacker waits on THREADS of its own held sets: every thread is
+ * its.  Another user then waits on 2 of theirs: their waits park (each
+ * takes a thread back from the attacker, whose waits on those sets end
+ * with ENOLCK), and the attacker's wait on one set more gets ENOLCK at
+ * once: past the bound the user over their share is refused, never the
+ * other. */
+static void test_threads_fair_share(void **state)
+{
+	static const char *const args[] = { "-o", "allow_other",	"-o", "lock_timeout=3600",
+					    "-o", "max_lock_threads=8", NULL };
+	int ids[THREADS + 1], semids[THREADS + 1], other_ids[2], other_semids[2];
+	pid_t holder, other_holder, readers[THREADS], other_readers[2], late;
+	struct test_mount small;
+	int refused = 0;
+
+	for (int i = 0; i <= THREADS; i++)
+		ids[i] = segment_as(ATTACKER, 0x5a770000 + i, &semids[i]);
+	for (int i = 0; i < 2; i++)
+		other_ids[i] = segment_as(OTHER_USER, 0x5a771000 + i, &other_semids[i]);
+	mount_start(&small, shmfs_path, args);
+	holder = hold_locks_as(ATTACKER, semids, THREADS + 1);
+	other_holder = hold_locks_as(OTHER_USER, other_semids, 2);
+	for (int i = 0; i < THREADS; i++) {
+		readers[i] = start_reader(small.dir, ATTACKER, ids[i]);
+		await_parked(small.dir, ids[i], 1);
+	}
+	for (int i = 0; i < 2; i++) {
+		other_readers[i] = start_reader(small.dir, OTHER_USER, other_ids[i]);
+		await_parked(small.dir, other_ids[i], 1);
+	}
+	/* two of the attacker's waits gave their threads up */
+	for (int look = 0; look < 3000 && refused < 2; look++) {
+		refused = 0;
+		for (int i = 0; i < THREADS; i++)
+			refused += has_ended(readers[i]);
+		usleep(10000);
+	}
+	assert_int_equal(refused, 2);
+	/* the attacker is over its share (4 of 8): refused at once */
+	late = start_reader(small.dir, ATTACKER, ids[THREADS]);
+	assert_int_equal(reader_result(late), ENOLCK);
+	/* and the other user's waits are all still parked */
+	for (int i = 0; i < 2; i++) {
+		assert_false(has_ended(other_readers[i]));
+		assert_int_equal(parked_on(small.dir, other_ids[i]), 1);
+	}
+	testutil_kill(other_holder);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(reader_result(other_readers[i]), 0);
+	testutil_kill(holder);
+	refused = 0;
+	for (int i = 0; i < THREADS; i++) {
+		int err = reader_result(readers[i]);
+
+		if (err == ENOLCK)
+			refused++;
+		else
+			assert_int_equal(err, 0);
+	}
+	assert_int_equal(refused, 2);
+	assert_int_equal(mount_stop(&small), 0);
+	for (int i = 0; i <= THREADS; i++) {
+		shmctl(ids[i], IPC_RMID, NULL);
+		semctl(semids[i], 0, IPC_RMID);
+	}
+	for (int i = 0; i < 2; i++) {
+		shmctl(other_ids[i], IPC_RMID, NULL);
+		semctl(other_semids[i], 0, IPC_RMID);
+	}
+}
+
+/* ---- SHM_LOCK's helper, stopped by its caller -------------------------------- */
+
+/* A stopped child of pid (state T), or 0. */
+static pid_t stopped_child_of(pid_t parent)
+{
+	char path[64], text[512];
+	pid_t found = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		int pid = atoi(e->d_name), ppid;
+		char state;
+		FILE *f;
+
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(text, sizeof(text), f)) {
+			char *end = strrchr(text, ')');
+
+			if (end && sscanf(end + 1, " %c %d", &state, &ppid) == 2 &&
+			    ppid == parent && state == 'T')
+				found = pid;
+		}
+		fclose(f);
+	}
+	closedir(d);
+	return found;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], text[512], *end, state;
+	int ppid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	if (fgets(text, sizeof(text), f) && (end = strrchr(text, ')')) &&
+	    sscanf(end + 1, " %c %d", &state, &ppid) != 2)
+		ppid = 0;
+	fclose(f);
+	return ppid;
+}
+
+/* Stop every new child of the daemon, over and over: the newest pids,
+ * looked at again and again (only the daemon's children: never another
+ * program of this uid). */
+static void *stop_helpers(void *arg)
+{
+	pid_t daemon = *(pid_t *)arg;
+
+	for (;;) {
+		char buf[32] = "";
+		int fd = open("/proc/sys/kernel/ns_last_pid", O_RDONLY);
+		pid_t last;
+
+		if (fd < 0 || read(fd, buf, sizeof(buf) - 1) <= 0)
+			_exit(1);
+		close(fd);
+		last = atoi(buf);
+		for (pid_t p = last > 4 ? last - 4 : 1; p <= last + 2; p++)
+			if (parent_of(p) == daemon)
+				kill(p, SIGSTOP);
+	}
+	return NULL;
+}
+
+/* The attacker, uid 65534: a thread stopping every new child of the
+ * daemon it may signal (its own helpers), over and over, and
+ * `echo unlock > N.stat` on its own segment again and again.  Reports 'S' before each write, then 0
+ * or its errno. */
+static pid_t start_unlock_attack(int id, int report)
+{
+	pid_t pid = testutil_fork();
+
+	if (pid == 0) {
+		char path[128];
+		pthread_t stopper;
+
+		become(ATTACKER);
+		snprintf(path, sizeof(path), "%s/%d.stat", M, id);
+		pthread_create(&stopper, NULL, stop_helpers, &mnt.pid);
+		for (;;) {
+			int fd = open(path, O_WRONLY);
+			unsigned char r;
+
+			if (fd < 0)
+				_exit(errno);
+			if (write(report, "S", 1) != 1)
+				_exit(1);
+			r = write(fd, "unlock\n", 7) == 7 ? 0 : (unsigned char)errno;
+			close(fd);
+			if (write(report, &r, 1) != 1)
+				_exit(1);
+		}
+	}
+	return pid;
+}
+
+/* The attacker's SHM_UNLOCK whose helper it stops: the victim's ls -l,
+ * stat and cat are answered while that request is still pending; the
+ * request then ends with ETIMEDOUT (the helper is killed at its deadline)
+ * however long the attacker goes on stopping. */
+static void test_stopped_lock_helper(void **state)
+{
+	int semid, id = segment_as(ATTACKER, 0x5a772000, &semid);
+	int victim_seg = make_segment(IPC_PRIVATE, 4096, 0644), report[2];
+	pid_t attacker, helper = 0;
+	char out[4096], c;
+	int pending = 0, look;
+
+	assert_int_equal(pipe(report), 0);
+	attacker = start_unlock_attack(id, report[1]);
+	close(report[1]);
+	for (look = 0; look < 30000 && !(helper = stopped_child_of(mnt.pid)); look++)
+		usleep(1000);
+	assert_true(helper > 0);
+	/* the victim, served meanwhile */
+	assert_int_equal(
+		run(out, sizeof(out),
+		    "setpriv --reuid=%d --regid=%d --clear-groups sh -c "
+		    "'ls -l %s > /dev/null && stat %s/%d > /dev/null && cat %s/%d | wc -c'",
+		    VICTIM, VICTIM, M, M, victim_seg, M, victim_seg),
+		0);
+	assert_string_equal(out, "4096\n");
+	/* the attacker's write was still pending: every report so far is
+	 * an 'S' answered, but the last */
+	assert_int_equal(fcntl(report[0], F_SETFL, O_NONBLOCK), 0);
+	while (read(report[0], &c, 1) == 1)
+		pending = c == 'S' ? 1 : (c == 0 ? 0 : pending);
+	assert_int_equal(pending, 1);
+	/* then it ends: a helper stopped before it answered is killed at
+	 * its deadline (ETIMEDOUT), one stopped after is answered for */
+	assert_int_equal(fcntl(report[0], F_SETFL, 0), 0);
+	assert_int_equal(read(report[0], &c, 1), 1);
+	assert_true(c == ETIMEDOUT || c == 0);
+	printf("helper: stopped by its caller; the request ended with %s\n",
+	       c ? strerror(c) : "success");
+	testutil_kill(attacker);
+	close(report[0]);
+	shmctl(id, IPC_RMID, NULL);
+	semctl(semid, 0, IPC_RMID);
+	shmctl(victim_seg, IPC_RMID, NULL);
+}
+
 /* ---- the poll race ---------------------------------------------------------- */
 
 #define POLL_TRIES 300
@@ -136,6 +481,8 @@ int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_two_pollers_leave_no_set),
+		cmocka_unit_test(test_threads_fair_share),
+		cmocka_unit_test(test_stopped_lock_helper),
 	};
 
 	if (argc < 2) {

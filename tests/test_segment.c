@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "helper.h"
 #include "segment.h"
 #include "testutil.h"
 
