@@ -1,0 +1,198 @@
+/* share.c - which set under a segment's key lends shmfs its lock (see
+ * share.h for the rule and why the semaphores alone cannot tell).
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+
+#include "semun.h"
+#include "share.h"
+
+/* IPC::Shareable's tag, written before the Storable image (_freeze). */
+static const char shareable_tag[] = "IPC::Shareable";
+#define SHAREABLE_TAG_LEN (sizeof(shareable_tag) - 1)
+
+/* Storable's image starts with (major << 1 | network order): major 2 since
+ * Storable 0.6, the version IPC::Shareable asks for. */
+#define STORABLE_MAJOR_NATIVE 0x04
+#define STORABLE_MAJOR_NET    0x05
+
+void share_header(const void *head, struct sharelite_header *out)
+{
+	/* the segment's bytes need not be aligned for us */
+	memcpy(out, head, sizeof(*out));
+}
+
+bool share_set_in_protocol(const struct share_set *set)
+{
+	if (set->nsems == SHARE_NSEMS_MARK) {
+		if (set->val[SHARE_SEM_MARK_3] != SHARE_MARK_3 ||
+		    set->val[SHARE_SEM_MARK_4] != SHARE_MARK_4)
+			return false;
+	} else if (set->nsems != SHARE_NSEMS_PERL) {
+		return false;
+	}
+	/* Initialised, one writer at most, and never readers and a writer at
+	 * once: the protocol's semops cannot get anywhere else. */
+	return set->val[SHARE_SEM_INIT] == 1 && set->val[SHARE_SEM_WRITER] <= 1 &&
+	       !(set->val[SHARE_SEM_READERS] > 0 && set->val[SHARE_SEM_WRITER] > 0);
+}
+
+bool share_is_sharelite_first(const void *head, size_t len, uint64_t size)
+{
+	struct sharelite_header h;
+	uint64_t data_size;
+
+	if (!head || len < sizeof(h) || size <= sizeof(h))
+		return false;
+	share_header(head, &h);
+	data_size = size - sizeof(h);
+	/* new_share() starts both at 1; write_share() bumps version at every
+	 * store and shm_state at most once per store. */
+	if (h.version < 1 || h.shm_state < 1 || h.shm_state > (uint32_t)h.version)
+		return false;
+	if (h.length < 0 || h.next_shmid < -1)
+		return false;
+	/* The last segment holds what is left: a length that does not fit
+	 * would have a next segment.  With a next segment any length is
+	 * possible while a store runs (it shortens the chain only after
+	 * setting the new length), which a look without the lock may see. */
+	return h.next_shmid >= 0 || (uint64_t)h.length <= data_size;
+}
+
+bool share_is_sharelite_next(const void *head, size_t len, uint64_t size, int32_t *next)
+{
+	struct sharelite_header h;
+
+	if (!head || len < sizeof(h) || size <= sizeof(h))
+		return false;
+	share_header(head, &h);
+	/* _add_segment() makes it with IPC_EXCL (so zero-filled) and sets
+	 * only next_shmid and length (0) */
+	if (h.length != 0 || h.shm_state != 0 || h.version != 0 || h.next_shmid < -1)
+		return false;
+	if (next)
+		*next = h.next_shmid;
+	return true;
+}
+
+bool share_is_shareable(const void *head, size_t len)
+{
+	const unsigned char *b = head;
+	size_t order_len;
+
+	if (!head || len < SHAREABLE_TAG_LEN + 2 || memcmp(b, shareable_tag, SHAREABLE_TAG_LEN))
+		return false;
+	b += SHAREABLE_TAG_LEN;
+	len -= SHAREABLE_TAG_LEN;
+	if (b[0] == STORABLE_MAJOR_NET)
+		return true;
+	if (b[0] != STORABLE_MAJOR_NATIVE)
+		return false;
+	/* native order: the minor version, then the byte order as the
+	 * length of a string of digits ("12345678" on x86-64) */
+	if (len < 3)
+		return false;
+	order_len = b[2];
+	if (order_len != 4 && order_len != 8)
+		return false;
+	for (size_t i = 0; i < order_len && 3 + i < len; i++)
+		if (b[3 + i] < '1' || b[3 + i] > '8')
+			return false;
+	return true;
+}
+
+enum share_kind share_classify(const struct share_set *set, const void *head, size_t len,
+			       uint64_t size)
+{
+	if (!share_set_in_protocol(set))
+		return SHARE_NONE;
+	if (set->nsems == SHARE_NSEMS_MARK)
+		return SHARE_SHMFS;
+	if (share_is_sharelite_first(head, len, size))
+		return SHARE_SHARELITE;
+	if (share_is_shareable(head, len))
+		return SHARE_SHAREABLE;
+	return SHARE_NONE;
+}
+
+const char *share_kind_name(enum share_kind kind)
+{
+	switch (kind) {
+	case SHARE_SHARELITE:
+		return "IPC::ShareLite";
+	case SHARE_SHAREABLE:
+		return "IPC::Shareable";
+	case SHARE_SHMFS:
+		return "shmfs protocol";
+	case SHARE_NONE:
+		break;
+	}
+	return "none";
+}
+
+/* A set someone else planted for the key must not become the lock of
+ * seg: its maker could hold it and stall every reader. */
+static bool made_for(const struct semid_ds *ds, const struct segment_info *seg)
+{
+	const uid_t cuid = ds->sem_perm.cuid, uid = ds->sem_perm.uid;
+
+	return (cuid == 0 || cuid == seg->uid || cuid == seg->cuid) &&
+	       (uid == 0 || uid == seg->uid || uid == seg->cuid);
+}
+
+/* IPC_STAT and, for a set small enough to be one of ours, GETALL (one
+ * atomic snapshot of the values).  0 or -errno. */
+static int read_set(int semid, const struct segment_info *seg, struct share_set *state)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+
+	memset(state, 0, sizeof(*state));
+	if (semctl(semid, 0, IPC_STAT, arg) != 0)
+		return -errno;
+	if (!made_for(&ds, seg))
+		return -EPERM;
+	state->nsems = (unsigned int)ds.sem_nsems;
+	if (state->nsems > 0 && state->nsems <= SHARE_NSEMS_MARK) {
+		arg.array = state->val;
+		if (semctl(semid, 0, GETALL, arg) != 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int share_key_set(const struct segment_info *seg, struct share_set *state)
+{
+	int semid;
+
+	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST))
+		return -ENOENT;
+	/* Asking for no permission needs none, and creates nothing. */
+	semid = semget(seg->key, 0, 0);
+	if (semid < 0 || read_set(semid, seg, state) != 0)
+		return -ENOENT;
+	return semid;
+}
+
+bool share_set_lends(int semid, const struct segment_info *seg)
+{
+	struct share_set state;
+
+	return semid >= 0 && read_set(semid, seg, &state) == 0 && share_set_in_protocol(&state);
+}
+
+int share_lock_set(const struct segment_info *seg, const void *head, size_t len,
+		   enum share_kind *kind)
+{
+	struct share_set state;
+	enum share_kind k = SHARE_NONE;
+	int semid = share_key_set(seg, &state);
+
+	if (semid >= 0)
+		k = share_classify(&state, head, len, seg->size);
+	if (kind)
+		*kind = k;
+	return k == SHARE_NONE ? -ENOENT : semid;
+}
