@@ -80,6 +80,9 @@ static void open_sidecars_free_all(void)
 		open_sidecar_free(LIST_FIRST(&open_sidecars));
 }
 
+static void sidecar_size(fuse_req_t req, struct segment_info *seg, struct stat *st,
+			 double *timeout);
+
 /* One open <shmid>.procs: rendered at open, as the sidecar. */
 struct open_procs {
 	LIST_ENTRY(open_procs) link;
@@ -163,6 +166,8 @@ static void shmfs_ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	fill_entry(fs, kind, &seg, &e);
+	if (kind == NAME_SIDECAR)
+		sidecar_size(req, &seg, &e.attr, &e.attr_timeout);
 	fuse_reply_entry(req, &e);
 }
 
@@ -182,6 +187,7 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 	struct shmfs *fs = fs_of(req);
 	struct segment_info seg;
 	struct stat st;
+	double timeout;
 	enum name_kind kind;
 	int shmid, ret;
 
@@ -209,7 +215,10 @@ static void shmfs_ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 		return;
 	}
 	attr_of_segment(kind, &seg, &st);
-	fuse_reply_attr(req, &st, fs->opts.attr_timeout);
+	timeout = fs->opts.attr_timeout;
+	if (kind == NAME_SIDECAR)
+		sidecar_size(req, &seg, &st, &timeout);
+	fuse_reply_attr(req, &st, timeout);
 }
 
 /* After a truncation: the attributes as they are now.  A file opened for
@@ -428,8 +437,8 @@ static void shmfs_ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_in
 }
 
 /* The n-th entry of a directory listing: false past the end. */
-static bool dir_entry(struct shmfs *fs, fuse_ino_t dir, const struct listing *list, off_t n,
-		      char *name, size_t name_size, struct fuse_entry_param *e)
+static bool dir_entry(fuse_req_t req, struct shmfs *fs, fuse_ino_t dir, const struct listing *list,
+		      off_t n, bool plus, char *name, size_t name_size, struct fuse_entry_param *e)
 {
 	struct segment_info seg;
 
@@ -454,6 +463,8 @@ static bool dir_entry(struct shmfs *fs, fuse_ino_t dir, const struct listing *li
 		listing_entry_info(&list->v[i], &seg);
 		names_format_root(name, name_size, kind, seg.shmid);
 		fill_entry(fs, kind, &seg, e);
+		if (kind == NAME_SIDECAR && plus)
+			sidecar_size(req, &seg, &e->attr, &e->attr_timeout);
 		return true;
 	}
 	return false; /* by-key's segment entries: see readdir_common() */
@@ -492,7 +503,7 @@ static void readdir_common(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 			listing_entry_info(&list->v[i], &seg);
 			names_format_key(name, sizeof(name), seg.key);
 			fill_entry(fs, NAME_KEYLINK, &seg, &e);
-		} else if (!dir_entry(fs, ino, list, n, name, sizeof(name), &e)) {
+		} else if (!dir_entry(req, fs, ino, list, n, plus, name, sizeof(name), &e)) {
 			break;
 		}
 		if (plus)
@@ -544,21 +555,71 @@ static bool lock_state_visible(fuse_req_t req, const struct segment_info *seg, i
 	return check_access(req, &perm, ACCESS_READ) == 0;
 }
 
-static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
+/* The sidecar's text as the caller may see it now (the sets named are
+ * those that exist: looking creates nothing).  seg gets rss and swap from
+ * the table's shared snapshot, not a read of the table per sidecar.  The
+ * length, or -errno. */
+static int sidecar_text(fuse_req_t req, struct segment_info *seg, char *text, size_t size)
 {
 	struct shmfs *fs = fs_of(req);
+	struct lock_state lock;
+	unsigned int queued = 0;
+	int semid;
+
+	listing_usage(listings, seg);
+	semid = lock_table_current(fs->locks, seg, &lock, &queued);
+	struct sidecar_locks locks = { .lock_semid = semid,
+				       .notify_semid = watch_notify_semid(fs->watches, seg) };
+	struct notify_state notify;
+
+	if (semid == LOCK_PRIVATE) {
+		/* the daemon's own lock: shown to those who may read the segment */
+		locks.lock_private = true;
+		if (check_access(req, seg, ACCESS_READ) == 0) {
+			locks.lock = &lock;
+			locks.lock_queued = queued;
+		}
+	} else if (lock_state_visible(req, seg, locks.lock_semid) &&
+		   lockstate_read_lock(semid, &lock) == 0) {
+		locks.lock = &lock;
+		locks.lock_queued = (unsigned int)lockwait_count_set(fs->waits, semid);
+	}
+	if (lock_state_visible(req, seg, locks.notify_semid) &&
+	    lockstate_read_notify(locks.notify_semid, &notify) == 0)
+		locks.notify = &notify;
+	/* Whether its creator still runs: the daemon's /proc, which tells
+	 * no one more than kill(cpid, 0) would (orphan.h). */
+	struct orphan_verdict verdict;
+
+	orphan_judge_segment(seg, &verdict);
+	return sidecar_render(seg, &locks, &verdict, text, size);
+}
+
+/* A sidecar's size is the length of its text for this caller now, so
+ * that tar and rsync, which copy st_size bytes, save all of it.  Never
+ * cached by the kernel: the text changes (reading the segment file sets
+ * lpid, atime and dtime; rss and swap follow the table), and callers who
+ * may not read a lock set see its values as -. */
+static void sidecar_size(fuse_req_t req, struct segment_info *seg, struct stat *st, double *timeout)
+{
+	char text[SIDECAR_MAX];
+	int len = sidecar_text(req, seg, text, sizeof(text));
+
+	st->st_size = len > 0 ? len : 0;
+	*timeout = 0;
+}
+
+static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
+{
 	struct segment_info seg;
 	struct open_sidecar *sc;
-	int ret, semid;
+	int ret;
 
 	ret = segment_stat(shmid, false, &seg);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	/* rss and swap: from the table's shared snapshot, not a read of the
-	 * table per sidecar. */
-	listing_usage(listings, &seg);
 	/* Writing is SHM_LOCK/SHM_UNLOCK: the kernel's rule and errno. */
 	if ((fi->flags & O_ACCMODE) != O_RDONLY) {
 		ret = check_owner(req, &seg);
@@ -573,35 +634,7 @@ static void open_sidecar(fuse_req_t req, int shmid, struct fuse_file_info *fi)
 		return;
 	}
 	sc->shmid = shmid;
-	/* Looking creates nothing: the sets named are those that exist. */
-	struct lock_state lock;
-	unsigned int queued = 0;
-	semid = lock_table_current(fs->locks, &seg, &lock, &queued);
-	struct sidecar_locks locks = { .lock_semid = semid,
-				       .notify_semid = watch_notify_semid(fs->watches, &seg) };
-	struct notify_state notify;
-
-	if (semid == LOCK_PRIVATE) {
-		/* the daemon's own lock: shown to those who may read the segment */
-		locks.lock_private = true;
-		if (check_access(req, &seg, ACCESS_READ) == 0) {
-			locks.lock = &lock;
-			locks.lock_queued = queued;
-		}
-	} else if (lock_state_visible(req, &seg, locks.lock_semid) &&
-		   lockstate_read_lock(semid, &lock) == 0) {
-		locks.lock = &lock;
-		locks.lock_queued = (unsigned int)lockwait_count_set(fs->waits, semid);
-	}
-	if (lock_state_visible(req, &seg, locks.notify_semid) &&
-	    lockstate_read_notify(locks.notify_semid, &notify) == 0)
-		locks.notify = &notify;
-	/* Whether its creator still runs: the daemon's /proc, which tells
-	 * no one more than kill(cpid, 0) would (orphan.h). */
-	struct orphan_verdict verdict;
-
-	orphan_judge_segment(&seg, &verdict);
-	ret = sidecar_render(&seg, &locks, &verdict, sc->text, sizeof(sc->text));
+	ret = sidecar_text(req, &seg, sc->text, sizeof(sc->text));
 	if (ret < 0) {
 		free(sc);
 		fuse_reply_err(req, -ret);
@@ -923,6 +956,11 @@ static void shmfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		return;
 	}
 	ret = segment_stat(shmid, false, &seg);
+	/* Marked for destruction, it is gone from the name space (listed
+	 * until its attachers leave): a second IPC_RMID would "succeed", and
+	 * a tool that unlinks and retries (tar x) would loop. */
+	if (ret == 0 && (seg.mode & SEGMENT_MODE_DEST))
+		ret = -ENOENT;
 	if (ret == 0)
 		ret = check_owner(req, &seg);
 	if (ret == 0)
