@@ -32,7 +32,8 @@ enum agent_op {
 	A_MAPREAD,    /* map, len: into out */
 	A_MAPWRITE,   /* map, off, len, in */
 	A_MUNMAP,     /* map */
-	A_OBSERVE,    /* path, shmid, size: stat, shmat probe, open + read, IPC_STAT */
+	A_OBSERVE,    /* path, shmid, size, key: stat, shmat probe, open + read, IPC_STAT,
+		       * the sidecar (path.stat) into names, by-key's link (key != 0) */
 	A_PATHWRITE,  /* path, shmid, off, len, in: probe shmat rw, open O_WRONLY, pwrite */
 	A_TRUNCATE,   /* path, shmid, size: probe shmat rw, truncate(2) */
 	A_UNLINK,     /* path */
@@ -69,6 +70,8 @@ struct mailbox {
 	unsigned char out[INV_MAX_SEG + 1];
 	unsigned char shm_out[INV_MAX_SEG];
 	char names[INV_NAMES];
+	int side_err, link_err;
+	char link[64];
 };
 
 /* One agent, as its driver holds it. */

@@ -67,6 +67,39 @@ static long read_all(int fd, unsigned char *buf, long max)
 	return n;
 }
 
+/* The sidecar of mb->path (its text into names) and the link by-key/ has
+ * for mb->key. */
+static void observe_names(struct mailbox *mb)
+{
+	char path[320];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s.stat", mb->path);
+	fd = open(path, O_RDONLY);
+	mb->side_err = err_of(fd);
+	mb->names[0] = '\0';
+	if (fd >= 0) {
+		n = read_all(fd, (unsigned char *)mb->names, INV_NAMES - 1);
+		mb->names[n > 0 ? n : 0] = '\0';
+		if (n < 0)
+			mb->side_err = (int)-n;
+		close(fd);
+	}
+	mb->link[0] = '\0';
+	mb->link_err = 0;
+	if (mb->key) {
+		char *slash = strrchr(path, '/');
+
+		*slash = '\0';
+		snprintf(slash, sizeof(path) - (size_t)(slash - path), "/by-key/0x%08x",
+			 (unsigned int)mb->key);
+		n = readlink(path, mb->link, sizeof(mb->link) - 1);
+		mb->link_err = err_of(n);
+		mb->link[n > 0 ? n : 0] = '\0';
+	}
+}
+
 static void observe(struct mailbox *mb)
 {
 	void *p;
@@ -92,6 +125,7 @@ static void observe(struct mailbox *mb)
 		mb->err3 = err_of(close(fd));
 	}
 	mb->ds_err = err_of(shmctl(mb->shmid, IPC_STAT, &mb->ds));
+	observe_names(mb);
 }
 
 static void readdir_names(struct mailbox *mb)

@@ -689,6 +689,60 @@ static void check_listing(struct user *u)
 			  keys);
 }
 
+static const char *err_name(int err)
+{
+	return err ? strerror(err) : "ok";
+}
+
+/* The sidecar u read is segment l's as the kernel has it, and by-key/
+ * links its key to it. */
+static void check_names(struct user *u, const struct life *l, const struct kseg *k)
+{
+	const struct mailbox *mb = u->mb;
+	char v[64], want[64];
+	struct {
+		const char *name;
+		long value;
+		const char *fmt;
+	} fields[] = {
+		{ "shmid", k->shmid, "%ld" },
+		{ "size", k->size, "%ld" },
+		{ "cpid", k->cpid, "%ld" },
+		{ "cuid", (long)k->cuid, "%ld" },
+		{ "uid", (long)k->uid, "%ld" },
+		{ "perms", (long)(k->mode & 0777), "%04lo" },
+		{ "key", (long)(unsigned int)k->key, "0x%08lx" },
+	};
+
+	if (mb->side_err) {
+		violation("%s: the sidecar of %d (life #%d): %s", uname_of(u), l->shmid, l->seq,
+			  strerror(mb->side_err));
+	} else {
+		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+			snprintf(want, sizeof(want), fields[i].fmt, fields[i].value);
+			if (!sidecar_value(mb->names, fields[i].name, v, sizeof(v)) ||
+			    strcmp(v, want) != 0) {
+				violation(
+					"%s: the sidecar of %d (life #%d) says %s %s; the kernel: "
+					"%s",
+					uname_of(u), l->shmid, l->seq, fields[i].name,
+					sidecar_value(mb->names, fields[i].name, v, sizeof(v))
+						? v
+						: "(none)",
+					want);
+				break;
+			}
+		}
+	}
+	if (k->key) {
+		snprintf(want, sizeof(want), "../%d", k->shmid);
+		if (mb->link_err || strcmp(mb->link, want) != 0)
+			violation("%s: by-key/0x%08x links to \"%s\" (%s); the kernel: %s",
+				  uname_of(u), (unsigned int)k->key, mb->link,
+				  err_name(mb->link_err), want);
+	}
+}
+
 /* What u sees of segment l through the mount, against a direct shmat and
  * IPC_STAT by u, and against the model. */
 static void check_segment(struct user *u, struct life *l)
@@ -703,8 +757,10 @@ static void check_segment(struct user *u, struct life *l)
 	snprintf(mb->path, sizeof(mb->path), "%s/%d", mnt.dir, l->shmid);
 	mb->shmid = l->shmid;
 	mb->size = k->size;
+	mb->key = k->key;
 	if (!call(u, A_OBSERVE))
 		return;
+	check_names(u, l, k);
 	if (mb->stat_err) {
 		violation("%s: stat of %d (life #%d): %s", who, l->shmid, l->seq,
 			  strerror(mb->stat_err));
@@ -1032,11 +1088,6 @@ static bool is_watched(const struct slot *s)
 static void seg_path(char *buf, size_t size, int shmid, const char *suffix)
 {
 	snprintf(buf, size, "%s/%d%s", mnt.dir, shmid, suffix);
-}
-
-static const char *err_name(int err)
-{
-	return err ? strerror(err) : "ok";
 }
 
 static void expect_err(const char *what, int got, int want)
