@@ -11,6 +11,7 @@
 
 #include "fs_io.h"
 #include "log.h"
+#include "lockop.h"
 #include "lockwait.h"
 
 struct open_file {
@@ -149,182 +150,84 @@ int open_file_shmid(const struct open_file *of)
 
 /* ---- the lock ----------------------------------------------------------- */
 
-/* One request that needs the segment's lock.  It runs at once if the
- * lock is free; else it is parked (lockwait.c) and runs on the thread
- * that waits for that set, or on the one whose release lets it in, while
- * our worker goes back to reading requests.  Either way it replies
- * exactly once. */
+/* One request that needs the segment's lock (lockop.h: it runs now, or
+ * later from another thread; it replies exactly once). */
 struct locked_op {
-	struct lockwait_req lw; /* first: lockwait hands it back */
-	struct shmfs *fs;	/* of may be released once the reply is sent */
+	struct lockop op; /* first: lockop copies the whole when it parks */
+	struct shmfs *fs; /* of may be released once the reply is sent */
 	struct open_file *of;
 	fuse_req_t req;
-	bool renewed;	 /* the set was chosen again once already */
-	bool interrupts; /* parked: libfuse calls op_interrupted() on an interrupt */
-	/* With the lock held (lw.grant): do it, let go, reply. */
-	void (*run)(struct locked_op *op);
+	/* With the lock held: do it, let go, reply. */
+	void (*run)(struct locked_op *lo);
 	/* The lock could not be had: reply err (positive errno). */
-	void (*fail)(struct locked_op *op, int err);
+	void (*fail)(struct locked_op *lo, int err);
 	size_t size;
 	off_t off;
-	const char *data; /* a write's bytes: libfuse's, or ours once parked */
-	char *owned;
 	/* truncation: what to do after */
 	void (*then)(fuse_req_t req, struct open_file *of, int err, void *ctx);
 	void *ctx;
 };
 
-static void op_submit(struct locked_op *op);
-
-static void op_unlock(struct locked_op *op)
+static void hook_run(struct lockop *op)
 {
-	lockwait_give(op->fs->waits, &op->lw.grant);
+	struct locked_op *lo = (struct locked_op *)op;
+
+	lo->run(lo);
+}
+
+static void hook_fail(struct lockop *op, int err)
+{
+	struct locked_op *lo = (struct locked_op *)op;
+
+	lo->fail(lo, err);
 }
 
 /* libfuse's interrupt callback, with the request's lock held: wake the
  * wait, never reply here. */
-static void op_interrupted(fuse_req_t req, void *data)
+static void on_interrupt(fuse_req_t req, void *data)
 {
-	struct locked_op *op = data;
-
-	lockwait_abandon(op->fs->waits, &op->lw);
+	lockop_interrupted(data);
 }
 
-/* No more interrupt callbacks: one running has returned when this does.
- * Before the reply (which frees req) and before op is freed. */
-static void op_no_interrupts(struct locked_op *op)
+/* Unregistering takes the request's lock: a callback running has
+ * returned when it does, and none comes after. */
+static void hook_interrupts(struct lockop *op, bool on)
 {
-	if (op->interrupts)
-		fuse_req_interrupt_func(op->req, NULL, NULL);
-	op->interrupts = false;
+	struct locked_op *lo = (struct locked_op *)op;
+
+	fuse_req_interrupt_func(lo->req, on ? on_interrupt : NULL, on ? op : NULL);
 }
 
-/* A parked write's own copy of its bytes, and their place in its user's
- * budget, given back. */
-static void drop_owned(struct locked_op *op)
+static const struct lockop_hooks locked_op_hooks = {
+	.run = hook_run,
+	.fail = hook_fail,
+	.interrupts = hook_interrupts,
+};
+
+static void op_unlock(struct locked_op *lo)
 {
-	if (!op->owned)
-		return;
-	budget_give_n(op->fs->parked_bytes, op->lw.uid, op->size);
-	free(op->owned);
-	op->owned = NULL;
+	lockop_unlock(&lo->op);
 }
 
-static void op_free(struct locked_op *op)
+/* Run lo now if its lock is free, else park a copy of it (lo may be on
+ * the caller's stack). */
+static void op_submit(struct locked_op *lo, enum lock_mode mode, const char *data)
 {
-	drop_owned(op);
-	free(op);
-}
+	struct shmfs *fs = lo->fs;
+	const struct fuse_ctx *ctx = fuse_req_ctx(lo->req);
 
-/* Called back by lockwait on its thread. */
-static void op_granted(struct lockwait_req *r, int err)
-{
-	struct locked_op *op = (struct locked_op *)r;
-
-	op_no_interrupts(op);
-	if (err == 0) {
-		op->run(op);
-	} else if ((err == -EIDRM || err == -EINVAL) && !op->renewed) {
-		struct locked_op again = *op;
-		int gone = r->semid;
-
-		/* the set went under the wait: choose again, once */
-		free(op);
-		again.renewed = true;
-		lock_hold_renew(again.fs->locks, again.of->hold, gone);
-		op_submit(&again); /* a parked copy copies the bytes again */
-		drop_owned(&again);
-		return;
-	} else {
-		/* ESHUTDOWN: the session ends; the caller sees an interrupted call */
-		op->fail(op, err == -ESHUTDOWN ? EINTR : -err);
-	}
-	op_free(op);
-}
-
-/* A copy of op that outlives the handler, to park. */
-static struct locked_op *op_park_copy(struct locked_op *op, int *err)
-{
-	struct shmfs *fs = op->fs;
-	struct locked_op *parked = malloc(sizeof(*parked));
-
-	*err = ENOMEM;
-	if (!parked)
-		return NULL;
-	*parked = *op;
-	parked->owned = NULL;
-	if (op->data) {
-		/* libfuse's buffer is gone once the handler returns: the bytes
-		 * are copied, and count in the user's budget of them */
-		if (!budget_take_n(fs->parked_bytes, parked->lw.uid, op->size)) {
-			free(parked);
-			*err = ENOLCK;
-			return NULL;
-		}
-		parked->owned = malloc(op->size);
-		if (!parked->owned) {
-			budget_give_n(fs->parked_bytes, parked->lw.uid, op->size);
-			free(parked);
-			return NULL;
-		}
-		memcpy(parked->owned, op->data, op->size);
-		parked->data = parked->owned;
-	}
-	parked->lw.deadline_ns = lockwait_deadline(fs->opts.lock_timeout_ms);
-	parked->lw.granted = op_granted;
-	parked->lw.abandoned_flag = false;
-	parked->lw.queue = NULL;
-	return parked;
-}
-
-/* Run op now if its lock is free, else park a copy of it.  op itself may
- * live on the caller's stack. */
-static void op_submit(struct locked_op *op)
-{
-	struct shmfs *fs = op->fs;
-	struct locked_op *parked;
-	int ret, err;
-
-	op->lw.hold = op->of->hold;
-	op->lw.uid = fuse_req_ctx(op->req)->uid;
-	op->lw.pid = fuse_req_ctx(op->req)->pid;
-	for (;;) {
-		int semid = lock_hold_semid(op->of->hold);
-
-		ret = lockwait_take(fs->waits, &op->lw, false);
-		if (ret == 0) {
-			op->run(op);
-			return;
-		}
-		if ((ret != -EIDRM && ret != -EINVAL) || op->renewed)
-			break;
-		op->renewed = true;
-		lock_hold_renew(fs->locks, op->of->hold, semid);
-	}
-	if (ret != -EAGAIN) {
-		op->fail(op, -ret);
-		return;
-	}
-	parked = op_park_copy(op, &err);
-	if (!parked) {
-		op->fail(op, err);
-		return;
-	}
-	/* Before it is parked: an interrupt that came already abandons it
-	 * at once, one that comes later wakes its wait. */
-	parked->interrupts = true;
-	fuse_req_interrupt_func(op->req, op_interrupted, parked);
-	ret = lockwait_take(fs->waits, &parked->lw, true);
-	if (ret == 0) {
-		op_no_interrupts(parked);
-		parked->run(parked);
-		op_free(parked);
-	} else if (ret < 0) {
-		/* ENOLCK: this user has enough requests (or threads) waiting */
-		op_no_interrupts(parked);
-		op->fail(op, -ret);
-		op_free(parked);
-	}
+	lo->op = (struct lockop){
+		.lw = { .hold = lo->of->hold, .mode = mode, .uid = ctx->uid, .pid = ctx->pid },
+		.hooks = &locked_op_hooks,
+		.waits = fs->waits,
+		.locks = fs->locks,
+		.parked_bytes = fs->parked_bytes,
+		.timeout_ms = fs->opts.lock_timeout_ms,
+		.size = sizeof(*lo),
+		.data = data,
+		.data_len = data ? lo->size : 0
+	};
+	lockop_submit(&lo->op);
 }
 
 static void fail_reply(struct locked_op *op, int err)
@@ -365,8 +268,7 @@ static void run_read(struct locked_op *op)
 
 static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
-	struct locked_op op = { .lw.mode = LOCK_MODE_SHARED,
-				.fs = of->fs,
+	struct locked_op op = { .fs = of->fs,
 				.of = of,
 				.req = req,
 				.run = run_read,
@@ -378,7 +280,7 @@ static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
-	op_submit(&op);
+	op_submit(&op, LOCK_MODE_SHARED, NULL);
 }
 
 /* A read of <shmid>.next waiting for the next write. */
@@ -473,7 +375,7 @@ void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size
 static void run_write(struct locked_op *op)
 {
 	struct open_file *of = op->of;
-	ssize_t n = attach_write(of->att, op->data, op->size, (uint64_t)op->off);
+	ssize_t n = attach_write(of->att, op->op.data, op->size, (uint64_t)op->off);
 
 	op_unlock(op);
 	if (n < 0) {
@@ -490,15 +392,13 @@ static void run_write(struct locked_op *op)
  * or past the end gets ENOSPC. */
 void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size_t size, off_t off)
 {
-	struct locked_op op = { .lw.mode = LOCK_MODE_EXCLUSIVE,
-				.fs = of->fs,
+	struct locked_op op = { .fs = of->fs,
 				.of = of,
 				.req = req,
 				.run = run_write,
 				.fail = fail_reply,
 				.size = size,
-				.off = off,
-				.data = buf };
+				.off = off };
 
 	if (size == 0) {
 		fuse_reply_write(req, 0);
@@ -508,7 +408,7 @@ void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size
 		fuse_reply_err(req, ENOSPC);
 		return;
 	}
-	op_submit(&op);
+	op_submit(&op, LOCK_MODE_EXCLUSIVE, buf);
 }
 
 static void run_truncate(struct locked_op *op)
@@ -530,8 +430,7 @@ void open_file_truncate_then(fuse_req_t req, struct open_file *of, uint64_t from
 			     void (*then)(fuse_req_t req, struct open_file *of, int err, void *ctx),
 			     void *ctx)
 {
-	struct locked_op op = { .lw.mode = LOCK_MODE_EXCLUSIVE,
-				.fs = of->fs,
+	struct locked_op op = { .fs = of->fs,
 				.of = of,
 				.req = req,
 				.run = run_truncate,
@@ -544,7 +443,7 @@ void open_file_truncate_then(fuse_req_t req, struct open_file *of, uint64_t from
 		then(req, of, 0, ctx);
 		return;
 	}
-	op_submit(&op);
+	op_submit(&op, LOCK_MODE_EXCLUSIVE, NULL);
 }
 
 int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, size_t len)
