@@ -396,7 +396,7 @@ static void test_stopped_lock_helper(void **state)
 	assert_int_equal(
 		run(out, sizeof(out),
 		    "setpriv --reuid=%d --regid=%d --clear-groups sh -c "
-		    "'ls -l %s > /dev/null && stat %s/%d > /dev/null && cat %s/%d | wc -c'",
+		    "\"ls -l %s > /dev/null && stat %s/%d > /dev/null && cat %s/%d | wc -c\"",
 		    VICTIM, VICTIM, M, M, victim_seg, M, victim_seg),
 		0);
 	assert_string_equal(out, "4096\n");
@@ -418,6 +418,99 @@ static void test_stopped_lock_helper(void **state)
 	shmctl(id, IPC_RMID, NULL);
 	semctl(semid, 0, IPC_RMID);
 	shmctl(victim_seg, IPC_RMID, NULL);
+}
+
+/* ---- truncation of a name made in by-key/ --------------------------------------- */
+
+#define TRUNCATORS 12 /* more than libfuse's 10 workers */
+
+/* The attacker makes a segment through by-key/ (its first ftruncate gives
+ * the size and makes it, with the key's ShareLite set, the attacker's),
+ * has another process of its own hold that set's lock until release is
+ * closed, then truncates through the same descriptor again: that
+ * truncation waits for the lock.  Reports 'R' when about to truncate;
+ * exits with 0 or the truncation's errno. */
+static pid_t start_truncator(int32_t key, int report, const int release_pipe[2])
+{
+	int release = release_pipe[0];
+
+	pid_t pid = testutil_fork();
+
+	if (pid == 0) {
+		struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+		char path[128], c;
+		int fd, semid, held[2];
+
+		become(ATTACKER);
+		close(release_pipe[1]); /* the test's alone: its close is the release */
+		snprintf(path, sizeof(path), "%s/by-key/0x%08x", M, (unsigned int)key);
+		fd = open(path, O_CREAT | O_RDWR, 0600);
+		if (fd < 0 || ftruncate(fd, 4096) != 0)
+			_exit(1);
+		semid = semget(key, 0, 0);
+		if (semid < 0 || pipe(held) != 0)
+			_exit(2);
+		if (fork() == 0) {
+			/* holds the lock until the test closes release */
+			if (semop(semid, ex, 3) != 0 || write(held[1], "h", 1) != 1)
+				_exit(1);
+			if (read(release, &c, 1) < 0)
+				_exit(1);
+			_exit(0);
+		}
+		close(release);
+		if (read(held[0], &c, 1) != 1 || write(report, "R", 1) != 1)
+			_exit(3);
+		_exit(ftruncate(fd, 0) == 0 ? 0 : errno);
+	}
+	return pid;
+}
+
+/* More truncations of made names waiting for their locks than libfuse
+ * has workers: the victim's stat and ls -l are answered while every one
+ * of them is still pending (parked, as each segment's sidecar says), and
+ * they end once their locks free. */
+static void test_truncation_after_creation(void **state)
+{
+	pid_t pids[TRUNCATORS];
+	int report[2], release[2], ids[TRUNCATORS];
+	char out[4096], c;
+
+	assert_int_equal(pipe(report), 0);
+	assert_int_equal(pipe(release), 0);
+	for (int i = 0; i < TRUNCATORS; i++)
+		pids[i] = start_truncator(0x5a773000 + i, report[1], release);
+	close(report[1]);
+	close(release[0]);
+	for (int i = 0; i < TRUNCATORS; i++)
+		assert_int_equal(read(report[0], &c, 1), 1);
+	for (int i = 0; i < TRUNCATORS; i++) {
+		ids[i] = shmget(0x5a773000 + i, 0, 0);
+		assert_true(ids[i] >= 0);
+		await_parked(M, ids[i], 1);
+	}
+	assert_int_equal(run(out, sizeof(out),
+			     "setpriv --reuid=%d --regid=%d --clear-groups sh -c "
+			     "\"stat %s/%d > /dev/null && ls -l %s | wc -l\"",
+			     VICTIM, VICTIM, M, ids[0], M),
+			 0);
+	assert_true(atoi(out) >= 2 * TRUNCATORS);
+	for (int i = 0; i < TRUNCATORS; i++) {
+		assert_false(has_ended(pids[i]));
+		assert_int_equal(parked_on(M, ids[i]), 1);
+	}
+	/* the holders let go: every truncation ends */
+	close(release[1]);
+	for (int i = 0; i < TRUNCATORS; i++)
+		assert_int_equal(reader_result(pids[i]), 0);
+	close(report[0]);
+	for (int i = 0; i < TRUNCATORS; i++) {
+		int semid = semget(0x5a773000 + i, 0, 0);
+
+		shmctl(ids[i], IPC_RMID, NULL);
+		if (semid >= 0)
+			semctl(semid, 0, IPC_RMID);
+	}
 }
 
 /* ---- the poll race ---------------------------------------------------------- */
@@ -483,6 +576,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_two_pollers_leave_no_set),
 		cmocka_unit_test(test_threads_fair_share),
 		cmocka_unit_test(test_stopped_lock_helper),
+		cmocka_unit_test(test_truncation_after_creation),
 	};
 
 	if (argc < 2) {
