@@ -33,6 +33,15 @@ _Static_assert(2 * PARTS_PER_CHUNK + 1 <= 64, "a chunk's once, twice and mapped 
  * ENOMEM by mapping huge SHM_NORESERVE segments. */
 #define MAP_BUDGET (64ull << 30)
 
+/* The rewrite map's own bookkeeping (8 bytes per MiB of segment) is made
+ * at the first write that could use it, covers at most the first
+ * MAP_CHUNKS_MAX MiB of a segment, and all maps together stay below
+ * MAP_BOOKS_BUDGET bytes: a user's huge SHM_NORESERVE segments cost the
+ * daemon no memory for what is never written (beyond the map, or past
+ * the budget, writes are pwrite: correct, only slower). */
+#define MAP_CHUNKS_MAX	 16384 /* 16 GiB of segment: 128 KiB of map */
+#define MAP_BOOKS_BUDGET (64ull << 20)
+
 struct attach {
 	struct attach *next;
 	struct attach_table *table;
@@ -44,7 +53,8 @@ struct attach {
 	int fd;		  /* the segment's file, or -1 */
 	bool hugetlb;	  /* SHM_HUGETLB: its pages may fail to come (SIGBUS) */
 	char *map;	  /* MAP_SHARED of fd, made at the first rewrite; or NULL */
-	uint64_t *chunks; /* with fd and writable: the rewrite map */
+	uint64_t *chunks; /* the rewrite map, made at the first write; or NULL (atomic) */
+	size_t nchunks;	  /* with fd and writable: its length; else 0 */
 	unsigned int users;
 	struct timespec idle_since;
 };
@@ -65,6 +75,7 @@ struct attach_table {
 	struct parked *parked;
 	size_t nparked, parked_cap;
 	uint64_t mapped; /* bytes of rewrite mappings (atomic): at most MAP_BUDGET */
+	uint64_t books;	 /* bytes of rewrite maps (atomic): at most MAP_BOOKS_BUDGET */
 };
 
 static size_t page_size(void)
@@ -131,6 +142,8 @@ static bool attach_free(struct attach_table *t, struct attach *a)
 	}
 	if (a->fd >= 0)
 		close(a->fd);
+	if (a->chunks)
+		__atomic_sub_fetch(&t->books, a->nchunks * sizeof(*a->chunks), __ATOMIC_RELAXED);
 	free(a->chunks);
 	if (a->addr)
 		parked = detach_safely(t, a->shmid, a->addr) == 1;
@@ -216,11 +229,9 @@ int attach_open(struct attach_table *t, const struct segment_info *seg, bool wri
 		.users = 1,
 	};
 	if (a->fd >= 0 && writable) {
-		a->chunks = calloc((seg->size >> CHUNK_SHIFT) + 1, sizeof(*a->chunks));
-		if (!a->chunks) {
-			close(a->fd);
-			a->fd = -1;
-		}
+		a->nchunks = (seg->size >> CHUNK_SHIFT) + 1;
+		if (a->nchunks > MAP_CHUNKS_MAX)
+			a->nchunks = MAP_CHUNKS_MAX;
 	}
 	/* With the file open, the attachment is not needed any more; a
 	 * segment the daemon just made under shm_rmid_forced would die. */
@@ -442,24 +453,50 @@ int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
  * third pass over the same bytes.  So a big write over bytes written
  * twice before maps their chunks, and from then on writes to mapped
  * chunks are a memcpy; one or two passes, and small writes, never pay. */
+/* a's rewrite map, made now if it is the first write (NULL: none). */
+static uint64_t *rewrite_map(struct attach *a)
+{
+	uint64_t *chunks = __atomic_load_n(&a->chunks, __ATOMIC_ACQUIRE), *none = NULL;
+	size_t bytes = a->nchunks * sizeof(*chunks);
+
+	if (chunks || !a->nchunks)
+		return chunks;
+	if (__atomic_add_fetch(&a->table->books, bytes, __ATOMIC_RELAXED) > MAP_BOOKS_BUDGET)
+		goto undo;
+	chunks = calloc(a->nchunks, sizeof(*chunks));
+	if (!chunks)
+		goto undo;
+	/* Two writers may race here: one map wins, the other goes. */
+	if (__atomic_compare_exchange_n(&a->chunks, &none, chunks, false, __ATOMIC_ACQ_REL,
+					__ATOMIC_ACQUIRE))
+		return chunks;
+	free(chunks);
+	__atomic_sub_fetch(&a->table->books, bytes, __ATOMIC_RELAXED);
+	return none;
+undo:
+	__atomic_sub_fetch(&a->table->books, bytes, __ATOMIC_RELAXED);
+	return NULL;
+}
+
 static bool write_through_mapping(struct attach *a, uint64_t off, size_t size)
 {
 	size_t first = off >> CHUNK_SHIFT, last = (off + size - 1) >> CHUNK_SHIFT;
 	bool mapped = true, third = false;
+	uint64_t *chunks;
 	uintptr_t start, end;
 	char *map;
 
-	if (!a->chunks)
+	if (last >= a->nchunks || !(chunks = rewrite_map(a)))
 		return false;
 	for (size_t c = first; c <= last; c++) {
 		/* the parts of chunk c that the write covers */
 		size_t from = c == first ? (off >> PART_SHIFT) & PART_MASK : 0;
 		size_t to = c == last ? ((off + size - 1) >> PART_SHIFT) & PART_MASK : PART_MASK;
 		uint64_t parts = (2ull << to) - (1ull << from);
-		uint64_t was = __atomic_fetch_or(&a->chunks[c], parts, __ATOMIC_RELAXED);
+		uint64_t was = __atomic_fetch_or(&chunks[c], parts, __ATOMIC_RELAXED);
 
 		if (was & parts)
-			__atomic_fetch_or(&a->chunks[c], parts << TWICE_SHIFT, __ATOMIC_RELAXED);
+			__atomic_fetch_or(&chunks[c], parts << TWICE_SHIFT, __ATOMIC_RELAXED);
 		mapped &= (was & CHUNK_MAPPED) != 0;
 		third |= (was & (parts << TWICE_SHIFT)) != 0;
 	}
@@ -478,7 +515,7 @@ static bool write_through_mapping(struct attach *a, uint64_t off, size_t size)
 	if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0)
 		return false;
 	for (size_t c = first; c <= last; c++)
-		__atomic_fetch_or(&a->chunks[c], CHUNK_MAPPED, __ATOMIC_RELAXED);
+		__atomic_fetch_or(&chunks[c], CHUNK_MAPPED, __ATOMIC_RELAXED);
 	return true;
 }
 

@@ -513,6 +513,93 @@ static void test_truncation_after_creation(void **state)
 	}
 }
 
+/* ---- the rewrite map's bookkeeping ------------------------------------------------ */
+
+#ifndef SHM_NORESERVE
+#define SHM_NORESERVE 010000
+#endif
+#define HUGE_SEGS    3
+#define HUGE_SIZE    (64ull << 40)  /* 64 TiB, SHM_NORESERVE: no memory until written */
+#define HUGE_WRITES  4096	    /* per segment, one byte each */
+#define HUGE_SPACING (512ull << 20) /* a new page of an 8-bytes-per-MiB map each */
+
+static long daemon_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/* The attacker's huge SHM_NORESERVE segments, each written a byte at a
+ * time far apart through the mount: the daemon's memory for its rewrite
+ * bookkeeping stays small (it was 8 bytes per MiB of segment per
+ * writable open, made whole at open: 512 MiB of map per segment, touched
+ * a page per write). */
+static void test_rewrite_map_bounded(void **state)
+{
+	long before = daemon_rss_kib(mnt.pid), after;
+	int done[2];
+	char c = 0;
+	pid_t pid;
+
+	assert_int_equal(pipe(done), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		int ids[HUGE_SEGS], fds[HUGE_SEGS];
+		char path[128];
+
+		become(ATTACKER);
+		for (int s = 0; s < HUGE_SEGS; s++) {
+			ids[s] = shmget(IPC_PRIVATE, HUGE_SIZE, IPC_CREAT | SHM_NORESERVE | 0600);
+			if (ids[s] < 0)
+				_exit(1);
+			snprintf(path, sizeof(path), "%s/%d", M, ids[s]);
+			fds[s] = open(path, O_RDWR);
+			if (fds[s] < 0)
+				_exit(2);
+		}
+		for (int i = 0; i < HUGE_WRITES; i++)
+			for (int s = 0; s < HUGE_SEGS; s++)
+				if (pwrite(fds[s], "x", 1, (off_t)(i * HUGE_SPACING)) != 1)
+					_exit(3);
+		/* measured while every file is still open */
+		if (write(done[1], "w", 1) != 1)
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	close(done[1]);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	after = daemon_rss_kib(mnt.pid);
+	printf("rewrite map: daemon VmRSS %ld KiB before, %ld KiB after %d writes to %d "
+	       "segments of 64 TiB\n",
+	       before, after, HUGE_WRITES * HUGE_SEGS, HUGE_SEGS);
+	assert_true(after - before < 16 * 1024);
+	testutil_kill(pid);
+	close(done[0]);
+	/* the attacker's segments (no key): found by their owner and size */
+	{
+		struct shmid_ds ds;
+		int max = shmctl(0, SHM_INFO, &ds);
+
+		for (int i = 0; i <= max; i++) {
+			int id = shmctl(i, SHM_STAT, &ds);
+
+			if (id >= 0 && ds.shm_perm.uid == ATTACKER && ds.shm_segsz == HUGE_SIZE)
+				shmctl(id, IPC_RMID, NULL);
+		}
+	}
+}
+
 /* ---- the poll race ---------------------------------------------------------- */
 
 #define POLL_TRIES 300
@@ -577,6 +664,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_threads_fair_share),
 		cmocka_unit_test(test_stopped_lock_helper),
 		cmocka_unit_test(test_truncation_after_creation),
+		cmocka_unit_test(test_rewrite_map_bounded),
 	};
 
 	if (argc < 2) {
