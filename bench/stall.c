@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/sem.h>
@@ -769,6 +770,389 @@ static void stall_memory(const struct stall_env *e, const char *top, bool *broke
 	munmap((void *)shared, 4096);
 }
 
+/* ---- 8c: issue 19's attacks --------------------------------------------------------- */
+
+#define I19_CALLS	20 /* per op, per phase */
+#define I19_SETS	256
+#define I19_TRUNCATORS	12
+#define I19_KEY		0x5354d000
+#define I19_HUGE	(64ull << 40)
+#define I19_HUGE_WRITES 4096
+
+enum i19_attack {
+	I19_HELPER,
+	I19_TRUNCATE,
+	I19_SETS_1,
+	I19_SETS_4,
+	I19_REWRITE,
+	I19_N
+};
+
+/* Attack processes are made ready first (their segments and names exist,
+ * so the quiet figures list as many), then wait for this pipe's end
+ * (the bench closes its write end) before they attack. */
+static int i19_go[2] = { -1, -1 };
+
+static void i19_await_go(void)
+{
+	char c;
+
+	close(i19_go[1]);
+	while (read(i19_go[0], &c, 1) > 0)
+		;
+}
+
+/* The victim's calls of each op as uid VICTIM: median and slowest, us. */
+static void victim_times(const char *dir, int seg, double med[NOPS], double max[NOPS])
+{
+	double *shared =
+		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t pid;
+	int status;
+
+	if (shared == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct victim v = { .dir = dir };
+		double t[I19_CALLS];
+
+		become(VICTIM);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		snprintf(v.seg_path, sizeof(v.seg_path), "%s/%d", dir, seg);
+		for (int o = 0; o < NOPS; o++) {
+			for (int i = 0; i < I19_CALLS; i++) {
+				double t0 = now_s();
+
+				if (!ops[o](&v))
+					_exit(1);
+				t[i] = (now_s() - t0) * 1e6;
+			}
+			for (int i = 1; i < I19_CALLS; i++)
+				for (int j = i; j > 0 && t[j - 1] > t[j]; j--) {
+					double x = t[j];
+
+					t[j] = t[j - 1];
+					t[j - 1] = x;
+				}
+			shared[o] = t[I19_CALLS / 2];
+			shared[NOPS + o] = t[I19_CALLS - 1];
+		}
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		die("the victim's calls failed (status 0x%x)", status);
+	memcpy(med, shared, NOPS * sizeof(*med));
+	memcpy(max, shared + NOPS, NOPS * sizeof(*max));
+	munmap(shared, 4096);
+}
+
+static pid_t i19_parent_of(pid_t pid)
+{
+	char path[64], line[512], *p, state;
+	int ppid = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (!read_line(path, line, sizeof(line)) || !(p = strrchr(line, ')')) ||
+	    sscanf(p + 1, " %c %d", &state, &ppid) != 2)
+		return 0;
+	return ppid;
+}
+
+/* The attacker's thread: stop every new child of the daemon (its own
+ * SHM_LOCK helpers are the ones it may signal). */
+static void *i19_stopper(void *arg)
+{
+	pid_t daemon = *(pid_t *)arg;
+
+	for (;;) {
+		char buf[32] = "";
+		pid_t last;
+
+		if (!read_line("/proc/sys/kernel/ns_last_pid", buf, sizeof(buf)))
+			_exit(1);
+		last = atoi(buf);
+		for (pid_t p = last > 4 ? last - 4 : 1; p <= last + 2; p++)
+			if (i19_parent_of(p) == daemon)
+				kill(p, SIGSTOP);
+	}
+	return NULL;
+}
+
+/* uid 65534: `echo unlock > N.stat` again and again, its helpers stopped. */
+static pid_t i19_helper_attack(const char *dir, pid_t daemon, int seg)
+{
+	static pid_t d;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		char path[200];
+		pthread_t t;
+
+		d = daemon;
+		become(LOCK_ATTACKER);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		snprintf(path, sizeof(path), "%s/%d.stat", dir, seg);
+		i19_await_go();
+		pthread_create(&t, NULL, i19_stopper, &d);
+		for (;;) {
+			int fd = open(path, O_WRONLY);
+
+			if (fd < 0 || write(fd, "unlock\n", 7) < 0) {
+				/* ETIMEDOUT: a stopped helper killed; again */
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	return pid;
+}
+
+/* uid 65534: a name made in by-key/, its set's lock held, truncated. */
+static pid_t i19_truncator(const char *dir, int key)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
+		char path[200], c;
+		int fd, semid, held[2];
+
+		become(LOCK_ATTACKER);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		snprintf(path, sizeof(path), "%s/by-key/0x%08x", dir, (unsigned int)key);
+		fd = open(path, O_CREAT | O_RDWR, 0600);
+		if (fd < 0 || ftruncate(fd, 4096) != 0 || (semid = semget(key, 0, 0)) < 0 ||
+		    pipe(held) != 0)
+			_exit(1);
+		i19_await_go();
+		if (fork() == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (semop(semid, ex, 3) != 0 || write(held[1], "h", 1) != 1)
+				_exit(1);
+			for (;;)
+				pause();
+		}
+		if (read(held[0], &c, 1) != 1)
+			_exit(2);
+		if (ftruncate(fd, 0) != 0) {
+			/* ended: its lock freed, or the daemon stopped */
+		}
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+/* uid 65534: three 64 TiB SHM_NORESERVE segments written a byte at a
+ * time 512 MiB apart, files kept open. */
+static pid_t i19_rewrite_attack(const char *dir, volatile int *done)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		int fds[3];
+		char path[200];
+
+		become(LOCK_ATTACKER);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		for (int s = 0; s < 3; s++) {
+			int id = shmget(IPC_PRIVATE, I19_HUGE, IPC_CREAT | 010000 | 0600);
+
+			if (id < 0)
+				_exit(1);
+			shmctl(id, IPC_RMID, NULL); /* gone with the last file */
+			snprintf(path, sizeof(path), "%s/%d", dir, id);
+			if ((fds[s] = open(path, O_RDWR)) < 0)
+				_exit(2);
+		}
+		i19_await_go();
+		for (int i = 0; i < I19_HUGE_WRITES; i++)
+			for (int s = 0; s < 3; s++)
+				if (pwrite(fds[s], "x", 1, (off_t)i * (512ll << 20)) != 1)
+					_exit(3);
+		*done = 1;
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+/* Whether pid has a child stopped (state T). */
+static bool i19_stopped_child(pid_t parent)
+{
+	char buf[32] = "";
+	pid_t last;
+
+	if (!read_line("/proc/sys/kernel/ns_last_pid", buf, sizeof(buf)))
+		return false;
+	last = atoi(buf);
+	for (pid_t p = last > 64 ? last - 64 : 1; p <= last; p++) {
+		char path[64], line[512], *q, state;
+		int ppid;
+
+		snprintf(path, sizeof(path), "/proc/%d/stat", p);
+		if (read_line(path, line, sizeof(line)) && (q = strrchr(line, ')')) &&
+		    sscanf(q + 1, " %c %d", &state, &ppid) == 2 && ppid == parent && state == 'T')
+			return true;
+	}
+	return false;
+}
+
+static void stall_issue19(const struct stall_env *e, const char *top, bool *broken)
+{
+	static const char *const names[I19_N] = {
+		"SHM_UNLOCK helpers stopped by their caller",
+		"12 truncations of made names, locks held",
+		"1 uid waiting on each of 256 held sets",
+		"4 uids each waiting on 256 held sets",
+		"3 x 64 TiB NORESERVE, 12,288 spread writes",
+	};
+	static int set_ids[4][I19_SETS], set_semids[4][I19_SETS];
+	static char set_paths[4][I19_SETS][160];
+	static const char *set_ptrs[4][I19_SETS];
+	volatile int *shared =
+		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	char dir[128], label[160];
+
+	if (shared == MAP_FAILED)
+		die("mmap: %s", strerror(errno));
+	table_section("8c. issue 19: the victim (uid 65533) under each attack by other uids",
+		      "ratio to the same calls quiet on the same mount: median / slowest");
+	for (int a = 0; a < I19_N; a++) {
+		struct daemon d = { 0 };
+		double qmed[NOPS], qmax[NOPS], amed[NOPS], amax[NOPS], t0, exit_ms;
+		pid_t pids[16] = { 0 }, holders[4] = { 0 };
+		int npids = 0, nuids = a == I19_SETS_4 ? 4 : 1, seg, parked = 0;
+		struct mem under;
+
+		memset((void *)shared, 0, 4096);
+		snprintf(dir, sizeof(dir), "%s/shmfs-i19", top);
+		mount_shmfs(&d, e, dir, NULL);
+		seg = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0644);
+		if (seg < 0)
+			die("shmget: %s", strerror(errno));
+		if (pipe(i19_go) != 0)
+			die("pipe: %s", strerror(errno));
+		/* ready: everything the attack lists exists */
+		switch (a) {
+		case I19_HELPER: {
+			int own = segment_as(LOCK_ATTACKER, I19_KEY, 4096, false, NULL);
+
+			pids[npids++] = i19_helper_attack(dir, d.pid, own);
+			break;
+		}
+		case I19_TRUNCATE:
+			for (int i = 0; i < I19_TRUNCATORS; i++)
+				pids[npids++] = i19_truncator(dir, I19_KEY + 0x100 + i);
+			for (int i = 0;
+			     i < 3000 && shmget(I19_KEY + 0x100 + I19_TRUNCATORS - 1, 0, 0) < 0;
+			     i++)
+				usleep(10000);
+			break;
+		case I19_SETS_1:
+		case I19_SETS_4:
+			for (int u = 0; u < nuids; u++) {
+				for (int i = 0; i < I19_SETS; i++) {
+					set_ids[u][i] = segment_as(next_uids[u],
+								   I19_KEY + 0x1000 * (u + 1) + i,
+								   4096, true, &set_semids[u][i]);
+					snprintf(set_paths[u][i], sizeof(set_paths[u][i]), "%s/%d",
+						 dir, set_ids[u][i]);
+					set_ptrs[u][i] = set_paths[u][i];
+				}
+			}
+			break;
+		case I19_REWRITE:
+			pids[npids++] = i19_rewrite_attack(dir, shared + 8);
+			usleep(500000);
+			break;
+		}
+		victim_times(dir, seg, qmed, qmax);
+		/* go */
+		close(i19_go[0]);
+		close(i19_go[1]);
+		switch (a) {
+		case I19_HELPER:
+			for (int i = 0; i < 3000 && !i19_stopped_child(d.pid); i++)
+				usleep(10000);
+			parked = i19_stopped_child(d.pid);
+			break;
+		case I19_TRUNCATE:
+			for (int look = 0; look < 3000 && parked < I19_TRUNCATORS; look++) {
+				parked = 0;
+				for (int i = 0; i < npids; i++)
+					parked += waiting_in_fuse(pids[i]);
+				usleep(10000);
+			}
+			break;
+		case I19_SETS_1:
+		case I19_SETS_4:
+			for (int u = 0; u < nuids; u++) {
+				holders[u] = hold_locks(next_uids[u], set_semids[u], I19_SETS);
+				pids[npids++] = crowd_start(next_uids[u], WAIT_READ, NULL,
+							    set_ptrs[u], I19_SETS, shared);
+			}
+			parked = await_parked(pids, npids, nuids * I19_SETS, shared);
+			break;
+		case I19_REWRITE:
+			for (int i = 0; i < 6000 && !shared[8]; i++)
+				usleep(10000);
+			break;
+		}
+		victim_times(dir, seg, amed, amax);
+		under = daemon_mem(d.pid);
+		for (int o = 0; o < NOPS; o++) {
+			snprintf(label, sizeof(label), "  %s: %s, median", names[a], op_names[o]);
+			table_row(label, amed[o], 1, "quiet", qmed[o]);
+			snprintf(label, sizeof(label), "  %s: %s, slowest", names[a], op_names[o]);
+			table_row(label, amax[o], 1, "quiet", qmax[o]);
+		}
+		snprintf(label, sizeof(label), "  %s: daemon threads", names[a]);
+		table_text(label, (double)under.threads,
+			   "CPU %.0f ms/s, VmRSS %.1f MiB; %d parked, %d refused (errno %d)",
+			   under.cpu_ms_per_s, under.rss / 1024.0, parked, shared[0], shared[1]);
+		t0 = now_s();
+		kill(d.pid, SIGTERM);
+		{
+			int status = -1;
+
+			for (int i = 0; i < 100000 && waitpid(d.pid, &status, WNOHANG) != d.pid;
+			     i++)
+				usleep(1000);
+			exit_ms = (now_s() - t0) * 1000;
+			if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+				note("8c: shmfs under \"%s\" did not exit cleanly (0x%x)", names[a],
+				     status);
+				*broken = true;
+			}
+			d.pid = 0;
+		}
+		snprintf(label, sizeof(label), "  %s: SIGTERM to exit, ms", names[a]);
+		table_text(label, exit_ms, "target < 1000 ms");
+		progress("8c %s: SIGTERM to exit %.0f ms, %lld threads, CPU %.0f ms/s", names[a],
+			 exit_ms, under.threads, under.cpu_ms_per_s);
+		umount2(d.dir, MNT_DETACH); /* gone with the daemon already, normally */
+		rmdir(d.dir);
+		crowds_stop(pids, npids);
+		crowds_stop(holders, nuids);
+		shmctl(seg, IPC_RMID, NULL);
+		remove_keys(I19_KEY, 1);
+		remove_keys(I19_KEY + 0x100, I19_TRUNCATORS);
+		for (int u = 0; u < 4; u++)
+			remove_keys(I19_KEY + 0x1000 * (u + 1), I19_SETS);
+	}
+	munmap((void *)shared, 4096);
+}
+
 bool section_stall(const struct stall_env *e)
 {
 	bool broken = false;
@@ -779,6 +1163,7 @@ bool section_stall(const struct stall_env *e)
 		die("chmod %s: %s", e->top, strerror(errno));
 	stall_victim(e, e->top, &broken);
 	stall_memory(e, e->top, &broken);
+	stall_issue19(e, e->top, &broken);
 	chmod(e->top, 0700);
 	return !broken;
 }
