@@ -41,6 +41,20 @@ static LIST_HEAD(, open_file) open_files = LIST_HEAD_INITIALIZER(open_files);
 
 static void poller_fire(struct watch_waiter *w, int err);
 
+/* No notification set for uid's watch: say whether its budget
+ * (-o max_sets) or the kernel's table (kernel.sem) ran out. */
+static void log_no_set(struct shmfs *fs, int shmid, uid_t uid)
+{
+	if (budget_held(fs->sets, uid) >= fs->opts.max_sets)
+		log_warning("shmfs: no semaphore set for segment %d: uid %u has max_sets=%u "
+			    "sets already; its open fails with ENOSPC\n",
+			    shmid, (unsigned int)uid, fs->opts.max_sets);
+	else
+		log_warning("shmfs: no semaphore set for segment %d: the kernel's table is full "
+			    "(kernel.sem, SEMMNI); its open fails with ENOSPC\n",
+			    shmid);
+}
+
 int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
 		  bool is_next, uid_t uid, struct open_file **out)
 {
@@ -70,6 +84,8 @@ int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writabl
 	 * the notification set in the sidecar as soon as a reader waits. */
 	if (is_next) {
 		ret = watch_start(fs->watches, of->ws, seg, uid);
+		if (ret == -ENOSPC)
+			log_no_set(fs, seg->shmid, uid);
 		if (ret)
 			goto err_watch;
 		of->watching = true;
