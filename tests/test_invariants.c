@@ -335,6 +335,15 @@ static double now(void)
 	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
+/* How much slower the daemon may be: under SHMFS_WRAPPER (valgrind) the
+ * waits for its asynchronous work are ten times as long. */
+static int slow(void)
+{
+	const char *w = getenv("SHMFS_WRAPPER");
+
+	return w && *w ? 10 : 1;
+}
+
 /* ---- the agents ---------------------------------------------------------------- */
 
 static const char *uname_of(const struct user *u)
@@ -354,9 +363,9 @@ static bool call(struct user *u, enum agent_op op)
 
 	if (R.hung)
 		return false;
-	if (!agent_call(&u->ag, op, AGENT_WAIT_MS)) {
+	if (!agent_call(&u->ag, op, AGENT_WAIT_MS * slow())) {
 		violation("%s's call %d (%s) did not return within %d ms", uname_of(u), op,
-			  u->mb->path, AGENT_WAIT_MS);
+			  u->mb->path, AGENT_WAIT_MS * slow());
 		R.hung = true;
 		return false;
 	}
@@ -992,7 +1001,7 @@ static void check_daemon_leaves_no_trace(void)
 		watched += w;
 	}
 	/* a close's RELEASE, which removes a set, may still be under way */
-	for (int tries = 0; tries < 100; tries++) {
+	for (int tries = 0; tries < 100 * slow(); tries++) {
 		daemons = 0;
 		for (int i = 0; i < R.nksets; i++)
 			daemons += !uset_of(R.ksets[i].semid);
@@ -1116,7 +1125,7 @@ static bool set_key_exists(int key)
  * close(2) returns). */
 static void wait_key(int key)
 {
-	for (int i = 0; i < 300; i++) {
+	for (int i = 0; i < 300 * slow(); i++) {
 		scan_shm();
 		if (key_live(key))
 			return;
@@ -1694,7 +1703,9 @@ static bool op_nextread(void)
 	ready = s->fired || l->writes != s->seen;
 	mb->slot = slot;
 	mb->len = INV_MAX_SEG + 1;
-	mb->off = NEXT_WAIT_MS;
+	/* bounded where nothing may come; where the write came, no timer
+	 * may beat a slow daemon's answer */
+	mb->off = ready ? 5000 * slow() : NEXT_WAIT_MS;
 	log_line("step %d: %s read slot %d (%d.next, life #%d%s), waiting %d ms", R.step,
 		 uname_of(U), slot, l->shmid, l->seq, ready ? ", written" : "", NEXT_WAIT_MS);
 	if (!call(U, A_NEXTREAD))
