@@ -131,7 +131,7 @@ static void nullfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info
 		return;
 	}
 	fi->direct_io = 1;
-	kernel_features_open(req, ino, -1, fi); /* no backing file: no mmap */
+	kernel_features_open(req, ino, NULL, -1, fi); /* no backing file: no mmap */
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		kernel_features_release(req, ino, fi);
 }

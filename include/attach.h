@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "identity.h"
 #include "segment.h"
 
 /* The largest copy in one call: FUSE's largest request (max_pages 256). */
@@ -48,11 +49,15 @@ void attach_table_free(struct attach_table *table);
  * for everything else, or half of a small one. */
 int attach_fd_limit(long nofile, int reserve);
 
-/* Open seg's bytes, read-only or read-write; creating: the daemon just
- * made seg.  0 or -errno (-EBUSY: shm_rmid_forced with nobody attached;
- * -ENOENT: gone; -EACCES; -ENOMEM). */
-int attach_open(struct attach_table *table, const struct segment_info *seg, bool writable,
-		bool creating, struct attach **out);
+/* Open the bytes of the segment lifetime expected names, read-only or
+ * read-write; creating: the daemon just made it.  Attaches first, then
+ * IPC_STATs (the attachment pins the shmid) and compares
+ * (identity_pin()): *held is the segment actually held, on which the
+ * caller checks the caller's rights (and attach_close()s if refused).
+ * 0 or -errno: -ESTALE another lifetime has the shmid now; -ENOENT gone;
+ * -EBUSY shm_rmid_forced with nobody attached; -EACCES; -ENOMEM. */
+int attach_open(struct attach_table *table, const struct segment_identity *expected, bool writable,
+		bool creating, struct segment_info *held, struct attach **out);
 /* Returns true if the daemon stays attached after the close, because the
  * detach would destroy the segment (shm_rmid_forced): worth a warning. */
 bool attach_close(struct attach_table *table, struct attach *a);
@@ -60,6 +65,28 @@ bool attach_close(struct attach_table *table, struct attach *a);
 uint64_t attach_size(const struct attach *a);
 /* The segment's file, or -1 where the attachment is used instead. */
 int attach_fd(const struct attach *a);
+/* The lifetime it holds (strong where the file could be read). */
+const struct segment_identity *attach_identity(const struct attach *a);
+
+/* An act on a bare shmid (IPC_RMID, IPC_SET, SHM_LOCK) on the lifetime
+ * expected names: pinned (identity_pin()), act(pin, ctx) is called with
+ * the segment held (pin->held: check the caller's rights on it), then the
+ * pin goes (under shm_rmid_forced a detach that would destroy the
+ * segment is parked).  act's return, or the pin's -ENOENT/-ESTALE.
+ * Under shm_rmid_forced=1 with nobody attached nothing can pin (its
+ * detach would destroy the segment): act is then called after a look
+ * only (IPC_STAT, compare), which leaves a window: a segment removed and
+ * its shmid taken again in between is acted on.  The kernel has no
+ * compare-and-swap for these calls. */
+int attach_act(struct attach_table *table, const struct segment_identity *expected,
+	       int (*act)(const struct identity_pin *pin, void *ctx), void *ctx);
+/* attach_act() in two halves, for an act answered later (SHM_LOCK made
+ * by a helper): 0 with *pin held (pin->addr NULL where only a look was
+ * possible), or -errno with nothing held; attach_unpin() once the act is
+ * done. */
+int attach_pin(struct attach_table *table, const struct segment_identity *expected,
+	       struct identity_pin *pin);
+void attach_unpin(struct attach_table *table, struct identity_pin *pin);
 
 /* Where the bytes of a read are: a descriptor and an offset to splice
  * from (fd >= 0), or a pointer (fd < 0); len bytes. */

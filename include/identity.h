@@ -72,6 +72,43 @@ bool identity_same(const struct segment_identity *want, const struct segment_ide
  * chance within one clock tick aside). */
 bool identity_strong_same(const struct segment_identity *a, const struct segment_identity *b);
 
+/* ---- attach first, then verify ------------------------------------------ */
+
+/* A segment lifetime held while the daemon acts on it: an attachment
+ * pins it (the shmid of a segment with an attachment is never free, even
+ * after IPC_RMID), so held, IPC_STAT after the attach, is the segment
+ * held, and an act on the bare shmid (IPC_RMID, IPC_SET, SHM_LOCK) while
+ * pinned reaches that segment and no other. */
+struct identity_pin {
+	void *addr;		    /* the attachment */
+	bool writable;		    /* attached read-write */
+	struct segment_info held;   /* IPC_STAT after the attach */
+	struct segment_identity id; /* held's, strong where the file could be read */
+	int fd;			    /* the backing file (PIN_KEEP_FD), or -1 */
+	int fd_err;		    /* why there is none: -ENOTSUP hugetlbfs, -EPERM... */
+};
+
+enum {
+	PIN_WRITABLE = 1 << 0,	/* attach read-write, or fail */
+	PIN_TRY_WRITE = 1 << 1, /* read-write if the daemon may, else read-only */
+	PIN_KEEP_FD = 1 << 2,	/* keep the backing file open in pin->fd */
+	PIN_FRESH = 1 << 3,	/* the daemon just made it: attach even under
+				 * shm_rmid_forced (the caller keeps it attached) */
+};
+
+/* Attach expected->shmid, IPC_STAT it, and compare what is held with
+ * expected (identity_same(); the strong identity is read from the
+ * backing file).  0 with *pin filled; -ENOENT if nothing has the shmid;
+ * -ESTALE if another lifetime has it (nothing is then held); -EBUSY if
+ * kernel.shm_rmid_forced=1 and nobody is attached (the detach would
+ * destroy the segment: nothing was attached); other -errno of shmat. */
+int identity_pin(const struct segment_identity *expected, unsigned int flags,
+		 struct identity_pin *pin);
+/* Let go: close the file if still kept, detach.  Under
+ * kernel.shm_rmid_forced a detach may destroy the segment: the attach
+ * table's detach (attach_act()) parks instead. */
+void identity_unpin(struct identity_pin *pin);
+
 /* A short text for logs: "shmid 5 (strong 1796452123.456906292/1cce10b7)". */
 void identity_format(const struct segment_identity *id, char *buf, size_t size);
 

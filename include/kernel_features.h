@@ -30,11 +30,16 @@ int kernel_features_install(struct fuse_session *se, int fd);
 void kernel_features_init(struct fuse_conn_info *conn);
 
 /* In the open op, after fi->fh is set and just before fuse_reply_open():
- * the open file ino, with fd its backing file (the segment's own file,
- * or -1), gets the features.  Every call is matched by one
- * kernel_features_release() with the same ino and fi->fh: at release,
- * or when the open reply could not be sent. */
-void kernel_features_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi);
+ * the open file ino, of the segment lifetime owner stands for (the same
+ * pointer for every open of that lifetime while one is open), with fd its
+ * backing file (the segment's own file, or -1), gets the features.  A
+ * backing file is shared only by opens of ino with the same owner: 0, or
+ * -ESTALE if ino's open files hold another lifetime's (the open must then
+ * fail; nothing to release).  Every call that returned 0 is matched by
+ * one kernel_features_release() with the same ino and fi->fh: at
+ * release, or when the open reply could not be sent. */
+int kernel_features_open(fuse_req_t req, fuse_ino_t ino, const void *owner, int fd,
+			 struct fuse_file_info *fi);
 void kernel_features_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
 /* At unmount: drop what open files still hold (their releases will

@@ -21,6 +21,7 @@ struct sidecar_locks {
 	const struct lock_state *lock; /* its state; NULL: not shown ("-") */
 	unsigned int lock_queued;      /* requests through the mount waiting for it */
 	int notify_semid;	       /* the notification set; < 0: none */
+#define SIDECAR_SET_REMOVED (-2)       /* "removed": it vanished under its users */
 	const struct notify_state *notify;
 };
 

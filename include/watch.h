@@ -9,7 +9,17 @@
  * a file that was polled) to the matching last watch_stop().  It is a
  * private set of 1 semaphore, made by the daemon and given to the
  * segment's owner with the segment's mode, so that whoever may write the
- * segment may post.
+ * segment may post (ownset.c: recorded, and proven the daemon's before
+ * every post taken, IPC_SET and IPC_RMID).
+ *
+ * The owner can remove it (so does systemd-logind's RemoveIPC at the
+ * owner's last logout), and its semid can then be another user's set: a
+ * set no longer provably the daemon's is let go of untouched (logged),
+ * its waiters get -EIDRM, watch_notify_semid() says WATCH_SET_LOST, and
+ * the next watch_refresh() makes a new one.
+ *
+ * The state of a segment lifetime is found by the object that stands for
+ * the lifetime (the caller's: its attach), never by a shmid.
  *
  * Knows nothing of FUSE: a waiter is a callback.
  */
@@ -19,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "identity.h"
 #include "segment.h"
 
 struct watch_table;
@@ -26,8 +37,9 @@ struct watch_seg; /* one segment's state, shared by its open files */
 
 struct watch_waiter {
 	/* Called once, from whichever thread saw the write (err 0), found
-	 * the segment gone (-EIDRM) or the waiter abandoned (-EINTR), or at
-	 * the end (-ESHUTDOWN); never with the table's mutex held. */
+	 * the segment gone (-ENOENT), its notification set lost (-EIDRM) or
+	 * the waiter abandoned (-EINTR), or at the end (-ESHUTDOWN); never
+	 * with the table's mutex held. */
 	void (*fire)(struct watch_waiter *w, int err);
 	/* Asked by watch_check(): true to give up waiting (interrupted). */
 	bool (*abandoned)(struct watch_waiter *w);
@@ -52,8 +64,10 @@ void watch_table_stop(struct watch_table *table);
 /* Fire every waiter left with -ESHUTDOWN, remove every set, free. */
 void watch_table_free(struct watch_table *table);
 
-/* The state of seg, held until watch_put(); NULL on ENOMEM. */
-struct watch_seg *watch_get(struct watch_table *table, const struct segment_info *seg);
+/* The state of the lifetime owner stands for (id: its identity), held
+ * until watch_put(); NULL on ENOMEM.  owner must outlive the hold. */
+struct watch_seg *watch_get(struct watch_table *table, const void *owner,
+			    const struct segment_identity *id);
 void watch_put(struct watch_table *table, struct watch_seg *s);
 
 /* The count of writes seen on the segment so far. */
@@ -63,7 +77,9 @@ void watch_mark_written(struct watch_table *table, struct watch_seg *s);
 
 /* Start or stop watching: the first start makes the notification set,
  * charged to uid (0 or -errno: -ENOSPC when the kernel's table is full or
- * uid's budget is spent), the last stop removes it. */
+ * uid's budget is spent), and hands it to seg's owner if seg is the
+ * lifetime watched (NULL, or another: it stays the daemon's); the last
+ * stop removes it. */
 int watch_start(struct watch_table *table, struct watch_seg *s, const struct segment_info *seg,
 		uid_t uid);
 void watch_stop(struct watch_table *table, struct watch_seg *s);
@@ -86,9 +102,13 @@ uint64_t watch_refresh(struct watch_table *table, struct watch_seg *s);
  * anyone still waits (then call again within a few milliseconds). */
 bool watch_check(struct watch_table *table);
 
-/* The notification set of seg, or -1 if nobody watches it. */
+/* The notification set of seg, or -1 if nobody watches it, or
+ * WATCH_SET_LOST if its watchers' set vanished and is not made anew yet. */
+#define WATCH_SET_LOST (-2)
 int watch_notify_semid(struct watch_table *table, const struct segment_info *seg);
-/* The segment's owner or mode changed (IPC_SET): its set follows. */
-void watch_set_perm(struct watch_table *table, const struct segment_info *seg);
+/* The owner or mode of the lifetime id changed (IPC_SET; seg: IPC_STAT
+ * after it): its set follows. */
+void watch_set_perm(struct watch_table *table, const struct segment_identity *id,
+		    const struct segment_info *seg);
 
 #endif

@@ -1,10 +1,9 @@
 /* attach.c - the bytes of an open segment, and the copies in and out. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,9 @@
 
 #include "array.h"
 #include "attach.h"
+#include "guarded.h"
+
+_Static_assert(ATTACH_MAX_COPY <= GUARDED_READ_BUFFER, "a copy fits the read buffer");
 
 /* The rewrite map: per 1 MiB chunk of the segment, a bit per 64 KiB part
  * written once, a bit per part written twice, and whether the chunk's
@@ -42,11 +44,14 @@ _Static_assert(2 * PARTS_PER_CHUNK + 1 <= 64, "a chunk's once, twice and mapped 
 #define MAP_CHUNKS_MAX	 16384 /* 16 GiB of segment: 128 KiB of map */
 #define MAP_BOOKS_BUDGET (64ull << 20)
 
+/* One segment lifetime's bytes, shared by all its open files: found by
+ * its strong identity, never by its shmid (which a later segment may
+ * have).  An attach without a strong identity keeps its attachment, so
+ * that its shmid cannot name another segment while it lives. */
 struct attach {
 	struct attach *next;
 	struct attach_table *table;
-	int shmid;
-	uint64_t generation;
+	struct segment_identity id;
 	bool writable;
 	uint64_t size;
 	void *addr;	  /* the attachment, where it is kept; else NULL */
@@ -146,7 +151,7 @@ static bool attach_free(struct attach_table *t, struct attach *a)
 		__atomic_sub_fetch(&t->books, a->nchunks * sizeof(*a->chunks), __ATOMIC_RELAXED);
 	free(a->chunks);
 	if (a->addr)
-		parked = detach_safely(t, a->shmid, a->addr) == 1;
+		parked = detach_safely(t, a->id.shmid, a->addr) == 1;
 	free(a);
 	return parked;
 }
@@ -173,78 +178,148 @@ void attach_table_free(struct attach_table *t)
 	free(t);
 }
 
-static struct attach *find_shared_locked(struct attach_table *t, const struct segment_info *seg,
+/* The attach of the lifetime pin holds, if there is one: the same strong
+ * identity, or (neither having one) the same shmid with an attachment
+ * kept on both sides, which pins both to one segment. */
+static struct attach *find_shared_locked(struct attach_table *t, const struct identity_pin *pin,
 					 bool writable)
 {
-	uint64_t gen = segment_generation(seg);
-
-	for (struct attach *a = t->list; a; a = a->next)
-		if (a->shmid == seg->shmid && a->generation == gen && (a->writable || !writable))
+	for (struct attach *a = t->list; a; a = a->next) {
+		if (writable && !a->writable)
+			continue;
+		if (identity_strong_same(&a->id, &pin->id))
 			return a;
+		if (!a->id.strong && !pin->id.strong && a->addr && a->id.shmid == pin->id.shmid)
+			return a;
+	}
 	return NULL;
 }
 
-int attach_open(struct attach_table *t, const struct segment_info *seg, bool writable,
-		bool creating, struct attach **out)
+static struct attach *share_locked(struct attach_table *t, const struct identity_pin *pin,
+				   bool writable)
 {
-	struct attach *a;
-	void *addr;
-	int fd, ret;
+	struct attach *a = find_shared_locked(t, pin, writable);
 
-	if (!creating && segment_rmid_forced() && seg->nattch == 0 &&
-	    !(seg->mode & SEGMENT_MODE_DEST))
-		return -EBUSY;
-	pthread_mutex_lock(&t->mutex);
-	a = find_shared_locked(t, seg, writable);
 	if (a)
 		a->users++;
+	return a;
+}
+
+int attach_open(struct attach_table *t, const struct segment_identity *expected, bool writable,
+		bool creating, struct segment_info *held, struct attach **out)
+{
+	/* Read-write whenever the daemon may, so that one attach serves a
+	 * lifetime's readers and writers (a read-only open still cannot
+	 * write: the kernel sends no writes for it, and refuses a shared
+	 * writable mmap of it). */
+	unsigned int flags = PIN_KEEP_FD | (writable ? PIN_WRITABLE : PIN_TRY_WRITE) |
+			     (creating ? PIN_FRESH : 0);
+	struct identity_pin pin;
+	struct attach *a, *shared;
+	int ret;
+
+	ret = identity_pin(expected, flags, &pin);
+	if (ret)
+		return ret;
+	*held = pin.held;
+	pthread_mutex_lock(&t->mutex);
+	a = share_locked(t, &pin, writable);
 	pthread_mutex_unlock(&t->mutex);
 	if (a) {
+		if (pin.fd >= 0)
+			close(pin.fd);
+		detach_safely(t, pin.held.shmid, pin.addr);
 		*out = a;
 		return 0;
 	}
 
 	a = calloc(1, sizeof(*a));
-	if (!a)
+	if (!a) {
+		identity_unpin(&pin);
 		return -ENOMEM;
-	ret = segment_attach(seg->shmid, writable, &addr);
-	if (ret) {
-		free(a);
-		return ret;
 	}
-	fd = segment_open_fd(addr, seg->size, writable);
-	if (fd >= t->fd_limit) {
-		close(fd);
-		fd = -1;
+	if (pin.fd >= t->fd_limit) {
+		close(pin.fd);
+		pin.fd = -1;
 	}
 	*a = (struct attach){
 		.table = t,
-		.shmid = seg->shmid,
-		.generation = segment_generation(seg),
-		.writable = writable,
-		.size = seg->size,
-		.addr = addr,
-		.fd = fd < 0 ? -1 : fd,
-		.hugetlb = fd == -ENOTSUP,
+		.id = pin.id,
+		.writable = pin.writable,
+		.size = pin.held.size,
+		.addr = pin.addr,
+		.fd = pin.fd,
+		.hugetlb = pin.fd_err == -ENOTSUP,
 		.users = 1,
 	};
-	if (a->fd >= 0 && writable) {
-		a->nchunks = (seg->size >> CHUNK_SHIFT) + 1;
+	if (a->fd >= 0 && a->writable) {
+		a->nchunks = (a->size >> CHUNK_SHIFT) + 1;
 		if (a->nchunks > MAP_CHUNKS_MAX)
 			a->nchunks = MAP_CHUNKS_MAX;
 	}
-	/* With the file open, the attachment is not needed any more; a
-	 * segment the daemon just made under shm_rmid_forced would die. */
-	if (a->fd >= 0 && !(creating && segment_rmid_forced())) {
-		detach_safely(t, a->shmid, a->addr);
+	/* With the file open and the lifetime proven by it, the attachment
+	 * is not needed any more; a segment the daemon just made under
+	 * shm_rmid_forced would die. */
+	if (a->fd >= 0 && a->id.strong && !(creating && segment_rmid_forced())) {
+		detach_safely(t, a->id.shmid, a->addr);
 		a->addr = NULL;
 	}
+	assert(a->id.strong || a->addr);
 	pthread_mutex_lock(&t->mutex);
-	a->next = t->list;
-	t->list = a;
+	/* another open of the same lifetime may have come first */
+	shared = share_locked(t, &pin, writable);
+	if (!shared) {
+		a->next = t->list;
+		t->list = a;
+	}
 	pthread_mutex_unlock(&t->mutex);
+	if (shared) {
+		a->users = 0;
+		attach_free(t, a);
+		a = shared;
+	}
 	*out = a;
 	return 0;
+}
+
+int attach_pin(struct attach_table *t, const struct segment_identity *expected,
+	       struct identity_pin *pin)
+{
+	int ret = identity_pin(expected, 0, pin);
+
+	(void)t;
+	if (ret != -EBUSY)
+		return ret;
+	/* shm_rmid_forced, nobody attached: a look only, then the act on
+	 * the bare shmid (the window of attach.h) */
+	ret = segment_stat(expected->shmid, false, &pin->held);
+	if (ret)
+		return ret;
+	identity_weak(&pin->held, &pin->id);
+	return identity_same(expected, &pin->id) ? 0 : -ESTALE;
+}
+
+void attach_unpin(struct attach_table *t, struct identity_pin *pin)
+{
+	if (pin->fd >= 0)
+		close(pin->fd);
+	pin->fd = -1;
+	if (pin->addr)
+		detach_safely(t, pin->held.shmid, pin->addr);
+	pin->addr = NULL;
+}
+
+int attach_act(struct attach_table *t, const struct segment_identity *expected,
+	       int (*act)(const struct identity_pin *pin, void *ctx), void *ctx)
+{
+	struct identity_pin pin;
+	int ret = attach_pin(t, expected, &pin);
+
+	if (ret)
+		return ret;
+	ret = act(&pin, ctx);
+	attach_unpin(t, &pin);
+	return ret;
 }
 
 bool attach_close(struct attach_table *t, struct attach *a)
@@ -278,98 +353,12 @@ int attach_fd(const struct attach *a)
 	return a->fd;
 }
 
+const struct segment_identity *attach_identity(const struct attach *a)
+{
+	return &a->id;
+}
+
 /* ---- copies ------------------------------------------------------------- */
-
-/* A hugetlb segment made with SHM_NORESERVE gets its pages at the first
- * touch, and when there are none the toucher gets SIGBUS: through the
- * mapping, the daemon would die of a user's segment.  Its copies are
- * guarded: SIGBUS in them jumps back and the request fails with EFAULT. */
-/* volatile: the stores around the copy must not be optimised away */
-static __thread sigjmp_buf *volatile copy_guard;
-static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
-
-static void on_sigbus(int sig, siginfo_t *info, void *ctx)
-{
-	if (copy_guard)
-		siglongjmp(*copy_guard, 1);
-	/* not in a guarded copy: die of it as we would have */
-	signal(SIGBUS, SIG_DFL);
-	raise(SIGBUS);
-}
-
-static void install_guard(void)
-{
-	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGBUS, &sa, NULL);
-}
-
-/* memcpy, or -EFAULT if the pages could not be provided. */
-static int guarded_copy(void *dst, const void *src, size_t n)
-{
-	sigjmp_buf env;
-
-	sigset_t bus, saved;
-
-	pthread_once(&guard_once, install_guard);
-	/* libfuse's workers block every signal, and a SIGBUS the kernel
-	 * forces on a thread that blocks it kills the process: let it in
-	 * for the copy (siglongjmp restores the mask sigsetjmp saved). */
-	sigemptyset(&bus);
-	sigaddset(&bus, SIGBUS);
-	pthread_sigmask(SIG_UNBLOCK, &bus, &saved);
-	if (sigsetjmp(env, 1)) {
-		copy_guard = NULL;
-		pthread_sigmask(SIG_SETMASK, &saved, NULL);
-		return -EFAULT;
-	}
-	copy_guard = &env;
-	memcpy(dst, src, n);
-	copy_guard = NULL;
-	pthread_sigmask(SIG_SETMASK, &saved, NULL);
-	return 0;
-}
-
-static int guarded_zero(void *dst, size_t n)
-{
-	static const char zeros[64 * 1024];
-
-	for (size_t done = 0; done < n;) {
-		size_t k = n - done < sizeof(zeros) ? n - done : sizeof(zeros);
-		int ret = guarded_copy((char *)dst + done, zeros, k);
-
-		if (ret)
-			return ret;
-		done += k;
-	}
-	return 0;
-}
-
-/* One buffer per thread for reads that are not spliced. */
-static pthread_key_t read_buffer_key;
-static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
-
-static void read_buffer_key_init(void)
-{
-	pthread_key_create(&read_buffer_key, free);
-}
-
-static char *read_buffer(void)
-{
-	char *buf;
-
-	pthread_once(&read_buffer_once, read_buffer_key_init);
-	buf = pthread_getspecific(read_buffer_key);
-	if (!buf) {
-		buf = aligned_alloc(page_size(), ATTACH_MAX_COPY);
-		if (buf && pthread_setspecific(read_buffer_key, buf) != 0) {
-			free(buf);
-			buf = NULL;
-		}
-	}
-	return buf;
-}
 
 /* The file mapped whole (address space only: pages come as they are
  * touched), for the rewrite path and for what pwrite cannot do. */
@@ -420,7 +409,7 @@ int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
 	if (a->fd < 0) {
 		/* copied under the guard: libfuse's writev of a page that
 		 * cannot come would leave the request unanswered */
-		buf = read_buffer();
+		buf = guarded_read_buffer();
 		if (!buf)
 			return -ENOMEM;
 		if (guarded_copy(buf, (const char *)a->addr + off, size) != 0)
@@ -435,7 +424,7 @@ int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
 		src->len = size;
 		return 0;
 	}
-	buf = size <= ATTACH_MAX_COPY ? read_buffer() : NULL;
+	buf = size <= ATTACH_MAX_COPY ? guarded_read_buffer() : NULL;
 	if (!buf)
 		return -ENOMEM;
 	n = pread(a->fd, buf, size, (off_t)off);
@@ -588,13 +577,19 @@ static double seconds_since(const struct timespec *t)
 
 /* An idle cached attach goes when its time is up or its segment is gone
  * (or is another one now). */
+/* An idle cached attach goes when its time is up or its segment is gone
+ * (or its shmid is another segment's now: a weak look is enough to let
+ * go; a new open proves its lifetime itself). */
 static bool cached_expired(const struct attach_table *t, const struct attach *a)
 {
+	struct segment_identity now;
 	struct segment_info seg;
 
-	return seconds_since(&a->idle_since) >= t->cache_seconds ||
-	       segment_stat(a->shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST) ||
-	       segment_generation(&seg) != a->generation;
+	if (seconds_since(&a->idle_since) >= t->cache_seconds ||
+	    segment_stat(a->id.shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST))
+		return true;
+	identity_weak(&seg, &now);
+	return !identity_same(&a->id, &now);
 }
 
 bool attach_sweep(struct attach_table *t)

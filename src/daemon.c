@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "ownset.h"
 #include "pending.h"
 
 #define FD_RESERVE	 128 /* descriptors kept for everything else */
@@ -31,6 +32,8 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	pthread_cond_init(&fs->bg_cond, &attr);
 	pthread_condattr_destroy(&attr);
 	fs->opts = *opts;
+	/* what a daemon of this IPC namespace killed with -9 left (ownset.h) */
+	ownset_reclaim();
 	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
 		limit = (long)nofile.rlim_cur;
 	fs->sets = budget_new(opts->max_sets);

@@ -32,6 +32,8 @@
 #include "shm_usage.h"
 #include "sidecar.h"
 
+_Static_assert(WATCH_SET_LOST == SIDECAR_SET_REMOVED, "a lost set shows as removed");
+
 /* The directories never change: the kernel may keep them this long. */
 #define DIR_TIMEOUT_S 3600
 
@@ -255,6 +257,34 @@ static void setattr_truncated(fuse_req_t req, struct open_file *of, int err, voi
 	free(t);
 }
 
+struct perm_change {
+	fuse_req_t req;
+	struct shmfs *fs;
+	const struct stat *attr;
+	int to_set;
+};
+
+/* IPC_SET of the segment held, if the caller owns it (attach_act()). */
+static int set_perm_act(const struct identity_pin *pin, void *ctx)
+{
+	const struct perm_change *c = ctx;
+	const struct segment_info *seg = &pin->held;
+	struct segment_info now;
+	int ret = check_owner(c->req, seg);
+
+	if (ret)
+		return ret;
+	/* IPC_SET keeps only the permission bits; so do we. */
+	ret = segment_set_perm(seg->shmid,
+			       (c->to_set & FUSE_SET_ATTR_UID) ? c->attr->st_uid : seg->uid,
+			       (c->to_set & FUSE_SET_ATTR_GID) ? c->attr->st_gid : seg->gid,
+			       (c->to_set & FUSE_SET_ATTR_MODE) ? c->attr->st_mode : seg->mode);
+	/* The sets shmfs made for it follow at once. */
+	if (ret == 0 && segment_stat(seg->shmid, false, &now) == 0)
+		watch_set_perm(c->fs->watches, &pin->id, &now);
+	return ret;
+}
+
 static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 			     struct fuse_file_info *fi)
 {
@@ -279,18 +309,13 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 		goto out_err;
 
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
-		ret = check_owner(req, &seg);
+		struct perm_change change = { req, fs, attr, to_set };
+		struct segment_identity expected;
+
+		identity_weak(&seg, &expected);
+		ret = attach_act(fs->attaches, &expected, set_perm_act, &change);
 		if (ret)
 			goto out_err;
-		/* IPC_SET keeps only the permission bits; so do we. */
-		ret = segment_set_perm(shmid, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : seg.uid,
-				       (to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : seg.gid,
-				       (to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
-		if (ret)
-			goto out_err;
-		/* The sets shmfs made for it follow at once. */
-		if (segment_stat(shmid, false, &seg) == 0)
-			watch_set_perm(fs->watches, &seg);
 	}
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		struct truncated *t;
@@ -309,10 +334,17 @@ static void shmfs_ll_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, 
 		if (fi && fi->fh) {
 			of = (struct open_file *)(uintptr_t)fi->fh;
 		} else {
-			ret = check_access(req, &seg, ACCESS_READ | ACCESS_WRITE);
+			struct open_file_access acc = { req, ACCESS_READ | ACCESS_WRITE };
+			struct segment_identity expected;
+
+			identity_weak(&seg, &expected);
+			/* checked before, to attach nothing for a caller refused, and
+			 * on what the attach holds, which decides */
+			ret = check_access(req, &seg, acc.want);
 			if (ret == 0)
-				ret = open_file_new(fs, &seg, true, false, false,
-						    fuse_req_ctx(req)->uid, &of);
+				ret = open_file_new(fs, &expected, true, false, false,
+						    fuse_req_ctx(req)->uid, open_file_check_access,
+						    &acc, &of);
 			if (ret) {
 				free(t);
 				goto out_err;
@@ -720,6 +752,8 @@ static void open_truncated(fuse_req_t req, struct open_file *of, int err, void *
 static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
+	struct segment_identity expected;
+	struct open_file_access acc;
 	struct open_file *of;
 	struct segment_info seg;
 	enum name_kind kind;
@@ -756,8 +790,13 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	ret = check_access(req, &seg, want);
 	if (ret)
 		goto out_err;
-	ret = open_file_new(fs, &seg, writable || (fi->flags & O_TRUNC), false, kind == NAME_NEXT,
-			    fuse_req_ctx(req)->uid, &of);
+	/* checked before, to attach nothing for a caller refused, and on what
+	 * the attach holds, which decides */
+	identity_weak(&seg, &expected);
+	acc = (struct open_file_access){ req, want };
+	ret = open_file_new(fs, &expected, writable || (fi->flags & O_TRUNC), false,
+			    kind == NAME_NEXT, fuse_req_ctx(req)->uid, open_file_check_access, &acc,
+			    &of);
 	if (ret)
 		goto out_err;
 	fi->fh = (uintptr_t)of;
@@ -768,8 +807,13 @@ static void shmfs_ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 	 * trip (only names being created in by-key/ do, fs_create.c). */
 	fi->noflush = 1;
 	/* mmap of the segment's own file, writers in parallel (if offered) */
-	if (kind == NAME_SEGMENT)
-		kernel_features_open(req, ino, open_file_fd(of), fi);
+	if (kind == NAME_SEGMENT) {
+		ret = kernel_features_open(req, ino, open_file_owner(of), open_file_fd(of), fi);
+		if (ret) {
+			open_file_close(fs, of);
+			goto out_err;
+		}
+	}
 	if (fi->flags & O_TRUNC) {
 		struct opening *o = malloc(sizeof(*o));
 
@@ -819,10 +863,13 @@ static void shmfs_ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off
 
 /* SHM_LOCK/SHM_UNLOCK as the caller: answered when the child that makes
  * it answers, or is killed for not answering (helper.h); never waited for
- * here. */
+ * here.  The segment is pinned (attach_pin()) until then, so the call
+ * reaches the segment whose owner was checked. */
 struct lock_command {
 	struct helper_call c; /* first: the helpers hand it back */
 	fuse_req_t req;
+	struct shmfs *fs;
+	struct identity_pin pin;
 	size_t size;
 };
 
@@ -830,6 +877,7 @@ static void lock_command_done(struct helper_call *c, int err)
 {
 	struct lock_command *lc = (struct lock_command *)c;
 
+	attach_unpin(lc->fs->attaches, &lc->pin);
 	if (err)
 		fuse_reply_err(lc->req, err == -ESHUTDOWN ? EINTR : -err);
 	else
@@ -846,26 +894,33 @@ static void write_sidecar(fuse_req_t req, struct open_sidecar *sc, const char *b
 	ret = sidecar_parse_command(buf, size, &cmd);
 	if (ret == 0)
 		ret = segment_stat(sc->shmid, false, &seg);
-	if (ret == 0)
-		ret = check_owner(req, &seg);
 	if (ret == 0) {
 		const struct fuse_ctx *ctx = fuse_req_ctx(req);
 		struct lock_command *lc = calloc(1, sizeof(*lc));
+		struct segment_identity expected;
 
 		if (!lc) {
 			fuse_reply_err(req, ENOMEM);
 			return;
 		}
-		*lc = (struct lock_command){ .c = { .shmid = sc->shmid,
-						    .locked = cmd == SIDECAR_CMD_LOCK,
-						    .caller = { ctx->uid, ctx->gid, ctx->pid },
-						    .done = lock_command_done },
-					     .req = req,
-					     .size = size };
-		/* The caller's RLIMIT_MEMLOCK, charged to the caller. */
-		ret = helper_set_locked_as(fs_of(req)->helpers, &lc->c);
-		if (ret == HELPER_STARTED)
-			return;
+		identity_weak(&seg, &expected);
+		ret = attach_pin(fs_of(req)->attaches, &expected, &lc->pin);
+		if (ret == 0)
+			ret = check_owner(req, &lc->pin.held);
+		if (ret == 0) {
+			lc->c = (struct helper_call){ .shmid = lc->pin.held.shmid,
+						      .locked = cmd == SIDECAR_CMD_LOCK,
+						      .caller = { ctx->uid, ctx->gid, ctx->pid },
+						      .done = lock_command_done };
+			lc->req = req;
+			lc->fs = fs_of(req);
+			lc->size = size;
+			/* The caller's RLIMIT_MEMLOCK, charged to the caller. */
+			ret = helper_set_locked_as(fs_of(req)->helpers, &lc->c);
+			if (ret == HELPER_STARTED)
+				return;
+		}
+		attach_unpin(fs_of(req)->attaches, &lc->pin);
 		free(lc);
 	}
 	if (ret)
@@ -932,6 +987,14 @@ static void shmfs_ll_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct 
 
 /* ---- namespace changes -------------------------------------------------- */
 
+/* IPC_RMID of the segment held, if the caller may (attach_act()). */
+static int remove_act(const struct identity_pin *pin, void *req)
+{
+	int ret = (pin->held.mode & SEGMENT_MODE_DEST) ? -ENOENT : check_owner(req, &pin->held);
+
+	return ret ? ret : segment_remove(pin->held.shmid);
+}
+
 static void shmfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct segment_info seg;
@@ -961,10 +1024,12 @@ static void shmfs_ll_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 	 * a tool that unlinks and retries (tar x) would loop. */
 	if (ret == 0 && (seg.mode & SEGMENT_MODE_DEST))
 		ret = -ENOENT;
-	if (ret == 0)
-		ret = check_owner(req, &seg);
-	if (ret == 0)
-		ret = segment_remove(shmid);
+	if (ret == 0) {
+		struct segment_identity expected;
+
+		identity_weak(&seg, &expected);
+		ret = attach_act(fs_of(req)->attaches, &expected, remove_act, req);
+	}
 	fuse_reply_err(req, -ret);
 }
 

@@ -90,7 +90,6 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 {
 	struct shmfs *fs = arg;
 	struct open_file *of = NULL;
-	struct segment_info seg;
 	size_t n = len < size ? len : size;
 	void *addr = NULL;
 	int shmid, semid, ret = 0;
@@ -107,10 +106,16 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 			ret = lock_mark_initialised(semid);
 		lock_release(semid, LOCK_MODE_EXCLUSIVE);
 	}
-	if (ret == 0)
-		ret = segment_stat(shmid, false, &seg);
-	if (ret == 0)
-		ret = open_file_new(fs, &seg, true, true, false, info->cuid, &of);
+	if (ret == 0) {
+		/* the lifetime made here: its creator, our pid, its size */
+		struct segment_identity made = { .shmid = shmid,
+						 .cpid = getpid(),
+						 .cuid = info->cuid,
+						 .cgid = info->cgid,
+						 .size = size };
+
+		ret = open_file_new(fs, &made, true, true, false, info->cuid, NULL, NULL, &of);
+	}
 	if (addr)
 		/* after the open file attached: under kernel.shm_rmid_forced
 		 * the last detach destroys the segment */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "fs_caller.h"
 #include "fs_io.h"
 #include "log.h"
 #include "lockop.h"
@@ -55,27 +56,33 @@ static void log_no_set(struct shmfs *fs, int shmid, uid_t uid)
 			    shmid);
 }
 
-int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
-		  bool is_next, uid_t uid, struct open_file **out)
+int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
+		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
+		  struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
+	struct segment_info held, *seg = &held;
 	int ret;
 
 	if (!of)
 		return -ENOMEM;
 	of->fs = fs;
-	of->shmid = seg->shmid;
+	of->shmid = expected->shmid;
 	of->is_next = is_next;
 	pthread_mutex_init(&of->poll_lock, NULL);
 	of->poller.fire = poller_fire;
 	of->poller.persistent = true;
-	ret = attach_open(fs->attaches, seg, writable, creating, &of->att);
+	/* Attached first: the rights are checked on what is held. */
+	ret = attach_open(fs->attaches, expected, writable, creating, &held, &of->att);
 	if (ret)
 		goto err_free;
+	ret = check ? check(&held, ctx) : 0;
+	if (ret)
+		goto err_attach;
 	ret = lock_table_hold(fs->locks, seg, &of->hold);
 	if (ret)
 		goto err_attach;
-	of->ws = watch_get(fs->watches, seg);
+	of->ws = watch_get(fs->watches, of->att, attach_identity(of->att));
 	if (!of->ws) {
 		ret = -ENOMEM;
 		goto err_hold;
@@ -162,6 +169,23 @@ int open_file_fd(const struct open_file *of)
 int open_file_shmid(const struct open_file *of)
 {
 	return of->shmid;
+}
+
+const struct segment_identity *open_file_identity(const struct open_file *of)
+{
+	return attach_identity(of->att);
+}
+
+const void *open_file_owner(const struct open_file *of)
+{
+	return of->att;
+}
+
+int open_file_check_access(const struct segment_info *held, void *ctx)
+{
+	const struct open_file_access *want = ctx;
+
+	return check_access(want->req, held, want->want);
 }
 
 /* ---- the lock ----------------------------------------------------------- */
@@ -319,8 +343,9 @@ static void next_fire(struct watch_waiter *w, int err)
 	struct next_wait *nw = (struct next_wait *)w;
 
 	budget_give(nw->of->fs->next_waits, nw->uid);
-	if (err == -EIDRM)
-		fuse_reply_err(nw->req, ENOENT); /* the segment is gone */
+	if (err == -ENOENT || err == -EIDRM)
+		/* the segment is gone; its notification set was removed */
+		fuse_reply_err(nw->req, -err);
 	else if (err)
 		fuse_reply_err(nw->req, EINTR);
 	else {
@@ -511,10 +536,13 @@ void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle
 		/* Two polls of one file may come at once: one start, under
 		 * the lock, or a start would go unmatched by the close's stop
 		 * and leave a set nobody watches.  watch_start() never waits
-		 * on anyone, nor fires a waiter. */
+		 * on anyone, nor fires a waiter.  The set goes to seg's owner
+		 * only if seg is this file's lifetime (watch_start() compares). */
 		pthread_mutex_lock(&of->poll_lock);
-		if (!of->watching && segment_stat(of->shmid, false, &seg) == 0 &&
-		    watch_start(fs->watches, of->ws, &seg, fuse_req_ctx(req)->uid) == 0)
+		if (!of->watching &&
+		    watch_start(fs->watches, of->ws,
+				segment_stat(of->shmid, false, &seg) == 0 ? &seg : NULL,
+				fuse_req_ctx(req)->uid) == 0)
 			of->watching = true;
 		pthread_mutex_unlock(&of->poll_lock);
 	}

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "daemon.h"
+#include "identity.h"
 #include "segment.h"
 
 struct open_file;
@@ -17,11 +18,24 @@ static inline struct shmfs *fs_of(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
-/* Open seg's bytes for a file opened by uid: its attach, its lock set,
- * its watch state (sets made for it count in uid's budget).  is_next: a
- * <shmid>.next file, whose first read waits for a write.  0 or -errno. */
-int open_file_new(struct shmfs *fs, const struct segment_info *seg, bool writable, bool creating,
-		  bool is_next, uid_t uid, struct open_file **out);
+/* Checks the caller's rights on the segment held: 0 or -errno. */
+typedef int (*open_file_check_fn)(const struct segment_info *held, void *ctx);
+
+/* Open the bytes of the segment lifetime expected names for a file
+ * opened by uid: its attach, its lock set, its watch state (sets made for
+ * it count in uid's budget).  Attaches first, then calls check(held,
+ * ctx) (NULL: none) on what is held (attach_open()).  is_next: a
+ * <shmid>.next file, whose first read waits for a write.  0 or -errno
+ * (-ESTALE: another lifetime has the shmid now). */
+int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
+		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
+		  struct open_file **out);
+/* A check for open_file_new(): check_access(req, held, want). */
+struct open_file_access {
+	fuse_req_t req;
+	int want;
+};
+int open_file_check_access(const struct segment_info *held, void *ctx);
 /* The file's release: stop watching, let go of all it holds. */
 void open_file_close(struct shmfs *fs, struct open_file *of);
 /* Files still open when the session ends: their releases never come. */
@@ -29,6 +43,10 @@ void open_files_close_all(struct shmfs *fs);
 
 uint64_t open_file_size(const struct open_file *of);
 int open_file_shmid(const struct open_file *of);
+/* The lifetime the file holds, and the object that stands for it (the
+ * same for every open file of that lifetime, for as long as one is open). */
+const struct segment_identity *open_file_identity(const struct open_file *of);
+const void *open_file_owner(const struct open_file *of);
 /* The segment's own file (attach_fd()), or -1. */
 int open_file_fd(const struct open_file *of);
 

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "identity.h"
 
@@ -62,6 +63,70 @@ bool identity_same(const struct segment_identity *want, const struct segment_ide
 	if (want->strong && got->strong)
 		return identity_strong_same(want, got);
 	return true;
+}
+
+int identity_pin(const struct segment_identity *expected, unsigned int flags,
+		 struct identity_pin *pin)
+{
+	struct segment_info before;
+	int ret;
+
+	memset(pin, 0, sizeof(*pin));
+	pin->fd = -1;
+	/* A look first, so that a segment visibly not the one meant is not
+	 * even attached (an attach sets its atime and lpid). */
+	ret = segment_stat(expected->shmid, false, &before);
+	if (ret)
+		return ret;
+	identity_weak(&before, &pin->id);
+	if (!identity_same(expected, &pin->id))
+		return -ESTALE;
+	if (!(flags & PIN_FRESH) && segment_rmid_forced() && before.nattch == 0 &&
+	    !(before.mode & SEGMENT_MODE_DEST))
+		return -EBUSY;
+	pin->writable = flags & (PIN_WRITABLE | PIN_TRY_WRITE);
+	ret = segment_attach(expected->shmid, pin->writable, &pin->addr);
+	if (ret == -EACCES && (flags & PIN_TRY_WRITE) && !(flags & PIN_WRITABLE)) {
+		pin->writable = false;
+		ret = segment_attach(expected->shmid, false, &pin->addr);
+	}
+	if (ret)
+		return ret;
+	/* From here the shmid is this attachment's segment, until detached. */
+	ret = segment_stat(expected->shmid, false, &pin->held);
+	if (ret)
+		goto fail;
+	identity_weak(&pin->held, &pin->id);
+	ret = -ESTALE;
+	if (!identity_same(expected, &pin->id))
+		goto fail;
+	pin->fd = segment_open_fd(pin->addr, pin->held.size, pin->writable);
+	if (pin->fd < 0) {
+		pin->fd_err = pin->fd;
+		pin->fd = -1;
+	} else {
+		identity_read_strong(pin->fd, &pin->id);
+	}
+	if (!identity_same(expected, &pin->id))
+		goto fail;
+	if (!(flags & PIN_KEEP_FD) && pin->fd >= 0) {
+		close(pin->fd);
+		pin->fd = -1;
+	}
+	return 0;
+fail:
+	identity_unpin(pin);
+	return ret;
+}
+
+void identity_unpin(struct identity_pin *pin)
+{
+	if (pin->fd >= 0)
+		close(pin->fd);
+	pin->fd = -1;
+	if (pin->addr)
+		segment_detach(pin->addr);
+	pin->addr = NULL;
 }
 
 void identity_format(const struct segment_identity *id, char *buf, size_t size)

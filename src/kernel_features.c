@@ -22,7 +22,12 @@
  * The kernel lets all passthrough opens of one inode share one backing
  * file (another one is EBUSY), so a backing id belongs to an inode: taken
  * at its first open with a descriptor, closed when its last such open is
- * released (the kernel has by then dropped the inode's use of it).
+ * released (the kernel has by then dropped the inode's use of it).  It is
+ * shared only between opens of the same segment lifetime (the owner the
+ * FUSE layer passes: the object that holds the lifetime's file), never
+ * found by inode number alone: an inode whose backing file is another
+ * lifetime's gets none, and its open fails with ESTALE (mapping it would
+ * map a removed segment's memory, maybe another user's).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -98,6 +103,7 @@ enum feature {
 struct open_file {
 	uint64_t fh;
 	fuse_ino_t ino;
+	const void *owner;   /* the segment lifetime's object */
 	uint32_t open_flags; /* FOPEN_ flags added to its OPEN reply */
 	int32_t backing_id;  /* > 0: its inode's backing file */
 };
@@ -214,15 +220,20 @@ static struct open_file *find_file(uint64_t fh, fuse_ino_t ino)
 	return NULL;
 }
 
-/* The inode's backing id: the one its open files share, or a new one
- * for fd; 0 if it has none. */
-static int32_t backing_for(fuse_req_t req, fuse_ino_t ino, int fd)
+/* The inode's backing id: the one its open files of owner's lifetime
+ * share, or a new one for fd; 0 if it has none; -ESTALE if the inode has
+ * another lifetime's backing file. */
+static int32_t backing_for(fuse_req_t req, fuse_ino_t ino, const void *owner, int fd)
 {
 	int id;
 
-	for (size_t i = 0; i < kf.nfiles; i++)
-		if (kf.files[i].ino == ino && kf.files[i].backing_id > 0)
-			return kf.files[i].backing_id;
+	for (size_t i = 0; i < kf.nfiles; i++) {
+		if (kf.files[i].ino != ino || kf.files[i].backing_id <= 0)
+			continue;
+		if (kf.files[i].owner != owner)
+			return -ESTALE;
+		return kf.files[i].backing_id;
+	}
 	if (fd < 0)
 		return 0;
 	id = backing_open(req, fd);
@@ -272,9 +283,11 @@ void kernel_features_init(struct fuse_conn_info *conn)
 #endif
 }
 
-void kernel_features_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_file_info *fi)
+int kernel_features_open(fuse_req_t req, fuse_ino_t ino, const void *owner, int fd,
+			 struct fuse_file_info *fi)
 {
-	struct open_file f = { .fh = fi->fh, .ino = ino };
+	struct open_file f = { .fh = fi->fh, .ino = ino, .owner = owner };
+	int ret = 0;
 
 	pthread_mutex_lock(&kf.lock);
 	if (!kf.passthrough && !kf.parallel_writes)
@@ -284,7 +297,11 @@ void kernel_features_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_fi
 	if (kf.parallel_writes)
 		f.open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
 	if (kf.passthrough)
-		f.backing_id = backing_for(req, ino, fd);
+		f.backing_id = backing_for(req, ino, owner, fd);
+	if (f.backing_id < 0) {
+		ret = f.backing_id;
+		goto out;
+	}
 	if (f.backing_id > 0)
 		f.open_flags |= FOPEN_PASSTHROUGH;
 #ifdef HAVE_FUSE_PASSTHROUGH_API
@@ -295,6 +312,7 @@ void kernel_features_open(fuse_req_t req, fuse_ino_t ino, int fd, struct fuse_fi
 	kf.files[kf.nfiles++] = f;
 out:
 	pthread_mutex_unlock(&kf.lock);
+	return ret;
 }
 
 void kernel_features_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)

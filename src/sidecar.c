@@ -111,7 +111,9 @@ static const char *status_name(unsigned int mode)
 
 static void text_semid(struct text *t, const char *name, int semid)
 {
-	if (semid < 0)
+	if (semid == SIDECAR_SET_REMOVED)
+		text_printf(t, "%s removed\n", name);
+	else if (semid < 0)
 		text_printf(t, "%s %s\n", name, NONE);
 	else
 		text_printf(t, "%s %d\n", name, semid);

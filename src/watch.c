@@ -3,22 +3,31 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
+#include <stdio.h>
+
 #include "budget.h"
-#include "semun.h"
+#include "ownset.h"
 #include "watch.h"
 
+/* One segment lifetime's watch state, found by the object that stands
+ * for the lifetime (its attach: one per lifetime while a file of it is
+ * open), never by its shmid. */
 struct watch_seg {
 	struct watch_seg *next;
-	int shmid;
-	uint64_t generation;
+	const void *owner;
+	struct segment_identity id;
 	unsigned int refs;     /* open files */
 	unsigned int watchers; /* watch_start() not yet stopped */
-	int notify_semid;      /* -1 while nobody watches */
-	uid_t charged_to;      /* whose budget the set counts in */
+	struct own_set set;    /* the notification set; semid -1 while none */
+	bool lost;	       /* the set vanished under its watchers (logged) */
+	bool has_perm;	       /* perm is the segment's: the set is handed to it */
+	struct segment_info perm;
+	uid_t charged_to; /* whose budget the set counts in */
 	uint64_t written;
 	bool gone; /* the segment was found destroyed */
 };
@@ -41,14 +50,41 @@ struct watch_table *watch_table_new(struct budget *sets)
 	return t;
 }
 
+static void log_lost(const struct watch_seg *s, int semid)
+{
+	char id[96];
+
+	identity_format(&s->id, id, sizeof(id));
+	fprintf(stderr,
+		"shmfs: notification set %d of segment %s was removed or changed by someone "
+		"else: left alone, made anew when needed\n",
+		semid, id);
+}
+
+/* The set is gone, or no longer provably ours: let go of it without
+ * touching it.  The caller holds the mutex and fires s's waiters. */
+static void lose_set_locked(struct watch_table *t, struct watch_seg *s)
+{
+	if (s->set.semid < 0)
+		return;
+	log_lost(s, s->set.semid);
+	if (t->sets)
+		budget_give(t->sets, s->charged_to);
+	s->set.semid = -1;
+	s->lost = true;
+}
+
 static void remove_notify_set(struct watch_table *t, struct watch_seg *s)
 {
-	if (s->notify_semid >= 0) {
-		semctl(s->notify_semid, 0, IPC_RMID);
-		if (t->sets)
-			budget_give(t->sets, s->charged_to);
-	}
-	s->notify_semid = -1;
+	int semid = s->set.semid;
+
+	if (semid < 0)
+		return;
+	if (ownset_remove(&s->set) == -ESTALE)
+		log_lost(s, semid);
+	if (t->sets)
+		budget_give(t->sets, s->charged_to);
+	s->set.semid = -1;
 }
 
 /* Fire a list of waiters taken out of the table (each marked firing). */
@@ -106,21 +142,21 @@ void watch_table_free(struct watch_table *t)
 	free(t);
 }
 
-struct watch_seg *watch_get(struct watch_table *t, const struct segment_info *seg)
+struct watch_seg *watch_get(struct watch_table *t, const void *owner,
+			    const struct segment_identity *id)
 {
-	uint64_t gen = segment_generation(seg);
 	struct watch_seg *s;
 
 	pthread_mutex_lock(&t->mutex);
 	for (s = t->segs; s; s = s->next)
-		if (s->shmid == seg->shmid && s->generation == gen)
+		if (s->owner == owner)
 			break;
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (s) {
-			s->shmid = seg->shmid;
-			s->generation = gen;
-			s->notify_semid = -1;
+			s->owner = owner;
+			s->id = *id;
+			s->set.semid = -1;
 			s->next = t->segs;
 			t->segs = s;
 		}
@@ -178,19 +214,40 @@ void watch_mark_written(struct watch_table *t, struct watch_seg *s)
 	fire_all(ready, 0);
 }
 
-/* A set made by root belongs to the segment's owner, with the segment's
- * read and write bits: those who may write the segment may post. */
-static void give_to_owner(int semid, const struct segment_info *seg)
+/* The set is handed to the segment's owner with the segment's read and
+ * write bits: those who may write the segment may post.  Without the
+ * segment's permissions (it is gone) it stays the daemon's. */
+static void hand_to_owner_locked(struct watch_seg *s)
 {
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
+	int semid = s->set.semid;
 
-	if (semctl(semid, 0, IPC_STAT, arg) != 0)
-		return;
-	ds.sem_perm.uid = seg->uid;
-	ds.sem_perm.gid = seg->gid;
-	ds.sem_perm.mode = seg->mode & 0666;
-	semctl(semid, 0, IPC_SET, arg);
+	if (semid >= 0 && s->has_perm &&
+	    ownset_hand(&s->set, s->perm.uid, s->perm.gid, s->perm.mode) == -ESTALE) {
+		log_lost(s, semid);
+		s->set.semid = -1; /* not ours: never touched again */
+		s->lost = true;
+	}
+}
+
+/* Make s's set (charged to s->charged_to): 0 or -errno. */
+static int make_set_locked(struct watch_table *t, struct watch_seg *s)
+{
+	int ret;
+
+	if (t->sets && !budget_take(t->sets, s->charged_to))
+		return -ENOSPC;
+	/* made owner-only first, so nobody else can use it before it is
+	 * the segment owner's */
+	ret = ownset_make(1, &s->set);
+	if (ret) {
+		if (t->sets)
+			budget_give(t->sets, s->charged_to);
+		s->set.semid = -1;
+		return ret;
+	}
+	s->lost = false;
+	hand_to_owner_locked(s);
+	return 0;
 }
 
 int watch_start(struct watch_table *t, struct watch_seg *s, const struct segment_info *seg,
@@ -198,26 +255,21 @@ int watch_start(struct watch_table *t, struct watch_seg *s, const struct segment
 {
 	int ret = 0;
 
-	pthread_mutex_lock(&t->mutex);
-	if (s->notify_semid < 0) {
-		int semid;
+	struct segment_identity id;
 
-		if (t->sets && !budget_take(t->sets, uid)) {
-			ret = -ENOSPC;
-			goto out;
-		}
-		/* Made owner-only first, so nobody else can use it before it is
-		 * the segment owner's. */
-		semid = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
-		if (semid < 0) {
-			ret = -errno;
-			if (t->sets)
-				budget_give(t->sets, uid);
-			goto out;
-		}
+	if (seg)
+		identity_weak(seg, &id);
+	pthread_mutex_lock(&t->mutex);
+	/* the owner and mode to hand the set to, if seg is s's lifetime */
+	if (seg && identity_same(&s->id, &id)) {
+		s->perm = *seg;
+		s->has_perm = true;
+	}
+	if (s->set.semid < 0) {
 		s->charged_to = uid;
-		give_to_owner(semid, seg);
-		s->notify_semid = semid;
+		ret = make_set_locked(t, s);
+		if (ret)
+			goto out;
 	}
 	s->watchers++;
 out:
@@ -228,8 +280,10 @@ out:
 void watch_stop(struct watch_table *t, struct watch_seg *s)
 {
 	pthread_mutex_lock(&t->mutex);
-	if (s->watchers > 0 && --s->watchers == 0)
+	if (s->watchers > 0 && --s->watchers == 0) {
 		remove_notify_set(t, s);
+		s->lost = false;
+	}
 	pthread_mutex_unlock(&t->mutex);
 }
 
@@ -272,19 +326,27 @@ bool watch_cancel(struct watch_table *t, struct watch_waiter *w)
 
 /* Take what was posted on s's set, counting it as one write: true if
  * anything was.  Only what was seen: a post racing with us stays. */
-static bool take_posts_locked(struct watch_seg *s)
+static bool take_posts_locked(struct watch_table *t, struct watch_seg *s,
+			      struct watch_waiter **lost)
 {
 	struct sembuf op = { 0, 0, IPC_NOWAIT };
 	int n;
 
-	if (s->notify_semid < 0)
+	if (s->set.semid < 0)
 		return false;
-	n = semctl(s->notify_semid, 0, GETVAL);
+	/* a set that is not ours any more is not even read: its posts
+	 * are someone else's */
+	if (!ownset_proven(&s->set)) {
+		lose_set_locked(t, s);
+		take_waiters_locked(t, s, lost);
+		return false;
+	}
+	n = semctl(s->set.semid, 0, GETVAL);
 	if (n <= 0)
 		return false;
 	op.sem_op = (short)(n > SHRT_MAX ? SHRT_MAX : n); /* sem_op is a short */
 	op.sem_op = (short)-op.sem_op;
-	if (semop(s->notify_semid, &op, 1) != 0)
+	if (semop(s->set.semid, &op, 1) != 0)
 		return false;
 	__atomic_add_fetch(&s->written, 1, __ATOMIC_RELEASE);
 	return true;
@@ -292,36 +354,49 @@ static bool take_posts_locked(struct watch_seg *s)
 
 uint64_t watch_refresh(struct watch_table *t, struct watch_seg *s)
 {
-	struct watch_waiter *ready = NULL;
+	struct watch_waiter *ready = NULL, *lost = NULL;
 
 	pthread_mutex_lock(&t->mutex);
-	if (take_posts_locked(s))
+	/* a set that vanished under its watchers is made anew on demand */
+	if (s->watchers > 0 && s->set.semid < 0 && !s->gone)
+		make_set_locked(t, s);
+	if (take_posts_locked(t, s, &lost))
 		take_waiters_locked(t, s, &ready);
 	pthread_mutex_unlock(&t->mutex);
+	fire_all(lost, -EIDRM);
 	fire_all(ready, 0);
 	return watch_written(s);
 }
 
 static bool segment_gone(const struct watch_seg *s)
 {
+	struct segment_identity now;
 	struct segment_info seg;
-	int ret = segment_stat(s->shmid, false, &seg);
+	int ret = segment_stat(s->id.shmid, false, &seg);
 
-	return ret == -ENOENT || (ret == 0 && segment_generation(&seg) != s->generation);
+	if (ret == -ENOENT)
+		return true;
+	identity_weak(&seg, &now);
+	return ret == 0 && !identity_same(&s->id, &now);
 }
 
 bool watch_check(struct watch_table *t)
 {
-	struct watch_waiter *written = NULL, *gone = NULL, *abandoned = NULL;
+	struct watch_waiter *written = NULL, *gone = NULL, *abandoned = NULL, *lost = NULL;
 	bool busy;
 
 	pthread_mutex_lock(&t->mutex);
-	/* Posts and gone segments first, once per segment waited on. */
+	/* Posts and gone segments first, once per segment waited on (a lost
+	 * set takes its segment's waiters out: the walk starts again). */
+again:
 	for (struct watch_waiter *w = t->waiters; w; w = w->next) {
 		struct watch_seg *s = w->seg;
+		bool had_set = s->set.semid >= 0;
 
-		if (take_posts_locked(s))
+		if (take_posts_locked(t, s, &lost))
 			continue;
+		if (had_set && s->set.semid < 0)
+			goto again;
 		if (!s->gone && segment_gone(s))
 			s->gone = true;
 	}
@@ -342,7 +417,8 @@ bool watch_check(struct watch_table *t)
 	}
 	pthread_mutex_unlock(&t->mutex);
 	fire_all(abandoned, -EINTR);
-	fire_all(gone, -EIDRM);
+	fire_all(lost, -EIDRM);
+	fire_all(gone, -ENOENT);
 	fire_all(written, 0);
 	pthread_mutex_lock(&t->mutex);
 	busy = t->waiters != NULL;
@@ -350,26 +426,41 @@ bool watch_check(struct watch_table *t)
 	return busy;
 }
 
+/* Whether s is the lifetime id names: strong when both are known. */
+static bool seg_is(const struct watch_seg *s, const struct segment_identity *id)
+{
+	return identity_same(&s->id, id);
+}
+
 int watch_notify_semid(struct watch_table *t, const struct segment_info *seg)
 {
-	uint64_t gen = segment_generation(seg);
+	struct segment_identity id;
 	int semid = -1;
 
+	identity_weak(seg, &id);
 	pthread_mutex_lock(&t->mutex);
-	for (struct watch_seg *s = t->segs; s; s = s->next)
-		if (s->shmid == seg->shmid && s->generation == gen)
-			semid = s->notify_semid;
+	for (struct watch_seg *s = t->segs; s; s = s->next) {
+		if (!seg_is(s, &id) || s->gone)
+			continue;
+		if (s->set.semid >= 0)
+			semid = s->set.semid;
+		else if (s->lost && s->watchers > 0 && semid < 0)
+			semid = WATCH_SET_LOST;
+	}
 	pthread_mutex_unlock(&t->mutex);
 	return semid;
 }
 
-void watch_set_perm(struct watch_table *t, const struct segment_info *seg)
+void watch_set_perm(struct watch_table *t, const struct segment_identity *id,
+		    const struct segment_info *seg)
 {
-	uint64_t gen = segment_generation(seg);
-
 	pthread_mutex_lock(&t->mutex);
-	for (struct watch_seg *s = t->segs; s; s = s->next)
-		if (s->shmid == seg->shmid && s->generation == gen && s->notify_semid >= 0)
-			give_to_owner(s->notify_semid, seg);
+	for (struct watch_seg *s = t->segs; s; s = s->next) {
+		if (!seg_is(s, id))
+			continue;
+		s->perm = *seg;
+		s->has_perm = true;
+		hand_to_owner_locked(s);
+	}
 	pthread_mutex_unlock(&t->mutex);
 }

@@ -66,9 +66,8 @@ INTERNAL = {
     'E2BIG': 'msgq.c: msgrcv(MSG_COPY) into a short buffer, retried with a larger one',
     'ENOMSG': 'msgq.c: msgrcv(MSG_COPY) past the last message, the end of the list',
     'ENOSYS': 'msgq.c: a kernel without MSG_COPY, told apart in msgq.c',
-    'ESTALE': 'node.c, semset.c: a look-alike of an object (a reused id); '
-              'not answered to a user yet: whoever makes a handler answer it lists '
-              'it in ERRORS and drops it here',
+    'ENAMETOOLONG': 'ownset.c: a record path past PATH_MAX (SHMFS_STATE_DIR), '
+                    'logged, never a reply',
 }
 
 
@@ -243,6 +242,13 @@ NOT_PROVOKED = {
     (CS, 'EPERM'): 'a descriptor of a name being created passed to another user',
     (CS, 'ENOMEM'): NOMEM,
     (SF, 'EINVAL'): 'a kernel without System V IPC',
+    (O, 'ESTALE'): 'a shmid given to a new segment between the lookup and the open, a '
+                   'race: tests/test_lifetimes.c, tests/test_attach.c',
+    (SW, 'ESTALE'): 'as for unlink(2)',
+    (T, 'ESTALE'): 'as for open(2)',
+    (U, 'ESTALE'): 'a shmid given to a new segment between the lookup and the call, a race: '
+                   'tests/test_attach.c',
+    (C, 'ESTALE'): 'as for unlink(2)',
 }
 
 

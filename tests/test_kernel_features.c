@@ -38,7 +38,7 @@ static void test_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->fh = 0x5e60000 + ino;
 	fi->direct_io = 1;
 	/* -1: no backing file (a socket pair has no backing ids anyway) */
-	kernel_features_open(req, ino, -1, fi);
+	kernel_features_open(req, ino, NULL, -1, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT)
 		kernel_features_release(req, ino, fi);
 }

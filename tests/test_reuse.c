@@ -54,8 +54,6 @@ static const char *const known_broken[] = {
 	"test_no_stale_bytes_same_creator",
 	"test_no_stale_bytes_another_user",
 	"test_kept_file_survives_reuse_and_lookup",
-	"test_daemon_never_removes_a_users_set",
-	"test_killed_daemon_leaves_no_set",
 };
 
 /* ---- helpers --------------------------------------------------------------------- */
