@@ -58,6 +58,9 @@ int ownset_hand(struct own_set *s, uid_t uid, gid_t gid, unsigned int mode);
 /* Prove, then IPC_RMID; the record goes either way.  0, or -ESTALE (not
  * provably the daemon's: left alone), or -errno. */
 int ownset_remove(struct own_set *s);
+/* The set is not ours any more (gone, or failed the proof): forget it
+ * and its record, touching nothing in the kernel. */
+void ownset_forget(struct own_set *s);
 /* Remove the sets recorded for this IPC namespace by an earlier daemon
  * that is gone, after proving each; forget the records.  Returns how
  * many sets were removed. */

@@ -65,7 +65,12 @@ static int creation_shmget(const struct pending_info *info, size_t size, int *se
 	if (info->uid != info->cuid || info->gid != info->cgid) {
 		ret = segment_set_perm_as(shmid, info->uid, info->gid, info->mode, &creator);
 		if (ret) {
-			segment_remove(shmid);
+			/* removed as the creator: a shmid given to someone else's
+			 * segment meanwhile is not the creator's to remove */
+			if (segment_thread_become(info->cuid, info->cgid, &saved) == 0) {
+				segment_remove(shmid);
+				segment_thread_restore(&saved);
+			}
 			goto fail;
 		}
 	}
@@ -85,41 +90,46 @@ fail:
  * under its lock, then the set is marked and let go, and only then the
  * open file is made, so that it chooses that set.  On failure nothing is
  * left. */
+/* IPC_RMID of a segment made here, for nothing (attach_act()). */
+static int remove_made(const struct identity_pin *pin, void *ctx)
+{
+	return segment_remove(pin->held.shmid);
+}
+
 static int make_segment(void *arg, const struct pending_info *info, const char *data, size_t len,
 			size_t size, void **file, int *shmid_out)
 {
 	struct shmfs *fs = arg;
 	struct open_file *of = NULL;
 	size_t n = len < size ? len : size;
-	void *addr = NULL;
+	struct identity_pin pin = { .addr = NULL, .fd = -1 };
+	struct segment_identity made;
 	int shmid, semid, ret = 0;
 
 	shmid = creation_shmget(info, size, &semid);
 	if (shmid < 0)
 		return shmid;
+	/* the lifetime made here: its creator, our pid, its size; every act
+	 * below is on it, never on whatever has the shmid by then */
+	made = (struct segment_identity){ .shmid = shmid,
+					  .cpid = getpid(),
+					  .cuid = info->cuid,
+					  .cgid = info->cgid,
+					  .size = size };
 	if (semid >= 0) {
 		if (n)
-			ret = segment_attach(shmid, true, &addr);
+			ret = identity_pin(&made, PIN_WRITABLE | PIN_FRESH, &pin);
 		if (ret == 0 && n)
-			memcpy(addr, data, n);
+			memcpy(pin.addr, data, n);
 		if (ret == 0)
 			ret = lock_mark_initialised(semid);
 		lock_release(semid, LOCK_MODE_EXCLUSIVE);
 	}
-	if (ret == 0) {
-		/* the lifetime made here: its creator, our pid, its size */
-		struct segment_identity made = { .shmid = shmid,
-						 .cpid = getpid(),
-						 .cuid = info->cuid,
-						 .cgid = info->cgid,
-						 .size = size };
-
+	if (ret == 0)
 		ret = open_file_new(fs, &made, true, true, false, info->cuid, NULL, NULL, &of);
-	}
-	if (addr)
-		/* after the open file attached: under kernel.shm_rmid_forced
-		 * the last detach destroys the segment */
-		segment_detach(addr);
+	/* after the open file attached: under kernel.shm_rmid_forced the
+	 * last detach destroys the segment */
+	identity_unpin(&pin);
 	/* Once, without waiting: someone holding the lock of the key's set
 	 * found it, and no creation waits on another user. */
 	if (ret == 0 && semid < 0 && n)
@@ -127,7 +137,7 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 	if (ret) {
 		if (of)
 			open_file_close(fs, of);
-		segment_remove(shmid);
+		attach_act(fs->attaches, &made, remove_made, NULL);
 		if (semid >= 0)
 			semctl(semid, 0, IPC_RMID); /* made with it, for nothing */
 		return ret;

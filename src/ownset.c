@@ -138,7 +138,10 @@ static void record_drop(const struct own_set *s)
 		return;
 	snprintf(path, sizeof(path), "%s/sem-%d", dir, s->semid);
 	unlink(path);
-	rmdir(dir); /* the last one: nothing of ours left */
+	/* the last one: nothing of ours left, maybe nothing of the
+	 * namespace's (both fail while not empty) */
+	if (rmdir(dir) == 0 && ns_dir(dir, sizeof(dir), false))
+		rmdir(dir);
 }
 
 static bool stat_set(int semid, struct semid_ds *ds)
@@ -244,6 +247,15 @@ int ownset_remove(struct own_set *s)
 	s->semid = -1;
 	__atomic_sub_fetch(&live_sets, 1, __ATOMIC_RELAXED);
 	return ret;
+}
+
+void ownset_forget(struct own_set *s)
+{
+	if (s->semid < 0)
+		return;
+	record_drop(s);
+	s->semid = -1;
+	__atomic_sub_fetch(&live_sets, 1, __ATOMIC_RELAXED);
 }
 
 int ownset_count(void)
@@ -352,6 +364,7 @@ int ownset_reclaim(void)
 		removed += reclaim_daemon_dir(nsfd, e->d_name);
 	}
 	closedir(d);
+	rmdir(dir); /* fails while a live daemon's records are there */
 	if (removed)
 		fprintf(stderr, "shmfs: removed %d set(s) left by a daemon that was killed\n",
 			removed);

@@ -62,7 +62,8 @@ static void log_lost(const struct watch_seg *s, int semid)
 }
 
 /* The set is gone, or no longer provably ours: let go of it without
- * touching it.  The caller holds the mutex and fires s's waiters. */
+ * touching it.  The caller holds the mutex; s's waiters are fired with
+ * -EIDRM by whoever sees s->lost next (watch_check(), watch_refresh()). */
 static void lose_set_locked(struct watch_table *t, struct watch_seg *s)
 {
 	if (s->set.semid < 0)
@@ -70,7 +71,7 @@ static void lose_set_locked(struct watch_table *t, struct watch_seg *s)
 	log_lost(s, s->set.semid);
 	if (t->sets)
 		budget_give(t->sets, s->charged_to);
-	s->set.semid = -1;
+	ownset_forget(&s->set);
 	s->lost = true;
 }
 
@@ -217,16 +218,11 @@ void watch_mark_written(struct watch_table *t, struct watch_seg *s)
 /* The set is handed to the segment's owner with the segment's read and
  * write bits: those who may write the segment may post.  Without the
  * segment's permissions (it is gone) it stays the daemon's. */
-static void hand_to_owner_locked(struct watch_seg *s)
+static void hand_to_owner_locked(struct watch_table *t, struct watch_seg *s)
 {
-	int semid = s->set.semid;
-
-	if (semid >= 0 && s->has_perm &&
-	    ownset_hand(&s->set, s->perm.uid, s->perm.gid, s->perm.mode) == -ESTALE) {
-		log_lost(s, semid);
-		s->set.semid = -1; /* not ours: never touched again */
-		s->lost = true;
-	}
+	if (s->set.semid >= 0 && s->has_perm &&
+	    ownset_hand(&s->set, s->perm.uid, s->perm.gid, s->perm.mode) == -ESTALE)
+		lose_set_locked(t, s); /* not ours: never touched again */
 }
 
 /* Make s's set (charged to s->charged_to): 0 or -errno. */
@@ -246,7 +242,7 @@ static int make_set_locked(struct watch_table *t, struct watch_seg *s)
 		return ret;
 	}
 	s->lost = false;
-	hand_to_owner_locked(s);
+	hand_to_owner_locked(t, s);
 	return 0;
 }
 
@@ -326,8 +322,7 @@ bool watch_cancel(struct watch_table *t, struct watch_waiter *w)
 
 /* Take what was posted on s's set, counting it as one write: true if
  * anything was.  Only what was seen: a post racing with us stays. */
-static bool take_posts_locked(struct watch_table *t, struct watch_seg *s,
-			      struct watch_waiter **lost)
+static bool take_posts_locked(struct watch_table *t, struct watch_seg *s)
 {
 	struct sembuf op = { 0, 0, IPC_NOWAIT };
 	int n;
@@ -338,7 +333,6 @@ static bool take_posts_locked(struct watch_table *t, struct watch_seg *s,
 	 * are someone else's */
 	if (!ownset_proven(&s->set)) {
 		lose_set_locked(t, s);
-		take_waiters_locked(t, s, lost);
 		return false;
 	}
 	n = semctl(s->set.semid, 0, GETVAL);
@@ -360,8 +354,10 @@ uint64_t watch_refresh(struct watch_table *t, struct watch_seg *s)
 	/* a set that vanished under its watchers is made anew on demand */
 	if (s->watchers > 0 && s->set.semid < 0 && !s->gone)
 		make_set_locked(t, s);
-	if (take_posts_locked(t, s, &lost))
+	if (take_posts_locked(t, s))
 		take_waiters_locked(t, s, &ready);
+	else if (s->lost && s->set.semid < 0)
+		take_waiters_locked(t, s, &lost);
 	pthread_mutex_unlock(&t->mutex);
 	fire_all(lost, -EIDRM);
 	fire_all(ready, 0);
@@ -386,17 +382,13 @@ bool watch_check(struct watch_table *t)
 	bool busy;
 
 	pthread_mutex_lock(&t->mutex);
-	/* Posts and gone segments first, once per segment waited on (a lost
-	 * set takes its segment's waiters out: the walk starts again). */
-again:
+	/* Posts, lost sets and gone segments first, once per segment waited
+	 * on. */
 	for (struct watch_waiter *w = t->waiters; w; w = w->next) {
 		struct watch_seg *s = w->seg;
-		bool had_set = s->set.semid >= 0;
 
-		if (take_posts_locked(t, s, &lost))
+		if (take_posts_locked(t, s))
 			continue;
-		if (had_set && s->set.semid < 0)
-			goto again;
 		if (!s->gone && segment_gone(s))
 			s->gone = true;
 	}
@@ -405,6 +397,8 @@ again:
 
 		if (w->abandoned && w->abandoned(w))
 			to = &abandoned;
+		else if (w->seg->lost && w->seg->set.semid < 0)
+			to = &lost;
 		else if (w->seg->gone)
 			to = &gone;
 		else if (watch_written(w->seg) != w->seen)
@@ -442,6 +436,9 @@ int watch_notify_semid(struct watch_table *t, const struct segment_info *seg)
 	for (struct watch_seg *s = t->segs; s; s = s->next) {
 		if (!seg_is(s, &id) || s->gone)
 			continue;
+		/* never shown for outside writers to post unless still ours */
+		if (s->set.semid >= 0 && !ownset_proven(&s->set))
+			lose_set_locked(t, s);
 		if (s->set.semid >= 0)
 			semid = s->set.semid;
 		else if (s->lost && s->watchers > 0 && semid < 0)
@@ -460,7 +457,7 @@ void watch_set_perm(struct watch_table *t, const struct segment_identity *id,
 			continue;
 		s->perm = *seg;
 		s->has_perm = true;
-		hand_to_owner_locked(s);
+		hand_to_owner_locked(t, s);
 	}
 	pthread_mutex_unlock(&t->mutex);
 }

@@ -1,0 +1,204 @@
+/* test_attach.c - src/attach.c: one attach per segment lifetime, found by
+ * what proves the lifetime, attached before it is checked; against real
+ * segments whose shmid is brought back (kernel.shm_next_id) in a private
+ * IPC namespace. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "attach.h"
+#include "testutil.h"
+
+#define SIZE 8192
+
+static struct attach_table *table;
+
+static void set_next_id(int id)
+{
+	FILE *f = fopen("/proc/sys/kernel/shm_next_id", "w");
+
+	assert_non_null(f);
+	fprintf(f, "%d\n", id);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* A segment that gets shmid id, holding text; *weak its identity as a
+ * lookup sees it (IPC_STAT, no attachment). */
+static int make(int id, const char *text, struct segment_identity *weak)
+{
+	struct segment_info seg;
+	int shmid;
+	char *addr;
+
+	set_next_id(id);
+	shmid = shmget(IPC_PRIVATE, SIZE, IPC_CREAT | 0600);
+	assert_int_equal(shmid, id);
+	addr = shmat(shmid, NULL, 0);
+	assert_true(addr != (void *)-1);
+	strcpy(addr, text);
+	shmdt(addr);
+	assert_int_equal(segment_stat(shmid, false, &seg), 0);
+	identity_weak(&seg, weak);
+	return shmid;
+}
+
+/* nattch of segment id, or -1 if there is none. */
+static int shm_nattch(int id)
+{
+	struct shmid_ds ds;
+
+	return shmctl(id, IPC_STAT, &ds) == 0 ? (int)ds.shm_nattch : -1;
+}
+
+static void read_text(struct attach *a, char *buf, size_t size)
+{
+	struct attach_src src;
+
+	assert_int_equal(attach_read(a, 0, size, 0, &src), 0);
+	assert_true(src.fd < 0 && src.len == size);
+	memcpy(buf, src.ptr, size);
+	buf[size - 1] = '\0';
+}
+
+static int setup(void **state)
+{
+	table = attach_table_new(1024, 0);
+	return table ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	attach_table_free(table);
+	return 0;
+}
+
+/* Opens of one lifetime share one attach, readers and writers alike; the
+ * held segment is what IPC_STAT shows after the attach. */
+static void test_one_attach_per_lifetime(void **state)
+{
+	struct segment_identity weak;
+	struct segment_info held;
+	struct attach *r, *w;
+	char buf[8];
+	int id = make(300, "hello", &weak);
+
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &r), 0);
+	assert_int_equal(held.shmid, id);
+	assert_true(held.nattch == 1);	     /* stated while attached */
+	assert_int_equal(shm_nattch(id), 0); /* then detached: the file stays */
+	assert_int_equal(attach_open(table, &weak, true, false, &held, &w), 0);
+	assert_ptr_equal(r, w);
+	assert_true(attach_identity(r)->strong);
+	read_text(r, buf, 6);
+	assert_string_equal(buf, "hello");
+	assert_int_equal(attach_write(w, "HELLO", 5, 0), 5);
+	read_text(r, buf, 6);
+	assert_string_equal(buf, "HELLO");
+	attach_close(table, r);
+	attach_close(table, w);
+	shmctl(id, IPC_RMID, NULL);
+}
+
+/* The same creator, ids and size get the shmid back while a file of the
+ * removed one is open: a new open (weak identity only, all equal) gets
+ * its own attach and the new bytes; the removed one's keeps its own. */
+static void test_recycled_shmid_is_another_attach(void **state)
+{
+	struct segment_identity first, second;
+	struct segment_info held;
+	struct attach *old, *new;
+	char buf[8];
+
+	make(301, "AAAA", &first);
+	assert_int_equal(attach_open(table, &first, false, false, &held, &old), 0);
+	assert_int_equal(shmctl(301, IPC_RMID, NULL), 0);
+	make(301, "BBBB", &second);
+	assert_true(identity_same(&first, &second)); /* weak: look-alikes */
+	assert_int_equal(attach_open(table, &second, false, false, &held, &new), 0);
+	assert_ptr_not_equal(old, new);
+	assert_false(identity_strong_same(attach_identity(old), attach_identity(new)));
+	read_text(new, buf, 5);
+	assert_string_equal(buf, "BBBB");
+	read_text(old, buf, 5);
+	assert_string_equal(buf, "AAAA");
+	attach_close(table, new);
+	attach_close(table, old);
+	shmctl(301, IPC_RMID, NULL);
+}
+
+/* An open that knows the strong identity refuses a look-alike (ESTALE),
+ * and a gone segment is ENOENT. */
+static void test_stale_and_gone(void **state)
+{
+	struct segment_identity weak, proven, other;
+	struct segment_info held;
+	struct attach *a;
+
+	make(302, "x", &weak);
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+	proven = *attach_identity(a);
+	attach_close(table, a);
+	assert_int_equal(shmctl(302, IPC_RMID, NULL), 0);
+	assert_int_equal(attach_open(table, &proven, false, false, &held, &a), -ENOENT);
+	make(302, "y", &other);
+	assert_int_equal(attach_open(table, &proven, false, false, &held, &a), -ESTALE);
+	/* another creator's size: refused before anything is attached */
+	other.size = SIZE * 2;
+	assert_int_equal(attach_open(table, &other, false, false, &held, &a), -ESTALE);
+	assert_int_equal(shm_nattch(302), 0);
+	shmctl(302, IPC_RMID, NULL);
+}
+
+static int calls;
+
+static int remove_act(const struct identity_pin *pin, void *ctx)
+{
+	calls++;
+	assert_true(pin->held.nattch >= 1); /* pinned while acting */
+	return segment_remove(pin->held.shmid);
+}
+
+/* IPC_RMID through attach_act(): only on the lifetime meant. */
+static void test_act_on_the_lifetime_meant(void **state)
+{
+	struct segment_identity weak, proven;
+	struct segment_info held;
+	struct attach *a;
+
+	make(303, "x", &weak);
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+	proven = *attach_identity(a);
+	attach_close(table, a);
+	assert_int_equal(shmctl(303, IPC_RMID, NULL), 0);
+	make(303, "y", &weak);
+	calls = 0;
+	assert_int_equal(attach_act(table, &proven, remove_act, NULL), -ESTALE);
+	assert_int_equal(calls, 0);
+	assert_int_equal(shm_nattch(303), 0); /* the look-alike is still there */
+	assert_int_equal(attach_act(table, &weak, remove_act, NULL), 0);
+	assert_int_equal(calls, 1);
+	assert_int_equal(shm_nattch(303), -1); /* removed, and destroyed at the detach */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_one_attach_per_lifetime),
+		cmocka_unit_test(test_recycled_shmid_is_another_attach),
+		cmocka_unit_test(test_stale_and_gone),
+		cmocka_unit_test(test_act_on_the_lifetime_meant),
+	};
+
+	testutil_watchdog(60);
+	testutil_isolate(false);
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
