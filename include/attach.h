@@ -87,6 +87,10 @@ int attach_act(struct attach_table *table, const struct segment_identity *expect
 int attach_pin(struct attach_table *table, const struct segment_identity *expected,
 	       struct identity_pin *pin);
 void attach_unpin(struct attach_table *table, struct identity_pin *pin);
+/* Let go of an attachment of shmid at addr: shmdt, or, where that would
+ * destroy the segment (shm_rmid_forced, the last attacher), kept and let
+ * go of later (attach_sweep()).  0, 1 if kept, or -errno. */
+int attach_detach(struct attach_table *table, int shmid, void *addr);
 
 /* Where the bytes of a read are: a descriptor and an offset to splice
  * from (fd >= 0), or a pointer (fd < 0); len bytes. */
