@@ -479,6 +479,9 @@ int lock_hold_take(struct lock_hold *h, enum lock_mode mode, pid_t pid, struct p
 
 	pthread_mutex_lock(&h->mutex);
 	semid = h->semid;
+	/* Filled before w is queued: from then on a release in another
+	 * thread may grant w, answer its request and free it, g with it. */
+	*g = (struct lock_grant){ .hold = h, .semid = semid, .mode = mode };
 	if (semid == LOCK_PRIVATE) {
 		ret = privlock_take(&h->priv, exclusive, pid, w) ? 0 : w ? LOCK_QUEUED : -EAGAIN;
 		pthread_mutex_unlock(&h->mutex);
@@ -489,7 +492,6 @@ int lock_hold_take(struct lock_hold *h, enum lock_mode mode, pid_t pid, struct p
 		if (ret == -ETIMEDOUT)
 			ret = -EAGAIN;
 	}
-	*g = (struct lock_grant){ .hold = h, .semid = semid, .mode = mode };
 	return ret;
 }
 
