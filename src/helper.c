@@ -178,22 +178,29 @@ static int start_child(struct helper_call *c, const struct rlimit *memlock)
 				      .uid = c->caller.uid,
 				      .gid = c->caller.gid,
 				      .memlock = *memlock };
-	char *stack = malloc(CHILD_STACK);
+	/* The child runs on its own copy of this (not CLONE_VM): one buffer
+	 * serves every child, never written by the daemon itself, and
+	 * nothing is allocated that a child would see as lost. */
+	static char stack[CHILD_STACK] __attribute__((aligned(64)));
 	int answer[2], pidfd = -1;
 	pid_t pid;
 
-	if (!stack)
+	if (pipe2(answer, O_CLOEXEC) != 0)
 		return -EAGAIN;
-	if (pipe2(answer, O_CLOEXEC) != 0) {
-		free(stack);
-		return -EAGAIN;
-	}
 	arg.answer = answer[1];
-	/* The child runs on its own copy of stack; ours is freed at once.
-	 * CLONE_PIDFD: a descriptor of exactly this child, for poll(),
+	/* CLONE_PIDFD: a descriptor of exactly this child, for poll(),
 	 * waitid() and a kill that cannot reach a recycled pid. */
 	pid = clone(lock_child, stack + CHILD_STACK, CLONE_PIDFD | SIGCHLD, &arg, &pidfd);
-	free(stack);
+	if (pid < 0 && errno == EINVAL) {
+		/* a kernel (or valgrind) without CLONE_PIDFD: the pidfd after;
+		 * the child cannot be reaped by anyone else meanwhile */
+		pid = clone(lock_child, stack + CHILD_STACK, SIGCHLD, &arg);
+		if (pid > 0 && (pidfd = (int)syscall(SYS_pidfd_open, pid, 0)) < 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			pid = -1;
+		}
+	}
 	close(answer[1]);
 	if (pid < 0) {
 		close(answer[0]);
@@ -215,7 +222,7 @@ static int finish_child(struct helper_call *c)
 	struct pollfd exited = { .fd = c->pidfd, .events = POLLIN };
 
 	if (poll(&exited, 1, 0) != 1) {
-		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+		kill(c->pid, SIGKILL); /* our unreaped child: its pid is not reused */
 	}
 	while (waitid((idtype_t)P_PIDFD, (id_t)c->pidfd, &info, WEXITED) != 0 && errno == EINTR)
 		;
@@ -231,7 +238,7 @@ static int finish_child(struct helper_call *c)
 static void kill_child(struct helper_call *c)
 {
 	if (!c->killed)
-		syscall(SYS_pidfd_send_signal, c->pidfd, SIGKILL, NULL, 0);
+		kill(c->pid, SIGKILL); /* our unreaped child: its pid is not reused */
 	c->killed = true;
 }
 
