@@ -583,7 +583,10 @@ static void test_rewrite_map_bounded(void **state)
 	printf("rewrite map: daemon VmRSS %ld KiB before, %ld KiB after %d writes to %d "
 	       "segments of 64 TiB\n",
 	       before, after, HUGE_WRITES * HUGE_SEGS, HUGE_SEGS);
-	assert_true(after - before < 16 * 1024);
+	/* Under ASan the daemon's RSS is its shadow memory and quarantine,
+	 * not its bookkeeping: the bound is checked in the plain build. */
+	if (!UNDER_ASAN)
+		assert_true(after - before < 16 * 1024);
 	testutil_kill(pid);
 	close(done[0]);
 	/* the attacker's segments (no key): found by their owner and size */
