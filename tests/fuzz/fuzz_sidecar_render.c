@@ -93,7 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(value_of(full, "size", v, sizeof(v)) && strcmp(v, want) == 0);
 	snprintf(want, sizeof(want), "%04o", in.seg.mode & 0777);
 	CHECK(value_of(full, "perms", v, sizeof(v)) && strcmp(v, want) == 0);
-	if (in.lock_semid < 0)
+	if (in.lock_semid == SIDECAR_SET_REMOVED)
+		snprintf(want, sizeof(want), "removed");
+	else if (in.lock_semid < 0)
 		snprintf(want, sizeof(want), "none");
 	else
 		snprintf(want, sizeof(want), "%d", in.lock_semid);
