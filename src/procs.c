@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "procs.h"
+#include "textbuf.h"
 
 #define SYSV_NAME    "/SYSV"
 #define SYSV_DELETED " (deleted)"
@@ -37,48 +38,6 @@
 #define SYS_SETFSGID  SYS_setfsgid
 #define SYS_SETGROUPS SYS_setgroups
 #endif
-
-/* ---- text ------------------------------------------------------------ */
-
-struct strbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(struct strbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(b->s ? b->s + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t cap = b->cap ? b->cap * 2 : 4096;
-		while (cap - b->len <= (size_t)n)
-			cap *= 2;
-		char *s = realloc(b->s, cap);
-		if (!s) {
-			b->failed = true;
-			return;
-		}
-		b->s = s;
-		b->cap = cap;
-	}
-}
 
 /* ---- parsing ----------------------------------------------------------- */
 
@@ -203,7 +162,7 @@ struct scan {
 	int shmid;
 	const struct procs_view *view;
 	/* out */
-	struct strbuf out;
+	struct textbuf out;
 	int ret;
 	/* the scan's own */
 	char *file;
@@ -252,7 +211,7 @@ static ssize_t read_whole(struct scan *s, const char *path)
 /* The attaches of shmid in the maps text of one process, as one word
  * appended to out; returns how many. */
 static unsigned int append_attaches(struct scan *s, const char *maps, size_t len,
-				    struct strbuf *out)
+				    struct textbuf *out)
 {
 	const char *p = maps, *end = maps + len;
 	unsigned int n = 0;
@@ -267,8 +226,8 @@ static unsigned int append_attaches(struct scan *s, const char *maps, size_t len
 		if (!eol)
 			eol = end;
 		if (procs_parse_maps_line(line, (size_t)(eol - line), s->shmid, &a)) {
-			sb_printf(out, "%s%" PRIx64 "-%" PRIx64 ":%s", n ? "," : " ", a.start,
-				  a.end, a.perms);
+			textbuf_printf(out, "%s%" PRIx64 "-%" PRIx64 ":%s", n ? "," : " ", a.start,
+				       a.end, a.perms);
 			n++;
 		}
 		p = eol;
@@ -288,7 +247,7 @@ bool procs_same_ipc_namespace(const struct procs_view *view, const char *pid)
 static void append_process(struct scan *s, const char *pid, bool self)
 {
 	char path[64], comm[4 * 64 + 1];
-	struct strbuf attaches = { 0 };
+	struct textbuf attaches = { 0 };
 	unsigned int uid = 0, euid = 0;
 	ssize_t len;
 	const char *u;
@@ -314,8 +273,8 @@ static void append_process(struct scan *s, const char *pid, bool self)
 	u = len > 0 ? strstr(s->file, "\nUid:") : NULL;
 	if (!u || sscanf(u, "\nUid: %u %u", &uid, &euid) != 2)
 		goto out;
-	sb_printf(&s->out, "%s %u %s%s%s\n", pid, euid, comm, attaches.s,
-		  self ? " " PROCS_SELF_MARK : "");
+	textbuf_printf(&s->out, "%s %u %s%s%s\n", pid, euid, comm, attaches.s,
+		       self ? " " PROCS_SELF_MARK : "");
 out:
 	free(attaches.s);
 }
@@ -485,7 +444,7 @@ int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, 
 
 	*text = NULL;
 	*len = 0;
-	sb_printf(&s.out, "%s", PROCS_HEADER);
+	textbuf_printf(&s.out, "%s", PROCS_HEADER);
 	if (nattch > 0) {
 		ret = procs_run_as(caller, scan_processes, &s);
 		free(s.file);
@@ -494,13 +453,7 @@ int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, 
 		if (ret)
 			goto fail;
 	}
-	if (s.out.failed) {
-		ret = -ENOMEM;
-		goto fail;
-	}
-	*text = s.out.s;
-	*len = s.out.len;
-	return 0;
+	return textbuf_take(&s.out, text, len);
 fail:
 	free(s.out.s);
 	return ret;
