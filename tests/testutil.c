@@ -8,7 +8,13 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "testutil.h"
 
@@ -126,6 +132,14 @@ int testutil_sysvipc_count(const char *kind)
 		n += c == '\n';
 	fclose(f);
 	return n < 0 ? -1 : n;
+}
+
+void testutil_filter(void)
+{
+	const char *only = getenv("SHMFS_TEST");
+
+	if (only && *only)
+		cmocka_set_test_filter(only);
 }
 
 int testutil_torn_down(int failed, int (*teardown)(void **state))

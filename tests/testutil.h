@@ -66,7 +66,12 @@ int testutil_sysvipc_count(const char *kind);
  * nothing left behind) would fail nobody.  The teardown runs after the
  * tests, as cmocka's would. */
 #define testutil_run_group_tests(tests, setup, teardown)                                           \
-	testutil_torn_down(cmocka_run_group_tests(tests, setup, NULL), teardown)
+	testutil_torn_down((testutil_filter(), cmocka_run_group_tests(tests, setup, NULL)),        \
+			   teardown)
+
+/* SHMFS_TEST=PATTERN runs only the tests whose names match (cmocka's
+ * filter: '*' and '?'), to repeat one test under load. */
+void testutil_filter(void);
 
 /* failed, or failed + 1 if teardown (run now) fails. */
 int testutil_torn_down(int failed, int (*teardown)(void **state));
