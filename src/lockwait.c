@@ -252,6 +252,19 @@ static struct set_queue *find_queue_locked(struct lockwait *lw, int semid)
 	return NULL;
 }
 
+/* One of uid's set threads lingering with no waiter, to be given a wait
+ * on another set: a user whose threads all linger after their waits were
+ * served is not refused (ENOLCK) until they end.  Its semid may change:
+ * the thread reads it only while it has a waiter (head != NULL), and only
+ * it takes waiters off. */
+static struct set_queue *idle_queue_locked(struct lockwait *lw, uid_t uid)
+{
+	for (struct set_queue *q = lw->queues; q; q = q->next)
+		if (q->owner == uid && !q->head && !q->evicted && !q->in_wait)
+			return q;
+	return NULL;
+}
+
 /* Room for one more set thread for uid: every user gets an equal share
  * of max_threads among those that have threads.  Past the bound, a user
  * over their share gives one up (an idle thread first: nobody loses a
@@ -312,6 +325,8 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 		goto out;
 	}
 	q = find_queue_locked(lw, r->semid);
+	if (!q && (q = idle_queue_locked(lw, r->uid)))
+		q->semid = r->semid;
 	if (q) {
 		*q->tail = r;
 		q->tail = &r->next;

@@ -226,12 +226,50 @@ static void test_thread_share(void **state)
 	lock_table_free(t);
 }
 
+/* A user's threads all lingering after their waits were served (at the
+ * user's share of max_threads): a wait on another set is taken by one of
+ * them, not refused while they linger. */
+static void test_lingering_thread_reused(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	struct lockwait *lw = lockwait_new(16, 2);
+	struct lock_hold *h[3];
+	int semid[3];
+	struct waiter w[3];
+
+	for (int i = 0; i < 3; i++) {
+		semid[i] = sharelite_set(KEY(20 + i));
+		h[i] = hold_of(t, 20 + i, KEY(20 + i));
+		assert_int_equal(lock_acquire(semid[i], LOCK_MODE_EXCLUSIVE, 0, NULL, NULL), 0);
+		waiter_init(&w[i], lw, h[i], LOCK_MODE_SHARED, 600000);
+	}
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(lockwait_take(lw, &w[i].r, true), LOCKWAIT_PARKED);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(lock_release(semid[i], LOCK_MODE_EXCLUSIVE), 0);
+		assert_int_equal(await_answer(&w[i]), 0);
+	}
+	/* both threads linger (LINGER_MS); the third set's wait parks on one */
+	assert_int_equal(lockwait_take(lw, &w[2].r, true), LOCKWAIT_PARKED);
+	assert_true(lockwait_threads(lw) <= 2);
+	assert_int_equal(lockwait_count_set(lw, semid[2]), 1);
+	assert_int_equal(lock_release(semid[2], LOCK_MODE_EXCLUSIVE), 0);
+	assert_int_equal(await_answer(&w[2]), 0);
+	lockwait_free(lw);
+	for (int i = 0; i < 3; i++) {
+		lock_table_release(t, h[i]);
+		semctl(semid[i], 0, IPC_RMID);
+	}
+	lock_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set_wait),
 		cmocka_unit_test(test_private_wait),
 		cmocka_unit_test(test_thread_share),
+		cmocka_unit_test(test_lingering_thread_reused),
 	};
 
 	testutil_isolate(false);
