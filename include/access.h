@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "lockstate.h"
 #include "segment.h"
 
 #define ACCESS_READ  04
@@ -65,5 +66,10 @@ int access_check_groups_unknown(const struct access_caller *caller, const struct
 /* IPC_RMID, IPC_SET, SHM_LOCK/UNLOCK: 0 if the caller is the owner, the
  * creator or uid 0, else -EPERM. */
 int access_check_owner(const struct access_caller *caller, const struct segment_info *seg);
+
+/* The kernel's rule for a semaphore set's values (semctl GETVAL, GETPID,
+ * GETNCNT, GETZCNT): read permission on the set.  *perm receives the
+ * set's ipc_perm, to check ACCESS_READ against with access_check(). */
+void access_set_perm(const struct semset_state *set, struct segment_info *perm);
 
 #endif

@@ -18,7 +18,9 @@ struct attr_dirs {
 };
 
 /* The attributes of a segment-derived name (segment, sidecar, .next,
- * by-key links). */
+ * by-key links).  st_ino is the lifetime's (node_ino_of()): the same
+ * for a name whenever and wherever it is shown, never the same for two
+ * names that exist at once. */
 void attr_of_segment(enum name_kind kind, const struct segment_info *seg, struct stat *st);
 /* The attributes of the root (NAMES_ROOT_INO) or by-key/ (NAMES_BYKEY_INO). */
 void attr_of_dir(const struct attr_dirs *dirs, unsigned long ino, struct stat *st);

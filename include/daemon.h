@@ -11,6 +11,7 @@
 #define SHMFS_DAEMON_H
 
 #include <pthread.h>
+#include <sys/queue.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -20,8 +21,10 @@
 #include "attr.h"
 #include "budget.h"
 #include "helper.h"
+#include "listing.h"
 #include "lock.h"
 #include "lockwait.h"
+#include "node.h"
 #include "watch.h"
 
 struct shmfs_options {
@@ -50,6 +53,7 @@ struct shmfs_options {
 #define SHMFS_PARKED_BYTES_MAX (16u << 20)
 
 struct pending_table;
+struct open_text; /* the FUSE layer's rendered text files (fs_text.c) */
 
 struct shmfs {
 	struct shmfs_options opts;
@@ -62,6 +66,13 @@ struct shmfs {
 	struct budget *sets;	     /* per user: sets made for their opens */
 	struct budget *parked_bytes; /* per user: bytes of writes parked for a lock */
 	struct attr_dirs dirs;
+	struct node_table *nodes;	/* the node ids the kernel holds */
+	struct listing_cache *listings; /* the table's snapshots: listings, rss */
+
+	/* Sidecars and .procs files open, each rendered at its open; the
+	 * list is for the end of the session, whose releases never come. */
+	pthread_mutex_t texts_lock; /* guards texts only */
+	LIST_HEAD(open_texts, open_text) texts;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */
 	struct pending_table *pending;
@@ -80,6 +91,9 @@ struct shmfs {
 	bool stopping;
 };
 
+/* Everything the session needs, made before it starts (a failure is an
+ * exit with a message, never a daemon that runs without a part).  NULL
+ * if out of memory. */
 struct shmfs *shmfs_new(const struct shmfs_options *opts);
 /* Remove every set the daemon made, let go of every segment, free. */
 void shmfs_free(struct shmfs *fs);

@@ -42,6 +42,7 @@ struct listing_entry {
 	uid_t uid;
 	gid_t gid;
 	uid_t cuid;
+	gid_t cgid; /* with cuid, cpid, size and shmid: the lifetime (node.h) */
 	pid_t cpid;
 	uint64_t size;
 	int64_t atime, dtime, ctime;

@@ -1,4 +1,4 @@
-/* names.h - the name grammar of the mount and its inode numbers.
+/* names.h - the name grammar of the mount.
  *
  * Root:     <shmid>        a segment's bytes (decimal, no sign, no leading 0)
  *           <shmid>.stat   its metadata as text
@@ -8,7 +8,7 @@
  * by-key/:  0xKKKKKKKK     symlink to ../<shmid> (exactly 8 hex digits)
  *           0xKKKKKKKK.next  symlink to ../<shmid>.next
  *
- * Inode numbers are computed, not allocated: (shmid + 1) << 3 | kind.
+ * Node ids and inode numbers are not the grammar's: node.h has them.
  */
 #ifndef SHMFS_NAMES_H
 #define SHMFS_NAMES_H
@@ -33,6 +33,9 @@ enum name_kind {
 	NAME_PENDING = 5,  /* "by-key/0x00001234" being created (inode keyed by the key) */
 	NAME_NEXTLINK = 6, /* "by-key/0x0000162e.next" -> ../32768.next */
 	NAME_PROCS = 7,	   /* "32768.procs": who has it attached (not listed) */
+	NAME_ROOT = 8,	   /* the root directory */
+	NAME_BYKEY = 9,	   /* by-key/ */
+	NAME_KINDS	   /* how many kinds there are (views add theirs above) */
 };
 
 /* Parse a name in the root directory.  Returns the kind, or NAME_NONE for
@@ -53,15 +56,5 @@ enum name_kind names_parse_bykey(const char *name, int32_t *key);
  * for other kinds. */
 int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid);
 int names_format_key(char *buf, size_t size, int32_t key);
-
-/* Inode numbers for segment-derived nodes, and back.  names_ino() returns
- * 0 (never a valid inode) for a negative shmid, NAME_NONE, NAME_PENDING
- * (see names_pending_ino()) or an unknown kind. */
-uint64_t names_ino(enum name_kind kind, int shmid);
-/* The inode of a by-key name being created (NAME_PENDING). */
-uint64_t names_pending_ino(int32_t key);
-/* Returns NAME_NONE for the root, by-key and invalid numbers.  For
- * NAME_PENDING, *shmid receives the key. */
-enum name_kind names_ino_decode(uint64_t ino, int *shmid);
 
 #endif

@@ -120,11 +120,19 @@ int node_check(const struct node *n, const struct segment_identity *now);
  * -ENOENT for an unknown id. */
 int node_prove(struct node_table *t, uint64_t id, const struct segment_identity *held);
 
+/* An open proved id's lifetime over while its weak identity still
+ * matches (a look-alike: same creator process, ids, size and shmid):
+ * later lookups make a new node; id keeps answering (ESTALE) for the
+ * kernel's files of it. */
+void node_retire(struct node_table *t, uint64_t id);
+
 /* The st_ino shown for a node: stable for a lifetime (the same in every
  * mount and after the kernel forgot and looked up again), different
  * between the names of one object, and between lifetimes that do not
  * look alike (see attr.h). */
 uint64_t node_st_ino(const struct node *n);
+/* The same for a name without a node (a plain directory listing). */
+uint64_t node_ino_of(enum name_kind kind, const struct segment_identity *life);
 
 /* How many nodes the table holds (tests). */
 size_t node_count(struct node_table *t);

@@ -120,3 +120,15 @@ int access_check_groups_unknown(const struct access_caller *caller, const struct
 	access_perm_of_segment(seg, &perm);
 	return access_check_perm_groups_unknown(caller, &perm, want);
 }
+
+void access_set_perm(const struct semset_state *set, struct segment_info *perm)
+{
+	*perm = (struct segment_info){
+		.shmid = -1,
+		.uid = set->uid,
+		.gid = set->gid,
+		.cuid = set->cuid,
+		.cgid = set->cgid,
+		.mode = set->mode,
+	};
+}

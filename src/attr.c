@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "attr.h"
+#include "node.h"
 
 #define STAT_BLOCK 512	 /* the unit of st_blocks (stat(2)) */
 #define LINK_UP	   "../" /* a by-key/ link's target: LINK_UP and the root's name */
@@ -24,10 +25,12 @@ static time_t segment_mtime(const struct segment_info *seg)
 
 void attr_of_segment(enum name_kind kind, const struct segment_info *seg, struct stat *st)
 {
+	struct segment_identity life;
 	char target[32];
 
+	identity_weak(seg, &life);
 	memset(st, 0, sizeof(*st));
-	st->st_ino = names_ino(kind, seg->shmid);
+	st->st_ino = node_ino_of(kind, &life);
 	st->st_uid = seg->uid;
 	st->st_gid = seg->gid;
 	st->st_nlink = (seg->mode & SEGMENT_MODE_DEST) ? 0 : 1;

@@ -1,6 +1,7 @@
 /* daemon.c - the daemon's state, its lifecycle and its background work. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -27,6 +28,8 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	if (!fs)
 		return NULL;
 	pthread_mutex_init(&fs->bg_lock, NULL);
+	pthread_mutex_init(&fs->texts_lock, NULL);
+	LIST_INIT(&fs->texts);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&fs->bg_cond, &attr);
@@ -44,8 +47,10 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->waits = lockwait_new(opts->max_waits, opts->max_lock_threads);
 	fs->next_waits = budget_new(opts->max_waits);
 	fs->parked_bytes = budget_new(SHMFS_PARKED_BYTES_MAX);
-	if (!fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->helpers ||
-	    !fs->next_waits || !fs->sets || !fs->parked_bytes) {
+	fs->nodes = node_table_new();
+	fs->listings = listing_cache_new(opts->attr_timeout);
+	if (!fs->nodes || !fs->listings || !fs->locks || !fs->watches || !fs->attaches ||
+	    !fs->waits || !fs->helpers || !fs->next_waits || !fs->sets || !fs->parked_bytes) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -67,6 +72,9 @@ void shmfs_free(struct shmfs *fs)
 	attach_table_free(fs->attaches);
 	lock_table_free(fs->locks);
 	pending_table_free(fs->pending);
+	listing_cache_free(fs->listings);
+	node_table_free(fs->nodes);
+	pthread_mutex_destroy(&fs->texts_lock);
 	pthread_mutex_destroy(&fs->bg_lock);
 	pthread_cond_destroy(&fs->bg_cond);
 	free(fs);
@@ -131,15 +139,22 @@ static void *background_main(void *arg)
 	return NULL;
 }
 
+/* Signals go to the main thread, which waits in the session loop and
+ * ends it on SIGTERM or SIGINT: the background thread, and the threads
+ * it starts, block them all (as libfuse's workers do).  Taken by one of
+ * them, a SIGTERM would end no loop. */
 int daemon_start(struct shmfs *fs)
 {
+	sigset_t all, old;
 	int ret;
 
 	/* From now on no thread of ours but the parking module's waits for
 	 * a lock (an assertion in lock_acquire()). */
 	lock_forbid_blocking();
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	ret = pthread_create(&fs->bg, NULL, background_main, fs);
-
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	fs->bg_running = ret == 0;
 	return -ret;
 }

@@ -21,6 +21,7 @@
 #include "fs_caller.h"
 #include "fs_create.h"
 #include "fs_io.h"
+#include "fs_kind.h"
 #include "log.h"
 #include "names.h"
 #include "pending.h"
@@ -167,10 +168,17 @@ void pending_free_all(struct shmfs *fs)
 
 /* ---- attributes and rights ---------------------------------------------------- */
 
+/* The identity of the name being created for key: the key alone (node.h). */
+static struct segment_identity pending_life(int32_t key)
+{
+	return (struct segment_identity){ .shmid = key };
+}
+
 /* A name's attributes: its own until made, then the segment's (under the
  * inode the kernel already knows). */
 static int pending_attr(const struct pending_info *info, struct stat *st)
 {
+	struct segment_identity life = pending_life(info->key);
 	struct segment_info seg;
 	int ret;
 
@@ -189,7 +197,7 @@ static int pending_attr(const struct pending_info *info, struct stat *st)
 		st->st_blksize = sysconf(_SC_PAGESIZE);
 		st->st_atime = st->st_mtime = st->st_ctime = time(NULL);
 	}
-	st->st_ino = names_pending_ino(info->key);
+	st->st_ino = node_ino_of(NAME_PENDING, &life);
 	return 0;
 }
 
@@ -211,7 +219,40 @@ static int pending_check_access(fuse_req_t req, const struct pending_info *info,
 	return check_access(req, &seg, ACCESS_READ | (writing ? ACCESS_WRITE : 0));
 }
 
-/* ---- requests ------------------------------------------------------------------ */
+/* The entry of a name being created: its node (one per key), counted as
+ * the kernel's.  0 or -errno. */
+static int pending_entry(struct shmfs *fs, const struct pending_info *info,
+			 struct fuse_entry_param *e)
+{
+	struct segment_identity life = pending_life(info->key);
+	struct node n;
+	int ret;
+
+	memset(e, 0, sizeof(*e));
+	ret = pending_attr(info, &e->attr);
+	if (ret == 0)
+		ret = node_lookup(fs->nodes, NAME_PENDING, &life, &n);
+	if (ret == 0)
+		e->ino = n.id;
+	return ret;
+}
+
+/* ---- names in by-key/ ---------------------------------------------------------- */
+
+void fs_reply_pending_entry(fuse_req_t req, int32_t key)
+{
+	struct shmfs *fs = fs_of(req);
+	struct fuse_entry_param e;
+	struct pending_info info;
+	int ret = pending_find(fs->pending, key, fuse_req_ctx(req)->uid, &info);
+
+	if (ret == 0)
+		ret = pending_entry(fs, &info, &e);
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else if (fuse_reply_entry(req, &e) != 0)
+		node_forget(fs->nodes, e.ino, 1); /* the kernel never counted it */
+}
 
 /* Reply to an open of p (info as pending_get() saw it). */
 static void reply_pending_open(fuse_req_t req, struct pending *p, const struct pending_info *info,
@@ -228,21 +269,21 @@ static void reply_pending_open(fuse_req_t req, struct pending *p, const struct p
 			pending_on_release(fs->pending, p, fs->opts.default_size);
 		return;
 	}
-	memset(&e, 0, sizeof(e));
-	ret = pending_attr(info, &e.attr);
+	ret = pending_entry(fs, info, &e);
 	if (ret) {
 		pending_put(fs->pending, p);
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	e.ino = e.attr.st_ino;
-	/* the caller is gone: no release will come */
-	if (fuse_reply_create(req, &e, fi) == -ENOENT)
+	/* the caller is gone: no release will come, the lookup not counted */
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		node_forget(fs->nodes, e.ino, 1);
 		pending_on_release(fs->pending, p, fs->opts.default_size);
+	}
 }
 
-void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     struct fuse_file_info *fi)
+void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name, mode_t mode,
+		       struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -252,11 +293,6 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	int32_t key;
 	int ret;
 
-	if (parent != NAMES_BYKEY_INO) {
-		/* Segments get their shmid from the kernel: create by key. */
-		fuse_reply_err(req, parent == NAMES_ROOT_INO ? EPERM : ENOENT);
-		return;
-	}
 	if (names_parse_bykey(name, &key) != NAME_KEYLINK || key == 0) {
 		fuse_reply_err(req, EINVAL);
 		return;
@@ -279,7 +315,14 @@ void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		reply_pending_open(req, p, &info, fi, true);
 }
 
-void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
+/* ---- the kind's requests ---------------------------------------------------------- */
+
+static struct pending *pending_of(struct fuse_file_info *fi)
+{
+	return (struct pending *)(uintptr_t)fi->fh;
+}
+
+static void pending_open(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
@@ -287,8 +330,8 @@ void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 	bool created;
 	int ret;
 
-	ret = pending_get(fs->pending, key, fuse_req_ctx(req)->uid, 0, 0, false, &p, &created,
-			  &info);
+	ret = pending_get(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, 0, 0, false, &p,
+			  &created, &info);
 	if (ret == 0) {
 		ret = pending_check_access(req, &info, fi->flags);
 		if (ret)
@@ -300,12 +343,13 @@ void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi)
 		reply_pending_open(req, p, &info, fi, false);
 }
 
-void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
+static void pending_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
+			 struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	void *file;
 	char *buf = malloc(size ? size : 1);
-	size_t n;
+	size_t got;
 	int ret;
 
 	if (!buf) {
@@ -314,19 +358,20 @@ void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off)
 	}
 	/* The file pending.c hands back lives until the name's last
 	 * reference, which the caller's open file holds. */
-	ret = pending_copy_out(fs->pending, p, buf, size, off, &n, &file);
+	ret = pending_copy_out(fs->pending, pending_of(fi), buf, size, off, &got, &file);
 	if (ret == PENDING_MADE)
 		open_file_read(req, file, size, off);
 	else
-		fuse_reply_buf(req, buf, n);
+		fuse_reply_buf(req, buf, got);
 	free(buf);
 }
 
-void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size, off_t off)
+static void pending_write(fuse_req_t req, const struct node *n, const char *buf, size_t size,
+			  off_t off, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	void *file;
-	int ret = pending_gather(fs->pending, p, buf, size, off, &file);
+	int ret = pending_gather(fs->pending, pending_of(fi), buf, size, off, &file);
 
 	if (ret == PENDING_MADE)
 		open_file_write(req, file, buf, size, off);
@@ -395,21 +440,35 @@ static void setattr_made(fuse_req_t req, struct name_setattr *ns, struct open_fi
 	reply_name_attr(req, ns, ret);
 }
 
-/* chmod, chown, truncate or touch of a name being created: by path, the
- * caller's own name (others find none); through a descriptor, only its
- * creator or root (pending.c's rule). */
-void pending_setattr(fuse_req_t req, int32_t key, struct fuse_file_info *fi, struct stat *attr,
-		     int to_set)
+static void change_of(const struct stat *attr, int to_set, struct pending_change *c)
 {
-	struct shmfs *fs = fs_of(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct pending_change c = {
+	*c = (struct pending_change){
 		.mode = attr->st_mode,
 		.uid = attr->st_uid,
 		.gid = attr->st_gid,
 		.size = attr->st_size < 0 ? UINT64_MAX : (uint64_t)attr->st_size,
 	};
+	c->what = ((to_set & FUSE_SET_ATTR_MODE) ? PENDING_SET_MODE : 0) |
+		  ((to_set & FUSE_SET_ATTR_UID) ? PENDING_SET_UID : 0) |
+		  ((to_set & FUSE_SET_ATTR_GID) ? PENDING_SET_GID : 0) |
+		  ((to_set & FUSE_SET_ATTR_SIZE) ? PENDING_SET_SIZE : 0) |
+		  ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
+			      FUSE_SET_ATTR_MTIME_NOW))
+			   ? PENDING_SET_TOUCH
+			   : 0);
+}
+
+/* chmod, chown, truncate or touch of a name being created: by path, the
+ * caller's own name (others find none); through a descriptor, only its
+ * creator or root (pending.c's rule).  Replies at once, or once a
+ * truncation's lock is had. */
+static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *attr, int to_set,
+			    struct fuse_file_info *fi)
+{
+	struct shmfs *fs = fs_of(req);
+	uid_t uid = fuse_req_ctx(req)->uid;
 	struct name_setattr *ns = calloc(1, sizeof(*ns));
+	struct pending_change c;
 	void *file;
 	int ret = 0;
 
@@ -417,78 +476,83 @@ void pending_setattr(fuse_req_t req, int32_t key, struct fuse_file_info *fi, str
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	c.what = ((to_set & FUSE_SET_ATTR_MODE) ? PENDING_SET_MODE : 0) |
-		 ((to_set & FUSE_SET_ATTR_UID) ? PENDING_SET_UID : 0) |
-		 ((to_set & FUSE_SET_ATTR_GID) ? PENDING_SET_GID : 0) |
-		 ((to_set & FUSE_SET_ATTR_SIZE) ? PENDING_SET_SIZE : 0) |
-		 ((to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
-			     FUSE_SET_ATTR_MTIME_NOW))
-			  ? PENDING_SET_TOUCH
-			  : 0);
+	change_of(attr, to_set, &c);
 	if (fi && fi->fh) {
-		ns->p = (struct pending *)(uintptr_t)fi->fh;
+		ns->p = pending_of(fi);
 	} else {
-		ret = pending_hold(fs->pending, key, ctx->uid, &ns->p);
+		ret = pending_hold(fs->pending, n->life.shmid, uid, &ns->p);
 		ns->held = ret == 0;
 	}
 	if (ret == 0)
-		ret = pending_change(fs->pending, ns->p, ctx->uid, &c, fs->opts.default_size,
-				     &file);
+		ret = pending_change(fs->pending, ns->p, uid, &c, fs->opts.default_size, &file);
 	if (ret == PENDING_MADE) {
 		/* the file lives while the name is held (by fi, or ns->held) */
 		setattr_made(req, ns, file, attr, to_set);
 		return;
 	}
-	if (ret) {
-		if (ns->held)
-			pending_unhold(fs->pending, ns->p);
-		free(ns);
-		fuse_reply_err(req, -ret);
-		return;
-	}
-	reply_name_attr(req, ns, 0);
+	reply_name_attr(req, ns, ret);
 }
 
-int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p)
+static void pending_flush(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
-	return pending_on_flush(fs->pending, p, fs->opts.default_size);
+	struct shmfs *fs = fs_of(req);
+
+	fuse_reply_err(req, -pending_on_flush(fs->pending, pending_of(fi), fs->opts.default_size));
 }
 
-void pending_release(struct shmfs *fs, struct pending *p)
+static void pending_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
-	int32_t key;
-	struct pending_info info;
-	int ret;
+	struct shmfs *fs = fs_of(req);
+	int ret = pending_on_release(fs->pending, pending_of(fi), fs->opts.default_size);
 
-	pending_info_of(fs->pending, p, &info);
-	key = info.key;
-	ret = pending_on_release(fs->pending, p, fs->opts.default_size);
 	if (ret)
 		log_warning("shmfs: could not create key 0x%08x at its last close: %s\n",
-			    (unsigned int)key, strerror(-ret));
+			    (unsigned int)n->life.shmid, strerror(-ret));
+	fuse_reply_err(req, 0);
 }
 
-int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_param *e)
+/* What the name is: through a descriptor, the file's; by path, the
+ * caller's own name (others find none). */
+static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
+			struct stat *st)
 {
-	struct pending_info info;
-	int ret = pending_find(fs->pending, key, uid, &info);
-
-	memset(e, 0, sizeof(*e));
-	if (ret == 0)
-		ret = pending_attr(&info, &e->attr);
-	e->ino = e->attr.st_ino;
-	return ret;
-}
-
-int pending_getattr(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_file_info *fi,
-		    struct stat *st)
-{
+	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
 	int ret = 0;
 
 	if (fi && fi->fh)
-		pending_info_of(fs->pending, (struct pending *)(uintptr_t)fi->fh, &info);
+		pending_info_of(fs->pending, pending_of(fi), &info);
 	else
-		ret = pending_find(fs->pending, key, uid, &info);
+		ret = pending_find(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, &info);
 	return ret ? ret : pending_attr(&info, st);
 }
+
+static void pending_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int ret = pending_stat(req, n, fi, &st);
+
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		fuse_reply_attr(req, &st, 0);
+}
+
+static void pending_access(fuse_req_t req, const struct node *n, int mask)
+{
+	struct stat st;
+	int ret = pending_stat(req, n, NULL, &st);
+
+	fuse_reply_err(req, ret ? -ret : (mask & X_OK) ? EACCES : 0);
+}
+
+const struct fs_kind_ops fs_pending_ops = {
+	.getattr = pending_getattr,
+	.setattr = pending_setattr,
+	.access = pending_access,
+	.open = pending_open,
+	.read = pending_read,
+	.write = pending_write,
+	.flush = pending_flush,
+	.release = pending_release,
+};

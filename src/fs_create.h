@@ -1,4 +1,5 @@
-/* fs_create.h - names being created in by-key/, in the FUSE layer. */
+/* fs_create.h - names being created in by-key/, in the FUSE layer (the
+ * kind NAME_PENDING: fs_pending_ops in fs_kind.h). */
 #ifndef SHMFS_FS_CREATE_H
 #define SHMFS_FS_CREATE_H
 
@@ -8,27 +9,19 @@
 #include <sys/stat.h>
 
 #include "daemon.h"
+#include "node.h"
 
-struct pending;
-
-/* The table of names being created (fs->pending), made at the session's
- * start: 0 or -ENOMEM. */
+/* The table of names being created (fs->pending), made before the
+ * session starts: 0 or -ENOMEM. */
 int pending_init(struct shmfs *fs);
-
-void shmfs_ll_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     struct fuse_file_info *fi);
-void pending_open(fuse_req_t req, int32_t key, struct fuse_file_info *fi);
-void pending_read(fuse_req_t req, struct pending *p, size_t size, off_t off);
-void pending_write(fuse_req_t req, struct pending *p, const char *buf, size_t size, off_t off);
-/* Replies itself: at once, or once a truncation's lock is had. */
-void pending_setattr(fuse_req_t req, int32_t key, struct fuse_file_info *fi, struct stat *attr,
-		     int to_set);
-int pending_flush(struct shmfs *fs, fuse_req_t req, struct pending *p);
-void pending_release(struct shmfs *fs, struct pending *p);
-int lookup_pending(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_entry_param *e);
-int pending_getattr(struct shmfs *fs, int32_t key, uid_t uid, struct fuse_file_info *fi,
-		    struct stat *st);
 /* Names still being created when the session ends. */
 void pending_free_all(struct shmfs *fs);
+
+/* by-key/'s create: a name of the caller's own for the key. */
+void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name, mode_t mode,
+		       struct fuse_file_info *fi);
+/* A lookup in by-key/ of a key no segment has: the caller's own name
+ * being created, or ENOENT. */
+void fs_reply_pending_entry(fuse_req_t req, int32_t key);
 
 #endif

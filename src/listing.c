@@ -147,6 +147,7 @@ static struct listing_entry entry_of(const struct segment_info *seg)
 				       .uid = seg->uid,
 				       .gid = seg->gid,
 				       .cuid = seg->cuid,
+				       .cgid = seg->cgid,
 				       .cpid = seg->cpid,
 				       .size = seg->size,
 				       .atime = seg->atime,
@@ -163,6 +164,7 @@ void listing_entry_info(const struct listing_entry *e, struct segment_info *out)
 	out->uid = e->uid;
 	out->gid = e->gid;
 	out->cuid = e->cuid;
+	out->cgid = e->cgid;
 	out->cpid = e->cpid;
 	out->size = e->size;
 	out->atime = (time_t)e->atime;
@@ -174,8 +176,8 @@ static bool same_entry(const struct listing_entry *x, const struct listing_entry
 {
 	return x->shmid == y->shmid && x->key == y->key && x->mode == y->mode &&
 	       x->size == y->size && x->uid == y->uid && x->gid == y->gid && x->cpid == y->cpid &&
-	       x->cuid == y->cuid && x->atime == y->atime && x->dtime == y->dtime &&
-	       x->ctime == y->ctime;
+	       x->cuid == y->cuid && x->cgid == y->cgid && x->atime == y->atime &&
+	       x->dtime == y->dtime && x->ctime == y->ctime;
 }
 
 static void listing_free(struct listing *l)

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "fs.h"
+#include "fs_create.h"
 #include "kernel_features.h"
 #include "log.h"
 #include "options.h"
@@ -267,9 +268,9 @@ int main(int argc, char *argv[])
 	}
 
 	fs = shmfs_new(&fs_opts);
-	if (!fs) {
+	if (!fs || pending_init(fs) != 0) {
 		fprintf(stderr, "shmfs: out of memory\n");
-		goto err_out2;
+		goto err_out3;
 	}
 	se = fuse_session_new(&args, &shmfs_ll_ops, sizeof(shmfs_ll_ops), fs);
 	if (!se)
@@ -285,9 +286,16 @@ int main(int argc, char *argv[])
 		fuse_set_log_func(log_to_syslog);
 	}
 	fuse_daemonize(cmd.foreground);
+	/* The background thread starts after the daemonizing fork, before
+	 * the first request. */
+	if (daemon_start(fs) != 0) {
+		fuse_log(FUSE_LOG_ERR, "shmfs: cannot start the background thread\n");
+		goto err_out6;
+	}
 
 	ret = serve(se, &cmd);
 
+err_out6:
 	kernel_features_finish();
 	fuse_session_unmount(se);
 err_out5:

@@ -1,4 +1,4 @@
-/* names.c - the name grammar of the mount and its inode numbers.
+/* names.c - the name grammar of the mount.
  *
  * Names are parsed by hand rather than with strtol()/strtoul(): those accept
  * leading blanks, signs, "0x" prefixes and leading zeros, any of which would
@@ -139,40 +139,4 @@ int names_format_root(char *buf, size_t size, enum name_kind kind, int shmid)
 int names_format_key(char *buf, size_t size, int32_t key)
 {
 	return snprintf(buf, size, KEY_PREFIX "%08x", (unsigned int)(uint32_t)key);
-}
-
-/* Kinds live in the low 3 bits; shmid + 1 above them keeps every segment
- * inode at 8 or more, clear of NAMES_ROOT_INO and NAMES_BYKEY_INO.  Returns
- * 0 (never a valid inode) for a negative shmid or a kind that is not a
- * segment-derived node. */
-uint64_t names_ino(enum name_kind kind, int shmid)
-{
-	if (shmid < 0 || kind < NAME_SEGMENT || kind > NAME_PROCS || kind == NAME_PENDING)
-		return 0;
-	return ((uint64_t)shmid + 1) << 3 | (uint64_t)kind;
-}
-
-uint64_t names_pending_ino(int32_t key)
-{
-	return ((uint64_t)(uint32_t)key + 1) << 3 | NAME_PENDING;
-}
-
-enum name_kind names_ino_decode(uint64_t ino, int *shmid)
-{
-	uint64_t kind = ino & 7;
-	uint64_t id;
-
-	if (ino < 8 || kind < NAME_SEGMENT || kind > NAME_PROCS)
-		return NAME_NONE;
-	id = (ino >> 3) - 1;
-	if (kind == NAME_PENDING) {
-		if (id > UINT32_MAX)
-			return NAME_NONE;
-		*shmid = (int)(int32_t)(uint32_t)id; /* the key */
-		return NAME_PENDING;
-	}
-	if (id > INT_MAX)
-		return NAME_NONE;
-	*shmid = (int)id;
-	return (enum name_kind)kind;
 }

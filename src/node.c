@@ -21,13 +21,14 @@
 #define INO_KIND_BITS 5
 #define INO_ID_BITS   33 /* a key (or id) as unsigned, plus one */
 #define INO_TAG_SHIFT (INO_KIND_BITS + INO_ID_BITS)
-_Static_assert(NAME_PROCS < (1 << INO_KIND_BITS), "kinds fit in st_ino's kind bits");
+_Static_assert(NAME_KINDS <= (1 << INO_KIND_BITS), "kinds fit in st_ino's kind bits");
 
 struct entry {
 	struct entry *next_by_id;
 	struct entry *next_by_obj;
 	struct node node;
 	uint64_t nlookup;
+	bool retired; /* a look-alike holds its shmid: lookups pass it by */
 	/* (kind, weak identity) as made, hashed: checked at every use, so a
 	 * node can never be re-pointed to another lifetime unnoticed. */
 	uint64_t made_as;
@@ -173,7 +174,7 @@ int node_lookup(struct node_table *t, enum name_kind kind, const struct segment_
 
 	pthread_mutex_lock(&t->mutex);
 	for (e = t->by_obj[obj_bucket(t, kind, life->shmid)]; e; e = e->next_by_obj)
-		if (e->node.kind == kind && identity_same(&e->node.life, life))
+		if (e->node.kind == kind && !e->retired && identity_same(&e->node.life, life))
 			break;
 	if (!e) {
 		e = calloc(1, sizeof(*e));
@@ -271,15 +272,31 @@ int node_prove(struct node_table *t, uint64_t id, const struct segment_identity 
 	return ret;
 }
 
-uint64_t node_st_ino(const struct node *n)
+void node_retire(struct node_table *t, uint64_t id)
 {
-	uint64_t id = (uint64_t)(uint32_t)n->life.shmid + 1;
+	struct entry *e;
+
+	pthread_mutex_lock(&t->mutex);
+	e = find_id_locked(t, id);
+	if (e)
+		e->retired = true;
+	pthread_mutex_unlock(&t->mutex);
+}
+
+uint64_t node_ino_of(enum name_kind kind, const struct segment_identity *life)
+{
+	uint64_t id = (uint64_t)(uint32_t)life->shmid + 1;
 	uint64_t tag = 0;
 
 	/* A name being created has no lifetime yet: its key alone. */
-	if (n->kind != NAME_PENDING)
-		tag = weak_hash(NAME_NONE, &n->life) >> INO_TAG_SHIFT;
-	return tag << INO_TAG_SHIFT | id << INO_KIND_BITS | (uint64_t)n->kind;
+	if (kind != NAME_PENDING)
+		tag = weak_hash(NAME_NONE, life) >> INO_TAG_SHIFT;
+	return tag << INO_TAG_SHIFT | id << INO_KIND_BITS | (uint64_t)kind;
+}
+
+uint64_t node_st_ino(const struct node *n)
+{
+	return node_ino_of(n->kind, &n->life);
 }
 
 size_t node_count(struct node_table *t)

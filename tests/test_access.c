@@ -209,6 +209,33 @@ static void test_access_owner_table(void **state)
 	}
 }
 
+/* A set's values: shown to those who may read the set, by its own
+ * owner, creator and mode. */
+static void test_set_perm(void **state)
+{
+	struct semset_state set = {
+		.key = 0x1234, .uid = 1000, .gid = 100, .cuid = 2000, .cgid = 200, .mode = 0640
+	};
+	const struct access_caller owner = { .uid = 1000, .gid = 1 };
+	const struct access_caller creator = { .uid = 2000, .gid = 1 };
+	const struct access_caller member = { .uid = 3000, .gid = 200 };
+	const struct access_caller other = { .uid = 65534, .gid = 65534 };
+	struct segment_info perm;
+
+	(void)state;
+	access_set_perm(&set, &perm);
+	assert_int_equal(access_check(&owner, &perm, ACCESS_READ), 0);
+	assert_int_equal(access_check(&creator, &perm, ACCESS_READ), 0);
+	assert_int_equal(access_check(&member, &perm, ACCESS_READ), 0);
+	assert_int_equal(access_check(&other, &perm, ACCESS_READ), -EACCES);
+	set.mode = 0644;
+	access_set_perm(&set, &perm);
+	assert_int_equal(access_check(&other, &perm, ACCESS_READ), 0);
+	set.mode = 0600;
+	access_set_perm(&set, &perm);
+	assert_int_equal(access_check(&member, &perm, ACCESS_READ), -EACCES);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -216,6 +243,7 @@ int main(void)
 		cmocka_unit_test(test_access_null_groups),
 		cmocka_unit_test(test_access_owner_is_uid_not_gid),
 		cmocka_unit_test(test_access_owner_table),
+		cmocka_unit_test(test_set_perm),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

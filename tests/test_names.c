@@ -1,4 +1,4 @@
-/* test_names.c - the name grammar and inode numbers. */
+/* test_names.c - the name grammar. */
 #include <errno.h>
 #include <limits.h>
 #include <setjmp.h>
@@ -226,89 +226,6 @@ static void test_key_format(void **state)
 	}
 }
 
-static void test_ino_round_trip(void **state)
-{
-	static const int ids[] = { 0, 1, 7, 8, 32768, INT_MAX - 1, INT_MAX };
-	static const enum name_kind kinds[] = { NAME_SEGMENT, NAME_SIDECAR,  NAME_KEYLINK,
-						NAME_NEXT,    NAME_NEXTLINK, NAME_PROCS };
-	size_t i, k;
-
-	(void)state;
-
-	for (i = 0; i < ARRAY_SIZE(ids); i++) {
-		for (k = 0; k < ARRAY_SIZE(kinds); k++) {
-			uint64_t ino = names_ino(kinds[k], ids[i]);
-			int shmid = -1;
-
-			assert_true(ino >= 8);
-			assert_true(ino != NAMES_ROOT_INO && ino != NAMES_BYKEY_INO);
-			assert_int_equal(names_ino_decode(ino, &shmid), kinds[k]);
-			assert_int_equal(shmid, ids[i]);
-		}
-	}
-	assert_int_equal(names_ino(NAME_SEGMENT, 0), 9);
-	assert_int_equal(names_ino(NAME_SIDECAR, 0), 10);
-	assert_int_equal(names_ino(NAME_KEYLINK, 0), 11);
-	assert_int_equal(names_ino(NAME_SEGMENT, 32768), (32769ull << 3) | 1);
-	assert_int_equal(names_ino(NAME_KEYLINK, INT_MAX), (2147483648ull << 3) | 3);
-}
-
-static void test_ino_distinct(void **state)
-{
-	(void)state;
-
-	/* Neighbouring shmids and kinds never share an inode. */
-	assert_true(names_ino(NAME_SEGMENT, 1) != names_ino(NAME_SIDECAR, 0));
-	assert_true(names_ino(NAME_KEYLINK, 0) != names_ino(NAME_SEGMENT, 1));
-	assert_true(names_ino(NAME_SEGMENT, 0) != names_ino(NAME_SEGMENT, 1));
-}
-
-static void test_ino_bad_input(void **state)
-{
-	(void)state;
-
-	assert_int_equal(names_ino(NAME_NONE, 1), 0);
-	assert_int_equal(names_ino((enum name_kind)8, 1), 0);
-	assert_int_equal(names_ino((enum name_kind) - 1, 1), 0);
-	/* pending inodes are keyed by key, through names_pending_ino() */
-	assert_int_equal(names_ino(NAME_PENDING, 1), 0);
-	assert_int_equal(names_ino(NAME_SEGMENT, -1), 0);
-	assert_int_equal(names_ino(NAME_SEGMENT, INT_MIN), 0);
-}
-
-static void test_ino_decode_hostile(void **state)
-{
-	static const uint64_t hostile[] = {
-		0,
-		NAMES_ROOT_INO,
-		NAMES_BYKEY_INO,
-		3,
-		7,
-		8,			  /* shmid 0, kind 0 */
-		(1ull << 3) | 0,	  /* kind 0 */
-		(2147483649ull << 3) | 7, /* a .procs of shmid INT_MAX + 1 */
-		(4294967297ull << 3) | 5, /* pending key beyond 32 bits */
-		(2ull << 3) | 0,
-		(2147483649ull << 3) | 1, /* shmid INT_MAX + 1 */
-		(4294967296ull << 3) | 1, /* shmid UINT32_MAX */
-		(4294967297ull << 3) | 2, /* shmid wraps to 0 as 32 bits */
-		UINT64_MAX,
-		UINT64_MAX - 6, /* kind 1, huge shmid */
-	};
-	size_t i;
-
-	(void)state;
-
-	for (i = 0; i < ARRAY_SIZE(hostile); i++) {
-		int shmid = -12345;
-
-		if (names_ino_decode(hostile[i], &shmid) != NAME_NONE)
-			fail_msg("names_ino_decode(%#llx) accepted",
-				 (unsigned long long)hostile[i]);
-		assert_int_equal(shmid, -12345);
-	}
-}
-
 static void test_next_names(void **state)
 {
 	int32_t key = 0;
@@ -335,7 +252,7 @@ static void test_next_names(void **state)
 	assert_int_equal(names_parse_bykey(".next", &key), NAME_NONE);
 }
 
-/* <shmid>.procs: one spelling, its own inode */
+/* <shmid>.procs: one spelling */
 static void test_procs_names(void **state)
 {
 	int shmid = -1;
@@ -355,28 +272,9 @@ static void test_procs_names(void **state)
 	assert_int_equal(names_parse_root("2147483648.procs", &shmid), NAME_NONE);
 	assert_int_equal(names_format_root(buf, sizeof(buf), NAME_PROCS, 7), 7);
 	assert_string_equal(buf, "7.procs");
-	assert_int_equal(names_ino(NAME_PROCS, 0), 15);
-	assert_true(names_ino(NAME_PROCS, 5) != names_ino(NAME_SIDECAR, 5));
-	assert_true(names_ino(NAME_PROCS, 0) != names_ino(NAME_SEGMENT, 1));
 	/* by-key/ has no .procs link */
 	int32_t key;
 	assert_int_equal(names_parse_bykey("0x0000162e.procs", &key), NAME_NONE);
-}
-
-static void test_pending_ino(void **state)
-{
-	const int32_t keys[] = { 1, 0x1234, INT32_MAX, INT32_MIN, -1 };
-
-	(void)state;
-	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
-		int out = 0;
-		uint64_t ino = names_pending_ino(keys[i]);
-
-		assert_int_equal(names_ino_decode(ino, &out), NAME_PENDING);
-		assert_int_equal(out, keys[i]);
-		/* never the inode of any segment-derived node */
-		assert_int_equal(ino & 7, NAME_PENDING);
-	}
 }
 
 int main(void)
@@ -384,7 +282,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next_names),
 		cmocka_unit_test(test_procs_names),
-		cmocka_unit_test(test_pending_ino),
 		cmocka_unit_test(test_root_valid),
 		cmocka_unit_test(test_root_hostile),
 		cmocka_unit_test(test_root_format_round_trip),
@@ -393,10 +290,6 @@ int main(void)
 		cmocka_unit_test(test_key_valid),
 		cmocka_unit_test(test_key_hostile),
 		cmocka_unit_test(test_key_format),
-		cmocka_unit_test(test_ino_round_trip),
-		cmocka_unit_test(test_ino_distinct),
-		cmocka_unit_test(test_ino_bad_input),
-		cmocka_unit_test(test_ino_decode_hostile),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
