@@ -50,10 +50,8 @@ static struct agent victim, attacker;
 /* The tests that fail on main today (issue 18).  Take a name out when the
  * fix that makes it pass lands. */
 static const char *const known_broken[] = {
-	"test_mmap_of_reused_shmid_is_the_new_segment",
 	"test_no_stale_bytes_same_creator",
 	"test_no_stale_bytes_another_user",
-	"test_kept_file_survives_reuse_and_lookup",
 };
 
 /* ---- helpers --------------------------------------------------------------------- */
