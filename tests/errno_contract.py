@@ -249,6 +249,11 @@ NOT_PROVOKED = {
     (U, 'ESTALE'): 'a shmid given to a new segment between the lookup and the call, a race: '
                    'tests/test_attach.c',
     (C, 'ESTALE'): 'as for unlink(2)',
+    (L, 'ESTALE'): 'fstat(2) of a file whose segment was removed and its shmid given to a '
+                   'new one (a path is looked up again): tests/test_stale.c',
+    (SO, 'ESTALE'): 'as for open(2) of a segment',
+    (PO, 'ESTALE'): 'as for open(2) of a segment',
+    (A, 'ESTALE'): 'as for lookup',
 }
 
 
