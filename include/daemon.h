@@ -102,6 +102,10 @@ void shmfs_free(struct shmfs *fs);
  * answer every request still waiting for a lock (EINTR). */
 int daemon_start(struct shmfs *fs);
 void daemon_stop(struct shmfs *fs);
+/* daemon_stop(), and reads of .next still waiting answered: everything
+ * parked is answered now, while the session can still send replies.
+ * Idempotent. */
+void shmfs_stop_waits(struct shmfs *fs);
 /* There is something to watch or let go of: wake the background thread. */
 void daemon_kick(struct shmfs *fs);
 

@@ -179,6 +179,12 @@ void daemon_stop(struct shmfs *fs)
 	fs->waits = NULL;
 }
 
+void shmfs_stop_waits(struct shmfs *fs)
+{
+	daemon_stop(fs);
+	watch_table_stop(fs->watches);
+}
+
 void daemon_kick(struct shmfs *fs)
 {
 	pthread_mutex_lock(&fs->bg_lock);

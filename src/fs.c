@@ -356,10 +356,7 @@ static void shmfs_ll_destroy(void *userdata)
 {
 	struct shmfs *fs = userdata;
 
-	daemon_stop(fs);
-	/* Reads of .next still waiting are answered now: after this the
-	 * session is gone and a reply to them would be sent nowhere. */
-	watch_table_stop(fs->watches);
+	shmfs_stop_waits(fs); /* done already when main() ran the session */
 	/* Files still open at unmount: their releases never come. */
 	pending_free_all(fs);
 	open_files_close_all(fs);

@@ -294,6 +294,10 @@ int main(int argc, char *argv[])
 	}
 
 	ret = serve(se, &cmd);
+	/* Requests still parked are answered while the session can reply:
+	 * the unmount closes /dev/fuse, and a reply written after that
+	 * could go to another file given the same descriptor number. */
+	shmfs_stop_waits(fs);
 
 err_out6:
 	kernel_features_finish();
