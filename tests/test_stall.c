@@ -192,7 +192,8 @@ static void assert_budget_results(const pid_t *pids, int n, int want)
 
 /* Wait (bounded by a count of looks) until the daemon has n requests
  * parked on segment id's lock, as its sidecar says: a waiter seen inside
- * a FUSE request may still be in its open, not yet in its read. */
+ * a FUSE request may still be in its open, not yet in its read (and an
+ * open after the segment's removal fails, ENOENT). */
 static void await_parked(const char *dir, int id, int n)
 {
 	char text[4096], v[32];
@@ -270,6 +271,7 @@ static void test_waits_hold_no_worker(void **state)
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
 	await_waiting(pids, WAITERS);
+	await_parked(M, id, WAITERS);
 
 	/* the victim's ls, stat, cat and sidecar are answered... */
 	assert_int_equal(run(out, sizeof(out),
@@ -357,6 +359,7 @@ static void test_sigterm_with_waiters(void **state)
 	snprintf(path, sizeof(path), "%s/%d.next", M, id);
 	pids[WAITERS - 1] = start_waiter(VICTIM, path, false);
 	await_waiting(pids, WAITERS);
+	await_parked(M, id, WAITERS - 1);
 	kill(mnt.pid, SIGTERM);
 	assert_int_equal(waitpid(mnt.pid, &status, 0), mnt.pid);
 	mnt.pid = 0;
@@ -646,6 +649,7 @@ static void test_interrupt_waiting_cat(void **state)
 	for (int i = 0; i < SETS - 1; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 4 == 0);
 	await_waiting(pids, SETS - 1);
+	await_parked(M, id, SETS - 1);
 	cat = fork();
 	assert_true(cat >= 0);
 	if (cat == 0) {
@@ -681,6 +685,7 @@ static void test_set_removed_while_waiting(void **state)
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
 	await_waiting(pids, WAITERS);
+	await_parked(M, id, WAITERS);
 	rm = fork();
 	assert_true(rm >= 0);
 	if (rm == 0) {
@@ -707,6 +712,7 @@ static void test_waiters_on_removed_segment(void **state)
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
 	await_waiting(pids, WAITERS);
+	await_parked(M, id, WAITERS);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_false(shm_exists(id));
 	for (int i = 0; i < WAITERS; i++)
@@ -728,6 +734,7 @@ static void test_segment_and_set_removed(void **state)
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
 	await_waiting(pids, WAITERS);
+	await_parked(M, id, WAITERS);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	for (int i = 0; i < WAITERS; i++)
@@ -843,6 +850,7 @@ static void stop_with_waiters(bool sigint)
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(i % 2 ? VICTIM : ATTACKER, path, i % 4 == 0);
 	await_waiting(pids, WAITERS);
+	await_parked(m.dir, id, WAITERS);
 	if (sigint)
 		kill(m.pid, SIGINT);
 	else /* aborts the connection, then EBUSY: the files are open */
