@@ -492,10 +492,12 @@ static void setup(struct bench *b)
 	if (b->big == (void *)-1)
 		die("shmat: %s", strerror(errno));
 	/* The lock an outside program shares with shmfs (section 4 loops on
-	 * it): the ShareLite set of the key, made and marked as ShareLite
-	 * does.  Without it shmfs locks with a private set of its own. */
-	b->big_semid = semget(BIG_KEY, 3, IPC_CREAT | IPC_EXCL | 0600);
-	if (b->big_semid < 0 || semctl(b->big_semid, 0, SETVAL, 1) != 0)
+	 * it): the set of the key, made and marked as examples/shmlock.h does
+	 * (5 semaphores, 3 and 4 the shmfs mark).  Without it shmfs locks
+	 * with its private lock. */
+	b->big_semid = semget(BIG_KEY, 5, IPC_CREAT | IPC_EXCL | 0600);
+	if (b->big_semid < 0 ||
+	    semctl(b->big_semid, 0, SETALL, (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) != 0)
 		die("the ShareLite set of the big segment: %s", strerror(errno));
 	fill_pattern(b->big, b->size);
 	b->t_mem = (struct target){ .name = "memcpy", .mem = b->big, .size = b->size };

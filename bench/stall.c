@@ -80,8 +80,12 @@ static int segment_as(uid_t uid, int key, size_t size, bool sharelite, int *semi
 			_exit(1);
 		if (!sharelite)
 			_exit(0);
-		s = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
-		_exit(s >= 0 && semctl(s, 0, SETVAL, 1) == 0 ? 0 : 2);
+		/* the shmfs protocol's set, marked (examples/shmlock.h) */
+		s = semget(key, 5, IPC_CREAT | IPC_EXCL | 0600);
+		_exit(s >= 0 && semctl(s, 0, SETALL,
+				       (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) == 0
+			      ? 0
+			      : 2);
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		die("making segment 0x%x as uid %u (status 0x%x)", key, uid, status);

@@ -31,14 +31,16 @@
 # than the segment minus 16 bytes continues in extra segments that ShareLite
 # creates with the first free key of KEY+1, KEY+2, ...: they appear under
 # /mnt/shm as files of their own, each with a header, but ShareLite guards
-# them with the *first* segment's lock and makes no set for their keys, so
-# shmfs locks each with a private set of its own: reading a continuation
-# through the mount is not protected.
-# Semaphore 0 of the lock set is ShareLite's "share initialised" mark:
+# them with the *first* segment's lock and makes no set for their keys;
+# shmfs follows ShareLite's chain from the first segment and locks each
+# continuation with the first segment's set too.
+# Semaphore 0 of the lock set is ShareLite's "share initialised" flag:
 # new() sets it to 1, under the exclusive lock, when it finds it 0.  shmfs
-# locks a segment with the set of its key only if that set carries the
-# mark (else with a private set of its own), and the C and Python examples
-# set it the same way, so all of them lock together.
+# locks a segment with ShareLite's set because the segment starts with
+# ShareLite's header (the set's values alone prove nothing: other programs'
+# sets read 1 0 0 too); the C and Python examples mark their own 5-semaphore
+# set instead (examples/shmlock.h), and ShareLite shares one of those if it
+# finds it under the key.
 #
 # Writing through the mount into a ShareLite segment overwrites the header,
 # after which ShareLite misreads the length and the continuation chain:

@@ -16,24 +16,28 @@ remove removes the segment and its lock set.
 KEY defaults to 0x5348464d, the example producer's, and is read as
 strtol(3) with base 0 reads it.
 
-The lock is the ShareLite set of the segment's key: the semaphore set with
-the same key, 3 semaphores, semaphore 0 set to 1 (IPC::ShareLite's mark;
-shmfs locks with the set of the key only if it carries it).  It is opened as
-ShareLite opens it: semget(K, 3, IPC_CREAT | 0666), the exclusive lock,
-semaphore 0 set to 1 if it is 0, release; marking under the lock is what
-makes two programs starting at once agree.  Then:
+The lock is the lock set of the segment's key: the semaphore set with the
+same key, 5 semaphores: 0 is 1 once the set is in use, 1 counts readers, 2
+is the writer, and 3 and 4 hold the shmfs mark, 0x5348 and 0x464d ("SHFM"),
+which tells shmfs the set is a lock (examples/shmlock.h says why semaphores
+0..2 alone cannot).  It is opened as examples/shmlock.h opens it:
+semget(K, 5, IPC_CREAT | 0666), the exclusive lock, if semaphore 0 is 0 the
+mark into 3 and 4 and then 1 into semaphore 0, release; marking under the
+lock is what makes two programs starting at once agree.  The key of an
+IPC::ShareLite or IPC::Shareable share has a set of 3 semaphores, never
+marked (shmfs knows those shares by the header in their segment): the
+client locks with it as it is.  Then:
     shared lock     semop {2,0,0},{1,+1,SEM_UNDO}          release {1,-1,SEM_UNDO}
     exclusive lock  semop {1,0,0},{2,0,0},{2,+1,SEM_UNDO}  release {2,-1,SEM_UNDO}
 
 Why ctypes.  sysv_ipc (Debian: python3-sysv-ipc) handles the segment, but its
 Semaphore cannot express this protocol: it creates and opens sets of one
 semaphore, and acquire(), release() and Z() each perform a single operation
-on semaphore 0.  The protocol needs semaphores 1 and 2 of a 3-semaphore set,
-and a "wait until zero, then increment" that is one atomic semop() call:
-done as two calls, two writers could both see zero and both get in.  So the
-set is found or created with semget() and operated with semtimedop() from
-libc through ctypes; sysv_ipc only reads and sets semaphore 0 (its
-Semaphore opens the first semaphore of the set) and removes the set.
+on semaphore 0.  The protocol needs semaphores 1 and 2 of the set, and a
+"wait until zero, then increment" that is one atomic semop() call: done as
+two calls, two writers could both see zero and both get in.  So the set is
+found or created with semget(), marked with semctl() and operated with
+semtimedop() from libc through ctypes; sysv_ipc only removes the set.
 """
 
 import argparse
@@ -58,10 +62,15 @@ IPC_CREAT = 0o1000
 IPC_NOWAIT = 0o4000
 SEM_UNDO = 0x1000
 
-LOCK_NSEMS = 3
-SEM_MARK = 0
+GETVAL = 12
+SETVAL = 16
+
+LOCK_NSEMS = 5
+PERL_NSEMS = 3         # IPC::ShareLite's and IPC::Shareable's sets
+SEM_MARK = 0           # 1: initialised
 SEM_READERS = 1
 SEM_WRITER = 2
+SHMFS_MARK = {3: 0x5348, 4: 0x464D}   # semaphore: value ("SHFM")
 
 # A wait is cut into slices so that Ctrl-C is seen promptly.
 WAIT_SLICE_S = 0.2
@@ -83,6 +92,8 @@ _libc.semget.restype = ctypes.c_int
 _libc.semtimedop.argtypes = [ctypes.c_int, ctypes.POINTER(SemBuf), ctypes.c_size_t,
                              ctypes.POINTER(Timespec)]
 _libc.semtimedop.restype = ctypes.c_int
+_libc.semctl.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+_libc.semctl.restype = ctypes.c_int
 _libc.shmget.argtypes = [ctypes.c_int, ctypes.c_size_t, ctypes.c_int]
 _libc.shmget.restype = ctypes.c_int
 
@@ -111,6 +122,10 @@ def parse_key(text):
     return value - 2**32 if value >= 2**31 else value
 
 
+class NotALockSet(OSError):
+    """The key's set is someone else's (never retried)."""
+
+
 class ShmLock:
     """The lock set of a key: shared and exclusive locks as context managers."""
 
@@ -118,21 +133,45 @@ class ShmLock:
         self.timeout = timeout
         while True:
             self.semid = _libc.semget(key, LOCK_NSEMS, IPC_CREAT | 0o666)
+            if self.semid < 0 and ctypes.get_errno() == errno.EINVAL:
+                # A smaller set: an IPC::ShareLite or IPC::Shareable share's
+                # (3 semaphores, initialised) locks the same way, unmarked.
+                self.semid = _libc.semget(key, PERL_NSEMS, 0)
+                if self.semid >= 0 and self._semctl(SEM_MARK, GETVAL) == 1:
+                    return
+                ctypes.set_errno(errno.EINVAL)
+                self.semid = -1
             if self.semid < 0:
                 if ctypes.get_errno() == errno.EINVAL:
-                    raise OSError(errno.EINVAL, "semaphore set 0x%08x has fewer than 3 "
-                                  "semaphores: not a lock set" % (key & 0xFFFFFFFF))
+                    raise OSError(errno.EINVAL, "semaphore set 0x%08x has fewer than %d "
+                                  "semaphores: not a lock set" % (key & 0xFFFFFFFF,
+                                                                  LOCK_NSEMS))
                 raise _oserror("semget 0x%08x" % (key & 0xFFFFFFFF))
             try:
                 with self.exclusive():
-                    mark = sysv_ipc.Semaphore(key)  # semaphore SEM_MARK of the set
-                    if mark.value == 0:
-                        mark.value = 1
+                    self._mark(key)
                 return
             except OSError as e:
                 # removed between semget and semop: make it again
-                if e.errno not in (errno.EINVAL, errno.EIDRM):
+                if isinstance(e, NotALockSet) or e.errno not in (errno.EINVAL, errno.EIDRM):
                     raise
+
+    def _semctl(self, num, cmd, value=0):
+        ret = _libc.semctl(self.semid, num, cmd, value)
+        if ret < 0:
+            raise _oserror("semctl")
+        return ret
+
+    def _mark(self, key):
+        """Under the exclusive lock: mark a fresh set, or check a marked one."""
+        if self._semctl(SEM_MARK, GETVAL) == 0:
+            # the shmfs mark first: the set never looks initialised without it
+            for num, value in SHMFS_MARK.items():
+                self._semctl(num, SETVAL, value)
+            self._semctl(SEM_MARK, SETVAL, 1)
+        elif any(self._semctl(num, GETVAL) != value for num, value in SHMFS_MARK.items()):
+            raise NotALockSet(errno.EINVAL, "semaphore set 0x%08x is initialised without "
+                              "the shmfs mark: not a lock set" % (key & 0xFFFFFFFF))
 
     def _semop(self, ops, wait=True):
         array = (SemBuf * len(ops))(*[SemBuf(*op) for op in ops])

@@ -9,8 +9,8 @@
 #   - sysv_ipc_client.py and sharelite.pl each read back what they wrote,
 #     and a ShareLite segment is its 16-byte header followed by the text;
 #   - the producer, the consumer and sysv_ipc_client.py mark the lock set
-#     of their key as IPC::ShareLite does (semaphore 0 is 1), which is what
-#     makes shmfs lock with it;
+#     of their key in the shmfs protocol (semaphore 0 is 1, 3 and 4 the
+#     mark 0x5348 0x464d), which is what makes shmfs lock with it;
 #   - sharelite.pl refuses a segment that IPC::ShareLite did not set up,
 #     even when its lock set is marked;
 #   - nothing is left behind: no segment, no semaphore set.
@@ -74,13 +74,15 @@ ipc_objects()
 
 [ -z "$(ipc_objects)" ] || fail "the IPC namespace is not empty: not private?"
 
-# Semaphore 0 of the set with key $1 (ipcs prints the key as 0x and 8 hex
-# digits), or nothing if there is no such set.
+# Semaphores 0, 3 and 4 of the set with key $1 (ipcs prints the key as 0x
+# and 8 hex digits): "1 21320 17997" for a set marked in the shmfs protocol
+# (initialised, then the mark 0x5348 0x464d), or nothing if there is no
+# such set.
 lock_mark()
 {
 	semid=$(ipcs -s | awk -v key="$1" '$1 == key { print $2 }')
 	[ -n "$semid" ] || return 0
-	ipcs -s -i "$semid" | awk '$1 == "0" && NF == 5 { print $2 }'
+	ipcs -s -i "$semid" | awk '($1 == "0" || $1 == "3" || $1 == "4") && NF == 5 { v = v sep $2; sep = " " } END { print v }'
 }
 
 # 1. Producer and consumer.  The consumer starts first and must wait for
@@ -126,7 +128,7 @@ if [ -n "$python" ]; then
 		sleep 0.1
 	done
 	mark=$(lock_mark 0x5348464d)
-	[ "$mark" = 1 ] || fail "the producer's lock set: semaphore 0 is '$mark', not 1"
+	[ "$mark" = "1 21320 17997" ] || fail "the producer's lock set: semaphores 0, 3, 4 are '$mark', not 1 21320 17997"
 	tries=0
 	until "$python" "$client_py" read >"$work/peek" 2>"$work/client.err" &&
 		grep -q '^message 1 from producer' "$work/peek"; do
@@ -145,7 +147,7 @@ if [ -n "$python" ]; then
 	"$python" "$client_py" -k 0x50595448 -c -s 256 write "hello from python" 2>"$work/client.err" ||
 		fail "sysv_ipc_client.py write"
 	mark=$(lock_mark 0x50595448)
-	[ "$mark" = 1 ] || fail "sysv_ipc_client.py's lock set: semaphore 0 is '$mark', not 1"
+	[ "$mark" = "1 21320 17997" ] || fail "sysv_ipc_client.py's lock set: semaphores 0, 3, 4 are '$mark', not 1 21320 17997"
 	got=$("$python" "$client_py" -k 0x50595448 read 2>"$work/client.err") ||
 		fail "sysv_ipc_client.py read"
 	[ "$got" = "hello from python" ] || fail "sysv_ipc_client.py read back '$got'"

@@ -9,8 +9,10 @@
  *
  * Which lock guards a segment (shmfs only looks, so it never takes a key
  * that is not its own):
- *   - the set of the segment's key, if there is one that follows the
- *     ShareLite protocol (lock_sharelite_set());
+ *   - the set of the segment's key, if the segment is a share that lends
+ *     it (share.h, lock_sharelite_set()): a ShareLite or Shareable share,
+ *     or one whose set carries the shmfs protocol's mark; for a ShareLite
+ *     continuation, the set of the share's first segment;
  *   - otherwise the private lock, inside the daemon (privlock.h): no
  *     kernel object, nobody else can take it.
  * The choice made at the first open holds while any file of the segment
@@ -21,7 +23,8 @@
  *   - the private lock gives way to a ShareLite set made for the key
  *     later, at an open that finds the private lock free.
  *
- * Knows nothing of FUSE nor of a segment's bytes.
+ * Knows nothing of FUSE; of a segment's bytes, only the first ones an
+ * open passes in, for share.h to judge.
  */
 #ifndef SHMFS_LOCK_H
 #define SHMFS_LOCK_H
@@ -65,20 +68,24 @@ void lock_forbid_blocking(void);
 void lock_thread_may_block(void);
 bool lock_blocking_allowed(void);
 
-/* The set of seg's key if it follows the ShareLite protocol: exactly 3
- * semaphores, semaphore 0 at 1 (initialised), semaphore 2 at most 1 (one
- * writer), and made by (uid or cuid) the segment's owner or creator or
- * root, so that no one can plant a lock on someone else's segment.
- * Returns the semid, or -ENOENT (no key, marked for destruction, no set,
- * or a set of the program's own).  Creates and changes nothing. */
-int lock_sharelite_set(const struct segment_info *seg);
+/* The set of seg's key if it lends its lock (share.h): seg is an
+ * IPC::ShareLite or IPC::Shareable share (from its first len bytes at
+ * head), or the set carries the shmfs protocol's mark; or, for a
+ * ShareLite continuation, the set of the share's first segment.  head
+ * NULL: the bytes are unknown, only the mark counts.  The set must be
+ * made by root or seg's owner or creator, and in a state the protocol
+ * reaches.  Returns the semid, or -ENOENT (no key, marked for
+ * destruction, no set, or a set of the program's own: left alone, never
+ * locked).  Creates and changes nothing. */
+int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t len);
 
-/* For a segment shmfs creates itself (by-key/): the ShareLite set of key,
- * made with the calling thread's credentials (so it is the creator's),
- * all free and not yet marked initialised.  semid or -errno (-EEXIST if
- * the key has a set already). */
+/* For a segment shmfs creates itself (by-key/): the set of key in the
+ * shmfs protocol (5 semaphores, share.h), made with the calling thread's
+ * credentials (so it is the creator's), all free and not yet marked.
+ * semid or -errno (-EEXIST if the key has a set already). */
 int lock_create_sharelite(int32_t key, unsigned int mode);
-/* Set semaphore 0 to 1: the share is initialised (ShareLite's mark). */
+/* Mark it: semaphores 3 and 4 to the shmfs mark, then semaphore 0 to 1
+ * (initialised, ShareLite's flag). */
 int lock_mark_initialised(int semid);
 
 /* The locks in use by open files: one per segment, chosen at its first
@@ -93,9 +100,10 @@ struct lock_table *lock_table_new(void);
 void lock_table_free(struct lock_table *table);
 
 /* Hold seg's lock for an open: the one already in use for it, or the
- * choice above.  Makes no kernel object.  0 or -ENOMEM. */
-int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
-		    struct lock_hold **out);
+ * choice above, from seg's first len bytes at head (NULL: unknown).
+ * Makes no kernel object.  0 or -ENOMEM. */
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg, const void *head,
+		    size_t len, struct lock_hold **out);
 /* The semid of a hold, LOCK_PRIVATE, or -1 once its set is gone for good. */
 int lock_hold_semid(struct lock_hold *hold);
 /* The set of a hold vanished under it (EIDRM/EINVAL from a semop on

@@ -13,7 +13,9 @@
  *     next_shmid, length, shm_state, version, native ints) in a state its
  *     code reaches: version >= shm_state >= 1 (both start at 1; a store
  *     bumps version, and shm_state only when it frees segments), the
- *     length fits this segment exactly when there is no next segment;
+ *     length fits this segment when there is no next segment, and spills
+ *     (or is 0, a store under way) when there is one, which must be a
+ *     segment of the same size;
  *   - Shareable: the segment starts with the tag "IPC::Shareable" and a
  *     Storable image (the default serializer; its JSON one writes bare
  *     JSON, which any program may: left alone, as is a share never stored);
@@ -68,6 +70,14 @@ enum share_kind {
 #define SHARE_NSEMS_MARK 5
 #define SHARE_MARK_3	 0x5348 /* "SH", below SEMVMX (32767) */
 #define SHARE_MARK_4	 0x464d /* "FM" */
+
+/* How far share_chain_set() looks: keys below, first segments tried,
+ * segments of a chain followed.  A ShareLite process takes the first free
+ * key above its last continuation's, so a long-lived writer's keys drift
+ * upwards; beyond these bounds a continuation gets the private lock. */
+#define SHARE_CHAIN_KEYS   4096
+#define SHARE_CHAIN_FIRSTS 8
+#define SHARE_CHAIN_MAX	   4096
 
 /* The bytes of a segment's start the recognizer looks at. */
 #define SHARE_HEAD_BYTES 32
@@ -127,5 +137,16 @@ bool share_set_lends(int semid, const struct segment_info *seg);
  * NULL), or -ENOENT.  Creates and changes nothing. */
 int share_lock_set(const struct segment_info *seg, const void *head, size_t len,
 		   enum share_kind *kind);
+
+/* The lock of the ShareLite share seg continues (seg's first len bytes
+ * at head are a continuation's header): the set of the first segment
+ * whose chain, followed as ShareLite follows it, reaches seg.  semid or
+ * -ENOENT.  Looks at the keys below seg's (SHARE_CHAIN_KEYS at most, and
+ * at most SHARE_CHAIN_FIRSTS first segments with a set that may lock seg,
+ * of seg's size), and at the first SHARE_HEAD_BYTES of the segments of
+ * their chains, each through a read-only attachment held for the copy
+ * only; not at all under kernel.shm_rmid_forced (a detach could destroy
+ * a segment).  Creates and changes nothing else. */
+int share_chain_set(const struct segment_info *seg, const void *head, size_t len);
 
 #endif

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "lockop.h"
 #include "lockwait.h"
+#include "share.h"
 
 struct open_file {
 	LIST_ENTRY(open_file) link;
@@ -56,6 +57,22 @@ static void log_no_set(struct shmfs *fs, int shmid, uid_t uid)
 			    shmid);
 }
 
+/* Hold seg's lock for of: the segment's first bytes tell whether the set
+ * of its key is a share's (share.h), so they are read (without a lock: a
+ * hint to choose one) from the attachment just made. */
+static int open_file_hold(struct shmfs *fs, const struct segment_info *seg, struct open_file *of)
+{
+	unsigned char head[SHARE_HEAD_BYTES];
+	struct attach_src src;
+	size_t len = 0;
+
+	if (attach_read(of->att, 0, sizeof(head), 0, &src) == 0 && src.ptr) {
+		len = src.len;
+		memcpy(head, src.ptr, len);
+	}
+	return lock_table_hold(fs->locks, seg, len ? head : NULL, len, &of->hold);
+}
+
 int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
 		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
 		  struct open_file **out)
@@ -79,7 +96,7 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 	ret = check ? check(&held, ctx) : 0;
 	if (ret)
 		goto err_attach;
-	ret = lock_table_hold(fs->locks, seg, &of->hold);
+	ret = open_file_hold(fs, seg, of);
 	if (ret)
 		goto err_attach;
 	of->ws = watch_get(fs->watches, of->att, attach_identity(of->att));

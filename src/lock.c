@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "lock.h"
+#include "share.h"
 
 /* How often a wait looks at its abort callback. */
 #define LOCK_SLICE_MS 10
@@ -158,56 +159,33 @@ union semun {
 	unsigned short *array;
 };
 
-/* Whether the existing set semid follows the ShareLite protocol, for seg. */
-static bool follows_protocol(int semid, const struct segment_info *seg)
+int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t len)
 {
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
-	int readers, writer;
+	int semid = share_lock_set(seg, head, len, NULL);
 
-	if (semctl(semid, 0, IPC_STAT, arg) != 0 || ds.sem_nsems != LOCK_NSEMS)
-		return false;
-	/* A set someone else planted for the key must not become the lock of
-	 * this segment: its maker could hold it and stall every reader. */
-	if (ds.sem_perm.cuid != 0 && ds.sem_perm.cuid != seg->uid && ds.sem_perm.cuid != seg->cuid)
-		return false;
-	if (ds.sem_perm.uid != 0 && ds.sem_perm.uid != seg->uid && ds.sem_perm.uid != seg->cuid)
-		return false;
-	if (semctl(semid, SEM_MARK, GETVAL) != 1)
-		return false;
-	/* One writer at most, and never readers and a writer at once: the
-	 * protocol's semops cannot get there (three free mutexes, 1 1 1,
-	 * can). */
-	readers = semctl(semid, SEM_READERS, GETVAL);
-	writer = semctl(semid, SEM_WRITER, GETVAL);
-	return readers >= 0 && writer >= 0 && writer <= 1 && !(readers > 0 && writer > 0);
-}
-
-int lock_sharelite_set(const struct segment_info *seg)
-{
-	int semid;
-
-	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST))
-		return -ENOENT;
-	/* Asking for no permission needs none, and creates nothing. */
-	semid = semget(seg->key, 0, 0);
-	if (semid < 0 || !follows_protocol(semid, seg))
-		return -ENOENT;
-	return semid;
+	if (semid < 0 && head)
+		semid = share_chain_set(seg, head, len);
+	return semid < 0 ? -ENOENT : semid;
 }
 
 int lock_create_sharelite(int32_t key, unsigned int mode)
 {
-	int semid = semget(key, LOCK_NSEMS, IPC_CREAT | IPC_EXCL | (mode & 0777));
+	int semid = semget(key, SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | (mode & 0777));
 
 	return semid < 0 ? -errno : semid;
 }
 
 int lock_mark_initialised(int semid)
 {
-	union semun arg = { .val = 1 };
+	union semun m3 = { .val = SHARE_MARK_3 }, m4 = { .val = SHARE_MARK_4 }, init = { .val = 1 };
 
-	return semctl(semid, SEM_MARK, SETVAL, arg) == 0 ? 0 : -errno;
+	/* the mark before the initialised flag: the set never looks ready
+	 * without it */
+	if (semctl(semid, SHARE_SEM_MARK_3, SETVAL, m3) != 0 ||
+	    semctl(semid, SHARE_SEM_MARK_4, SETVAL, m4) != 0 ||
+	    semctl(semid, SEM_MARK, SETVAL, init) != 0)
+		return -errno;
+	return 0;
 }
 
 /* ---- the locks in use ---------------------------------------------------- */
@@ -284,9 +262,9 @@ static struct lock_hold *find_hold(struct lock_table *table, int shmid, uint64_t
 }
 
 /* The choice of the header: the key's ShareLite set, or the private lock. */
-static int choose_lock(const struct segment_info *seg)
+static int choose_lock(const struct segment_info *seg, const void *head, size_t len)
 {
-	int semid = lock_sharelite_set(seg);
+	int semid = lock_sharelite_set(seg, head, len);
 
 	return semid >= 0 ? semid : LOCK_PRIVATE;
 }
@@ -300,9 +278,10 @@ static void set_semid(struct lock_hold *h, int semid)
  * made since the choice: only while nobody holds or waits for the private
  * lock (checked under its mutex, which every take goes through), so no
  * request ever holds one while another holds the other. */
-static void leave_private(struct lock_hold *h, const struct segment_info *seg)
+static void leave_private(struct lock_hold *h, const struct segment_info *seg, const void *head,
+			  size_t len)
 {
-	int keyed = lock_sharelite_set(seg);
+	int keyed = lock_sharelite_set(seg, head, len);
 
 	if (keyed < 0)
 		return;
@@ -319,7 +298,7 @@ static bool remembered_applies(const struct lock_hold *h, const struct segment_i
 {
 	if (seg->key != h->key && !(seg->key == 0 && (seg->mode & SEGMENT_MODE_DEST)))
 		return false;
-	return h->semid >= 0 && follows_protocol(h->semid, seg);
+	return h->semid >= 0 && share_set_lends(h->semid, seg);
 }
 
 static void unlink_locked(struct lock_table *table, struct lock_hold *gone)
@@ -364,8 +343,8 @@ static void make_room_locked(struct lock_table *table, const struct lock_hold *k
 		forget_locked(table, oldest);
 }
 
-int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
-		    struct lock_hold **out)
+int lock_table_hold(struct lock_table *table, const struct segment_info *seg, const void *head,
+		    size_t len, struct lock_hold **out)
 {
 	uint64_t generation = segment_generation(seg);
 	struct lock_hold *h;
@@ -384,7 +363,7 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 			table->remembered--;
 			table->count++;
 		} else if (h->semid == LOCK_PRIVATE) {
-			leave_private(h, seg);
+			leave_private(h, seg, head, len);
 		}
 		h->holders++;
 		goto out;
@@ -397,7 +376,7 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg,
 	/* semget and semctl never wait on anyone: fine under the mutex. */
 	pthread_mutex_init(&h->mutex, NULL);
 	privlock_init(&h->priv);
-	h->semid = choose_lock(seg);
+	h->semid = choose_lock(seg, head, len);
 	h->shmid = seg->shmid;
 	h->generation = generation;
 	h->key = seg->key;
@@ -432,7 +411,10 @@ int lock_hold_renew(struct lock_table *table, struct lock_hold *hold, int semid)
 	if (segment_stat(hold->shmid, false, &seg) != 0 ||
 	    segment_generation(&seg) != hold->generation)
 		seg = (struct segment_info){ .shmid = hold->shmid };
-	ret = choose_lock(&seg);
+	/* Without the segment's bytes at hand only a set with the shmfs
+	 * mark is taken here; a share's set made anew is found at the next
+	 * open (leave_private()). */
+	ret = choose_lock(&seg, NULL, 0);
 	pthread_mutex_lock(&hold->mutex);
 	set_semid(hold, ret);
 	pthread_mutex_unlock(&hold->mutex);
@@ -543,7 +525,7 @@ int lock_table_current(struct lock_table *table, const struct segment_info *seg,
 	}
 	pthread_mutex_unlock(&table->mutex);
 	if (semid == -1) {
-		semid = lock_sharelite_set(seg);
+		semid = lock_sharelite_set(seg, NULL, 0);
 		if (semid < 0)
 			semid = -1;
 	}

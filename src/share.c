@@ -55,10 +55,16 @@ bool share_is_sharelite_first(const void *head, size_t len, uint64_t size)
 	if (h.length < 0 || h.next_shmid < -1)
 		return false;
 	/* The last segment holds what is left: a length that does not fit
-	 * would have a next segment.  With a next segment any length is
-	 * possible while a store runs (it shortens the chain only after
-	 * setting the new length), which a look without the lock may see. */
-	return h.next_shmid >= 0 || (uint64_t)h.length <= data_size;
+	 * would have a next segment.  With a next segment the value spills
+	 * (over SHARE_CHAIN_MAX segments at most, as far as shmfs follows a
+	 * chain), or a store is under way (it zeroes the length first).  A
+	 * store that shortens a value sets the length before it cuts the
+	 * chain: an open that looks in that instant takes the share for
+	 * none, and the next open finds it again (lock.h). */
+	if (h.next_shmid < 0)
+		return (uint64_t)h.length <= data_size;
+	return h.length == 0 || ((uint64_t)h.length > data_size &&
+				 (uint64_t)h.length <= data_size * (SHARE_CHAIN_MAX + 1));
 }
 
 bool share_is_sharelite_next(const void *head, size_t len, uint64_t size, int32_t *next)
@@ -183,6 +189,19 @@ bool share_set_lends(int semid, const struct segment_info *seg)
 	return semid >= 0 && read_set(semid, seg, &state) == 0 && share_set_in_protocol(&state);
 }
 
+/* Whether the next segment a ShareLite first segment's header names
+ * (head) is there, none, or a segment of its size: ShareLite makes every
+ * continuation with the first segment's size. */
+static bool next_is_continuation(const void *head, uint64_t size)
+{
+	struct sharelite_header h;
+	struct segment_info next;
+
+	share_header(head, &h);
+	return h.next_shmid < 0 ||
+	       (segment_stat(h.next_shmid, false, &next) == 0 && next.size == size);
+}
+
 int share_lock_set(const struct segment_info *seg, const void *head, size_t len,
 		   enum share_kind *kind)
 {
@@ -192,7 +211,83 @@ int share_lock_set(const struct segment_info *seg, const void *head, size_t len,
 
 	if (semid >= 0)
 		k = share_classify(&state, head, len, seg->size);
+	if (k == SHARE_SHARELITE && !next_is_continuation(head, seg->size))
+		k = SHARE_NONE;
 	if (kind)
 		*kind = k;
 	return k == SHARE_NONE ? -ENOENT : semid;
+}
+
+/* ---- ShareLite's continuation segments -------------------------------- */
+
+/* shmid's first bytes, through a read-only attachment held for the copy
+ * only.  0 or -errno. */
+static int peek_segment(int shmid, void *buf, size_t len)
+{
+	void *addr;
+	int ret = segment_attach(shmid, false, &addr);
+
+	if (ret)
+		return ret;
+	memcpy(buf, addr, len);
+	segment_detach(addr);
+	return 0;
+}
+
+/* Whether the chain that starts at first (a ShareLite first segment of
+ * size bytes) reaches shmid, following next_shmid as ShareLite's readers
+ * do, through continuations only. */
+static bool chain_reaches(int first, uint64_t size, int shmid)
+{
+	unsigned char head[SHARE_HEAD_BYTES];
+	struct sharelite_header h;
+	int32_t next;
+
+	if (peek_segment(first, head, sizeof(head)) != 0 ||
+	    !share_is_sharelite_first(head, sizeof(head), size))
+		return false;
+	share_header(head, &h);
+	next = h.next_shmid;
+	for (unsigned int hop = 0; next >= 0 && hop < SHARE_CHAIN_MAX; hop++) {
+		if (next == shmid)
+			return true;
+		if (peek_segment(next, head, sizeof(head)) != 0 ||
+		    !share_is_sharelite_next(head, sizeof(head), size, &next))
+			return false;
+	}
+	return false;
+}
+
+int share_chain_set(const struct segment_info *seg, const void *head, size_t len)
+{
+	unsigned int tried = 0;
+
+	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST) ||
+	    !share_is_sharelite_next(head, len, seg->size, NULL))
+		return -ENOENT;
+	/* Each look attaches and detaches: under shm_rmid_forced a detach
+	 * that leaves nobody attached destroys the segment. */
+	if (segment_rmid_forced())
+		return -ENOENT;
+	/* ShareLite took the first free key above the first segment's. */
+	for (int64_t k = (int64_t)seg->key - 1;
+	     k > 0 && k >= (int64_t)seg->key - SHARE_CHAIN_KEYS && tried < SHARE_CHAIN_FIRSTS;
+	     k--) {
+		struct segment_info first;
+		struct share_set state;
+		int semid = semget((key_t)k, 0, 0), shmid;
+
+		/* the set must be one that may lock seg, not only its first */
+		if (semid < 0 || read_set(semid, seg, &state) != 0 ||
+		    !share_set_in_protocol(&state))
+			continue;
+		shmid = segment_find_key((int32_t)k);
+		if (shmid < 0 || segment_stat(shmid, false, &first) != 0 ||
+		    first.size != seg->size || (first.mode & SEGMENT_MODE_DEST))
+			continue;
+		tried++;
+		if (chain_reaches(shmid, seg->size, seg->shmid))
+			return semid;
+	}
+	return -ENOENT;
 }

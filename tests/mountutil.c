@@ -261,12 +261,14 @@ bool sem_exists(int semid)
 
 int make_sharelite_set(int key)
 {
-	int semid = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+	/* semaphores 0..2 free, initialised; 3 and 4 the mark (share.h) */
+	unsigned short marked[] = { 1, 0, 0, 0x5348, 0x464d };
+	int semid = semget(key, 5, IPC_CREAT | IPC_EXCL | 0600);
 
 	if (semid < 0)
 		die("semget");
-	if (semctl(semid, 0, SETVAL, 1) != 0)
-		die("semctl SETVAL");
+	if (semctl(semid, 0, SETALL, marked) != 0)
+		die("semctl SETALL");
 	return semid;
 }
 

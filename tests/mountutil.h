@@ -65,7 +65,8 @@ bool shm_exists(int id);
 bool sem_exists(int semid);
 
 /* Make the lock set of key as an outside program that locks together
- * with shmfs does: ShareLite's (3 semaphores, semaphore 0 marked 1). */
+ * with shmfs does (examples/shmlock.h): 5 semaphores, semaphore 0 at 1,
+ * 3 and 4 the shmfs mark. */
 int make_sharelite_set(int key);
 
 /* Take and let go of the lock of a ShareLite set, exclusive or shared,

@@ -960,9 +960,10 @@ static void reconcile(void)
 		if (k->key == 0)
 			continue; /* one of the daemon's own, private */
 		if (k->key == R.expect_set_key && R.expect_by && k->cuid == R.expect_by->uid &&
-		    k->nsems == 3) {
-			add_uset(k->semid, k->key, 3, k->cuid, 1);
-			log_line("  set %d: the ShareLite set of 0x%08x, u%u's", k->semid,
+		    k->nsems == 5) {
+			/* the shmfs protocol's set, marked (share.h) */
+			add_uset(k->semid, k->key, 5, k->cuid, 1);
+			log_line("  set %d: the lock set of 0x%08x, u%u's", k->semid,
 				 (unsigned int)k->key, (unsigned int)k->cuid);
 			continue;
 		}

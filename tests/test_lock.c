@@ -23,6 +23,8 @@
 
 #include "budget.h"
 #include "lock.h"
+#include "semun.h"
+#include "share.h"
 #include "testutil.h"
 
 /* Each test uses keys of its own, so none sees another's sets. */
@@ -323,10 +325,11 @@ static void set_semmni(int semmni)
 	assert_int_equal(fclose(f), 0);
 }
 
-/* A set following the ShareLite protocol: 3 semaphores, 0 marked. */
+/* A set of the shmfs protocol, which lends its lock whatever the
+ * segment holds: 5 semaphores, marked (share.h). */
 static int sharelite_set(int32_t key)
 {
-	int id = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+	int id = semget(key, SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | 0600);
 
 	assert_true(id >= 0);
 	assert_int_equal(lock_mark_initialised(id), 0);
@@ -335,7 +338,7 @@ static int sharelite_set(int32_t key)
 
 static int hold_semid(struct lock_table *t, const struct segment_info *seg, struct lock_hold **h)
 {
-	assert_int_equal(lock_table_hold(t, seg, h), 0);
+	assert_int_equal(lock_table_hold(t, seg, NULL, 0, h), 0);
 	return lock_hold_semid(*h);
 }
 
@@ -390,13 +393,14 @@ static void test_table_uses_sharelite_set(void **state)
 }
 
 /* A program's own set under the segment's key is not a lock: not with 3
- * semaphores either, unless it carries ShareLite's mark. */
+ * semaphores either, even at 1 0 0 (ShareLite's idle state: without the
+ * segment's bytes to show a share, nothing proves one). */
 static void test_table_leaves_program_sets(void **state)
 {
 	struct lock_table *t = lock_table_new();
 	int one = semget(KEY(3), 1, IPC_CREAT | IPC_EXCL | 0600);
 	int three = semget(KEY(4), 3, IPC_CREAT | IPC_EXCL | 0600);
-	int counted = semget(KEY(5), 3, IPC_CREAT | IPC_EXCL | 0600);
+	int counted = semget(KEY(5), SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | 0600);
 	struct segment_info a = seg_of(102, KEY(3), 0600), b = seg_of(103, KEY(4), 0600),
 			    c = seg_of(104, KEY(5), 0600);
 	union {
@@ -406,6 +410,7 @@ static void test_table_leaves_program_sets(void **state)
 	struct lock_grant g;
 
 	assert_true(one >= 0 && three >= 0 && counted >= 0);
+	assert_int_equal(semctl(three, 0, SETVAL, (union semun){ .val = 1 }), 0);
 	/* marked, but semaphore 2 counts beyond one writer: a counter */
 	assert_int_equal(lock_mark_initialised(counted), 0);
 	assert_int_equal(semctl(counted, 2, SETVAL, two), 0);
@@ -416,6 +421,7 @@ static void test_table_leaves_program_sets(void **state)
 	assert_int_equal(lock_hold_semid(hb), LOCK_PRIVATE);
 	assert_int_equal(lock_hold_semid(hc), LOCK_PRIVATE);
 	assert_int_equal(lock_hold_take(hb, LOCK_MODE_EXCLUSIVE, 1, NULL, &g), 0);
+	assert_int_equal(semval(three, 0), 1);
 	assert_int_equal(semval(three, 1), 0);
 	assert_int_equal(semval(three, 2), 0);
 	assert_null(lock_hold_give(&g));
@@ -442,7 +448,7 @@ static void test_table_refuses_planted_set(void **state)
 
 		if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
 			_exit(2);
-		id = semget(KEY(6), 3, IPC_CREAT | IPC_EXCL | 0666);
+		id = semget(KEY(6), SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | 0666);
 		_exit(id >= 0 && lock_mark_initialised(id) == 0 ? 0 : 1);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -553,8 +559,8 @@ static void test_table_generation(void **state)
 	struct lock_grant ga, gb;
 
 	fresh.cpid = 43;
-	assert_int_equal(lock_table_hold(t, &old, &a), 0);
-	assert_int_equal(lock_table_hold(t, &fresh, &b), 0);
+	assert_int_equal(lock_table_hold(t, &old, NULL, 0, &a), 0);
+	assert_int_equal(lock_table_hold(t, &fresh, NULL, 0, &b), 0);
 	assert_ptr_not_equal(a, b);
 	assert_int_equal(lock_hold_take(a, LOCK_MODE_EXCLUSIVE, 1, NULL, &ga), 0);
 	assert_int_equal(lock_hold_take(b, LOCK_MODE_EXCLUSIVE, 1, NULL, &gb), 0);
@@ -616,7 +622,7 @@ static void test_table_bounded_by_use(void **state)
 		nfill++;
 	assert_int_equal(errno, ENOSPC);
 	struct segment_info seg = seg_of(5000, 0, 0600);
-	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	assert_int_equal(lock_table_hold(t, &seg, NULL, 0, &h), 0);
 	lock_table_release(t, h);
 	while (nfill > 0)
 		remove_set(filler[--nfill]);
@@ -637,7 +643,7 @@ static void test_table_private_queue(void **state)
 	struct lock_hold *h;
 	struct lock_grant g, g2;
 
-	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	assert_int_equal(lock_table_hold(t, &seg, NULL, 0, &h), 0);
 	assert_int_equal(lock_hold_take(h, LOCK_MODE_EXCLUSIVE, 10, NULL, &g), 0);
 	assert_int_equal(lock_hold_take(h, LOCK_MODE_SHARED, 11, NULL, &g2), -EAGAIN);
 	assert_int_equal(lock_hold_take(h, LOCK_MODE_SHARED, 11, &w1, &g2), LOCK_QUEUED);
@@ -677,7 +683,7 @@ static void *race(void *arg)
 		struct lock_grant g;
 		int ret;
 
-		if (lock_table_hold(t, &seg, &h) != 0)
+		if (lock_table_hold(t, &seg, NULL, 0, &h) != 0)
 			return (void *)1;
 		while ((ret = lock_hold_take(h, round % 3 ? LOCK_MODE_SHARED : LOCK_MODE_EXCLUSIVE,
 					     1, NULL, &g)) == -EAGAIN)
@@ -841,6 +847,8 @@ static void test_sharelite_interop(void **state)
 	struct lock_hold *hold;
 	struct segment_info seg;
 	struct shmid_ds ds;
+	unsigned char head[SHARE_HEAD_BYTES];
+	void *addr;
 	int shmid, semid, status;
 
 	if (!have_sharelite()) {
@@ -862,9 +870,14 @@ static void test_sharelite_interop(void **state)
 	seg = seg_of(shmid, ds.shm_perm.__key, ds.shm_perm.mode);
 	seg.uid = ds.shm_perm.uid;
 	seg.cuid = ds.shm_perm.cuid;
+	seg.size = ds.shm_segsz;
+	addr = shmat(shmid, NULL, SHM_RDONLY);
+	assert_true(addr != (void *)-1);
+	memcpy(head, addr, sizeof(head));
+	shmdt(addr);
 	t = lock_table_new();
-	/* ShareLite's own set carries its mark: it is the lock. */
-	assert_int_equal(lock_table_hold(t, &seg, &hold), 0);
+	/* ShareLite's own set, its header in the segment: it is the lock. */
+	assert_int_equal(lock_table_hold(t, &seg, head, sizeof(head), &hold), 0);
 	semid = lock_hold_semid(hold);
 	assert_int_equal(semid, semget(key, 0, 0));
 

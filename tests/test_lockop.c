@@ -64,7 +64,7 @@ static struct lock_hold *hold_of(struct lock_table *t, int shmid, int32_t key)
 	struct segment_info seg = { .shmid = shmid, .key = key, .mode = 0600, .cpid = 7 };
 	struct lock_hold *h;
 
-	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	assert_int_equal(lock_table_hold(t, &seg, NULL, 0, &h), 0);
 	return h;
 }
 
@@ -134,7 +134,7 @@ static void test_set_gone(void **state)
 	struct lock_table *t = lock_table_new();
 	struct lockwait *lw = lockwait_new(16, 4);
 	struct budget *bytes = budget_new(64);
-	int semid = semget(0x1a0b0001, 3, IPC_CREAT | IPC_EXCL | 0600);
+	int semid = semget(0x1a0b0001, 5, IPC_CREAT | IPC_EXCL | 0600); /* marked: share.h */
 	struct lock_hold *h;
 	struct request r;
 

@@ -71,11 +71,12 @@ static int await_answer(struct waiter *w)
 
 #define KEY(n) (0x1a770000 + (n))
 
-/* A set following the ShareLite protocol under key (made by root, as the
- * segment's owner would), and the hold of a segment with that key. */
+/* A set that lends its lock under key (the shmfs protocol's, marked; made
+ * by root, as the segment's owner would), and the hold of a segment with
+ * that key. */
 static int sharelite_set(int32_t key)
 {
-	int id = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
+	int id = semget(key, 5, IPC_CREAT | IPC_EXCL | 0600);
 
 	assert_true(id >= 0);
 	assert_int_equal(lock_mark_initialised(id), 0);
@@ -87,7 +88,7 @@ static struct lock_hold *hold_of(struct lock_table *t, int shmid, int32_t key)
 	struct segment_info seg = { .shmid = shmid, .key = key, .mode = 0600, .cpid = 7 };
 	struct lock_hold *h;
 
-	assert_int_equal(lock_table_hold(t, &seg, &h), 0);
+	assert_int_equal(lock_table_hold(t, &seg, NULL, 0, &h), 0);
 	return h;
 }
 

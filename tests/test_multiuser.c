@@ -695,15 +695,16 @@ struct held {
 	struct gate locked, done;
 };
 
-/* A program of the attacker's that made the ShareLite set of the key
- * (as IPC::ShareLite does: 3 semaphores, semaphore 0 set to 1) and holds
- * its exclusive lock, its segment not made yet. */
+/* A program of the attacker's that made the lock set of the key (as
+ * examples/shmlock.h does: 5 semaphores, semaphore 0 set to 1, 3 and 4 the
+ * shmfs mark) and holds its exclusive lock, its segment not made yet. */
 static void hold_sharelite_lock(void *arg)
 {
 	struct held *h = arg;
-	int semid = semget(KEY_HELD, 3, IPC_CREAT | IPC_EXCL | 0600);
+	unsigned short marked[] = { 1, 0, 0, 0x5348, 0x464d };
+	int semid = semget(KEY_HELD, 5, IPC_CREAT | IPC_EXCL | 0600);
 
-	if (semid < 0 || semctl(semid, 0, SETVAL, (union semun){ .val = 1 }) != 0 ||
+	if (semid < 0 || semctl(semid, 0, SETALL, (union semun){ .array = marked }) != 0 ||
 	    outside_lock(semid, true) != 0)
 		_exit(6);
 	seen->val[0] = semid;
@@ -752,10 +753,10 @@ static void create_with_bytes(void *arg)
 	create_key(KEY_SHARELITE, 0640, "shared", 6, seen->err);
 }
 
-/* The set IPC::ShareLite would have made for the key: 3 semaphores, made
- * by the creating user with the segment's mode, semaphore 0 at 1 (the
- * share is initialised: its bytes are in), the lock free; and it is the
- * one the sidecar says a read locks with. */
+/* The key's set in the shmfs protocol (examples/shmlock.h): 5 semaphores,
+ * made by the creating user with the segment's mode, semaphore 0 at 1
+ * (initialised: its bytes are in) and 3, 4 the mark, the lock free; and it
+ * is the one the sidecar says a read locks with. */
 static void test_creation_makes_the_sharelite_set(void **state)
 {
 	struct shmid_ds ds;
@@ -773,7 +774,9 @@ static void test_creation_makes_the_sharelite_set(void **state)
 	semid = semget(KEY_SHARELITE, 0, 0);
 	assert_true(semid >= 0);
 	assert_int_equal(semctl(semid, 0, IPC_STAT, (union semun){ .buf = &sds }), 0);
-	assert_int_equal(sds.sem_nsems, 3);
+	assert_int_equal(sds.sem_nsems, 5); /* the shmfs protocol's set, marked */
+	assert_int_equal(semctl(semid, 3, GETVAL), 0x5348);
+	assert_int_equal(semctl(semid, 4, GETVAL), 0x464d);
 	assert_int_equal(sds.sem_perm.uid, ATTACKER);
 	assert_int_equal(sds.sem_perm.cuid, ATTACKER);
 	assert_int_equal(sds.sem_perm.mode & 0777, 0640);

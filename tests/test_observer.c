@@ -299,14 +299,16 @@ static int sem_nsems(int semid)
 	return (int)ds.sem_nsems;
 }
 
-/* A set that follows IPC::ShareLite's protocol for key, as ShareLite
- * leaves it once its share is set up: 3 semaphores, semaphore 0 at 1. */
+/* A set that lends shmfs its lock for key, as a program that follows
+ * examples/shmlock.h leaves it: 5 semaphores, semaphore 0 at 1, 3 and 4
+ * the shmfs mark. */
 static int sharelite_set(key_t key, int mode)
 {
-	int id = semget(key, 3, IPC_CREAT | IPC_EXCL | mode);
+	unsigned short marked[] = { 1, 0, 0, 0x5348, 0x464d };
+	int id = semget(key, 5, IPC_CREAT | IPC_EXCL | mode);
 
 	assert_true(id >= 0);
-	assert_int_equal(semctl(id, 0, SETVAL, (union semun){ .val = 1 }), 0);
+	assert_int_equal(semctl(id, 0, SETALL, (union semun){ .array = marked }), 0);
 	return id;
 }
 

@@ -103,9 +103,16 @@ static void test_sharelite_headers(void **state)
 	assert_true(share_is_sharelite_first(b, sharelite_bytes(b, -1, 4080, 1, 2), 4096));
 	/* a chain (the real one: 100 bytes in 64-byte segments) */
 	assert_true(share_is_sharelite_first(b, sharelite_bytes(b, 3, 100, 2, 4), 64));
-	/* mid-store: length already short, the chain not yet cut */
-	assert_true(share_is_sharelite_first(b, sharelite_bytes(b, 3, 10, 2, 5), 64));
+	/* mid-store: the length zeroed first */
 	assert_true(share_is_sharelite_first(b, sharelite_bytes(b, 3, 0, 2, 5), 64));
+	/* the instant a shorter store has set its length, before it cuts
+	 * the chain: not taken (the next open finds the share) */
+	assert_false(share_is_sharelite_first(b, sharelite_bytes(b, 3, 10, 2, 5), 64));
+	/* a chain longer than shmfs follows; text read as a header ("trio",
+	 * " 0x7", "f030", "100:") */
+	assert_false(share_is_sharelite_first(b, sharelite_bytes(b, 3, 48 * 4097 + 1, 2, 5), 64));
+	memcpy(b, "trio 0x7f030100: 1 0 0\n", 24);
+	assert_false(share_is_sharelite_first(b, 24, 4096));
 
 	/* what ShareLite never writes */
 	assert_false(share_is_sharelite_first(b, sharelite_bytes(b, -1, 4081, 1, 2), 4096));

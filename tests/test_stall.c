@@ -242,8 +242,12 @@ static int attacker_segment_of(int32_t key, size_t size, int *semid)
 			_exit(1);
 		if (shmget(key, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
 			_exit(2);
-		s = semget(key, 3, IPC_CREAT | IPC_EXCL | 0600);
-		_exit(s >= 0 && semctl(s, 0, SETVAL, 1) == 0 ? 0 : 3);
+		/* the lock set of the shmfs protocol: 5 semaphores, marked */
+		s = semget(key, 5, IPC_CREAT | IPC_EXCL | 0600);
+		_exit(s >= 0 && semctl(s, 0, SETALL,
+				       (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) == 0
+			      ? 0
+			      : 3);
 	}
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -514,8 +518,9 @@ static void segments_as(uid_t uid, int32_t first, int n, size_t size, int *ids, 
 
 			if (shmget(first + i, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
 				_exit(2);
-			s = semget(first + i, 3, IPC_CREAT | IPC_EXCL | 0600);
-			if (s < 0 || semctl(s, 0, SETVAL, 1) != 0)
+			s = semget(first + i, 5, IPC_CREAT | IPC_EXCL | 0600);
+			if (s < 0 || semctl(s, 0, SETALL,
+					    (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) != 0)
 				_exit(3);
 		}
 		_exit(0);

@@ -142,6 +142,7 @@ struct worker {
 	size_t size;
 	long ops;
 	unsigned char seed;
+	size_t skip; /* bytes at the start the check leaves out (a header) */
 };
 
 static void mount_worker(const struct worker *w, struct tally *t)
@@ -165,7 +166,7 @@ static void mount_worker(const struct worker *w, struct tally *t)
 			n = pwrite(fd, buf, w->size, 0);
 		} else {
 			n = pread(fd, buf, w->size, 0);
-			if (n == (ssize_t)w->size && !uniform(buf, w->size))
+			if (n == (ssize_t)w->size && !uniform(buf + w->skip, w->size - w->skip))
 				t->torn++;
 		}
 		if (n != (ssize_t)w->size)
@@ -194,7 +195,7 @@ static void outside_worker(const struct worker *w, struct tally *t)
 		}
 		if (writer)
 			memset(p, (unsigned char)(w->seed + i), w->size);
-		else if (!uniform(p, w->size))
+		else if (!uniform(p + w->skip, w->size - w->skip))
 			t->torn++;
 		lock_release(w->semid, mode);
 		t->ops++;
@@ -218,19 +219,22 @@ static pid_t start_worker(const struct worker *w, struct tally *t)
 
 /* Perl IPC::ShareLite as a writer: it creates its own share (segment and
  * semaphore set under key), then writes raw bytes over the whole segment
- * with shmwrite under $share->lock(LOCK_EX).  ShareLite's own header is
- * overwritten at once under the lock, so all readers see whole fills. */
+ * after its 16-byte header with shmwrite under $share->lock(LOCK_EX), so
+ * all readers see whole fills.  The header stays ShareLite's: it is what
+ * tells shmfs that the key's set is the share's lock. */
 static const char sharelite_writer[] =
 	"use strict; use IPC::ShareLite qw(:lock);"
 	"my ($key, $size, $n) = @ARGV; $| = 1;"
 	"my $s = IPC::ShareLite->new(-key => $key, -create => 1, -exclusive => 1,"
 	"    -destroy => 0, -size => $size) or die qq(sharelite: $!\\n);"
 	"my $id = shmget($key, 0, 0); defined $id or die qq(shmget: $!\\n);"
-	"$s->lock(LOCK_EX); shmwrite($id, qq(\\0) x $size, 0, $size) or die; $s->unlock;"
+	"$s->lock(LOCK_EX); shmwrite($id, qq(\\0) x ($size - 16), 16, $size - 16) or die; "
+	"$s->unlock;"
 	"print qq($id\\n); my $go = <STDIN>;"
 	"for my $i (1 .. $n) {"
 	"    $s->lock(LOCK_EX) or die qq(lock: $!\\n);"
-	"    shmwrite($id, chr(1 + $i % 251) x $size, 0, $size) or die qq(shmwrite: $!\\n);"
+	"    shmwrite($id, chr(1 + $i % 251) x ($size - 16), 16, $size - 16) or die qq(shmwrite: "
+	"$!\\n);"
 	"    $s->unlock or die qq(unlock: $!\\n);"
 	"}"
 	"print qq(done $n\\n);";
@@ -382,12 +386,17 @@ static void test_no_torn_reads(void **state)
 	struct perl_writer pw;
 	const size_t sl_size = 65536 + 3;
 	const long sl_ops = 3000;
-	struct worker w = { .size = sl_size, .ops = sl_ops };
+	struct worker w = { .size = sl_size, .ops = sl_ops, .skip = 16 };
+	char line[32];
 	int n = 0;
 
 	perl_start(&pw, 0x7e5700ff, sl_size, sl_ops);
 	w.shmid = pw.shmid;
-	w.semid = lock_semid_of(pw.shmid);
+	/* a share's set is known from its bytes, which an open reads */
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat 3< %s/%d", M, pw.shmid, M, pw.shmid),
+			 0);
+	assert_non_null(sidecar_value(out, "lock_semid", line, sizeof(line)));
+	w.semid = atoi(line);
 	assert_int_equal(semget(0x7e5700ff, 3, 0), w.semid);
 	memset(tallies, 0, MAX_CHILDREN * sizeof(*tallies));
 	w.kind = MOUNT_READER;
