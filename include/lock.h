@@ -30,6 +30,9 @@
 #define SHMFS_LOCK_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "lockstate.h"
 #include "privlock.h"
@@ -79,14 +82,36 @@ bool lock_blocking_allowed(void);
  * locked).  Creates and changes nothing. */
 int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t len);
 
+/* A set lock_create_sharelite() made, and what proves a semid still that
+ * set: its key, its creator (the calling thread's ids), 5 semaphores and
+ * the sem_ctime left by the last change made here.  The set is the
+ * creator's, who may remove it at any time, and its semid comes back for
+ * a new set; any IPC_SET or SETVAL by someone else moves sem_ctime, and a
+ * look-alike needs the creator's own uid making a set under the key
+ * within the same second (then it is the creator's set anyway). */
+struct lock_made {
+	int semid;
+	int32_t key;
+	uid_t cuid;
+	gid_t cgid;
+	time_t ctime; /* -1: nothing proves it any more */
+};
+
 /* For a segment shmfs creates itself (by-key/): the set of key in the
  * shmfs protocol (5 semaphores, share.h), made with the calling thread's
- * credentials (so it is the creator's), all free and not yet marked.
- * semid or -errno (-EEXIST if the key has a set already). */
-int lock_create_sharelite(int32_t key, unsigned int mode);
+ * credentials (so it is the creator's), all free and not yet marked; its
+ * proof in *made.  semid or -errno (-EEXIST if the key has a set already,
+ * -EBUSY if it was removed at once). */
+int lock_create_sharelite(int32_t key, unsigned int mode, struct lock_made *made);
 /* Mark it: semaphores 3 and 4 to the shmfs mark, then semaphore 0 to 1
  * (initialised, ShareLite's flag). */
 int lock_mark_initialised(int semid);
+/* lock_mark_initialised() of the set made, once proven; made's proof
+ * follows.  0, -ESTALE (not provably the set made: left alone) or -errno. */
+int lock_mark_made(struct lock_made *made);
+/* IPC_RMID of the set made, once proven.  0, -ESTALE (not provably the
+ * set made: left alone) or -errno. */
+int lock_remove_made(const struct lock_made *made);
 
 /* The locks in use by open files: one per segment, chosen at its first
  * open, kept until its last close.  Thread-safe. */

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sem.h>
 #include <unistd.h>
 
 #include "access.h"
@@ -30,31 +29,31 @@
 
 /* shmget as the creator, and IPC_SET to the owner chosen with the
  * creator's ids (the kernel's owner rule); before it, the key's ShareLite
- * set as the creator, unless the key has one.  *semid: that fresh set,
- * its lock held, or -1.  The segment's shmid or -errno; on failure
- * nothing is left but a fresh set another took the lock of. */
-static int creation_shmget(const struct pending_info *info, size_t size, int *semid)
+ * set as the creator, unless the key has one.  set: that fresh set, its
+ * lock held, or semid -1.  The segment's shmid or -errno; on failure
+ * nothing is left but a fresh set another took the lock of or changed. */
+static int creation_shmget(const struct pending_info *info, size_t size, struct lock_made *set)
 {
 	const struct segment_caller creator = { .uid = info->cuid, .gid = info->cgid };
 	struct segment_ids saved;
 	int shmid, ret;
 
-	*semid = -1;
+	set->semid = -1;
 	ret = segment_thread_become(info->cuid, info->cgid, &saved);
 	if (ret)
 		return ret;
-	ret = lock_create_sharelite(info->key, info->mode);
+	ret = lock_create_sharelite(info->key, info->mode, set);
 	segment_thread_restore(&saved);
 	if (ret >= 0) {
-		*semid = ret;
 		/* A fresh set: free, unless a program of the user's took it
 		 * meanwhile.  Tried, never waited for. */
-		ret = lock_acquire(*semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
+		ret = lock_acquire(set->semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
 		if (ret) {
-			*semid = -1;
+			set->semid = -1;
 			return ret == -ETIMEDOUT || ret == -EAGAIN ? -EBUSY : ret;
 		}
 	} else if (ret != -EEXIST) {
+		set->semid = -1;
 		return ret;
 	}
 	shmid = segment_create(info->key, size, info->mode, info->cuid, info->cgid);
@@ -77,10 +76,11 @@ static int creation_shmget(const struct pending_info *info, size_t size, int *se
 	}
 	return shmid;
 fail:
-	if (*semid >= 0) {
-		lock_release(*semid, LOCK_MODE_EXCLUSIVE);
-		semctl(*semid, 0, IPC_RMID); /* made by this call, for nothing */
-		*semid = -1;
+	if (set->semid >= 0) {
+		lock_release(set->semid, LOCK_MODE_EXCLUSIVE);
+		/* made by this call, for nothing; if still provably that set */
+		lock_remove_made(set);
+		set->semid = -1;
 	}
 	return ret;
 }
@@ -105,9 +105,10 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 	size_t n = len < size ? len : size;
 	struct identity_pin pin = { .addr = NULL, .fd = -1 };
 	struct segment_identity made;
-	int shmid, semid, ret = 0;
+	struct lock_made set;
+	int shmid, ret = 0;
 
-	shmid = creation_shmget(info, size, &semid);
+	shmid = creation_shmget(info, size, &set);
 	if (shmid < 0)
 		return shmid;
 	/* the lifetime made here: its creator, our pid, its size; every act
@@ -117,14 +118,18 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 					  .cuid = info->cuid,
 					  .cgid = info->cgid,
 					  .size = size };
-	if (semid >= 0) {
+	if (set.semid >= 0) {
 		if (n)
 			ret = identity_pin(&made, PIN_WRITABLE | PIN_FRESH, &pin);
 		if (ret == 0 && n)
 			memcpy(pin.addr, data, n);
+		/* ESTALE: a process of the creator's removed or changed the
+		 * set meanwhile */
 		if (ret == 0)
-			ret = lock_mark_initialised(semid);
-		lock_release(semid, LOCK_MODE_EXCLUSIVE);
+			ret = lock_mark_made(&set);
+		if (ret == -ESTALE)
+			ret = -EBUSY;
+		lock_release(set.semid, LOCK_MODE_EXCLUSIVE);
 	}
 	if (ret == 0)
 		ret = open_file_new(fs, &made, true, true, false, info->cuid, NULL, NULL, &of);
@@ -133,14 +138,14 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 	identity_unpin(&pin);
 	/* Once, without waiting: someone holding the lock of the key's set
 	 * found it, and no creation waits on another user. */
-	if (ret == 0 && semid < 0 && n)
+	if (ret == 0 && set.semid < 0 && n)
 		ret = open_file_fill(fs, of, data, n);
 	if (ret) {
 		if (of)
 			open_file_close(fs, of);
 		attach_act(fs->attaches, &made, remove_made, NULL);
-		if (semid >= 0)
-			semctl(semid, 0, IPC_RMID); /* made with it, for nothing */
+		if (set.semid >= 0)
+			lock_remove_made(&set); /* made with it, for nothing */
 		return ret;
 	}
 	*file = of;

@@ -16,8 +16,10 @@
 #include <sys/sem.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lock.h"
+#include "semun.h"
 #include "share.h"
 
 /* How often a wait looks at its abort callback. */
@@ -153,12 +155,6 @@ int lock_release(int semid, enum lock_mode mode)
 
 /* ---- which set guards a segment ---------------------------------------- */
 
-union semun {
-	int val;
-	struct semid_ds *buf;
-	unsigned short *array;
-};
-
 int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t len)
 {
 	int semid = share_lock_set(seg, head, len, NULL);
@@ -168,11 +164,42 @@ int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t 
 	return semid < 0 ? -ENOENT : semid;
 }
 
-int lock_create_sharelite(int32_t key, unsigned int mode)
+/* Whether ds (IPC_STAT of made's semid) shows the set made: key, creator
+ * and size. */
+static bool made_is(const struct lock_made *made, const struct semid_ds *ds)
 {
+	return ds->sem_perm.__key == made->key && ds->sem_perm.cuid == made->cuid &&
+	       ds->sem_perm.cgid == made->cgid && ds->sem_nsems == SHARE_NSEMS_MARK;
+}
+
+/* The set made, unchanged by anyone else since (lock.h). */
+static bool made_proven(const struct lock_made *made)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+
+	return made->ctime != -1 && semctl(made->semid, 0, IPC_STAT, arg) == 0 &&
+	       made_is(made, &ds) && ds.sem_ctime == made->ctime;
+}
+
+int lock_create_sharelite(int32_t key, unsigned int mode, struct lock_made *made)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
 	int semid = semget(key, SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | (mode & 0777));
 
-	return semid < 0 ? -errno : semid;
+	if (semid < 0)
+		return -errno;
+	/* the calling thread's ids: the creator's, not the daemon's */
+	*made = (struct lock_made){
+		.semid = semid, .key = key, .cuid = geteuid(), .cgid = getegid(), .ctime = -1
+	};
+	/* Gone, or another set, already: removed by a process of the
+	 * creator's, and not ours to touch. */
+	if (semctl(semid, 0, IPC_STAT, arg) != 0 || !made_is(made, &ds))
+		return -EBUSY;
+	made->ctime = ds.sem_ctime;
+	return semid;
 }
 
 int lock_mark_initialised(int semid)
@@ -186,6 +213,30 @@ int lock_mark_initialised(int semid)
 	    semctl(semid, SEM_MARK, SETVAL, init) != 0)
 		return -errno;
 	return 0;
+}
+
+int lock_mark_made(struct lock_made *made)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	int ret;
+
+	if (!made_proven(made))
+		return -ESTALE;
+	ret = lock_mark_initialised(made->semid);
+	/* the sem_ctime the marking left, if the set is still the one made */
+	if (semctl(made->semid, 0, IPC_STAT, arg) == 0 && made_is(made, &ds))
+		made->ctime = ds.sem_ctime;
+	else
+		made->ctime = -1;
+	return ret;
+}
+
+int lock_remove_made(const struct lock_made *made)
+{
+	if (!made_proven(made))
+		return -ESTALE;
+	return semctl(made->semid, 0, IPC_RMID) == 0 ? 0 : -errno;
 }
 
 /* ---- the locks in use ---------------------------------------------------- */

@@ -289,6 +289,77 @@ static void test_removed_set(void **state)
 	assert_true(rc == -EIDRM || rc == -EINVAL);
 }
 
+/* kernel.sem_next_id (this IPC namespace's): the next set made gets id. */
+static bool next_semid(int id)
+{
+	FILE *f = fopen("/proc/sys/kernel/sem_next_id", "w");
+
+	if (!f)
+		return false;
+	fprintf(f, "%d\n", id);
+	return fclose(f) == 0;
+}
+
+/* As uid 65534 (a forked child): semget(key, 5) with id, if forced. */
+static int make_as_other(void *arg)
+{
+	int32_t key = *(int32_t *)arg;
+
+	if (setresgid(65534, 65534, 65534) != 0 || setresuid(65534, 65534, 65534) != 0)
+		return 1;
+	return semget(key, SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | 0666) >= 0 ? 0 : 2;
+}
+
+/* A set made for a by-key creation is changed and removed only while
+ * provably that set: once its creator removed it, a set another user
+ * made under the same key with the same semid (kernel.sem_next_id) is
+ * left alone, as is the set after someone else's SETVAL. */
+static void test_made_set_proven(void **state)
+{
+	int32_t key = KEY(20);
+	union semun one = { .val = 1 };
+	struct lock_made made, copy;
+	int semid = lock_create_sharelite(key, 0600, &made);
+
+	assert_true(semid >= 0);
+	assert_int_equal(made.semid, semid);
+	assert_int_equal(lock_mark_made(&made), 0);
+	assert_int_equal(semval(semid, SHARE_SEM_MARK_3), SHARE_MARK_3);
+	assert_int_equal(lock_remove_made(&made), 0);
+	assert_false(set_exists(semid));
+
+	/* Removed by its creator, then another user's set with the key and
+	 * the semid. */
+	semid = lock_create_sharelite(key, 0600, &made);
+	assert_true(semid >= 0);
+	copy = made;
+	remove_set(semid);
+	if (next_semid(semid)) {
+		assert_int_equal(wait_child(fork_child(make_as_other, &key)), 0);
+		assert_int_equal(semget(key, 0, 0), semid);
+		assert_int_equal(lock_mark_made(&made), -ESTALE);
+		assert_int_equal(lock_remove_made(&copy), -ESTALE);
+		assert_true(set_exists(semid));
+		assert_int_equal(semval(semid, SHARE_SEM_INIT), 0);
+		assert_int_equal(semval(semid, SHARE_SEM_MARK_3), 0);
+		remove_set(semid);
+	} else {
+		print_message(
+			"no kernel.sem_next_id: the look-alike with the same semid skipped\n");
+		assert_int_equal(lock_remove_made(&copy), -ESTALE);
+	}
+
+	/* Changed by someone else (sem_ctime moves: at a later second). */
+	semid = lock_create_sharelite(key, 0600, &made);
+	assert_true(semid >= 0);
+	while (time(NULL) == made.ctime)
+		usleep(10 * 1000);
+	assert_int_equal(semctl(semid, SHARE_SEM_INIT, SETVAL, one), 0);
+	assert_int_equal(lock_remove_made(&made), -ESTALE);
+	assert_true(set_exists(semid));
+	remove_set(semid);
+}
+
 static void test_release_unheld(void **state)
 {
 	int id = new_set();
@@ -916,6 +987,7 @@ int main(void)
 		cmocka_unit_test(test_abort_gives_eintr),
 		cmocka_unit_test(test_dead_holder_releases),
 		cmocka_unit_test(test_removed_set),
+		cmocka_unit_test(test_made_set_proven),
 		cmocka_unit_test(test_release_unheld),
 		cmocka_unit_test(test_table_takes_no_key),
 		cmocka_unit_test(test_table_uses_sharelite_set),
