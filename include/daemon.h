@@ -6,6 +6,51 @@
  * With nothing open and nobody waiting it does not run at all.
  *
  * Knows nothing of the FUSE operations.
+ *
+ * THE THREADS, and what each may wait on (the mutexes and their order:
+ * lockorder.h; every mutex is held for bookkeeping or across syscalls
+ * that wait on no other process, so "a mutex" below is a short wait):
+ *  - main: makes struct shmfs, mounts, starts the background thread,
+ *    then waits in libfuse's session loop for the end (with -s it is the
+ *    only worker); the one thread that takes SIGTERM, SIGINT and SIGHUP
+ *    (every thread of ours blocks them).  At the end shmfs_free() joins
+ *    the background thread and waits for lockwait's and the helpers'
+ *    threads, which answer what they hold at once.
+ *  - libfuse's workers: read /dev/fuse, serve one request each.  May
+ *    wait on: a mutex; pending's `made` for another worker's creation
+ *    of the same name (bounded syscalls: no lock wait); listing's
+ *    refresh_lock while another thread reads /proc/sysvipc/shm (only
+ *    before the first table); the caller-credential scan thread they
+ *    start (joined); their replies' writes to /dev/fuse.  Never on a
+ *    semaphore (lock_acquire() asserts it), a user's lock, a child or a
+ *    write to come: those park (lockwait.h, watch.h).  A worker whose
+ *    release lets parked requests in runs their callbacks (a loop).
+ *  - the background thread (daemon.c): bg_cond, 10 ms ticks while a
+ *    .next read or a poll waits for a write, 1 s while attachments wait
+ *    to be let go, else until kicked; then IPC_STAT and semctl per
+ *    segment waited on, and the waiters' callbacks (replies, and reads
+ *    submitted under the lock: parked if it is busy, never waited for).
+ *  - lockwait's set threads (lockwait.c): one per semaphore set waited
+ *    on, at most max_lock_threads, a fair share per user.  The only
+ *    threads that wait for a semaphore: one semtimedop() until the first
+ *    waiter's deadline (lock_timeout_ms, default 10 s), cut short by
+ *    SIGRTMIN+4 (the one signal they take); then 200 ms on their
+ *    condition for another waiter, and they end.  They run the granted
+ *    requests' callbacks (the reply goes out under the lock).
+ *  - procs' caller-credential scan thread (procs_run_as()): one per
+ *    .procs render or waiters scan, started and joined by a worker, with
+ *    the caller's fsuid and fsgid so the kernel applies the caller's
+ *    rights to /proc; waits only on its /proc reads, takes no mutex.
+ *  - the helpers thread (helper.c): from the first SHM_LOCK as a caller;
+ *    poll() on the children's pidfds and answer pipes until the nearest
+ *    deadline (HELPER_TIMEOUT_MS, 2 s), kills a late child, reaps it and
+ *    runs the request's callback (a reply).
+ *  - the SHM_LOCK helper child (helper.c): a process, cloned without
+ *    CLONE_VM under the helpers' mutex; it becomes the caller, makes one
+ *    shmctl(), writes its answer and exits, killed after 2 s.  It makes
+ *    syscalls only: another thread may have held a mutex at the clone.
+ *  - signal handlers: lockwait's kick (zeroes a timeout), guarded.c's
+ *    SIGBUS (jumps out of a copy), libfuse's exit handlers: no lock.
  */
 #ifndef SHMFS_DAEMON_H
 #define SHMFS_DAEMON_H
@@ -71,7 +116,7 @@ struct shmfs {
 
 	/* Sidecars and .procs files open, each rendered at its open; the
 	 * list is for the end of the session, whose releases never come. */
-	pthread_mutex_t texts_lock; /* guards texts only */
+	pthread_mutex_t texts_lock; /* guards texts only; a leaf (lockorder.h) */
 	LIST_HEAD(open_texts, open_text) texts;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */
@@ -85,6 +130,8 @@ struct shmfs {
 	/* The background thread. */
 	pthread_t bg;
 	bool bg_running;
+	/* Guards bg_kicked and stopping; bg_cond waits under it.  A leaf
+	 * (lockorder.h): the thread lets it go before it works. */
 	pthread_mutex_t bg_lock;
 	pthread_cond_t bg_cond;
 	bool bg_kicked;

@@ -70,7 +70,7 @@ struct parked {
 };
 
 struct attach_table {
-	pthread_mutex_t mutex; /* bookkeeping only: no syscall that waits under it */
+	pthread_mutex_t mutex; /* bookkeeping, no waiting syscall under it; a leaf (lockorder.h) */
 	struct attach *list;
 	int fd_limit;
 	double cache_seconds;

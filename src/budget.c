@@ -11,6 +11,8 @@ struct holder {
 };
 
 struct budget {
+	/* Guards the holders.  Taken under any mutex of ours but the log's
+	 * (lockorder.h), and takes none. */
 	pthread_mutex_t mutex;
 	size_t max;
 	struct holder *v; /* users holding one or more; few at a time */

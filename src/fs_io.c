@@ -31,13 +31,17 @@ struct open_file {
 	bool is_next;
 	bool fired; /* .next: the write it waited for has come (atomic) */
 
-	/* poll(2): the handle waiting for the next write, under poll_lock. */
+	/* poll(2): the handle waiting for the next write, under poll_lock.
+	 * It also makes one watch_start() of two polls at once.  Outer rank
+	 * (lockorder.h): nothing of ours is held when it is taken; the
+	 * watch table's mutex (and a budget) under it. */
 	pthread_mutex_t poll_lock;
 	struct fuse_pollhandle *ph;
 	struct watch_waiter poller;
 	bool poller_queued;
 };
 
+/* Guards the list of open files.  A leaf (lockorder.h): taken alone. */
 static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
 static LIST_HEAD(, open_file) open_files = LIST_HEAD_INITIALIZER(open_files);
 

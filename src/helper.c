@@ -29,6 +29,9 @@
 #define CHILD_STACK (64 * 1024)
 
 struct helpers {
+	/* Guards the calls, the counts and the thread's start and stop; the
+	 * children are cloned under it (the one stack buffer), and waited for
+	 * without it.  A leaf (lockorder.h): taken alone. */
 	pthread_mutex_t mutex;
 	struct helper_call *calls; /* under way */
 	unsigned int running, max;

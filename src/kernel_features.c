@@ -111,6 +111,9 @@ struct open_file {
 /* One mount per process: libfuse hands the custom I/O the session's
  * userdata (the filesystem's), so the state is the module's own. */
 static struct {
+	/* Guards everything below but pending (atomic), across the backing
+	 * ioctls (which wait on no one).  A leaf (lockorder.h): taken alone,
+	 * by workers and by the thread that reads or replies. */
 	pthread_mutex_t lock;
 	bool passthrough;     /* offered, asked for, and not refused */
 	bool parallel_writes; /* offered */

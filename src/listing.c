@@ -43,7 +43,14 @@ struct usage_table {
 
 struct listing_cache {
 	double max_age;
+	/* Guards the shared snapshot's and every listing's references, the
+	 * users and the usage table: bookkeeping only.  A leaf (lockorder.h),
+	 * taken alone or under refresh_lock. */
 	pthread_mutex_t lock;
+	/* One read of the table for rss and swap at a time, held across it
+	 * (a /proc/sysvipc/shm read); taken without waiting when an older
+	 * table will do.  Outer rank: nothing of ours is held when it is
+	 * taken. */
 	pthread_mutex_t refresh_lock;
 	/* The snapshot open directory handles share: no reference of its
 	 * own, so that nothing is kept once the last handle is closed. */

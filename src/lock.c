@@ -256,6 +256,8 @@ struct lock_hold {
 	 * atomically. */
 	int semid;
 	unsigned int holders; /* under the table's mutex */
+	/* Guards priv, orphan and writes of semid.  A leaf (lockorder.h):
+	 * taken alone, or under the table's mutex. */
 	pthread_mutex_t mutex;
 	struct privlock priv; /* under mutex; used while semid is LOCK_PRIVATE */
 	/* Under mutex: its last file closed while a request still held the
@@ -268,6 +270,10 @@ struct lock_hold {
 #define REMEMBERED_MAX 4096
 
 struct lock_table {
+	/* Guards the list, the counts and each hold's holders; held across
+	 * semget/semctl/IPC_STAT, which wait on no one.  Outer rank
+	 * (lockorder.h): nothing of ours is held when it is taken; a hold's
+	 * mutex is taken under it. */
 	pthread_mutex_t mutex;
 	struct lock_hold *holds;
 	size_t count;	   /* holds with holders */

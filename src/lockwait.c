@@ -52,6 +52,11 @@ struct set_queue {
 };
 
 struct lockwait {
+	/* Guards the queues, their waiters and threads' flags, and the thread
+	 * count; a set thread waits in the kernel without it, and answers
+	 * (calls back) without it.  Middle rank (lockorder.h): taken under
+	 * libfuse's request lock (the interrupt callback); takes the threads'
+	 * budget. */
 	pthread_mutex_t mutex;
 	pthread_cond_t idle; /* a thread ended */
 	struct set_queue *queues;

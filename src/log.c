@@ -27,6 +27,9 @@ bool log_rate_allow(struct log_rate *r, uint64_t now_ns, unsigned long *dropped)
 	return true;
 }
 
+/* Guards kinds[] (the rate of each format).  The innermost mutex
+ * (lockorder.h): a warning may be logged under any other.  File-scope as
+ * logging is the process's, from every module, with no state at hand. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
 	const char *fmt;

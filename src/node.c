@@ -35,7 +35,9 @@ struct entry {
 };
 
 struct node_table {
-	pthread_mutex_t mutex; /* guards everything below; no syscall under it */
+	/* Guards everything below; no syscall under it.  A leaf
+	 * (lockorder.h): taken alone. */
+	pthread_mutex_t mutex;
 	struct entry **by_id;
 	struct entry **by_obj;
 	size_t nbuckets; /* a power of two, for both */

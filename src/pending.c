@@ -29,6 +29,10 @@ struct pending_user {
 };
 
 struct pending_table {
+	/* Guards the names, their bytes and counts, and the users' charges;
+	 * made is waited on under it for one name's making, which runs
+	 * without it (as do the make and drop callbacks).  A leaf
+	 * (lockorder.h): taken alone. */
 	pthread_mutex_t lock;
 	pthread_cond_t made; /* a making ended */
 	size_t budget;

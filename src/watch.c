@@ -33,6 +33,10 @@ struct watch_seg {
 };
 
 struct watch_table {
+	/* Guards the segments, their sets and counts, and the waiters list
+	 * (a waiter's fire runs outside it).  Middle rank (lockorder.h):
+	 * taken under an open file's poll_lock; takes the sets' budget, and
+	 * libfuse's session lock (a waiter's abandoned hook). */
 	pthread_mutex_t mutex;
 	struct watch_seg *segs;
 	struct watch_waiter *waiters;
