@@ -21,6 +21,7 @@ struct open_file {
 	struct shmfs *fs;
 	int shmid;
 	struct attach *att;
+	struct segment_info held; /* IPC_STAT after the attach, at the open */
 	struct lock_hold *hold;
 	struct watch_seg *ws;
 	bool watching; /* watch_start() done: a .next file, or polled (poll_lock) */
@@ -82,7 +83,7 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 		  struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
-	struct segment_info held, *seg = &held;
+	struct segment_info *seg = &of->held;
 	int ret;
 
 	if (!of)
@@ -94,10 +95,10 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 	of->poller.fire = poller_fire;
 	of->poller.persistent = true;
 	/* Attached first: the rights are checked on what is held. */
-	ret = attach_open(fs->attaches, expected, writable, creating, &held, &of->att);
+	ret = attach_open(fs->attaches, expected, writable, creating, seg, &of->att);
 	if (ret)
 		goto err_free;
-	ret = check ? check(&held, ctx) : 0;
+	ret = check ? check(seg, ctx) : 0;
 	if (ret)
 		goto err_attach;
 	ret = open_file_hold(fs, seg, of);
@@ -180,6 +181,11 @@ void open_files_close_all(struct shmfs *fs)
 uint64_t open_file_size(const struct open_file *of)
 {
 	return attach_size(of->att);
+}
+
+const struct segment_info *open_file_held(const struct open_file *of)
+{
+	return &of->held;
 }
 
 int open_file_fd(const struct open_file *of)

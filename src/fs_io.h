@@ -47,6 +47,9 @@ int open_file_shmid(const struct open_file *of);
  * same for every open file of that lifetime, for as long as one is open). */
 const struct segment_identity *open_file_identity(const struct open_file *of);
 const void *open_file_owner(const struct open_file *of);
+/* The segment as the open found it (IPC_STAT after its attach): what the
+ * file shows of its lifetime once the kernel has destroyed it. */
+const struct segment_info *open_file_held(const struct open_file *of);
 /* The segment's own file (attach_fd()), or -1. */
 int open_file_fd(const struct open_file *of);
 

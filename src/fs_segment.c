@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "attr.h"
 #include "fs_caller.h"
 #include "fs_io.h"
 #include "fs_kind.h"
@@ -24,6 +25,43 @@ static struct open_file *file_of(struct fuse_file_info *fi)
 
 /* ---- attributes ------------------------------------------------------------ */
 
+/* The attributes of an open file (getattr and setattr that come with its
+ * handle: ftruncate(2), and the kernel's GETATTR_FH): a file acts on its
+ * own lifetime for as long as it is open, as an unlinked file does, so
+ * it never answers ENOENT or ESTALE.  While the kernel still has the
+ * lifetime (removed or not: a removed one shows link count 0), the
+ * segment as it is now; once destroyed, the segment as the open found
+ * it, with the file's size and link count 0. */
+static void reply_file_attr(fuse_req_t req, const struct node *n, struct open_file *of)
+{
+	double timeout = fs_of(req)->opts.attr_timeout;
+	struct segment_info seg;
+	struct stat st;
+	int ret = fs_segment_of(n, &seg);
+
+	if (ret == -ENOENT || ret == -ESTALE) {
+		seg = *open_file_held(of);
+		seg.size = open_file_size(of);
+		seg.mode |= SEGMENT_MODE_DEST;
+		seg.nattch = 0;
+	} else if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	attr_of_segment(n->kind, &seg, &st);
+	fuse_reply_attr(req, &st, timeout);
+}
+
+/* getattr of a segment or .next file: through the file when the kernel
+ * names one (fi), else the node's segment as it is now. */
+static void segment_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+{
+	if (fi && fi->fh)
+		reply_file_attr(req, n, file_of(fi));
+	else
+		fs_segment_getattr(req, n, NULL);
+}
+
 /* After a truncation: the attributes as they are now.  A file opened for
  * it alone (truncate(2) without an open file) is closed. */
 struct truncated {
@@ -34,13 +72,14 @@ struct truncated {
 static void setattr_truncated(fuse_req_t req, struct open_file *of, int err, void *ctx)
 {
 	struct truncated *t = ctx;
+	struct shmfs *fs = fs_of(req);
 
-	if (t->own_file)
-		open_file_close(fs_of(req), of);
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		fs_segment_getattr(req, &t->n, NULL);
+		reply_file_attr(req, &t->n, of);
+	if (t->own_file)
+		open_file_close(fs, of);
 	free(t);
 }
 
@@ -70,37 +109,50 @@ static int set_perm_act(const struct identity_pin *pin, void *ctx)
 	return ret;
 }
 
-/* chmod, chown: on the node's lifetime, pinned while it is changed. */
+/* chmod, chown: on the node's lifetime, pinned while it is changed (the
+ * kernel sends no file handle with them, not even for fchmod(2)). */
 static int change_perm(fuse_req_t req, const struct node *n, const struct stat *attr, int to_set)
 {
 	struct perm_change change = { req, attr, to_set };
+	struct segment_info seg;
+	int ret = fs_segment_of(n, &seg);
 
-	return attach_act(fs_of(req)->attaches, &n->life, set_perm_act, &change);
+	return ret ? ret : attach_act(fs_of(req)->attaches, &n->life, set_perm_act, &change);
 }
 
 /* truncate: zero from the size given to the end (a segment's size is
- * fixed), through the open file or one opened for it; replies when done. */
-static int truncate_segment(fuse_req_t req, const struct node *n, const struct segment_info *seg,
-			    off_t size, struct fuse_file_info *fi)
+ * fixed), through the open file (ftruncate(2): that file's lifetime and
+ * size, removed or not) or one opened for it (truncate(2): the node's
+ * segment as it is now); replies when done. */
+static int truncate_segment(fuse_req_t req, const struct node *n, off_t size,
+			    struct fuse_file_info *fi)
 {
+	struct segment_info seg;
 	struct truncated *t;
-	struct open_file *of;
-	int ret;
+	struct open_file *of = NULL;
+	int ret = 0;
 
-	if ((uint64_t)size > seg->size)
-		return -EFBIG;
+	if (fi && fi->fh) {
+		of = file_of(fi);
+		if ((uint64_t)size > open_file_size(of))
+			return -EFBIG;
+	} else {
+		ret = fs_segment_of(n, &seg);
+		if (ret == 0 && (uint64_t)size > seg.size)
+			ret = -EFBIG;
+		if (ret)
+			return ret;
+	}
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
 	t->n = *n;
-	if (fi && fi->fh) {
-		of = file_of(fi);
-	} else {
+	if (!of) {
 		struct open_file_access acc = { req, ACCESS_READ | ACCESS_WRITE };
 
 		/* checked before, to attach nothing for a caller refused, and
 		 * on what the attach holds, which decides */
-		ret = check_access(req, seg, acc.want);
+		ret = check_access(req, &seg, acc.want);
 		if (ret == 0)
 			ret = open_file_new(fs_of(req), &n->life, true, false, false,
 					    fuse_req_ctx(req)->uid, open_file_check_access, &acc,
@@ -118,20 +170,19 @@ static int truncate_segment(fuse_req_t req, const struct node *n, const struct s
 static void segment_setattr(fuse_req_t req, const struct node *n, struct stat *attr, int to_set,
 			    struct fuse_file_info *fi)
 {
-	struct segment_info seg;
-	int ret = fs_segment_of(n, &seg);
+	int ret = 0;
 
-	if (ret == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)))
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
 		ret = change_perm(req, n, attr, to_set);
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
-		ret = truncate_segment(req, n, &seg, attr->st_size, fi);
+		ret = truncate_segment(req, n, attr->st_size, fi);
 		if (ret == 0)
 			return; /* replied when the zeroing is done */
 	}
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else
-		fs_segment_getattr(req, n, fi); /* times are the kernel's: not changed */
+		segment_getattr(req, n, fi); /* times are the kernel's: not changed */
 }
 
 /* access(2): the kernel's rule on the segment; nothing is executable. */
@@ -307,7 +358,7 @@ static void segment_release(fuse_req_t req, const struct node *n, struct fuse_fi
 }
 
 const struct fs_kind_ops fs_segment_ops = {
-	.getattr = fs_segment_getattr,
+	.getattr = segment_getattr,
 	.setattr = segment_setattr,
 	.access = segment_access,
 	.open = segment_open,
@@ -318,7 +369,7 @@ const struct fs_kind_ops fs_segment_ops = {
 };
 
 const struct fs_kind_ops fs_next_ops = {
-	.getattr = fs_segment_getattr,
+	.getattr = segment_getattr,
 	.access = next_access,
 	.open = next_open,
 	.read = segment_read,

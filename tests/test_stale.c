@@ -11,6 +11,8 @@
  *    writing that segment's bytes (no EIO) after another segment got the
  *    shmid and was looked up through the mount;
  *  - fstat(2) of that file never shows the new segment (ESTALE);
+ *  - ftruncate(2) of it acts on its own segment: its size (EFBIG beyond
+ *    it, whatever the new segment's), its bytes;
  *  - a lookup of the name (stat, open, mmap, a listing) shows the new
  *    segment, and nothing written through the old file reaches it.
  */
@@ -149,7 +151,8 @@ static int reuse(int id, uid_t uid, size_t size, const char *text, bool other_pr
 }
 
 /* What the victim's old file shows: its own segment's bytes, written
- * and read again; fstat refused (ESTALE), never the new segment. */
+ * and read again, and truncated; fstat refused (ESTALE), never the new
+ * segment. */
 static void old_file_is_its_own(int fd, const struct stat *before)
 {
 	char buf[64] = { 0 };
@@ -163,6 +166,14 @@ static void old_file_is_its_own(int fd, const struct stat *before)
 	assert_int_equal(pread(fd, buf, strlen(SECRET), 0), (ssize_t)strlen(SECRET));
 	assert_string_equal(buf, "UID-1000-secret");
 	assert_int_equal(pwrite(fd, "uid", 3, 0), 3);
+	/* ftruncate: the file's own segment, its size and its bytes */
+	errno = 0;
+	assert_int_equal(ftruncate(fd, before->st_size + 1), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(ftruncate(fd, (off_t)strlen(SECRET)), 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_memory_equal(buf, SECRET, strlen(SECRET));
+	assert_int_equal(buf[sizeof(buf) - 1], 0);
 	memset(&st, 0, sizeof(st));
 	if (fstat(fd, &st) == 0)
 		fail_msg("fstat of the old file shows size %lld ino %llu (its own: %lld, %llu)",
