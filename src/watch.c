@@ -355,13 +355,17 @@ uint64_t watch_refresh(struct watch_table *t, struct watch_seg *s)
 	struct watch_waiter *ready = NULL, *lost = NULL;
 
 	pthread_mutex_lock(&t->mutex);
-	/* a set that vanished under its watchers is made anew on demand */
-	if (s->watchers > 0 && s->set.semid < 0 && !s->gone)
-		make_set_locked(t, s);
 	if (take_posts_locked(t, s))
 		take_waiters_locked(t, s, &ready);
-	else if (s->lost && s->set.semid < 0)
+	else if (s->lost && s->set.semid < 0 && !s->gone)
 		take_waiters_locked(t, s, &lost);
+	/* A set that vanished under its watchers is made anew on demand:
+	 * the waiters it had are told (EIDRM), and whoever asks now (a read
+	 * or poll that came after the loss, even one that finds it) waits
+	 * on the new one.  A destroyed segment's waiters get ENOENT
+	 * (watch_check()), set or not. */
+	if (s->watchers > 0 && s->set.semid < 0 && !s->gone)
+		make_set_locked(t, s);
 	pthread_mutex_unlock(&t->mutex);
 	fire_all(lost, -EIDRM);
 	fire_all(ready, 0);
@@ -401,10 +405,10 @@ bool watch_check(struct watch_table *t)
 
 		if (w->abandoned && w->abandoned(w))
 			to = &abandoned;
+		else if (w->seg->gone)
+			to = &gone; /* nothing can write it: its set does not matter */
 		else if (w->seg->lost && w->seg->set.semid < 0)
 			to = &lost;
-		else if (w->seg->gone)
-			to = &gone;
 		else if (watch_written(w->seg) != w->seen)
 			to = &written;
 		if (!to) {

@@ -27,10 +27,8 @@
  *
  * SHMFS_INVARIANTS_SEED=N replays one seed (the second run's seed is
  * random otherwise, and printed); SHMFS_INVARIANTS_STEPS and
- * SHMFS_INVARIANTS_SECONDS bound each run; SHMFS_INVARIANTS_OPS=all (or
- * a comma-separated list of operation names) enables operations whose
- * invariants do not all hold yet on main (see known_broken below and
- * /work/notes/harness.md); SHMFS_INVARIANTS_SKIP=names leaves some out
+ * SHMFS_INVARIANTS_SECONDS bound each run.  Every operation runs;
+ * SHMFS_INVARIANTS_SKIP=names (separated by commas) leaves some out
  * ("rmkept": no rm or IPC_RMID of a segment a kept file or mapping still
  * reads), to narrow a failure down.  A failure prints the seed, the
  * step log and what was seen against the kernel.
@@ -121,11 +119,6 @@ static const unsigned int op_weight[NOPS] = {
 	[OP_SHMATWRITE] = 4, [OP_SEMGET] = 4, [OP_SEMRM] = 3,	  [OP_NEXTOPEN] = 3,
 	[OP_NEXTREAD] = 3,   [OP_POLL] = 3,
 };
-
-/* Operations whose invariants do not all hold on main yet (issue 18):
- * left out unless SHMFS_INVARIANTS_OPS asks for them.  Take one out of
- * this list when the fix that makes it hold lands. */
-static const enum op known_broken[] = { OP_SEMRM };
 
 static bool op_enabled[NOPS];
 
@@ -1920,7 +1913,7 @@ static void run_seed(uint64_t seed)
 		fprintf(stderr,
 			"replay: SHMFS_INVARIANTS_SEED=%llu SHMFS_INVARIANTS_STEPS=%d%s %s %s\n",
 			(unsigned long long)seed, R.step - 1,
-			getenv("SHMFS_INVARIANTS_OPS") ? " SHMFS_INVARIANTS_OPS=..." : "",
+			getenv("SHMFS_INVARIANTS_SKIP") ? " SHMFS_INVARIANTS_SKIP=..." : "",
 			"build/tests/test_invariants", shmfs_path);
 	}
 	remove_everything();
@@ -1961,23 +1954,14 @@ static bool names(const char *v, const char *name)
 	return false;
 }
 
-/* Which operations run: all but the known broken ones, unless
- * SHMFS_INVARIANTS_OPS names them ("all", or names separated by commas,
- * added to the default); SHMFS_INVARIANTS_SKIP leaves out the ones it
- * names ("rmkept" too), to narrow a failure down. */
+/* Which operations run: all, but those SHMFS_INVARIANTS_SKIP names
+ * ("rmkept" too). */
 static void choose_ops(void)
 {
-	const char *v = getenv("SHMFS_INVARIANTS_OPS");
 	const char *skip = getenv("SHMFS_INVARIANTS_SKIP");
-	bool all = v && strcmp(v, "all") == 0;
 
 	for (int i = 0; i < NOPS; i++)
-		op_enabled[i] = true;
-	for (size_t i = 0; i < sizeof(known_broken) / sizeof(known_broken[0]); i++)
-		op_enabled[known_broken[i]] = all || names(v, op_names[known_broken[i]]);
-	for (int i = 0; i < NOPS; i++)
-		if (names(skip, op_names[i]))
-			op_enabled[i] = false;
+		op_enabled[i] = !names(skip, op_names[i]);
 	rm_kept = !names(skip, "rmkept");
 	printf("invariants: operations:");
 	for (int i = 0; i < NOPS; i++)

@@ -199,6 +199,70 @@ static void test_set_removed_by_its_owner(void **state)
 	shmctl(shmid, IPC_RMID, NULL);
 }
 
+/* The owner removes the set while nobody waits: the read that comes
+ * next (a refresh, then a wait, as fs_io.c's next_read) finds it gone and
+ * waits on a new set, which a post then fires (issue 18's harness, semrm).
+ * Planted: the remake before the loss is seen (the old order in
+ * watch_refresh()) gives that read -EIDRM. */
+static void test_read_after_set_removed_waits(void **state)
+{
+	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	struct segment_info seg;
+	struct segment_identity id;
+	struct waiter a = { .w.fire = fire };
+	struct sembuf post = { 0, 1, IPC_NOWAIT };
+	int owner, semid, fresh;
+	struct watch_seg *s;
+
+	assert_int_equal(segment_stat(shmid, false, &seg), 0);
+	identity_weak(&seg, &id);
+	s = watch_get(table, &owner, &id);
+	assert_int_equal(watch_start(table, s, &seg, 0), 0);
+	semid = watch_notify_semid(table, &seg);
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	watch_refresh(table, s);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
+	watch_check(table);
+	assert_int_equal(a.fired, 0);
+	fresh = watch_notify_semid(table, &seg);
+	assert_true(fresh >= 0);
+	assert_int_equal(semop(fresh, &post, 1), 0);
+	watch_check(table);
+	assert_int_equal(a.fired, 1);
+	assert_int_equal(a.err, 0);
+	watch_stop(table, s);
+	assert_false(set_exists(fresh));
+	watch_put(table, s);
+	shmctl(shmid, IPC_RMID, NULL);
+}
+
+/* A destroyed segment's waiter hears ENOENT (nothing can write it any
+ * more), whether or not its set was removed too.  Planted: the lost set
+ * looked at before the gone segment in watch_check() gives -EIDRM. */
+static void test_gone_segment_with_its_set_removed(void **state)
+{
+	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	struct segment_info seg;
+	struct segment_identity id;
+	struct waiter a = { .w.fire = fire };
+	int owner, semid;
+	struct watch_seg *s;
+
+	assert_int_equal(segment_stat(shmid, false, &seg), 0);
+	identity_weak(&seg, &id);
+	s = watch_get(table, &owner, &id);
+	assert_int_equal(watch_start(table, s, &seg, 0), 0);
+	semid = watch_notify_semid(table, &seg);
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	assert_int_equal(shmctl(shmid, IPC_RMID, NULL), 0); /* nobody attached: destroyed */
+	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
+	watch_check(table);
+	assert_int_equal(a.fired, 1);
+	assert_int_equal(a.err, -ENOENT);
+	watch_stop(table, s);
+	watch_put(table, s);
+}
+
 /* A set changed by someone else (its owner's IPC_SET) is not provably
  * ours: left alone at the stop. */
 static void test_changed_set_left_alone(void **state)
@@ -262,6 +326,8 @@ int main(void)
 		cmocka_unit_test(test_state_per_lifetime),
 		cmocka_unit_test(test_set_handed_and_posted),
 		cmocka_unit_test(test_set_removed_by_its_owner),
+		cmocka_unit_test(test_read_after_set_removed_waits),
+		cmocka_unit_test(test_gone_segment_with_its_set_removed),
 		cmocka_unit_test(test_changed_set_left_alone),
 		cmocka_unit_test(test_reclaim_after_kill),
 	};
