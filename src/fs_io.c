@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "fs_caller.h"
 #include "fs_io.h"
 #include "log.h"
 #include "lockop.h"
@@ -83,11 +82,12 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 		  struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
-	struct segment_info *seg = &of->held;
+	struct segment_info *seg;
 	int ret;
 
 	if (!of)
 		return -ENOMEM;
+	seg = &of->held;
 	of->fs = fs;
 	of->shmid = expected->shmid;
 	of->is_next = is_next;
@@ -183,9 +183,18 @@ uint64_t open_file_size(const struct open_file *of)
 	return attach_size(of->att);
 }
 
-const struct segment_info *open_file_held(const struct open_file *of)
+int open_file_find_held(const struct segment_identity *life, struct segment_info *held)
 {
-	return &of->held;
+	struct open_file *of;
+
+	pthread_mutex_lock(&open_files_lock);
+	for (of = LIST_FIRST(&open_files); of; of = LIST_NEXT(of, link))
+		if (identity_strong_same(attach_identity(of->att), life))
+			break;
+	if (of)
+		*held = of->held; /* its size is the lifetime's: fixed */
+	pthread_mutex_unlock(&open_files_lock);
+	return of ? 0 : -ENOENT;
 }
 
 int open_file_fd(const struct open_file *of)
@@ -206,13 +215,6 @@ const struct segment_identity *open_file_identity(const struct open_file *of)
 const void *open_file_owner(const struct open_file *of)
 {
 	return of->att;
-}
-
-int open_file_check_access(const struct segment_info *held, void *ctx)
-{
-	const struct open_file_access *want = ctx;
-
-	return check_access(want->req, held, want->want);
 }
 
 /* ---- the lock ----------------------------------------------------------- */

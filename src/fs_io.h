@@ -30,12 +30,6 @@ typedef int (*open_file_check_fn)(const struct segment_info *held, void *ctx);
 int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
 		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
 		  struct open_file **out);
-/* A check for open_file_new(): check_access(req, held, want). */
-struct open_file_access {
-	fuse_req_t req;
-	int want;
-};
-int open_file_check_access(const struct segment_info *held, void *ctx);
 /* The file's release: stop watching, let go of all it holds. */
 void open_file_close(struct shmfs *fs, struct open_file *of);
 /* Files still open when the session ends: their releases never come. */
@@ -47,9 +41,11 @@ int open_file_shmid(const struct open_file *of);
  * same for every open file of that lifetime, for as long as one is open). */
 const struct segment_identity *open_file_identity(const struct open_file *of);
 const void *open_file_owner(const struct open_file *of);
-/* The segment as the open found it (IPC_STAT after its attach): what the
- * file shows of its lifetime once the kernel has destroyed it. */
-const struct segment_info *open_file_held(const struct open_file *of);
+/* The segment as a file still open on the lifetime life (strong: proven
+ * by an open) found it, IPC_STAT after its attach, with its size: what
+ * such a file shows once the kernel has destroyed the lifetime.  0, or
+ * -ENOENT if no file is open on it. */
+int open_file_find_held(const struct segment_identity *life, struct segment_info *held);
 /* The segment's own file (attach_fd()), or -1. */
 int open_file_fd(const struct open_file *of);
 

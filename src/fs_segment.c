@@ -23,43 +23,56 @@ static struct open_file *file_of(struct fuse_file_info *fi)
 	return (struct open_file *)(uintptr_t)fi->fh;
 }
 
+/* A check for open_file_new(): the caller's rights on the segment held. */
+struct open_file_access {
+	fuse_req_t req;
+	int want;
+};
+
+static int open_file_check_access(const struct segment_info *held, void *ctx)
+{
+	const struct open_file_access *want = ctx;
+
+	return check_access(want->req, held, want->want);
+}
+
 /* ---- attributes ------------------------------------------------------------ */
 
-/* The attributes of an open file (getattr and setattr that come with its
- * handle: ftruncate(2), and the kernel's GETATTR_FH): a file acts on its
- * own lifetime for as long as it is open, as an unlinked file does, so
- * it never answers ENOENT or ESTALE.  While the kernel still has the
- * lifetime (removed or not: a removed one shows link count 0), the
- * segment as it is now; once destroyed, the segment as the open found
- * it, with the file's size and link count 0. */
-static void reply_file_attr(fuse_req_t req, const struct node *n, struct open_file *of)
+/* The attributes of a segment or .next file.  A file acts on its own
+ * lifetime for as long as it is open, as an unlinked file does: while
+ * the kernel has the lifetime (removed or not: a removed one has link
+ * count 0), the segment as it is now; once destroyed, the segment as the
+ * open found it (its IPC_STAT after the attach), with link count 0.
+ * of: the file the request came with (ftruncate(2), GETATTR_FH), whose
+ * own lifetime answers whoever has the shmid now; or NULL: stat(2), and
+ * fstat(2), which the kernel sends without the file.  Then a file still
+ * open on the node's lifetime answers while nobody has the shmid, and
+ * once another segment has it, ESTALE: what makes a path look its name
+ * up again (the same request may be a stat of a name the kernel keeps). */
+static void reply_attr(fuse_req_t req, const struct node *n, struct open_file *of)
 {
-	double timeout = fs_of(req)->opts.attr_timeout;
 	struct segment_info seg;
 	struct stat st;
 	int ret = fs_segment_of(n, &seg);
+	bool destroyed = ret == -ENOENT || (of && ret == -ESTALE);
 
-	if (ret == -ENOENT || ret == -ESTALE) {
-		seg = *open_file_held(of);
-		seg.size = open_file_size(of);
-		seg.mode |= SEGMENT_MODE_DEST;
-		seg.nattch = 0;
-	} else if (ret) {
+	if (destroyed)
+		destroyed = open_file_find_held(of ? open_file_identity(of) : &n->life, &seg) == 0;
+	if (ret && !destroyed) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	if (destroyed) { /* as an unlinked file */
+		seg.mode |= SEGMENT_MODE_DEST;
+		seg.nattch = 0;
+	}
 	attr_of_segment(n->kind, &seg, &st);
-	fuse_reply_attr(req, &st, timeout);
+	fuse_reply_attr(req, &st, fs_of(req)->opts.attr_timeout);
 }
 
-/* getattr of a segment or .next file: through the file when the kernel
- * names one (fi), else the node's segment as it is now. */
 static void segment_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
-	if (fi && fi->fh)
-		reply_file_attr(req, n, file_of(fi));
-	else
-		fs_segment_getattr(req, n, NULL);
+	reply_attr(req, n, fi && fi->fh ? file_of(fi) : NULL);
 }
 
 /* After a truncation: the attributes as they are now.  A file opened for
@@ -77,7 +90,7 @@ static void setattr_truncated(fuse_req_t req, struct open_file *of, int err, voi
 	if (err)
 		fuse_reply_err(req, -err);
 	else
-		reply_file_attr(req, &t->n, of);
+		reply_attr(req, &t->n, of);
 	if (t->own_file)
 		open_file_close(fs, of);
 	free(t);

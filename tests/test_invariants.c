@@ -20,7 +20,8 @@
  *    shmat by the same user is, and reads the bytes that shmat reads,
  *    which are the model's;
  *  - every file kept open, and every mapping, reads its own lifetime's
- *    bytes, removed or not (never another lifetime's, never EIO);
+ *    bytes, removed or not (never another lifetime's, never EIO), and
+ *    fstat of a kept file shows its own lifetime (see check_fstat());
  *  - every set a user made is still there, unchanged (a marker value in
  *    its semaphore 0), until that user removes it; and after the daemon
  *    stops, no set of the daemon's is left.
@@ -794,6 +795,40 @@ static void check_segment(struct user *u, struct life *l)
 }
 
 /* A kept file and a mapping read their own lifetime's bytes. */
+/* fstat(2) of a kept file: its own lifetime's attributes (the kernel's
+ * while it has the lifetime, removed or not; once destroyed, as the open
+ * found them), never ENOENT; ESTALE only once another lifetime has the
+ * shmid (fstat comes to the daemon as a stat of the name would, and
+ * ESTALE is what makes a path look its name up again).  The kernel may
+ * answer from its attribute cache: the link count only goes from 1 to 0. */
+static void check_fstat(struct user *u, int slot)
+{
+	struct mailbox *mb = u->mb;
+	const struct slot *s = &u->slots[slot];
+	const struct life *l = &R.lives[s->life];
+
+	mb->slot = slot;
+	if (!call(u, A_FSTAT))
+		return;
+	if (mb->err == ESTALE && !l->exists && kseg_of(l->shmid))
+		return;
+	if (mb->err)
+		violation("%s fstat of the file kept open since step %d (life #%d, shmid %d%s): "
+			  "%s",
+			  uname_of(u), s->opened, l->seq, l->shmid, l->exists ? "" : ", destroyed",
+			  strerror(mb->err));
+	else if (mb->st.st_size != l->size || (!l->removed && mb->st.st_nlink != 1) ||
+		 (l->exists && ((mb->st.st_mode & 0777) != l->mode || mb->st.st_uid != l->uid ||
+				mb->st.st_gid != l->gid)))
+		violation("%s fstat of the file kept open since step %d (life #%d, shmid %d%s): "
+			  "size %ld mode %04o owner %u:%u links %lu, want size %ld mode %04o "
+			  "owner %u:%u%s",
+			  uname_of(u), s->opened, l->seq, l->shmid, l->exists ? "" : ", destroyed",
+			  (long)mb->st.st_size, mb->st.st_mode & 0777, mb->st.st_uid, mb->st.st_gid,
+			  (unsigned long)mb->st.st_nlink, l->size, l->mode, l->uid, l->gid,
+			  l->removed ? "" : " links 1");
+}
+
 static void check_kept(struct user *u)
 {
 	struct mailbox *mb = u->mb;
@@ -803,6 +838,8 @@ static void check_kept(struct user *u)
 		struct life *l;
 		char how[64];
 
+		if (s->used)
+			check_fstat(u, i);
 		if (!s->used || s->is_next || s->watched)
 			continue;
 		l = &R.lives[s->life];

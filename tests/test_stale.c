@@ -13,6 +13,9 @@
  *  - fstat(2) of that file never shows the new segment (ESTALE);
  *  - ftruncate(2) of it acts on its own segment: its size (EFBIG beyond
  *    it, whatever the new segment's), its bytes;
+ *  - a segment destroyed while a file of it is open (removed, nobody
+ *    attached) and whose shmid nobody has: fstat(2) of the file shows
+ *    its own attributes with link count 0, as an unlinked file's;
  *  - a lookup of the name (stat, open, mmap, a listing) shows the new
  *    segment, and nothing written through the old file reaches it.
  */
@@ -284,6 +287,39 @@ static void test_listing_leaves_old_file_alone(void **state)
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 }
 
+/* A segment removed with nobody attached is destroyed at once; the file
+ * still open on it acts on it as on an unlinked file: fstat shows its own
+ * attributes with link count 0, ftruncate checks its own size, its bytes
+ * stay.  Planted: getattr without the file's handle (fstat) not looking
+ * for an open file of the lifetime answers ENOENT. */
+static void test_destroyed_segment_stays_the_files(void **state)
+{
+	int id = make_as(VICTIM, 4096, 0600, SECRET, false);
+	int fd = open_as(VICTIM, id, SECRET);
+	char buf[64] = { 0 };
+	struct shmid_ds ds;
+	struct stat st;
+
+	as(VICTIM);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_int_equal(shmctl(id, IPC_STAT, &ds), -1); /* nobody attached: destroyed */
+	usleep(300 * 1000); /* past attr_timeout (0.1 s): the daemon is asked, not the cache */
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 4096);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(st.st_uid, VICTIM);
+	errno = 0;
+	assert_int_equal(ftruncate(fd, 4097), -1);
+	assert_int_equal(errno, EFBIG);
+	assert_int_equal(ftruncate(fd, (off_t)strlen(SECRET) + 1), 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
+	assert_string_equal(buf, SECRET);
+	assert_int_equal(buf[sizeof(buf) - 1], 0);
+	as_root();
+	close(fd);
+}
+
 static int setup(void **state)
 {
 	static const char *const args[] = { "-o", "allow_other", NULL };
@@ -309,6 +345,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_open_file_outlives_its_shmid),
 		cmocka_unit_test(test_same_user_another_process),
 		cmocka_unit_test(test_listing_leaves_old_file_alone),
+		cmocka_unit_test(test_destroyed_segment_stays_the_files),
 	};
 
 	shmfs_path = shmfs_path_arg(argc, argv);
