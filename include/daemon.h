@@ -99,6 +99,7 @@ struct shmfs_options {
 
 struct pending_table;
 struct open_text; /* the FUSE layer's rendered text files (fs_text.c) */
+struct open_file; /* the FUSE layer's open segment files (fs_io.c) */
 
 struct shmfs {
 	struct shmfs_options opts;
@@ -118,6 +119,9 @@ struct shmfs {
 	 * list is for the end of the session, whose releases never come. */
 	pthread_mutex_t texts_lock; /* guards texts only; a leaf (lockorder.h) */
 	LIST_HEAD(open_texts, open_text) texts;
+	/* Segment files open (fs_io.c), for the same reason. */
+	pthread_mutex_t open_files_lock; /* guards open_files only; a leaf (lockorder.h) */
+	LIST_HEAD(open_files, open_file) open_files;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */
 	struct pending_table *pending;

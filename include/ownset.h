@@ -65,7 +65,5 @@ void ownset_forget(struct own_set *s);
  * that is gone, after proving each; forget the records.  Returns how
  * many sets were removed. */
 int ownset_reclaim(void);
-/* How many sets of the daemon this process has recorded now. */
-int ownset_count(void);
 
 #endif

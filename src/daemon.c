@@ -30,6 +30,8 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	pthread_mutex_init(&fs->bg_lock, NULL);
 	pthread_mutex_init(&fs->texts_lock, NULL);
 	LIST_INIT(&fs->texts);
+	pthread_mutex_init(&fs->open_files_lock, NULL);
+	LIST_INIT(&fs->open_files);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&fs->bg_cond, &attr);
@@ -75,6 +77,7 @@ void shmfs_free(struct shmfs *fs)
 	listing_cache_free(fs->listings);
 	node_table_free(fs->nodes);
 	pthread_mutex_destroy(&fs->texts_lock);
+	pthread_mutex_destroy(&fs->open_files_lock);
 	pthread_mutex_destroy(&fs->bg_lock);
 	pthread_cond_destroy(&fs->bg_cond);
 	free(fs);

@@ -41,10 +41,6 @@ struct open_file {
 	bool poller_queued;
 };
 
-/* Guards the list of open files.  A leaf (lockorder.h): taken alone. */
-static pthread_mutex_t open_files_lock = PTHREAD_MUTEX_INITIALIZER;
-static LIST_HEAD(, open_file) open_files = LIST_HEAD_INITIALIZER(open_files);
-
 static void poller_fire(struct watch_waiter *w, int err);
 
 /* No notification set for uid's watch: say whether its budget
@@ -120,9 +116,9 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 		of->watching = true;
 	}
 	of->seen = watch_written(of->ws);
-	pthread_mutex_lock(&open_files_lock);
-	LIST_INSERT_HEAD(&open_files, of, link);
-	pthread_mutex_unlock(&open_files_lock);
+	pthread_mutex_lock(&fs->open_files_lock);
+	LIST_INSERT_HEAD(&fs->open_files, of, link);
+	pthread_mutex_unlock(&fs->open_files_lock);
 	*out = of;
 	return 0;
 
@@ -142,9 +138,9 @@ void open_file_close(struct shmfs *fs, struct open_file *of)
 {
 	bool parked;
 
-	pthread_mutex_lock(&open_files_lock);
+	pthread_mutex_lock(&fs->open_files_lock);
 	LIST_REMOVE(of, link);
-	pthread_mutex_unlock(&open_files_lock);
+	pthread_mutex_unlock(&fs->open_files_lock);
 	watch_cancel(fs->watches, &of->poller);
 	if (of->ph)
 		fuse_pollhandle_destroy(of->ph);
@@ -169,9 +165,9 @@ void open_files_close_all(struct shmfs *fs)
 	for (;;) {
 		struct open_file *of;
 
-		pthread_mutex_lock(&open_files_lock);
-		of = LIST_FIRST(&open_files);
-		pthread_mutex_unlock(&open_files_lock);
+		pthread_mutex_lock(&fs->open_files_lock);
+		of = LIST_FIRST(&fs->open_files);
+		pthread_mutex_unlock(&fs->open_files_lock);
 		if (!of)
 			break;
 		open_file_close(fs, of);
@@ -183,17 +179,18 @@ uint64_t open_file_size(const struct open_file *of)
 	return attach_size(of->att);
 }
 
-int open_file_find_held(const struct segment_identity *life, struct segment_info *held)
+int open_file_find_held(struct shmfs *fs, const struct segment_identity *life,
+			struct segment_info *held)
 {
 	struct open_file *of;
 
-	pthread_mutex_lock(&open_files_lock);
-	for (of = LIST_FIRST(&open_files); of; of = LIST_NEXT(of, link))
+	pthread_mutex_lock(&fs->open_files_lock);
+	for (of = LIST_FIRST(&fs->open_files); of; of = LIST_NEXT(of, link))
 		if (identity_strong_same(attach_identity(of->att), life))
 			break;
 	if (of)
 		*held = of->held; /* its size is the lifetime's: fixed */
-	pthread_mutex_unlock(&open_files_lock);
+	pthread_mutex_unlock(&fs->open_files_lock);
 	return of ? 0 : -ENOENT;
 }
 

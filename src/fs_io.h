@@ -45,7 +45,8 @@ const void *open_file_owner(const struct open_file *of);
  * by an open) found it, IPC_STAT after its attach, with its size: what
  * such a file shows once the kernel has destroyed the lifetime.  0, or
  * -ENOENT if no file is open on it. */
-int open_file_find_held(const struct segment_identity *life, struct segment_info *held);
+int open_file_find_held(struct shmfs *fs, const struct segment_identity *life,
+			struct segment_info *held);
 /* The segment's own file (attach_fd()), or -1. */
 int open_file_fd(const struct open_file *of);
 

@@ -57,7 +57,8 @@ static void reply_attr(fuse_req_t req, const struct node *n, struct open_file *o
 	bool destroyed = ret == -ENOENT || (of && ret == -ESTALE);
 
 	if (destroyed)
-		destroyed = open_file_find_held(of ? open_file_identity(of) : &n->life, &seg) == 0;
+		destroyed = open_file_find_held(fs_of(req), of ? open_file_identity(of) : &n->life,
+						&seg) == 0;
 	if (ret && !destroyed) {
 		fuse_reply_err(req, -ret);
 		return;

@@ -14,7 +14,9 @@
  * touch, and when there are none the toucher gets SIGBUS: through the
  * mapping, the daemon would die of a user's segment.  Its copies are
  * guarded: SIGBUS in them jumps back and the request fails with EFAULT. */
-/* volatile: the stores around the copy must not be optimised away */
+/* File-scope: the SIGBUS handler finds the copy to jump out of here (a
+ * handler gets no state of ours); each thread's own.  volatile: the
+ * stores around the copy must not be optimised away. */
 static __thread sigjmp_buf *volatile copy_guard;
 static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
 
@@ -76,7 +78,8 @@ int guarded_zero(void *dst, size_t n)
 	return 0;
 }
 
-/* One buffer per thread for reads that are not spliced. */
+/* One buffer per thread for reads that are not spliced: a key of the
+ * process's, as libfuse's workers come and go with no hook of ours. */
 static pthread_key_t read_buffer_key;
 static pthread_once_t read_buffer_once = PTHREAD_ONCE_INIT;
 

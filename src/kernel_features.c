@@ -108,8 +108,10 @@ struct open_file {
 	int32_t backing_id;  /* > 0: its inode's backing file */
 };
 
-/* One mount per process: libfuse hands the custom I/O the session's
- * userdata (the filesystem's), so the state is the module's own. */
+/* File-scope, not in struct shmfs: libfuse 3.14's custom I/O callbacks
+ * (kf_read, kf_writev) get only the session's userdata, which is the
+ * filesystem's own (struct shmfs here, another struct in bench/nullfs.c),
+ * not this module's; one session per process. */
 static struct {
 	/* Guards everything below but pending (atomic), across the backing
 	 * ioctls (which wait on no one).  A leaf (lockorder.h): taken alone,

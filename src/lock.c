@@ -79,7 +79,10 @@ static int try_acquire(int semid, struct sembuf *ops, size_t nops, uint64_t slic
 }
 
 /* Set once the daemon serves requests: from then on only a thread of the
- * parking module (lockwait.c) may wait for a lock. */
+ * parking module (lockwait.c) may wait for a lock.  File-scope, not in
+ * struct shmfs: a rule of the whole process, checked in lock_acquire(),
+ * which tests and programs outside the daemon call with no shmfs at
+ * hand; thread_may_block is each thread's own. */
 static bool blocking_forbidden;
 static __thread bool thread_may_block;
 

@@ -16,8 +16,6 @@
 
 #define DEFAULT_STATE_DIR "/run/shmfs"
 
-static int live_sets;
-
 static const char *state_dir(void)
 {
 	const char *dir = getenv("SHMFS_STATE_DIR");
@@ -197,7 +195,6 @@ int ownset_make(int nsems, struct own_set *out)
 	if (ret)
 		log_once_unrecorded(ret);
 	out->recorded = ret == 0;
-	__atomic_add_fetch(&live_sets, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -245,7 +242,6 @@ int ownset_remove(struct own_set *s)
 		ret = errno == EINVAL || errno == EIDRM ? 0 : -errno;
 	record_drop(s);
 	s->semid = -1;
-	__atomic_sub_fetch(&live_sets, 1, __ATOMIC_RELAXED);
 	return ret;
 }
 
@@ -255,12 +251,6 @@ void ownset_forget(struct own_set *s)
 		return;
 	record_drop(s);
 	s->semid = -1;
-	__atomic_sub_fetch(&live_sets, 1, __ATOMIC_RELAXED);
-}
-
-int ownset_count(void)
-{
-	return __atomic_load_n(&live_sets, __ATOMIC_RELAXED);
 }
 
 /* ---- after a kill -9 ------------------------------------------------------- */
