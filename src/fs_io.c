@@ -18,7 +18,6 @@
 struct open_file {
 	LIST_ENTRY(open_file) link;
 	struct shmfs *fs;
-	int shmid;
 	struct attach *att;
 	struct segment_info held; /* IPC_STAT after the attach, at the open */
 	struct lock_hold *hold;
@@ -85,7 +84,6 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 		return -ENOMEM;
 	seg = &of->held;
 	of->fs = fs;
-	of->shmid = expected->shmid;
 	of->is_next = is_next;
 	pthread_mutex_init(&of->poll_lock, NULL);
 	of->poller.fire = poller_fire;
@@ -152,7 +150,7 @@ void open_file_close(struct shmfs *fs, struct open_file *of)
 	if (parked)
 		log_warning("shmfs: segment %d kept attached: detaching it would destroy it "
 			    "(kernel.shm_rmid_forced=1)\n",
-			    of->shmid);
+			    of->held.shmid);
 	/* an attachment to let go of later: the background thread sweeps */
 	if (parked || fs->opts.attach_cache > 0)
 		daemon_kick(fs);
@@ -201,7 +199,7 @@ int open_file_fd(const struct open_file *of)
 
 int open_file_shmid(const struct open_file *of)
 {
-	return of->shmid;
+	return of->held.shmid;
 }
 
 const struct segment_identity *open_file_identity(const struct open_file *of)
@@ -567,7 +565,7 @@ void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle
 		pthread_mutex_lock(&of->poll_lock);
 		if (!of->watching &&
 		    watch_start(fs->watches, of->ws,
-				segment_stat(of->shmid, false, &seg) == 0 ? &seg : NULL,
+				segment_stat(of->held.shmid, false, &seg) == 0 ? &seg : NULL,
 				fuse_req_ctx(req)->uid) == 0)
 			of->watching = true;
 		pthread_mutex_unlock(&of->poll_lock);
