@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "daemon.h"
 #include "ownset.h"
 #include "pending.h"
@@ -15,8 +16,6 @@
 #define WATCH_TICK_MS	 10  /* while someone waits for a write */
 #define SWEEP_TICK_MS	 1000
 #define SPLICE_REPROBE_S 1
-#define NSEC_PER_MSEC	 1000000L
-#define NSEC_PER_SEC	 1000000000L
 
 struct shmfs *shmfs_new(const struct shmfs_options *opts)
 {
@@ -83,40 +82,19 @@ void shmfs_free(struct shmfs *fs)
 	free(fs);
 }
 
-static void deadline_in(struct timespec *t, long ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, t);
-	t->tv_sec += ms / 1000;
-	t->tv_nsec += (ms % 1000) * NSEC_PER_MSEC;
-	if (t->tv_nsec >= NSEC_PER_SEC) {
-		t->tv_sec++;
-		t->tv_nsec -= NSEC_PER_SEC;
-	}
-}
-
-static bool reached(const struct timespec *t)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > t->tv_sec || (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
-}
-
 /* Sleep until kicked, or until the next tick while there is work. */
 static void *background_main(void *arg)
 {
 	struct shmfs *fs = arg;
 	bool watching = true, sweeping = true;
-	struct timespec next_sweep, until;
+	uint64_t next_sweep = clock_deadline_ns(SWEEP_TICK_MS);
+	struct timespec until;
 
-	deadline_in(&next_sweep, SWEEP_TICK_MS);
 	pthread_mutex_lock(&fs->bg_lock);
 	while (!fs->stopping) {
 		if (!fs->bg_kicked) {
-			if (watching)
-				deadline_in(&until, WATCH_TICK_MS);
-			else
-				until = next_sweep;
+			until = clock_timespec(watching ? clock_deadline_ns(WATCH_TICK_MS)
+							: next_sweep);
 			if (watching || sweeping)
 				pthread_cond_timedwait(&fs->bg_cond, &fs->bg_lock, &until);
 			else
@@ -132,9 +110,9 @@ static void *background_main(void *arg)
 		pthread_mutex_unlock(&fs->bg_lock);
 		if (watching)
 			watching = watch_check(fs->watches);
-		if (sweeping && reached(&next_sweep)) {
+		if (sweeping && clock_now_ns() >= next_sweep) {
 			sweeping = attach_sweep(fs->attaches);
-			deadline_in(&next_sweep, SWEEP_TICK_MS);
+			next_sweep = clock_deadline_ns(SWEEP_TICK_MS);
 		}
 		pthread_mutex_lock(&fs->bg_lock);
 	}
@@ -219,6 +197,9 @@ static size_t splice_limit(void)
 	return got > spare + page ? (got - spare) & ~(page - 1) : 0;
 }
 
+/* Seconds of the coarse monotonic clock (not clock.h's precise one):
+ * read at every read that may be spliced, where a second's precision
+ * is all that is asked and the coarse read is the cheapest. */
 static long monotonic_s(void)
 {
 	struct timespec now;

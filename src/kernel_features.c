@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <linux/fuse.h>
 
+#include "array.h"
 #include "config.h"
 #include "kernel_features.h"
 
@@ -135,21 +136,6 @@ static struct {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.devfd = -1,
 };
-
-static bool grow(void **array, size_t *cap, size_t n, size_t elem)
-{
-	size_t new_cap = *cap ? *cap * 2 : 16;
-	void *p;
-
-	if (n < *cap)
-		return true;
-	p = realloc(*array, new_cap * elem);
-	if (!p)
-		return false;
-	*array = p;
-	*cap = new_cap;
-	return true;
-}
 
 /* SHMFS_MASK_KERNEL_FEATURES: the features to treat as not offered. */
 static unsigned int masked_features(void)
@@ -291,14 +277,16 @@ void kernel_features_init(struct fuse_conn_info *conn)
 int kernel_features_open(fuse_req_t req, fuse_ino_t ino, const void *owner, int fd,
 			 struct fuse_file_info *fi)
 {
-	struct open_file f = { .fh = fi->fh, .ino = ino, .owner = owner };
+	struct open_file f = { .fh = fi->fh, .ino = ino, .owner = owner }, *files;
 	int ret = 0;
 
 	pthread_mutex_lock(&kf.lock);
 	if (!kf.passthrough && !kf.parallel_writes)
 		goto out;
-	if (!grow((void **)&kf.files, &kf.files_cap, kf.nfiles, sizeof(*kf.files)))
+	files = array_grow(kf.files, kf.nfiles, &kf.files_cap, sizeof(*kf.files));
+	if (!files)
 		goto out; /* no memory: no features, as an old kernel */
+	kf.files = files;
 	if (kf.parallel_writes)
 		f.open_flags |= FOPEN_PARALLEL_DIRECT_WRITES;
 	if (kf.passthrough)
@@ -385,8 +373,12 @@ static void note_request(const char *buf, size_t len)
 
 	memcpy(&in, buf, sizeof(in));
 	if (in.opcode == FUSE_OPEN) {
+		uint64_t *opens;
+
 		pthread_mutex_lock(&kf.lock);
-		if (grow((void **)&kf.opens, &kf.opens_cap, kf.nopens, sizeof(*kf.opens))) {
+		opens = array_grow(kf.opens, kf.nopens, &kf.opens_cap, sizeof(*kf.opens));
+		if (opens) {
+			kf.opens = opens;
 			kf.opens[kf.nopens++] = in.unique;
 			__atomic_add_fetch(&kf.pending, 1, __ATOMIC_RELEASE);
 		}

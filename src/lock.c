@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "lock.h"
 #include "semun.h"
 #include "share.h"
@@ -25,23 +26,12 @@
 /* How often a wait looks at its abort callback. */
 #define LOCK_SLICE_MS 10
 
-#define NSEC_PER_MSEC 1000000ull
-#define NSEC_PER_SEC  1000000000ull
-
 /* The protocol's semaphores; semaphore 0 belongs to IPC::ShareLite, which
  * uses it to mark a share as initialised. */
 #define SEM_MARK    0
 #define SEM_READERS 1
 #define SEM_WRITER  2
 #define LOCK_NSEMS  3
-
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
 
 /* Fill ops with the semop of acquiring mode; returns how many. */
 static size_t lock_ops(enum lock_mode mode, struct sembuf ops[3])
@@ -62,10 +52,7 @@ static size_t lock_ops(enum lock_mode mode, struct sembuf ops[3])
  * -EAGAIN when the slice ran out. */
 static int try_acquire(int semid, struct sembuf *ops, size_t nops, uint64_t slice_ns)
 {
-	struct timespec ts = {
-		.tv_sec = (time_t)(slice_ns / NSEC_PER_SEC),
-		.tv_nsec = (long)(slice_ns % NSEC_PER_SEC),
-	};
+	struct timespec ts = clock_timespec(slice_ns);
 	struct sembuf now[3];
 
 	if (slice_ns > 0)
@@ -106,24 +93,24 @@ int lock_acquire(int semid, enum lock_mode mode, unsigned int timeout_ms, lock_a
 {
 	struct sembuf ops[3];
 	size_t nops = lock_ops(mode, ops);
-	uint64_t deadline = monotonic_ns() + (uint64_t)timeout_ms * NSEC_PER_MSEC;
+	uint64_t deadline = clock_deadline_ns(timeout_ms);
 
 	/* No worker waits: the rule of the whole daemon, checked here. */
 	assert(timeout_ms == 0 || lock_blocking_allowed());
 
 	for (;;) {
-		uint64_t now = monotonic_ns();
+		uint64_t now = clock_now_ns();
 		uint64_t slice = deadline > now ? deadline - now : 0;
 		int ret;
 
-		if (slice > LOCK_SLICE_MS * NSEC_PER_MSEC)
-			slice = LOCK_SLICE_MS * NSEC_PER_MSEC;
+		if (slice > LOCK_SLICE_MS * CLOCK_NS_PER_MS)
+			slice = LOCK_SLICE_MS * CLOCK_NS_PER_MS;
 		ret = try_acquire(semid, ops, nops, slice);
 		if (ret != -EAGAIN && ret != -EINTR)
 			return ret;
 		if (abort && abort(arg))
 			return -EINTR;
-		if (monotonic_ns() >= deadline)
+		if (clock_now_ns() >= deadline)
 			return -ETIMEDOUT;
 	}
 }

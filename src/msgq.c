@@ -14,6 +14,7 @@
 
 #include "array.h"
 #include "msgq.h"
+#include "sysvipc.h"
 #include "sidecar.h"
 #include "textbuf.h"
 
@@ -26,11 +27,6 @@
 
 #define PROC_MSG     "/proc/sysvipc/msg"
 #define PROC_COLUMNS 14
-
-static int gone_or(int err)
-{
-	return err == EINVAL || err == EIDRM ? -ENOENT : -err;
-}
 
 int msgq_parse_proc_line(const char *line, struct msgq_info *out)
 {
@@ -101,107 +97,83 @@ static void info_from_msqid_ds(int msqid, const struct msqid_ds *ds, struct msgq
 	out->ctime = ds->msg_ctime;
 }
 
-static int each_from_proc(int (*fn)(const struct msgq_info *q, void *arg), void *arg)
+/* ---- the table (sysvipc.h) ---------------------------------------------- */
+
+static int parse_line(const char *line, void *q)
 {
-	char line[512];
-	FILE *f = fopen(PROC_MSG, "re");
-	int ret = 0;
-
-	if (!f)
-		return -ENODEV;
-	setvbuf(f, NULL, _IOFBF, 64 * 1024);
-	if (!fgets(line, sizeof(line), f)) {
-		fclose(f);
-		return -ENODEV;
-	}
-	while (!ret && fgets(line, sizeof(line), f)) {
-		struct msgq_info q;
-
-		if (msgq_parse_proc_line(line, &q) == 0)
-			ret = fn(&q, arg);
-	}
-	fclose(f);
-	return ret;
+	return msgq_parse_proc_line(line, q);
 }
 
-static int each_from_stat_loop(int (*fn)(const struct msgq_info *q, void *arg), void *arg)
+static int max_index(void)
 {
 	struct msginfo info;
-	int maxidx = msgctl(0, MSG_INFO, (struct msqid_ds *)&info), ret = 0;
+	int maxidx = msgctl(0, MSG_INFO, (struct msqid_ds *)&info);
 
-	if (maxidx < 0)
-		return -errno;
-	for (int idx = 0; !ret && idx <= maxidx; idx++) {
-		struct msqid_ds ds;
-		struct msgq_info q;
-		int msqid = msgctl(idx, MSG_STAT_ANY, &ds);
+	return maxidx < 0 ? -errno : maxidx;
+}
 
-		if (msqid < 0 && errno == EINVAL)
-			msqid = msgctl(idx, MSG_STAT, &ds);
-		if (msqid < 0)
-			continue;
-		info_from_msqid_ds(msqid, &ds, &q);
-		ret = fn(&q, arg);
-	}
-	return ret;
+static int stat_index(int idx, bool any, void *q)
+{
+	struct msqid_ds ds;
+	int msqid = msgctl(idx, any ? MSG_STAT_ANY : MSG_STAT, &ds);
+
+	if (msqid >= 0)
+		info_from_msqid_ds(msqid, &ds, q);
+	return msqid;
+}
+
+static int stat_id(int msqid, void *q)
+{
+	struct msqid_ds ds;
+
+	if (msgctl(msqid, IPC_STAT, &ds) != 0)
+		return -1;
+	info_from_msqid_ds(msqid, &ds, q);
+	return 0;
+}
+
+static int id_of(const void *q)
+{
+	return ((const struct msgq_info *)q)->msqid;
+}
+
+static const struct sysvipc_kind msg_kind = {
+	.proc = PROC_MSG,
+	.parse = parse_line,
+	.max_index = max_index,
+	.stat_index = stat_index,
+	.stat_id = stat_id,
+	.id_of = id_of,
+};
+
+struct each {
+	int (*fn)(const struct msgq_info *q, void *arg);
+	void *arg;
+};
+
+static int call_each(void *q, void *arg)
+{
+	const struct each *e = arg;
+
+	return e->fn(q, e->arg);
 }
 
 int msgq_each(int (*fn)(const struct msgq_info *q, void *arg), void *arg)
 {
-	int ret = each_from_proc(fn, arg);
+	struct msgq_info q;
+	struct each e = { .fn = fn, .arg = arg };
 
-	return ret == -ENODEV ? each_from_stat_loop(fn, arg) : ret;
-}
-
-struct find {
-	int msqid;
-	struct msgq_info *out;
-	bool found;
-};
-
-static int find_one(const struct msgq_info *q, void *arg)
-{
-	struct find *f = arg;
-
-	if (q->msqid != f->msqid)
-		return 0;
-	*f->out = *q;
-	f->found = true;
-	return 1;
-}
-
-static int stat_without_permission(int msqid, struct msgq_info *out)
-{
-	static const int index_bits[] = { 15, 24 };
-	struct find f = { .msqid = msqid, .out = out };
-	struct msqid_ds ds;
-	int ret;
-
-	for (size_t i = 0; i < sizeof(index_bits) / sizeof(index_bits[0]); i++) {
-		if (msgctl(msqid & ((1 << index_bits[i]) - 1), MSG_STAT_ANY, &ds) == msqid) {
-			info_from_msqid_ds(msqid, &ds, out);
-			return 0;
-		}
-	}
-	ret = msgq_each(find_one, &f);
-	if (ret < 0)
-		return ret;
-	return f.found ? 0 : -ENOENT;
+	return sysvipc_each(&msg_kind, &q, call_each, &e);
 }
 
 int msgq_stat(int msqid, struct msgq_info *out)
 {
-	struct msqid_ds ds;
+	struct msgq_info q;
+	int ret = sysvipc_stat(&msg_kind, msqid, &q);
 
-	if (msqid < 0)
-		return -ENOENT;
-	if (msgctl(msqid, IPC_STAT, &ds) == 0) {
-		info_from_msqid_ds(msqid, &ds, out);
-		return 0;
-	}
-	if (errno == EACCES)
-		return stat_without_permission(msqid, out);
-	return gone_or(errno);
+	if (ret == 0)
+		*out = q;
+	return ret;
 }
 
 int msgq_find_key(int32_t key)
@@ -249,13 +221,13 @@ ssize_t msgq_copy(int msqid, size_t index, long *mtype, void *buf, size_t size)
 			return msgctl(msqid, IPC_STAT, &ds) == 0 ? -E2BIG : -ENOENT;
 		}
 	default:
-		return gone_or(errno);
+		return sysvipc_gone_or(errno);
 	}
 }
 
 int msgq_remove(int msqid)
 {
-	return msgctl(msqid, IPC_RMID, NULL) == 0 ? 0 : gone_or(errno);
+	return msgctl(msqid, IPC_RMID, NULL) == 0 ? 0 : sysvipc_gone_or(errno);
 }
 
 int msgq_set_perm(int msqid, uid_t uid, gid_t gid, unsigned int mode)
@@ -264,11 +236,11 @@ int msgq_set_perm(int msqid, uid_t uid, gid_t gid, unsigned int mode)
 
 	/* IPC_SET also sets msg_qbytes: it must be the queue's own. */
 	if (msgctl(msqid, IPC_STAT, &ds) != 0)
-		return gone_or(errno);
+		return sysvipc_gone_or(errno);
 	ds.msg_perm.uid = uid;
 	ds.msg_perm.gid = gid;
 	ds.msg_perm.mode = mode & 0777;
-	return msgctl(msqid, IPC_SET, &ds) == 0 ? 0 : gone_or(errno);
+	return msgctl(msqid, IPC_SET, &ds) == 0 ? 0 : sysvipc_gone_or(errno);
 }
 
 /* The kernel's msgmax: the largest message that can be sent now. */

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "orphan.h"
 #include "ownset.h"
 #include "semun.h"
 
@@ -27,9 +28,8 @@ static const char *state_dir(void)
  * process it is (a pid alone comes back). */
 static unsigned long long start_time(pid_t pid)
 {
-	char path[64], buf[1024];
+	char path[64], buf[1024], state;
 	unsigned long long t = 0;
-	const char *p;
 	ssize_t n;
 	int fd;
 
@@ -41,14 +41,7 @@ static unsigned long long start_time(pid_t pid)
 	close(fd);
 	if (n <= 0)
 		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the name may hold anything but ends there */
-	/* after ")": state is field 3, starttime field 22 */
-	for (int field = 2; p && field < 22; field++)
-		p = strchr(p + 1, ' ');
-	if (p)
-		t = strtoull(p + 1, NULL, 10);
-	return t;
+	return orphan_parse_stat(buf, (size_t)n, &state, &t) == 0 ? t : 0;
 }
 
 /* The IPC namespace's directory of records; with mine, this daemon's

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "segment.h"
+#include "sysvipc.h"
 
 #ifndef SHM_STAT_ANY
 #define SHM_STAT_ANY 15
@@ -134,60 +135,56 @@ static struct segment_info *list_push(struct segment_list *list)
 	return &list->v[list->n++];
 }
 
-/* -ENODEV: no /proc to read (the caller falls back); otherwise what fn
- * returned, or 0. */
-static int each_from_proc(int (*fn)(const struct segment_info *seg, void *arg), void *arg)
+/* ---- the table (sysvipc.h) ---------------------------------------------- */
+
+static int parse_line(const char *line, void *seg)
 {
-	char line[512];
-	FILE *f = fopen(PROC_SHM, "re");
-	int ret = 0;
-
-	if (!f)
-		return -ENODEV;
-	/* The kernel renders a seq_file read by read: fewer, bigger ones. */
-	setvbuf(f, NULL, _IOFBF, 64 * 1024);
-	/* The first line is the column header. */
-	if (!fgets(line, sizeof(line), f)) {
-		fclose(f);
-		return -ENODEV;
-	}
-	while (!ret && fgets(line, sizeof(line), f)) {
-		struct segment_info seg;
-
-		if (segment_parse_proc_line(line, &seg) == 0)
-			ret = fn(&seg, arg);
-	}
-	fclose(f);
-	return ret;
+	return segment_parse_proc_line(line, seg);
 }
 
-static int each_from_stat_loop(int (*fn)(const struct segment_info *seg, void *arg), void *arg)
+static int max_index(void)
 {
-	struct shm_info shm_info;
-	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)&shm_info), ret = 0;
+	struct shm_info info;
+	int maxidx = shmctl(0, SHM_INFO, (struct shmid_ds *)&info);
 
-	if (maxidx < 0)
-		return -errno;
-	for (int idx = 0; !ret && idx <= maxidx; idx++) {
-		struct segment_info seg;
-		struct shmid_ds ds;
-		int shmid = shmctl(idx, SHM_STAT_ANY, &ds);
+	return maxidx < 0 ? -errno : maxidx;
+}
 
-		if (shmid < 0 && errno == EINVAL)
-			shmid = shmctl(idx, SHM_STAT, &ds);
-		if (shmid < 0)
-			continue;
-		info_from_shmid_ds(shmid, &ds, &seg);
-		ret = fn(&seg, arg);
-	}
-	return ret;
+static int stat_index(int idx, bool any, void *seg)
+{
+	struct shmid_ds ds;
+	int shmid = shmctl(idx, any ? SHM_STAT_ANY : SHM_STAT, &ds);
+
+	if (shmid >= 0)
+		info_from_shmid_ds(shmid, &ds, seg);
+	return shmid;
+}
+
+static const struct sysvipc_kind shm_kind = {
+	.proc = PROC_SHM,
+	.parse = parse_line,
+	.max_index = max_index,
+	.stat_index = stat_index,
+};
+
+struct each {
+	int (*fn)(const struct segment_info *seg, void *arg);
+	void *arg;
+};
+
+static int call_each(void *seg, void *arg)
+{
+	const struct each *e = arg;
+
+	return e->fn(seg, e->arg);
 }
 
 int segment_each(int (*fn)(const struct segment_info *seg, void *arg), void *arg)
 {
-	int ret = each_from_proc(fn, arg);
+	struct segment_info seg;
+	struct each e = { .fn = fn, .arg = arg };
 
-	return ret == -ENODEV ? each_from_stat_loop(fn, arg) : ret;
+	return sysvipc_each(&shm_kind, &seg, call_each, &e);
 }
 
 static int list_add(const struct segment_info *seg, void *arg)
@@ -262,30 +259,16 @@ static int stat_from_proc(int shmid, struct segment_info *out)
 	return ret;
 }
 
-/* The kernel numbers a segment's id as seq * IPCMNI + index, IPCMNI being
- * 32,768 (1 << 24 with ipcmni_extend): SHM_STAT_ANY of the index is one
- * segment's metadata with no permission asked, whatever the number of
- * segments.  -ENODEV if that does not find it (no SHM_STAT_ANY before
- * 4.17, another numbering, or removed meanwhile). */
+/* One segment's metadata with no permission asked, by its index
+ * (sysvipc_stat_by_index()); -ENODEV: the scan decides. */
 static int stat_by_index(int shmid, struct segment_info *out)
 {
-	static const int index_bits[] = { 15, 24 };
-	struct shmid_ds ds;
+	struct segment_info seg;
+	int ret = sysvipc_stat_by_index(&shm_kind, shmid, &seg);
 
-	for (size_t i = 0; i < sizeof(index_bits) / sizeof(index_bits[0]); i++) {
-		int idx = shmid & ((1 << index_bits[i]) - 1);
-		int id = shmctl(idx, SHM_STAT_ANY, &ds);
-
-		if (id == shmid) {
-			info_from_shmid_ds(shmid, &ds, out);
-			return 0;
-		}
-		if (id < 0 && errno != EINVAL)
-			return -ENODEV;
-	}
-	/* Not found at either index (the caller saw it exist: removed
-	 * since, or numbered otherwise): the scan decides. */
-	return -ENODEV;
+	if (ret == 0)
+		*out = seg;
+	return ret;
 }
 
 static int stat_by_scan(int shmid, struct segment_info *out)
@@ -366,7 +349,7 @@ int segment_attach(int shmid, bool writable, void **addr)
 	void *p = shmat(shmid, NULL, writable ? 0 : SHM_RDONLY);
 
 	if (p == (void *)-1)
-		return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+		return sysvipc_gone_or(errno);
 	*addr = p;
 	return 0;
 }
@@ -402,7 +385,7 @@ int segment_remove(int shmid)
 {
 	if (shmctl(shmid, IPC_RMID, NULL) == 0)
 		return 0;
-	return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+	return sysvipc_gone_or(errno);
 }
 
 int segment_set_perm(int shmid, uid_t uid, gid_t gid, unsigned int mode)
@@ -415,14 +398,14 @@ int segment_set_perm(int shmid, uid_t uid, gid_t gid, unsigned int mode)
 	ds.shm_perm.mode = mode & 0777;
 	if (shmctl(shmid, IPC_SET, &ds) == 0)
 		return 0;
-	return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+	return sysvipc_gone_or(errno);
 }
 
 int segment_set_locked(int shmid, bool locked)
 {
 	if (shmctl(shmid, locked ? SHM_LOCK : SHM_UNLOCK, NULL) == 0)
 		return 0;
-	return errno == EINVAL || errno == EIDRM ? -ENOENT : -errno;
+	return sysvipc_gone_or(errno);
 }
 
 bool segment_rmid_forced(void)

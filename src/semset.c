@@ -18,6 +18,7 @@
 
 #include "semset.h"
 #include "semun.h"
+#include "sysvipc.h"
 #include "sidecar.h"
 #include "textbuf.h"
 
@@ -27,12 +28,6 @@
 
 #define PROC_SEM     "/proc/sysvipc/sem"
 #define PROC_COLUMNS 10
-
-/* EINVAL and EIDRM both mean: no set with this id (any more). */
-static int gone_or(int err)
-{
-	return err == EINVAL || err == EIDRM ? -ENOENT : -err;
-}
 
 int semset_parse_proc_line(const char *line, struct semset_info *out)
 {
@@ -90,116 +85,86 @@ static void info_from_semid_ds(int semid, const struct semid_ds *ds, struct sems
 	out->ctime = ds->sem_ctime;
 }
 
-static int each_from_proc(int (*fn)(const struct semset_info *set, void *arg), void *arg)
+/* ---- the table (sysvipc.h) ---------------------------------------------- */
+
+static int parse_line(const char *line, void *set)
 {
-	char line[512];
-	FILE *f = fopen(PROC_SEM, "re");
-	int ret = 0;
-
-	if (!f)
-		return -ENODEV;
-	setvbuf(f, NULL, _IOFBF, 64 * 1024);
-	if (!fgets(line, sizeof(line), f)) { /* the header */
-		fclose(f);
-		return -ENODEV;
-	}
-	while (!ret && fgets(line, sizeof(line), f)) {
-		struct semset_info set;
-
-		if (semset_parse_proc_line(line, &set) == 0)
-			ret = fn(&set, arg);
-	}
-	fclose(f);
-	return ret;
+	return semset_parse_proc_line(line, set);
 }
 
-static int each_from_stat_loop(int (*fn)(const struct semset_info *set, void *arg), void *arg)
+static int max_index(void)
 {
 	struct seminfo info;
 	union semun u = { .__buf = &info };
-	int maxidx = semctl(0, 0, SEM_INFO, u), ret = 0;
+	int maxidx = semctl(0, 0, SEM_INFO, u);
 
-	if (maxidx < 0)
-		return -errno;
-	for (int idx = 0; !ret && idx <= maxidx; idx++) {
-		struct semid_ds ds;
-		struct semset_info set;
-		union semun arg_ds = { .buf = &ds };
-		int semid = semctl(idx, 0, SEM_STAT_ANY, arg_ds);
+	return maxidx < 0 ? -errno : maxidx;
+}
 
-		if (semid < 0 && errno == EINVAL)
-			semid = semctl(idx, 0, SEM_STAT, arg_ds);
-		if (semid < 0)
-			continue;
-		info_from_semid_ds(semid, &ds, &set);
-		ret = fn(&set, arg);
-	}
-	return ret;
+static int stat_index(int idx, bool any, void *set)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	int semid = semctl(idx, 0, any ? SEM_STAT_ANY : SEM_STAT, arg);
+
+	if (semid >= 0)
+		info_from_semid_ds(semid, &ds, set);
+	return semid;
+}
+
+static int stat_id(int semid, void *set)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+
+	if (semctl(semid, 0, IPC_STAT, arg) != 0)
+		return -1;
+	info_from_semid_ds(semid, &ds, set);
+	return 0;
+}
+
+static int id_of(const void *set)
+{
+	return ((const struct semset_info *)set)->semid;
+}
+
+static const struct sysvipc_kind sem_kind = {
+	.proc = PROC_SEM,
+	.parse = parse_line,
+	.max_index = max_index,
+	.stat_index = stat_index,
+	.stat_id = stat_id,
+	.id_of = id_of,
+};
+
+struct each {
+	int (*fn)(const struct semset_info *set, void *arg);
+	void *arg;
+};
+
+static int call_each(void *set, void *arg)
+{
+	const struct each *e = arg;
+
+	return e->fn(set, e->arg);
 }
 
 int semset_each(int (*fn)(const struct semset_info *set, void *arg), void *arg)
 {
-	int ret = each_from_proc(fn, arg);
+	struct semset_info set;
+	struct each e = { .fn = fn, .arg = arg };
 
-	return ret == -ENODEV ? each_from_stat_loop(fn, arg) : ret;
-}
-
-struct find {
-	int semid;
-	struct semset_info *out;
-	bool found;
-};
-
-static int find_one(const struct semset_info *set, void *arg)
-{
-	struct find *f = arg;
-
-	if (set->semid != f->semid)
-		return 0;
-	*f->out = *set;
-	f->found = true;
-	return 1;
-}
-
-/* The id is seq * IPCMNI + index, IPCMNI 32,768 (1 << 24 with
- * ipcmni_extend): SEM_STAT_ANY of the index costs the same for any
- * number of sets.  Then a scan. */
-static int stat_without_permission(int semid, struct semset_info *out)
-{
-	static const int index_bits[] = { 15, 24 };
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
-	struct find f = { .semid = semid, .out = out };
-	int ret;
-
-	for (size_t i = 0; i < sizeof(index_bits) / sizeof(index_bits[0]); i++) {
-		int id = semctl(semid & ((1 << index_bits[i]) - 1), 0, SEM_STAT_ANY, arg);
-
-		if (id == semid) {
-			info_from_semid_ds(semid, &ds, out);
-			return 0;
-		}
-	}
-	ret = semset_each(find_one, &f);
-	if (ret < 0)
-		return ret;
-	return f.found ? 0 : -ENOENT;
+	return sysvipc_each(&sem_kind, &set, call_each, &e);
 }
 
 int semset_stat(int semid, struct semset_info *out)
 {
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
+	struct semset_info set;
+	int ret = sysvipc_stat(&sem_kind, semid, &set);
 
-	if (semid < 0)
-		return -ENOENT;
-	if (semctl(semid, 0, IPC_STAT, arg) == 0) {
-		info_from_semid_ds(semid, &ds, out);
-		return 0;
-	}
-	if (errno == EACCES)
-		return stat_without_permission(semid, out);
-	return gone_or(errno);
+	if (ret == 0)
+		*out = set;
+	return ret;
 }
 
 int semset_find_key(int32_t key)
@@ -242,7 +207,7 @@ static int get_all(int semid, unsigned int nsems, struct semset_sem *out)
 	values = (unsigned short *)(void *)(base + room - bytes);
 	arg.array = values;
 	if (semctl(semid, 0, GETALL, arg) < 0)
-		ret = errno == EFAULT ? -ESTALE : gone_or(errno);
+		ret = errno == EFAULT ? -ESTALE : sysvipc_gone_or(errno);
 	for (unsigned int i = 0; ret == 0 && i < nsems; i++)
 		out[i].value = values[i];
 	munmap(base, room + page);
@@ -263,7 +228,7 @@ int semset_read_sems(int semid, unsigned int nsems, struct semset_sem *out)
 		int zcnt = ncnt < 0 ? -1 : semctl(semid, (int)i, GETZCNT);
 
 		if (zcnt < 0) {
-			ret = gone_or(errno);
+			ret = sysvipc_gone_or(errno);
 			break;
 		}
 		out[i].pid = (pid_t)pid;
@@ -285,7 +250,7 @@ int semset_setval(int semid, unsigned int num, int value)
 
 	if (semctl(semid, (int)num, SETVAL, arg) == 0)
 		return 0;
-	return errno == ERANGE ? -ERANGE : gone_or(errno);
+	return errno == ERANGE ? -ERANGE : sysvipc_gone_or(errno);
 }
 
 int semset_op_nowait(int semid, unsigned int num, int delta)
@@ -306,13 +271,13 @@ int semset_op_nowait(int semid, unsigned int num, int delta)
 	case ENOMEM:
 		return -errno;
 	default:
-		return gone_or(errno);
+		return sysvipc_gone_or(errno);
 	}
 }
 
 int semset_remove(int semid)
 {
-	return semctl(semid, 0, IPC_RMID) == 0 ? 0 : gone_or(errno);
+	return semctl(semid, 0, IPC_RMID) == 0 ? 0 : sysvipc_gone_or(errno);
 }
 
 int semset_set_perm(int semid, uid_t uid, gid_t gid, unsigned int mode)
@@ -324,7 +289,7 @@ int semset_set_perm(int semid, uid_t uid, gid_t gid, unsigned int mode)
 	ds.sem_perm.uid = uid;
 	ds.sem_perm.gid = gid;
 	ds.sem_perm.mode = mode & 0777;
-	return semctl(semid, 0, IPC_SET, arg) == 0 ? 0 : gone_or(errno);
+	return semctl(semid, 0, IPC_SET, arg) == 0 ? 0 : sysvipc_gone_or(errno);
 }
 
 int semset_parse_write(const char *buf, size_t len, struct semset_write *out)

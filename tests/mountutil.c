@@ -1,5 +1,6 @@
 /* mountutil.c - run a real shmfs mount for a test, and real tools against it. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -285,4 +286,140 @@ int outside_unlock(int semid, bool exclusive)
 	struct sembuf rel = { exclusive ? 2 : 1, -1, SEM_UNDO };
 
 	return semop(semid, &rel, 1);
+}
+
+/* ---- another user's programs ------------------------------------------------ */
+
+void segments_as(uid_t uid, int32_t first, int n, size_t size, int *ids, int *semids)
+{
+	int status;
+	pid_t pid = testutil_fork();
+
+	if (pid == 0) {
+		testutil_become(uid);
+		for (int i = 0; i < n; i++) {
+			if (shmget(first + i, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
+				_exit(2);
+			make_sharelite_set(first + i);
+		}
+		_exit(0);
+	}
+	status = testutil_wait_bounded(pid, 60);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		fprintf(stderr, "mountutil: segments_as(%u): status %d\n", (unsigned int)uid,
+			status);
+		exit(1);
+	}
+	for (int i = 0; i < n; i++) {
+		ids[i] = shmget(first + i, 0, 0);
+		semids[i] = semget(first + i, 0, 0);
+		if (ids[i] < 0 || semids[i] < 0)
+			die("segments_as");
+	}
+}
+
+struct locks_as {
+	uid_t uid;
+	const int *semids;
+	int n;
+	bool shared;
+};
+
+static int take_locks_as(void *arg)
+{
+	const struct locks_as *l = arg;
+
+	testutil_become(l->uid);
+	for (int i = 0; i < l->n; i++)
+		if (outside_lock(l->semids[i], !l->shared) != 0)
+			return -1;
+	return 0;
+}
+
+pid_t hold_locks_as(uid_t uid, const int *semids, int n, bool shared)
+{
+	struct locks_as l = { .uid = uid, .semids = semids, .n = n, .shared = shared };
+	pid_t pid = testutil_fork_holder(take_locks_as, &l);
+
+	if (pid < 0) {
+		fprintf(stderr, "mountutil: hold_locks_as(%u): the locks were not taken\n",
+			(unsigned int)uid);
+		exit(1);
+	}
+	return pid;
+}
+
+pid_t start_waiter(uid_t uid, const char *path, bool write_it)
+{
+	pid_t pid = testutil_fork();
+
+	if (pid == 0) {
+		char buf[64] = "w";
+		ssize_t n;
+		int fd;
+
+		testutil_become(uid);
+		fd = open(path, write_it ? O_WRONLY : O_RDONLY);
+		if (fd < 0)
+			_exit(errno);
+		n = write_it ? pwrite(fd, buf, 1, 0) : pread(fd, buf, sizeof(buf), 0);
+		_exit(n < 0 ? errno : 0);
+	}
+	return pid;
+}
+
+int waiter_result(pid_t pid)
+{
+	int status = testutil_wait_bounded(pid, 60);
+
+	return status != -1 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool in_fuse_request(pid_t pid)
+{
+	char path[64], wchan[64] = "";
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (!fgets(wchan, sizeof(wchan), f))
+		wchan[0] = 0;
+	fclose(f);
+	return strstr(wchan, "request_wait_answer") || strstr(wchan, "fuse");
+}
+
+bool await_waiting(const pid_t *pids, int n)
+{
+	for (int look = 0; look < 3000; look++) {
+		int waiting = 0;
+
+		for (int i = 0; i < n; i++)
+			waiting += in_fuse_request(pids[i]);
+		if (waiting == n)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+int parked_on(const char *dir, int id)
+{
+	char text[4096], v[32];
+
+	if (run(text, sizeof(text), "cat %s/%d.stat", dir, id) != 0 ||
+	    !sidecar_value(text, "lock_queued_in_shmfs", v, sizeof(v)))
+		return -1;
+	return atoi(v);
+}
+
+bool await_parked(const char *dir, int id, int n)
+{
+	for (int look = 0; look < 3000; look++) {
+		if (parked_on(dir, id) >= n)
+			return true;
+		usleep(10000);
+	}
+	return false;
 }

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/shm.h>
 #include <sys/types.h>
 
@@ -74,5 +75,40 @@ int make_sharelite_set(int key);
  * shmfs's code.  Return semop()'s result. */
 int outside_lock(int semid, bool exclusive);
 int outside_unlock(int semid, bool exclusive);
+
+/* ---- another user's programs, as children of the test ------------------ */
+
+/* Segments of keys first..first+n-1 (size bytes, 0644) and their lock
+ * sets (make_sharelite_set()), made by uid as its programs would: ids[]
+ * and semids[] filled in.  Exits the test program if one cannot be made. */
+void segments_as(uid_t uid, int32_t first, int n, size_t size, int *ids, int *semids);
+
+/* A child as uid holding the lock of each of the n sets (outside_lock(),
+ * exclusive unless shared) until killed (testutil_kill()). */
+pid_t hold_locks_as(uid_t uid, const int *semids, int n, bool shared);
+
+/* A child as uid reading (or writing one byte to) path, through a mount:
+ * its exit status is 0 if the call succeeded, else the errno. */
+pid_t start_waiter(uid_t uid, const char *path, bool write_it);
+
+/* A waiter's exit status (0, or the errno of its call), waited for at
+ * most 60 seconds; -1 if it did not exit. */
+int waiter_result(pid_t pid);
+
+/* Whether pid is blocked in a FUSE request (its wchan). */
+bool in_fuse_request(pid_t pid);
+
+/* Until each of pids is inside a FUSE request: false if that never came
+ * (bounded by a count of looks, not a clock). */
+bool await_waiting(const pid_t *pids, int n);
+
+/* How many requests the daemon has parked on segment id's lock, as its
+ * sidecar under dir says; -1 if it cannot be read. */
+int parked_on(const char *dir, int id);
+
+/* Until n or more requests are parked on segment id's lock (a waiter
+ * seen inside a FUSE request may still be in its open): false if that
+ * never came (bounded by a count of looks). */
+bool await_parked(const char *dir, int id, int n);
 
 #endif

@@ -51,21 +51,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	if (mnt.pid > 0) {
-		int status = mount_stop(&mnt);
-
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static void become(uid_t uid)
-{
-	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
-	    setresuid(uid, uid, uid) != 0)
-		_exit(100);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	return mnt.pid > 0 ? mount_stop_clean(&mnt) : 0;
 }
 
 static int sets_now(void)
@@ -78,121 +64,24 @@ static int sets_now(void)
 
 /* ---- users and their waits ------------------------------------------------- */
 
-/* uid's own segment (0644) and the ShareLite set of its key, both made by
- * uid, as a ShareLite program of theirs would. */
+/* uid's own segment (0644) and the lock set of its key, both made by uid
+ * (segments_as()). */
 static int segment_as(uid_t uid, int32_t key, int *semid)
 {
-	int status, id;
-	pid_t pid = testutil_fork();
+	int id;
 
-	if (pid == 0) {
-		int s;
-
-		become(uid);
-		if (shmget(key, 4096, IPC_CREAT | IPC_EXCL | 0644) < 0)
-			_exit(2);
-		/* the lock set of the shmfs protocol: 5 semaphores, marked */
-		s = semget(key, 5, IPC_CREAT | IPC_EXCL | 0600);
-		_exit(s >= 0 && semctl(s, 0, SETALL,
-				       (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) == 0
-			      ? 0
-			      : 3);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	id = shmget(key, 0, 0);
-	*semid = semget(key, 0, 0);
-	assert_true(id >= 0 && *semid >= 0);
+	segments_as(uid, key, 1, 4096, &id, semid);
 	return id;
 }
 
-/* A child as uid holding the exclusive lock of each set until killed. */
-static pid_t hold_locks_as(uid_t uid, const int *semids, int n)
-{
-	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
-	int ready[2];
-	char c;
-	pid_t pid;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = testutil_fork();
-	if (pid == 0) {
-		become(uid);
-		for (int i = 0; i < n; i++)
-			if (semop(semids[i], ex, 3) != 0)
-				_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	close(ready[1]);
-	return pid;
-}
-
-/* A child as uid reading segment id through the mount at dir; its exit
- * status is 0 if the read succeeded, else the errno. */
+/* A child as uid reading segment id through the mount at dir (its exit
+ * status: start_waiter()'s). */
 static pid_t start_reader(const char *dir, uid_t uid, int id)
 {
-	pid_t pid = testutil_fork();
+	char path[128];
 
-	if (pid == 0) {
-		char path[128], buf[64];
-		ssize_t n;
-		int fd;
-
-		become(uid);
-		snprintf(path, sizeof(path), "%s/%d", dir, id);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			_exit(errno);
-		n = pread(fd, buf, sizeof(buf), 0);
-		_exit(n < 0 ? errno : 0);
-	}
-	return pid;
-}
-
-/* Whether pid has ended, without reaping it. */
-static bool has_ended(pid_t pid)
-{
-	siginfo_t info = { 0 };
-
-	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
-}
-
-/* The exit status of a reader (0: its call succeeded; else the errno). */
-static int reader_result(pid_t pid)
-{
-	int status = testutil_wait_bounded(pid, 60);
-
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
-}
-
-/* How many requests the daemon has parked on segment id's lock, as its
- * sidecar says. */
-static int parked_on(const char *dir, int id)
-{
-	char text[4096], v[32];
-
-	if (run(text, sizeof(text), "cat %s/%d.stat", dir, id) != 0 ||
-	    !sidecar_value(text, "lock_queued_in_shmfs", v, sizeof(v)))
-		return -1;
-	return atoi(v);
-}
-
-/* Wait (bounded by a count of looks, not a clock) until segment id has n
- * requests parked. */
-static void await_parked(const char *dir, int id, int n)
-{
-	for (int look = 0; look < 3000; look++) {
-		if (parked_on(dir, id) >= n)
-			return;
-		usleep(10000);
-	}
-	fail_msg("never %d requests parked on %d's lock", n, id);
+	snprintf(path, sizeof(path), "%s/%d", dir, id);
+	return start_waiter(uid, path, false);
 }
 
 /* ---- threads: bounded, a fair share each -------------------------------------- */
@@ -220,39 +109,39 @@ static void test_threads_fair_share(void **state)
 	for (int i = 0; i < 2; i++)
 		other_ids[i] = segment_as(OTHER_USER, 0x5a771000 + i, &other_semids[i]);
 	mount_start(&small, shmfs_path, args);
-	holder = hold_locks_as(ATTACKER, semids, THREADS + 1);
-	other_holder = hold_locks_as(OTHER_USER, other_semids, 2);
+	holder = hold_locks_as(ATTACKER, semids, THREADS + 1, false);
+	other_holder = hold_locks_as(OTHER_USER, other_semids, 2, false);
 	for (int i = 0; i < THREADS; i++) {
 		readers[i] = start_reader(small.dir, ATTACKER, ids[i]);
-		await_parked(small.dir, ids[i], 1);
+		assert_true(await_parked(small.dir, ids[i], 1));
 	}
 	for (int i = 0; i < 2; i++) {
 		other_readers[i] = start_reader(small.dir, OTHER_USER, other_ids[i]);
-		await_parked(small.dir, other_ids[i], 1);
+		assert_true(await_parked(small.dir, other_ids[i], 1));
 	}
 	/* two of the attacker's waits gave their threads up */
 	for (int look = 0; look < 3000 && refused < 2; look++) {
 		refused = 0;
 		for (int i = 0; i < THREADS; i++)
-			refused += has_ended(readers[i]);
+			refused += !testutil_still_running(readers[i]);
 		usleep(10000);
 	}
 	assert_int_equal(refused, 2);
 	/* the attacker is over its share (4 of 8): refused at once */
 	late = start_reader(small.dir, ATTACKER, ids[THREADS]);
-	assert_int_equal(reader_result(late), ENOLCK);
+	assert_int_equal(waiter_result(late), ENOLCK);
 	/* and the other user's waits are all still parked */
 	for (int i = 0; i < 2; i++) {
-		assert_false(has_ended(other_readers[i]));
+		assert_true(testutil_still_running(other_readers[i]));
 		assert_int_equal(parked_on(small.dir, other_ids[i]), 1);
 	}
 	testutil_kill(other_holder);
 	for (int i = 0; i < 2; i++)
-		assert_int_equal(reader_result(other_readers[i]), 0);
+		assert_int_equal(waiter_result(other_readers[i]), 0);
 	testutil_kill(holder);
 	refused = 0;
 	for (int i = 0; i < THREADS; i++) {
-		int err = reader_result(readers[i]);
+		int err = waiter_result(readers[i]);
 
 		if (err == ENOLCK)
 			refused++;
@@ -358,7 +247,7 @@ static pid_t start_unlock_attack(int id, int report)
 		char path[128];
 		pthread_t stopper;
 
-		become(ATTACKER);
+		testutil_become(ATTACKER);
 		snprintf(path, sizeof(path), "%s/%d.stat", M, id);
 		pthread_create(&stopper, NULL, stop_helpers, &mnt.pid);
 		for (;;) {
@@ -445,7 +334,7 @@ static pid_t start_truncator(int32_t key, int report, const int release_pipe[2])
 		char path[128], c;
 		int fd, semid, held[2];
 
-		become(ATTACKER);
+		testutil_become(ATTACKER);
 		close(release_pipe[1]); /* the test's alone: its close is the release */
 		snprintf(path, sizeof(path), "%s/by-key/0x%08x", M, (unsigned int)key);
 		fd = open(path, O_CREAT | O_RDWR, 0600);
@@ -491,7 +380,7 @@ static void test_truncation_after_creation(void **state)
 	for (int i = 0; i < TRUNCATORS; i++) {
 		ids[i] = shmget(0x5a773000 + i, 0, 0);
 		assert_true(ids[i] >= 0);
-		await_parked(M, ids[i], 1);
+		assert_true(await_parked(M, ids[i], 1));
 	}
 	assert_int_equal(run(out, sizeof(out),
 			     "setpriv --reuid=%d --regid=%d --clear-groups sh -c "
@@ -500,13 +389,13 @@ static void test_truncation_after_creation(void **state)
 			 0);
 	assert_true(atoi(out) >= 2 * TRUNCATORS);
 	for (int i = 0; i < TRUNCATORS; i++) {
-		assert_false(has_ended(pids[i]));
+		assert_true(testutil_still_running(pids[i]));
 		assert_int_equal(parked_on(M, ids[i]), 1);
 	}
 	/* the holders let go: every truncation ends */
 	close(release[1]);
 	for (int i = 0; i < TRUNCATORS; i++)
-		assert_int_equal(reader_result(pids[i]), 0);
+		assert_int_equal(waiter_result(pids[i]), 0);
 	close(report[0]);
 	for (int i = 0; i < TRUNCATORS; i++) {
 		int semid = semget(0x5a773000 + i, 0, 0);
@@ -561,7 +450,7 @@ static void test_rewrite_map_bounded(void **state)
 		int ids[HUGE_SEGS], fds[HUGE_SEGS];
 		char path[128];
 
-		become(ATTACKER);
+		testutil_become(ATTACKER);
 		for (int s = 0; s < HUGE_SEGS; s++) {
 			ids[s] = shmget(IPC_PRIVATE, HUGE_SIZE, IPC_CREAT | SHM_NORESERVE | 0600);
 			if (ids[s] < 0)
@@ -633,7 +522,7 @@ static void test_two_pollers_leave_no_set(void **state)
 		char path[128];
 		int keep, now = -1;
 
-		become(ATTACKER);
+		testutil_become(ATTACKER);
 		snprintf(path, sizeof(path), "%s/%d", M, id);
 		keep = open(path, O_RDONLY);
 		if (keep < 0)

@@ -67,13 +67,6 @@ static void set_next(const char *what, int id)
 }
 
 /* Become uid (its own gid, no groups) for good: in a child only. */
-static void become(uid_t uid)
-{
-	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
-	    setresuid(uid, uid, uid) != 0)
-		_exit(90);
-}
-
 /* Run fn(arg) as uid in a child; its exit code (0: what it checked held). */
 static int as_user(uid_t uid, int (*fn)(void *arg), void *arg)
 {
@@ -81,7 +74,7 @@ static int as_user(uid_t uid, int (*fn)(void *arg), void *arg)
 	int status;
 
 	if (pid == 0) {
-		become(uid);
+		testutil_become(uid);
 		_exit(fn(arg));
 	}
 	status = testutil_wait_bounded(pid, 60);
@@ -299,7 +292,7 @@ static void test_another_users_removed_bytes(void **state)
 		int fd, id;
 		char *addr;
 
-		become(1000);
+		testutil_become(1000);
 		id = shmget(IPC_PRIVATE, SIZE, IPC_CREAT | 0600);
 		addr = id == 4444 ? shmat(id, NULL, 0) : (void *)-1;
 		if (addr == (void *)-1)

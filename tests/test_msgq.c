@@ -362,6 +362,42 @@ static void test_render_against_ipcs(void **state)
 	msgctl(id, IPC_RMID, NULL);
 }
 
+/* A queue the caller may not IPC_STAT (another user's, 0600) is still
+ * stat-able, as /proc/sysvipc/msg shows it to everyone: by its index, the
+ * owner's fields; a removed one is ENOENT. */
+static void test_stat_without_permission(void **state)
+{
+	int id = msgget(0x5e9a13, IPC_CREAT | IPC_EXCL | 0600);
+	int gone = msgget(IPC_PRIVATE, IPC_CREAT | 0600), status;
+	struct msgq_info mine;
+	pid_t pid;
+
+	(void)state;
+	assert_true(id >= 0 && gone >= 0);
+	assert_int_equal(msgctl(gone, IPC_RMID, NULL), 0);
+	assert_int_equal(msgq_stat(id, &mine), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		struct msqid_ds ds;
+		struct msgq_info seen;
+
+		testutil_become(65534);
+		if (msgctl(id, IPC_STAT, &ds) == 0 || errno != EACCES)
+			_exit(3); /* the case to test: IPC_STAT refused */
+		if (msgq_stat(id, &seen) != 0)
+			_exit(4);
+		/* what /proc and MSG_STAT_ANY show: all but qbytes */
+		if (seen.msqid != mine.msqid || seen.key != mine.key || seen.mode != mine.mode ||
+		    seen.uid != mine.uid || seen.cuid != mine.cuid || seen.ctime != mine.ctime)
+			_exit(5);
+		_exit(msgq_stat(gone, &seen) == -ENOENT ? 0 : 6);
+	}
+	status = testutil_wait_bounded(pid, 10);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	msgctl(id, IPC_RMID, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -372,6 +408,7 @@ int main(void)
 		cmocka_unit_test(test_render),
 		cmocka_unit_test(test_orphan_rule),
 		cmocka_unit_test(test_render_against_ipcs),
+		cmocka_unit_test(test_stat_without_permission),
 	};
 
 	testutil_watchdog(60);

@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ipc.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -262,6 +264,51 @@ static void test_stat_without_permission(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Without /proc/sysvipc (hidden by a tmpfs in a mount namespace of the
+ * child's), the SHM_STAT_ANY loop lists the same segments, field for
+ * field but the usage only /proc has. */
+static void test_list_without_proc(void **state)
+{
+	struct segment_list proc = { 0 };
+	int ids[3] = { shmget(0x5e10, 4096, IPC_CREAT | IPC_EXCL | 0640),
+		       shmget(IPC_PRIVATE, 100, IPC_CREAT | 0600),
+		       shmget(0x5e12, 3 * 4096, IPC_CREAT | IPC_EXCL | 0444) };
+	int status;
+	pid_t pid;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		assert_true(ids[i] >= 0);
+	assert_int_equal(segment_list_read(&proc), 0);
+	assert_true(proc.n >= 3); /* and what the tests before left */
+	pid = testutil_fork();
+	if (pid == 0) {
+		struct segment_list loop = { 0 };
+
+		if (unshare(CLONE_NEWNS) != 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+		    mount("tmpfs", "/proc/sysvipc", "tmpfs", 0, NULL) != 0)
+			_exit(2);
+		if (segment_list_read(&loop) != 0 || loop.n != proc.n)
+			_exit(3);
+		for (size_t i = 0; i < proc.n; i++) {
+			struct segment_info want = proc.v[i];
+
+			want.rss = want.swap = 0;
+			want.have_usage = false;
+			if (memcmp(&loop.v[i], &want, sizeof(want)) != 0)
+				_exit(4);
+		}
+		_exit(0);
+	}
+	status = testutil_wait_bounded(pid, 10);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	for (int i = 0; i < 3; i++)
+		shmctl(ids[i], IPC_RMID, NULL);
+	segment_list_free(&proc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +318,7 @@ int main(void)
 		cmocka_unit_test(test_list_and_stat_real_segments),
 		cmocka_unit_test(test_open_fd_is_the_segment),
 		cmocka_unit_test(test_stat_without_permission),
+		cmocka_unit_test(test_list_without_proc),
 	};
 
 	testutil_isolate(false);

@@ -398,13 +398,51 @@ static void test_render_against_ipcs(void **state)
 	semctl(id, 0, IPC_RMID);
 }
 
+/* A set the caller may not IPC_STAT (another user's, 0600) is still
+ * stat-able, as /proc/sysvipc/sem shows it to everyone: by its index, the
+ * owner's fields; a removed one is ENOENT. */
+static void test_stat_without_permission(void **state)
+{
+	int id = make_set(0x5e9a12, 2, 0600), gone = make_set(IPC_PRIVATE, 1, 0600), status;
+	struct semset_info mine;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(semctl(gone, 0, IPC_RMID), 0);
+	assert_int_equal(semset_stat(id, &mine), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		struct semid_ds ds;
+		union semun arg = { .buf = &ds };
+		struct semset_info seen;
+
+		testutil_become(65534);
+		if (semctl(id, 0, IPC_STAT, arg) == 0 || errno != EACCES)
+			_exit(3); /* the case to test: IPC_STAT refused */
+		if (semset_stat(id, &seen) != 0)
+			_exit(4);
+		if (memcmp(&seen, &mine, sizeof(seen)) != 0)
+			_exit(5);
+		_exit(semset_stat(gone, &seen) == -ENOENT ? 0 : 6);
+	}
+	status = testutil_wait_bounded(pid, 10);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	semctl(id, 0, IPC_RMID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_proc_line), cmocka_unit_test(test_parse_write),
-		cmocka_unit_test(test_each_and_stat),	cmocka_unit_test(test_read_sems),
-		cmocka_unit_test(test_changes),		cmocka_unit_test(test_render),
-		cmocka_unit_test(test_orphan_rule),	cmocka_unit_test(test_render_against_ipcs),
+		cmocka_unit_test(test_parse_proc_line),
+		cmocka_unit_test(test_parse_write),
+		cmocka_unit_test(test_each_and_stat),
+		cmocka_unit_test(test_read_sems),
+		cmocka_unit_test(test_changes),
+		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_orphan_rule),
+		cmocka_unit_test(test_render_against_ipcs),
+		cmocka_unit_test(test_stat_without_permission),
 	};
 
 	testutil_watchdog(60);

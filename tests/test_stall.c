@@ -49,107 +49,6 @@ static char out[8192];
 
 #define M mnt.dir
 
-/* A child as uid, with the lock of set held exclusively until killed. */
-static pid_t hold_lock_as(uid_t uid, int semid)
-{
-	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
-	int ready[2];
-	char c;
-	pid_t pid;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
-			_exit(1);
-		prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the change of ids */
-		if (semop(semid, ex, 3) != 0 || write(ready[1], "x", 1) != 1)
-			_exit(1);
-		pause();
-		_exit(0);
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	close(ready[1]);
-	return pid;
-}
-
-/* A child as uid reading (or writing) path through the mount; its exit
- * status is 0 if the call succeeded, else the errno. */
-static pid_t start_waiter(uid_t uid, const char *path, bool write_it)
-{
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char buf[64] = "w";
-		int fd;
-		ssize_t n;
-
-		if (setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
-			_exit(100);
-		/* after the change of ids, which clears it */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open(path, write_it ? O_WRONLY : O_RDONLY);
-		if (fd < 0)
-			_exit(errno);
-		n = write_it ? pwrite(fd, buf, 1, 0) : pread(fd, buf, sizeof(buf), 0);
-		_exit(n < 0 ? errno : 0);
-	}
-	return pid;
-}
-
-/* Whether pid is blocked in a FUSE request. */
-static bool in_fuse_request(pid_t pid)
-{
-	char path[64], wchan[64] = "";
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/wchan", pid);
-	f = fopen(path, "r");
-	if (!f)
-		return false;
-	if (!fgets(wchan, sizeof(wchan), f))
-		wchan[0] = 0;
-	fclose(f);
-	return strstr(wchan, "request_wait_answer") || strstr(wchan, "fuse");
-}
-
-/* Wait (bounded by a count of looks, not a clock) until every waiter is
- * inside its FUSE request. */
-static void await_waiting(const pid_t *pids, int n)
-{
-	for (int look = 0; look < 3000; look++) {
-		int waiting = 0;
-
-		for (int i = 0; i < n; i++)
-			waiting += in_fuse_request(pids[i]);
-		if (waiting == n)
-			return;
-		usleep(10000);
-	}
-	fail_msg("the waiters never all waited");
-}
-
-/* Whether pid has ended, without reaping it. */
-static bool has_ended(pid_t pid)
-{
-	siginfo_t info = { 0 };
-
-	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
-}
-
-/* The exit status of a waiter (0: its call succeeded; else the errno). */
-static int waiter_result(pid_t pid)
-{
-	int status;
-
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	return WEXITSTATUS(status);
-}
-
 /* n waiters started together against a budget of want: wait until want
  * of them wait in the mount and the others have ended (refused).  Which
  * ones is the order in which the daemon got their requests, not the
@@ -161,7 +60,7 @@ static void await_budget_split(const pid_t *pids, int n, int want)
 		int waiting = 0, ended = 0;
 
 		for (int i = 0; i < n; i++) {
-			if (has_ended(pids[i]))
+			if (!testutil_still_running(pids[i]))
 				ended++;
 			else
 				waiting += in_fuse_request(pids[i]);
@@ -190,23 +89,6 @@ static void assert_budget_results(const pid_t *pids, int n, int want)
 	assert_int_equal(refused, n - want);
 }
 
-/* Wait (bounded by a count of looks) until the daemon has n requests
- * parked on segment id's lock, as its sidecar says: a waiter seen inside
- * a FUSE request may still be in its open, not yet in its read (and an
- * open after the segment's removal fails, ENOENT). */
-static void await_parked(const char *dir, int id, int n)
-{
-	char text[4096], v[32];
-
-	for (int look = 0; look < 3000; look++) {
-		if (run(text, sizeof(text), "cat %s/%d.stat", dir, id) == 0 &&
-		    sidecar_value(text, "lock_queued_in_shmfs", v, sizeof(v)) && atoi(v) >= n)
-			return;
-		usleep(10000);
-	}
-	fail_msg("never %d requests parked on %d's lock", n, id);
-}
-
 static int setup(void **state)
 {
 	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600", NULL };
@@ -217,43 +99,16 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	if (mnt.pid > 0) {
-		int status = mount_stop(&mnt);
-
-		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			return -1;
-	}
-	return 0;
+	return mnt.pid > 0 ? mount_stop_clean(&mnt) : 0;
 }
 
-/* The attacker's own segment (0644) and the ShareLite set of its key,
- * both made by the attacker, as a ShareLite program of its would. */
+/* The attacker's own segment (0644) and the lock set of its key, both
+ * made by the attacker (segments_as()). */
 static int attacker_segment_of(int32_t key, size_t size, int *semid)
 {
-	int status, id;
-	pid_t pid = fork();
+	int id;
 
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		int s;
-
-		if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
-		    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
-			_exit(1);
-		if (shmget(key, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
-			_exit(2);
-		/* the lock set of the shmfs protocol: 5 semaphores, marked */
-		s = semget(key, 5, IPC_CREAT | IPC_EXCL | 0600);
-		_exit(s >= 0 && semctl(s, 0, SETALL,
-				       (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) == 0
-			      ? 0
-			      : 3);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	id = shmget(key, 0, 0);
-	*semid = semget(key, 0, 0);
-	assert_true(id >= 0 && *semid >= 0);
+	segments_as(ATTACKER, key, 1, size, &id, semid);
 	return id;
 }
 
@@ -268,14 +123,14 @@ static void test_waits_hold_no_worker(void **state)
 {
 	int semid, id = attacker_segment(KEY, &semid);
 	int victim_seg = make_segment(IPC_PRIVATE, 4096, 0644);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WAITERS];
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
-	await_waiting(pids, WAITERS);
-	await_parked(M, id, WAITERS);
+	assert_true(await_waiting(pids, WAITERS));
+	assert_true(await_parked(M, id, WAITERS));
 
 	/* the victim's ls, stat, cat and sidecar are answered... */
 	assert_int_equal(run(out, sizeof(out),
@@ -318,20 +173,20 @@ static void test_waits_budget(void **state)
 	int status;
 
 	mount_start(&small, shmfs_path, args);
-	holder = hold_lock_as(ATTACKER, semid);
+	holder = hold_locks_as(ATTACKER, &semid, 1, false);
 	snprintf(path, sizeof(path), "%s/%d", small.dir, id);
 	for (int i = 0; i < 4; i++)
 		pids[i] = start_waiter(ATTACKER, path, false);
-	await_waiting(pids, 4);
-	await_parked(small.dir, id, 4);
+	assert_true(await_waiting(pids, 4));
+	assert_true(await_parked(small.dir, id, 4));
 	extra = start_waiter(ATTACKER, path, false);
 	assert_int_equal(waitpid(extra, &status, 0), extra);
 	assert_true(WIFEXITED(status));
 	assert_int_equal(WEXITSTATUS(status), ENOLCK);
 	/* root is another user: its read (0644) waits like the others */
 	victim = start_waiter(0, path, false);
-	await_waiting(&victim, 1);
-	await_parked(small.dir, id, 5);
+	assert_true(await_waiting(&victim, 1));
+	assert_true(await_parked(small.dir, id, 5));
 	kill(holder, SIGKILL);
 	waitpid(holder, NULL, 0);
 	for (int i = 0; i < 4; i++) {
@@ -352,7 +207,7 @@ static void test_waits_budget(void **state)
 static void test_sigterm_with_waiters(void **state)
 {
 	int semid, id = attacker_segment(KEY + 2, &semid);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WAITERS];
 	char path[128];
 	int status;
 
@@ -362,8 +217,8 @@ static void test_sigterm_with_waiters(void **state)
 	/* and a reader of .next waiting for a write */
 	snprintf(path, sizeof(path), "%s/%d.next", M, id);
 	pids[WAITERS - 1] = start_waiter(VICTIM, path, false);
-	await_waiting(pids, WAITERS);
-	await_parked(M, id, WAITERS - 1);
+	assert_true(await_waiting(pids, WAITERS));
+	assert_true(await_parked(M, id, WAITERS - 1));
 	kill(mnt.pid, SIGTERM);
 	assert_int_equal(waitpid(mnt.pid, &status, 0), mnt.pid);
 	mnt.pid = 0;
@@ -397,7 +252,7 @@ static void test_next_of_destroyed_segment(void **state)
 
 	snprintf(path, sizeof(path), "%s/%d.next", M, id);
 	reader = start_waiter(VICTIM, path, false);
-	await_waiting(&reader, 1);
+	assert_true(await_waiting(&reader, 1));
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(waitpid(reader, &status, 0), reader);
 	assert_true(WIFEXITED(status));
@@ -455,10 +310,7 @@ static void test_sets_budget(void **state)
 	if (holder == 0) {
 		int fds[4], err = 0;
 
-		if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
-		    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
-			_exit(100);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		testutil_become(ATTACKER);
 		for (int i = 0; i < 4; i++) {
 			snprintf(path, sizeof(path), "%s/%d.next", small.dir, ids[i]);
 			fds[i] = open(path, O_RDONLY);
@@ -496,86 +348,12 @@ static void test_sets_budget(void **state)
 #define SETS	     256 /* the default budget: one wait on each of that many sets */
 #define SMALL_BUDGET 8
 
-static void become(uid_t uid)
-{
-	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
-	    setresuid(uid, uid, uid) != 0)
-		_exit(100);
-}
-
-/* Segments keys first..first+n-1 (0644, size bytes) and their ShareLite
- * sets, made by uid as its programs would; ids and semids filled in. */
-static void segments_as(uid_t uid, int32_t first, int n, size_t size, int *ids, int *semids)
-{
-	int status;
-	pid_t pid = fork();
-
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		become(uid);
-		for (int i = 0; i < n; i++) {
-			int s;
-
-			if (shmget(first + i, size, IPC_CREAT | IPC_EXCL | 0644) < 0)
-				_exit(2);
-			s = semget(first + i, 5, IPC_CREAT | IPC_EXCL | 0600);
-			if (s < 0 || semctl(s, 0, SETALL,
-					    (unsigned short[]){ 1, 0, 0, 0x5348, 0x464d }) != 0)
-				_exit(3);
-		}
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	for (int i = 0; i < n; i++) {
-		ids[i] = shmget(first + i, 0, 0);
-		semids[i] = semget(first + i, 0, 0);
-		assert_true(ids[i] >= 0 && semids[i] >= 0);
-	}
-}
-
 static void remove_segments(const int *ids, const int *semids, int n)
 {
 	for (int i = 0; i < n; i++) {
 		shmctl(ids[i], IPC_RMID, NULL);
 		semctl(semids[i], 0, IPC_RMID);
 	}
-}
-
-/* A child as uid holding the lock of every set of semids (shared or
- * exclusive, SEM_UNDO) until killed. */
-static pid_t hold_all_as(uid_t uid, const int *semids, int n, bool shared)
-{
-	struct sembuf ex[] = { { 1, 0, 0 }, { 2, 0, 0 }, { 2, 1, SEM_UNDO } };
-	struct sembuf sh[] = { { 2, 0, 0 }, { 1, 1, SEM_UNDO } };
-	int ready[2];
-	char c;
-	pid_t pid;
-
-	assert_int_equal(pipe(ready), 0);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		become(uid);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (int i = 0; i < n; i++)
-			if (shared ? semop(semids[i], sh, 2) != 0 : semop(semids[i], ex, 3) != 0)
-				_exit(1);
-		if (write(ready[1], "x", 1) != 1)
-			_exit(1);
-		for (;;)
-			pause();
-	}
-	assert_int_equal(read(ready[0], &c, 1), 1);
-	close(ready[0]);
-	close(ready[1]);
-	return pid;
-}
-
-static void stop_child(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	waitpid(pid, NULL, 0);
 }
 
 static long daemon_status(pid_t pid, const char *field)
@@ -615,7 +393,7 @@ static void test_waits_on_many_sets(void **state)
 	pid_t holder;
 
 	segments_as(ATTACKER, KEY + 0x1000, SETS + 1, 4096, ids, semids);
-	holder = hold_all_as(ATTACKER, semids, SETS + 1, false);
+	holder = hold_locks_as(ATTACKER, semids, SETS + 1, false);
 	for (int i = 0; i <= SETS; i++) {
 		snprintf(path, sizeof(path), "%s/%d", M, ids[i]);
 		pids[i] = start_waiter(ATTACKER, path, i % 2);
@@ -633,9 +411,9 @@ static void test_waits_on_many_sets(void **state)
 	assert_int_equal(victim_ls_cat(M, victim_seg), 0);
 	assert_string_equal(out, "4096\n");
 	for (int i = 0; i <= SETS; i++)
-		assert_true(in_fuse_request(pids[i]) || has_ended(pids[i]));
+		assert_true(in_fuse_request(pids[i]) || !testutil_still_running(pids[i]));
 
-	stop_child(holder);
+	testutil_kill(holder);
 	assert_budget_results(pids, SETS + 1, SETS);
 	remove_segments(ids, semids, SETS + 1);
 	shmctl(victim_seg, IPC_RMID, NULL);
@@ -647,31 +425,30 @@ static void test_interrupt_waiting_cat(void **state)
 {
 	static pid_t pids[SETS - 1];
 	int semid, id = attacker_segment(KEY + 3, &semid), status;
-	pid_t holder = hold_lock_as(ATTACKER, semid), cat;
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), cat;
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	for (int i = 0; i < SETS - 1; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 4 == 0);
-	await_waiting(pids, SETS - 1);
-	await_parked(M, id, SETS - 1);
+	assert_true(await_waiting(pids, SETS - 1));
+	assert_true(await_parked(M, id, SETS - 1));
 	cat = fork();
 	assert_true(cat >= 0);
 	if (cat == 0) {
-		become(ATTACKER);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		testutil_become(ATTACKER);
 		signal(SIGINT, SIG_DFL); /* as at a terminal, whoever started us */
 		execlp("cat", "cat", path, (char *)NULL);
 		_exit(127);
 	}
-	await_waiting(&cat, 1);
+	assert_true(await_waiting(&cat, 1));
 	kill(cat, SIGINT);
 	assert_int_equal(waitpid(cat, &status, 0), cat);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
 	assert_int_equal(semctl(semid, 2, GETVAL), 1);
 	for (int i = 0; i < SETS - 1; i++)
 		assert_true(testutil_still_running(pids[i]));
-	stop_child(holder);
+	testutil_kill(holder);
 	for (int i = 0; i < SETS - 1; i++)
 		assert_int_equal(waiter_result(pids[i]), 0);
 	shmctl(id, IPC_RMID, NULL);
@@ -683,24 +460,24 @@ static void test_interrupt_waiting_cat(void **state)
 static void test_set_removed_while_waiting(void **state)
 {
 	int semid, id = attacker_segment(KEY + 4, &semid);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS], rm;
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WAITERS], rm;
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
-	await_waiting(pids, WAITERS);
-	await_parked(M, id, WAITERS);
+	assert_true(await_waiting(pids, WAITERS));
+	assert_true(await_parked(M, id, WAITERS));
 	rm = fork();
 	assert_true(rm >= 0);
 	if (rm == 0) {
-		become(ATTACKER);
+		testutil_become(ATTACKER);
 		_exit(semctl(semid, 0, IPC_RMID) == 0 ? 0 : errno);
 	}
 	assert_int_equal(waiter_result(rm), 0);
 	for (int i = 0; i < WAITERS; i++)
 		assert_int_equal(waiter_result(pids[i]), 0);
-	stop_child(holder);
+	testutil_kill(holder);
 	shmctl(id, IPC_RMID, NULL);
 }
 
@@ -710,19 +487,19 @@ static void test_set_removed_while_waiting(void **state)
 static void test_waiters_on_removed_segment(void **state)
 {
 	int semid, id = attacker_segment(KEY + 5, &semid);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WAITERS];
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
-	await_waiting(pids, WAITERS);
-	await_parked(M, id, WAITERS);
+	assert_true(await_waiting(pids, WAITERS));
+	assert_true(await_parked(M, id, WAITERS));
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_false(shm_exists(id));
 	for (int i = 0; i < WAITERS; i++)
 		assert_true(testutil_still_running(pids[i]));
-	stop_child(holder);
+	testutil_kill(holder);
 	for (int i = 0; i < WAITERS; i++)
 		assert_int_equal(waiter_result(pids[i]), 0);
 	semctl(semid, 0, IPC_RMID);
@@ -732,19 +509,19 @@ static void test_waiters_on_removed_segment(void **state)
 static void test_segment_and_set_removed(void **state)
 {
 	int semid, id = attacker_segment(KEY + 6, &semid);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WAITERS];
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(ATTACKER, path, i % 3 == 0);
-	await_waiting(pids, WAITERS);
-	await_parked(M, id, WAITERS);
+	assert_true(await_waiting(pids, WAITERS));
+	assert_true(await_parked(M, id, WAITERS));
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	for (int i = 0; i < WAITERS; i++)
 		assert_int_equal(waiter_result(pids[i]), 0);
-	stop_child(holder);
+	testutil_kill(holder);
 }
 
 /* The lock freed and taken again in a loop by the attacker: every wait
@@ -758,8 +535,7 @@ static void test_lock_retaken_in_loop(void **state)
 	looper = fork();
 	assert_true(looper >= 0);
 	if (looper == 0) {
-		become(ATTACKER);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		testutil_become(ATTACKER);
 		for (;;) {
 			if (outside_lock(semid, true) != 0)
 				_exit(1);
@@ -774,7 +550,7 @@ static void test_lock_retaken_in_loop(void **state)
 	for (int i = 0; i < WAITERS; i++)
 		assert_int_equal(waiter_result(pids[i]), 0);
 	assert_true(testutil_still_running(looper));
-	stop_child(looper);
+	testutil_kill(looper);
 	shmctl(id, IPC_RMID, NULL);
 	semctl(semid, 0, IPC_RMID);
 }
@@ -785,21 +561,21 @@ static void test_lock_retaken_in_loop(void **state)
 static void test_mixed_shared_exclusive(void **state)
 {
 	int semid, id = attacker_segment(KEY + 8, &semid);
-	pid_t holder = hold_all_as(ATTACKER, &semid, 1, true), writers[WAITERS / 2];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, true), writers[WAITERS / 2];
 	pid_t readers[WAITERS / 2];
 	char path[128];
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	for (int i = 0; i < WAITERS / 2; i++)
 		writers[i] = start_waiter(ATTACKER, path, true);
-	await_waiting(writers, WAITERS / 2);
+	assert_true(await_waiting(writers, WAITERS / 2));
 	for (int i = 0; i < WAITERS / 2; i++)
 		readers[i] = start_waiter(i % 2 ? VICTIM : ATTACKER, path, false);
 	for (int i = 0; i < WAITERS / 2; i++)
 		assert_int_equal(waiter_result(readers[i]), 0);
 	for (int i = 0; i < WAITERS / 2; i++)
 		assert_true(testutil_still_running(writers[i]));
-	stop_child(holder);
+	testutil_kill(holder);
 	for (int i = 0; i < WAITERS / 2; i++)
 		assert_int_equal(waiter_result(writers[i]), 0);
 	shmctl(id, IPC_RMID, NULL);
@@ -816,7 +592,7 @@ static void test_victim_same_and_other_segment(void **state)
 	struct test_mount small;
 	int semid, id = attacker_segment(KEY + 9, &semid);
 	int other = make_segment(IPC_PRIVATE, 4096, 0644);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[SMALL_BUDGET + 1], same;
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[SMALL_BUDGET + 1], same;
 	char path[128];
 
 	mount_start(&small, shmfs_path, args);
@@ -825,11 +601,11 @@ static void test_victim_same_and_other_segment(void **state)
 		pids[i] = start_waiter(ATTACKER, path, i % 2);
 	await_budget_split(pids, SMALL_BUDGET + 1, SMALL_BUDGET);
 	same = start_waiter(VICTIM, path, false);
-	await_waiting(&same, 1);
+	assert_true(await_waiting(&same, 1));
 	assert_int_equal(victim_ls_cat(small.dir, other), 0);
 	assert_string_equal(out, "4096\n");
 	assert_true(testutil_still_running(same));
-	stop_child(holder);
+	testutil_kill(holder);
 	assert_int_equal(waiter_result(same), 0);
 	assert_budget_results(pids, SMALL_BUDGET + 1, SMALL_BUDGET);
 	assert_int_equal(mount_stop(&small), 0);
@@ -846,7 +622,7 @@ static void stop_with_waiters(bool sigint)
 	static const char *const args[] = { "-o", "allow_other", "-o", "lock_timeout=3600", NULL };
 	struct test_mount m;
 	int semid, id = attacker_segment(sigint ? KEY + 10 : KEY + 11, &semid);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WAITERS];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WAITERS];
 	char path[128];
 	int status;
 
@@ -854,8 +630,8 @@ static void stop_with_waiters(bool sigint)
 	snprintf(path, sizeof(path), "%s/%d", m.dir, id);
 	for (int i = 0; i < WAITERS; i++)
 		pids[i] = start_waiter(i % 2 ? VICTIM : ATTACKER, path, i % 4 == 0);
-	await_waiting(pids, WAITERS);
-	await_parked(m.dir, id, WAITERS);
+	assert_true(await_waiting(pids, WAITERS));
+	assert_true(await_parked(m.dir, id, WAITERS));
 	if (sigint)
 		kill(m.pid, SIGINT);
 	else /* aborts the connection, then EBUSY: the files are open */
@@ -870,7 +646,7 @@ static void stop_with_waiters(bool sigint)
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		fail_msg("the daemon's wait status: 0x%x", status);
 	assert_int_equal(semctl(semid, 2, GETVAL), 1);
-	stop_child(holder);
+	testutil_kill(holder);
 	umount2(m.dir, MNT_DETACH);
 	rmdir(m.dir);
 	shmctl(id, IPC_RMID, NULL);
@@ -911,8 +687,7 @@ static pid_t nexters_as(uid_t uid, const char *path, int n)
 		pthread_attr_t attr;
 		pthread_t t;
 
-		become(uid);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		testutil_become(uid);
 		nx.path = path;
 		pthread_attr_init(&attr);
 		pthread_attr_setstacksize(&attr, 64 * 1024);
@@ -964,7 +739,7 @@ static void test_post_at_shutdown(void **state)
 	for (int it = 0; it < 48; it++) {
 		struct test_mount m;
 		int semid, id = attacker_segment(KEY + 0x100 + it, &semid), status, nsem;
-		pid_t holder = hold_lock_as(ATTACKER, semid), crowd;
+		pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), crowd;
 		char path[128], text[4096], v[32];
 		struct sembuf post = { 0, 1, 0 };
 
@@ -986,8 +761,8 @@ static void test_post_at_shutdown(void **state)
 			print_message("iteration %d (delay %d us): daemon status 0x%x\n", it,
 				      2000 + (it % 16) * 250, status);
 		}
-		stop_child(crowd);
-		stop_child(holder);
+		testutil_kill(crowd);
+		testutil_kill(holder);
 		umount2(m.dir, MNT_DETACH);
 		rmdir(m.dir);
 		shmctl(id, IPC_RMID, NULL);
@@ -1008,7 +783,7 @@ static void test_parked_write_bytes(void **state)
 	/* as big as the writes: writes past the end of a file are serialised
 	 * by the kernel itself, and would never all reach the daemon */
 	int semid, id = attacker_segment_of(KEY + 0x40, MIB, &semid);
-	pid_t holder = hold_lock_as(ATTACKER, semid), pids[WRITERS];
+	pid_t holder = hold_locks_as(ATTACKER, &semid, 1, false), pids[WRITERS];
 	int enolck = 0, ok = 0;
 	char path[128];
 
@@ -1020,10 +795,7 @@ static void test_parked_write_bytes(void **state)
 			char *buf = calloc(1, MIB);
 			int fd;
 
-			if (setresgid(ATTACKER, ATTACKER, ATTACKER) != 0 ||
-			    setresuid(ATTACKER, ATTACKER, ATTACKER) != 0)
-				_exit(100);
-			prctl(PR_SET_PDEATHSIG, SIGKILL); /* after the change of ids */
+			testutil_become(ATTACKER);
 			fd = open(path, O_WRONLY);
 			if (!buf || fd < 0)
 				_exit(101);
@@ -1040,7 +812,7 @@ static void test_parked_write_bytes(void **state)
 		assert_int_equal(WEXITSTATUS(status), ENOLCK);
 		enolck++;
 	}
-	await_parked(M, id, 16);
+	assert_true(await_parked(M, id, 16));
 	kill(holder, SIGKILL);
 	waitpid(holder, NULL, 0);
 	for (int i = 0; i < 16; i++) {

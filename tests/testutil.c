@@ -1,5 +1,6 @@
 /* testutil.c - isolation helpers shared by the tests. */
 #include <errno.h>
+#include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -62,6 +63,14 @@ pid_t testutil_fork(void)
 	if (pid == 0)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	return pid;
+}
+
+void testutil_become(uid_t uid)
+{
+	if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+	    setresuid(uid, uid, uid) != 0)
+		_exit(100);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
 pid_t testutil_fork_holder(int (*take)(void *arg), void *arg)

@@ -46,6 +46,12 @@ pid_t testutil_fork(void);
  * lock with SEM_UNDO, open files, a namespace) until testutil_kill(). */
 pid_t testutil_fork_holder(int (*take)(void *arg), void *arg);
 
+/* In a child: become uid entirely (no supplementary groups; real,
+ * effective and saved uid and gid), still dying with the test program
+ * (the change of ids clears PR_SET_PDEATHSIG: set again).  _exit(100) if
+ * it cannot. */
+void testutil_become(uid_t uid);
+
 /* SIGKILL a child and reap it. */
 void testutil_kill(pid_t pid);
 
