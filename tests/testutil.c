@@ -46,6 +46,11 @@ void testutil_watchdog(unsigned int seconds)
 	const char *wrapper = getenv("SHMFS_WRAPPER");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef __SANITIZE_ADDRESS__
+	/* the ASan build: daemon and tests 2-3 times slower (an integration
+	 * test's 300 s meson timeout still bounds it) */
+	seconds *= 3;
+#endif
 	alarm(wrapper && *wrapper ? 4 * seconds : seconds);
 }
 
