@@ -122,6 +122,9 @@ struct shmfs {
 	/* Segment files open (fs_io.c), for the same reason. */
 	pthread_mutex_t open_files_lock; /* guards open_files only; a leaf (lockorder.h) */
 	LIST_HEAD(open_files, open_file) open_files;
+	/* Directories open (fs_dir.c), for the same reason. */
+	pthread_mutex_t open_dirs_lock; /* guards open_dirs only; a leaf */
+	LIST_HEAD(open_dirs, open_dir) open_dirs;
 
 	/* Names being created in by-key/ (pending.c; made by fs_create.c). */
 	struct pending_table *pending;

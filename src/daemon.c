@@ -31,6 +31,8 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	LIST_INIT(&fs->texts);
 	pthread_mutex_init(&fs->open_files_lock, NULL);
 	LIST_INIT(&fs->open_files);
+	pthread_mutex_init(&fs->open_dirs_lock, NULL);
+	LIST_INIT(&fs->open_dirs);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&fs->bg_cond, &attr);
@@ -77,6 +79,7 @@ void shmfs_free(struct shmfs *fs)
 	node_table_free(fs->nodes);
 	pthread_mutex_destroy(&fs->texts_lock);
 	pthread_mutex_destroy(&fs->open_files_lock);
+	pthread_mutex_destroy(&fs->open_dirs_lock);
 	pthread_mutex_destroy(&fs->bg_lock);
 	pthread_cond_destroy(&fs->bg_cond);
 	free(fs);

@@ -361,6 +361,7 @@ static void shmfs_ll_destroy(void *userdata)
 	pending_free_all(fs);
 	open_files_close_all(fs);
 	fs_texts_free_all(fs);
+	fs_dirs_free_all(fs);
 }
 
 const struct fuse_lowlevel_ops shmfs_ll_ops = {

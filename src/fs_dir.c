@@ -149,14 +149,24 @@ static void dir_open(fuse_req_t req, const struct node *dir, struct fuse_file_in
 /* One open directory: a snapshot taken at opendir, shared with every
  * handle whose listing is the same. */
 struct open_dir {
+	LIST_ENTRY(open_dir) link; /* in fs->open_dirs */
 	struct listing *snap;
 	uid_t uid;
 };
 
 static void open_dir_free(struct shmfs *fs, struct open_dir *d)
 {
+	pthread_mutex_lock(&fs->open_dirs_lock);
+	LIST_REMOVE(d, link);
+	pthread_mutex_unlock(&fs->open_dirs_lock);
 	listing_close_dir(fs->listings, d->uid, d->snap);
 	free(d);
+}
+
+void fs_dirs_free_all(struct shmfs *fs)
+{
+	while (!LIST_EMPTY(&fs->open_dirs))
+		open_dir_free(fs, LIST_FIRST(&fs->open_dirs));
 }
 
 static void dir_opendir(fuse_req_t req, const struct node *dir, struct fuse_file_info *fi)
@@ -178,6 +188,9 @@ static void dir_opendir(fuse_req_t req, const struct node *dir, struct fuse_file
 		fuse_reply_err(req, -ret);
 		return;
 	}
+	pthread_mutex_lock(&fs->open_dirs_lock);
+	LIST_INSERT_HEAD(&fs->open_dirs, d, link);
+	pthread_mutex_unlock(&fs->open_dirs_lock);
 	fi->fh = (uintptr_t)d;
 	fi->cache_readdir = 0;
 	if (fuse_reply_open(req, fi) == -ENOENT)

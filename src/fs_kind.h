@@ -106,5 +106,8 @@ void fs_segment_getattr(fuse_req_t req, const struct node *n, struct fuse_file_i
 
 /* Text files still open when the session ends (fs_text.c). */
 void fs_texts_free_all(struct shmfs *fs);
+/* The same for directories still open (their releasedir may be on its
+ * way when the session ends: the kernel sends it in the background). */
+void fs_dirs_free_all(struct shmfs *fs);
 
 #endif

@@ -39,6 +39,7 @@ static const struct site {
 	{ "daemon.c", "&fs->bg_lock", LOCKORDER_LEAF },
 	{ "fs_text.c", "&fs->texts_lock", LOCKORDER_LEAF },
 	{ "fs_io.c", "&fs->open_files_lock", LOCKORDER_LEAF },
+	{ "fs_dir.c", "&fs->open_dirs_lock", LOCKORDER_LEAF },
 	{ "kernel_features.c", "&kf.lock", LOCKORDER_LEAF },
 	{ "budget.c", "&b->mutex", LOCKORDER_BUDGET },
 	{ "log.c", "&log_lock", LOCKORDER_LOG },
