@@ -28,8 +28,12 @@
 
 #include "segment.h"
 
-/* How long a child may take to answer. */
+/* How long a child may take to answer: HELPER_TIMEOUT_MS, renewed while
+ * it is running or in the kernel (a loaded machine), never past
+ * HELPER_LIMIT_MS; one stopped or traced (by its caller: it runs as
+ * them) or asleep is killed at once at its deadline. */
 #define HELPER_TIMEOUT_MS 2000
+#define HELPER_LIMIT_MS	  30000
 
 struct helpers;
 
@@ -48,7 +52,7 @@ struct helper_call {
 	/* the helpers' */
 	pid_t pid;
 	int pidfd, answer;
-	uint64_t deadline_ns;
+	uint64_t deadline_ns, limit_ns;
 	bool killed;
 	struct helper_call *next;
 };

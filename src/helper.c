@@ -238,6 +238,29 @@ static int finish_child(struct helper_call *c)
 	return err;
 }
 
+/* Whether the child is running or in an uninterruptible wait in the
+ * kernel: making progress, only slowly (its state in /proc/PID/stat:
+ * R or D; T and t are a stop by its caller, S a sleep none of its calls
+ * makes). */
+static bool child_progressing(const struct helper_call *c)
+{
+	char path[64], line[512], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)c->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, line, sizeof(line) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	line[n] = '\0';
+	paren = strrchr(line, ')'); /* the name may hold anything */
+	return paren && paren[1] == ' ' && (paren[2] == 'R' || paren[2] == 'D');
+}
+
 static void kill_child(struct helper_call *c)
 {
 	if (!c->killed)
@@ -266,6 +289,9 @@ static void *helpers_main(void *arg)
 			break;
 		}
 		for (struct helper_call *c = h->calls; c; c = c->next) {
+			if (!h->stopping && !c->killed && now >= c->deadline_ns &&
+			    now < c->limit_ns && child_progressing(c))
+				c->deadline_ns = clock_deadline_ns(HELPER_TIMEOUT_MS);
 			if (h->stopping || now >= c->deadline_ns)
 				kill_child(c);
 			else if (c->deadline_ns < next)
@@ -409,6 +435,7 @@ int helper_set_locked_as(struct helpers *h, struct helper_call *c)
 								 : start_child(c, &memlock);
 	if (err == 0) {
 		c->deadline_ns = clock_deadline_ns(HELPER_TIMEOUT_MS);
+		c->limit_ns = clock_deadline_ns(HELPER_LIMIT_MS);
 		c->next = h->calls;
 		h->calls = c;
 		h->running++;
