@@ -4,7 +4,8 @@
  * A request runs at once if its lock is free.  Else a copy of it is
  * parked (lockwait.h) and runs later, on the thread that waited for the
  * set or on the one whose release let it in, while the caller's thread
- * goes on: nothing here waits.  If the set went under it (EIDRM/EINVAL),
+ * goes on: nothing here waits.  If the set went under it (EIDRM/EINVAL;
+ * EFBIG: its semid names a smaller set now, another's),
  * the segment's files choose their lock again, once, and the request is
  * submitted anew.  A write's bytes belong to the caller until it returns:
  * a parked write keeps a copy, counted in its user's budget of parked

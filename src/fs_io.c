@@ -521,7 +521,7 @@ int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, siz
 		return 0;
 	/* Tried once, never waited for: no creation waits on another user. */
 	ret = lockwait_take(fs->waits, &r, false);
-	if ((ret == -EIDRM || ret == -EINVAL) &&
+	if ((ret == -EIDRM || ret == -EINVAL || ret == -EFBIG) &&
 	    lock_hold_renew(fs->locks, of->hold, r.grant.semid) != -1)
 		ret = lockwait_take(fs->waits, &r, false);
 	if (ret)

@@ -48,8 +48,9 @@ static void granted(struct lockwait_req *r, int err)
 	no_interrupts(op);
 	if (err == 0) {
 		op->hooks->run(op);
-	} else if ((err == -EIDRM || err == -EINVAL) && !op->renewed) {
-		/* the set went under the wait: choose again, once; submitted
+	} else if ((err == -EIDRM || err == -EINVAL || err == -EFBIG) && !op->renewed) {
+		/* the set went under the wait (EFBIG: its semid names a set
+		 * too small to be it now): choose again, once; submitted
 		 * from a copy on our stack (a parked copy copies again) */
 		struct lockop *a = alloca(op->size);
 		int gone = r->semid;
@@ -116,7 +117,7 @@ void lockop_submit(struct lockop *op)
 			op->hooks->run(op);
 			return;
 		}
-		if ((ret != -EIDRM && ret != -EINVAL) || op->renewed)
+		if ((ret != -EIDRM && ret != -EINVAL && ret != -EFBIG) || op->renewed)
 			break;
 		op->renewed = true;
 		lock_hold_renew(op->locks, op->lw.hold, semid);
