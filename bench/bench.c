@@ -92,7 +92,8 @@ static void usage(const char *prog)
 	       "  -x, --explore        also the investigations (section 6): page faults,\n"
 	       "                       bigger requests, a server without libfuse, splice,\n"
 	       "                       attribute timeouts\n"
-	       "  -o, --only LIST      only these sections, e.g. 1,3 (default: all but 6)\n"
+	       "  -o, --only LIST      only these sections, e.g. 1,3; n for 10 (default: all\n"
+	       "                       but 6)\n"
 	       "  -O, --shmfs-options OPTS\n"
 	       "                       mount shmfs with -o OPTS\n"
 	       "  -n, --nullfs PATH    the minimal FUSE server (default: next to this program)\n"
@@ -215,6 +216,8 @@ static void parse_args(struct bench *b, int argc, char *argv[])
 			for (const char *p = optarg; *p; p++)
 				if (*p >= '1' && *p <= '9')
 					b->sections |= 1u << (*p - '0');
+				else if (*p == 'n') /* section 10 */
+					b->sections |= 1u << 10;
 			break;
 		case 'n':
 			b->nullfs = optarg;
@@ -272,7 +275,7 @@ static void parse_args(struct bench *b, int argc, char *argv[])
 		die("no %s at %s (give it with --nullfs)", NULLFS_NAME,
 		    b->nullfs ? b->nullfs : "?");
 	if (!b->sections)
-		b->sections = 0x3be; /* 1-5, 7, 8, 9 */
+		b->sections = 0x7be; /* 1-5, 7, 8, 9, 10 */
 	if (b->explore)
 		b->sections |= 1u << 6;
 	if (b->nopen > b->nsegments)
@@ -1590,6 +1593,16 @@ int main(int argc, char *argv[])
 		};
 
 		section_pgbench(&pa);
+	}
+
+	if (b.sections & (1u << 10)) {
+		struct next_args na = { .shmfs = b.shmfs,
+					.shmfs_opts = b.shmfs_opts,
+					.top = b.top,
+					.quick = b.quick,
+					.idle_s = 5 };
+
+		section_next(&na);
 	}
 
 	teardown(&b);

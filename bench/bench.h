@@ -107,6 +107,20 @@ struct stall_env {
 /* False if a daemon did not exit cleanly. */
 bool section_stall(const struct stall_env *e);
 
+/* ---- next.c ---------------------------------------------------------- */
+
+/* Section 10 (-o n): the daemon's CPU while .next readers wait, and the
+ * time from an outside post to the reader's return. */
+struct next_args {
+	const char *shmfs;
+	const char *shmfs_opts; /* -o for the mount, or NULL */
+	const char *top;
+	bool quick;
+	double idle_s; /* seconds of CPU measured per figure */
+};
+
+void section_next(const struct next_args *a);
+
 /* ---- pgbench.c ------------------------------------------------------- */
 
 struct pgbench_args {

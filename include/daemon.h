@@ -25,18 +25,21 @@
  *    semaphore (lock_acquire() asserts it), a user's lock, a child or a
  *    write to come: those park (lockwait.h, watch.h).  A worker whose
  *    release lets parked requests in runs their callbacks (a loop).
- *  - the background thread (daemon.c): bg_cond, 10 ms ticks while a
- *    .next read or a poll waits for a write, 1 s while attachments wait
- *    to be let go, else until kicked; then IPC_STAT and semctl per
- *    segment waited on, and the waiters' callbacks (replies, and reads
- *    submitted under the lock: parked if it is busy, never waited for).
+ *  - the background thread (daemon.c): bg_cond, a sweep each second
+ *    while a .next read or a poll waits for a write (IPC_STAT per
+ *    segment waited on: a removed segment's waiters get ENOENT) or
+ *    attachments wait to be let go, else until kicked; then the
+ *    waiters' callbacks (replies).  It polls for no post.
  *  - lockwait's set threads (lockwait.c): one per semaphore set waited
  *    on, at most max_lock_threads, a fair share per user.  The only
  *    threads that wait for a semaphore: one semtimedop() until the first
- *    waiter's deadline (lock_timeout_ms, default 10 s), cut short by
- *    SIGRTMIN+4 (the one signal they take); then 200 ms on their
- *    condition for another waiter, and they end.  They run the granted
- *    requests' callbacks (the reply goes out under the lock).
+ *    waiter's deadline (lock_timeout_ms, default 10 s), or, on a
+ *    notification set, for the next post with no deadline (watch.h);
+ *    cut short by SIGRTMIN+4 (the one signal they take); then 200 ms on
+ *    their condition for another waiter, and they end.  They run the
+ *    granted requests' callbacks (the reply goes out under the lock),
+ *    and the fired .next reads' and polls' (replies, and reads submitted
+ *    under the lock: parked if it is busy, never waited for).
  *  - procs' caller-credential scan thread (procs_run_as()): one per
  *    .procs render or waiters scan, started and joined by a worker, with
  *    the caller's fsuid and fsgid so the kernel applies the caller's

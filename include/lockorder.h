@@ -6,9 +6,11 @@
  * a thread holding a mutex of rank r takes only mutexes of a higher rank.
  * Mutexes of one rank never nest.  From the outside in:
  *
- *   LOCKORDER_OUTER   open_file.poll_lock (fs_io.c), listing_cache.refresh_lock,
+ *   LOCKORDER_OUTER   open_file.poll_lock (fs_wait.c), listing_cache.refresh_lock,
  *                     lock_table.mutex
- *   LOCKORDER_MIDDLE  watch_table.mutex, lockwait.mutex
+ *   LOCKORDER_WATCH   watch_table.mutex (watch.c, watch_post.c): parks and kicks
+ *                     its waits for posts on lockwait's threads under it
+ *   LOCKORDER_MIDDLE  lockwait.mutex
  *   LOCKORDER_LEAF    lock_hold.mutex, listing_cache.lock, attach_table, node_table,
  *                     helpers, pending_table, shmfs.bg_lock, shmfs.texts_lock,
  *                     shmfs.open_files_lock, shmfs.open_dirs_lock, kernel_features' kf.lock
@@ -16,10 +18,9 @@
  *   LOCKORDER_LOG     log.c's log_lock (anything may log)
  *
  * libfuse's own locks sit outside ours: it holds a request's lock while
- * it calls our interrupt callback (fs_io.c on_interrupt, which takes
- * lockwait.mutex), and fuse_req_interrupted() takes the session's lock
- * (watch.c calls it under watch_table.mutex, through a .next waiter's
- * abandoned hook).  libfuse takes none of ours.
+ * it calls our interrupt callbacks (fs_io.c on_interrupt, which takes
+ * lockwait.mutex; a .next read's, which takes watch_table.mutex, then
+ * lockwait.mutex).  libfuse takes none of ours.
  *
  * The semaphore lock of a segment (lock.h: a ShareLite set or the private
  * lock) is not a mutex: a request holds it while its reply goes out, and
@@ -42,6 +43,7 @@ enum lockorder_rank {
 	LOCKORDER_UNRANKED = -1,
 	LOCKORDER_UNKNOWN = 0, /* a call site not looked up yet */
 	LOCKORDER_OUTER = 1,
+	LOCKORDER_WATCH,
 	LOCKORDER_MIDDLE,
 	LOCKORDER_LEAF,
 	LOCKORDER_BUDGET,

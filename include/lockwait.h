@@ -13,6 +13,11 @@
  * most a budget of requests at once, and hold a fair share of the
  * threads.
  *
+ * A set's thread may also wait for something else than its lock: a
+ * request with a wait function (watch.c's wait for a post on a
+ * notification set) is parked with lockwait_park() and served by the
+ * same threads, under the same shares, kicks and linger.
+ *
  * Knows nothing of FUSE: a waiter is a callback.
  */
 #ifndef SHMFS_LOCKWAIT_H
@@ -40,6 +45,14 @@ struct lockwait_req {
 	 * -EINVAL, -EACCES, -ESHUTDOWN.  The req is ours no more. */
 	void (*granted)(struct lockwait_req *r, int err);
 	struct lock_grant grant;
+	/* NULL: the set's thread takes the lock in mode for this request.
+	 * Else what it does in the kernel instead, without our mutex, on
+	 * semid (the set r was parked on), with timeout passed to the kernel
+	 * as it is (a kick zeroes it): 0 to call r back with 0, -EAGAIN (the
+	 * timeout) or -EINTR (a kick) to look again, else the -errno to call
+	 * r back with.  Such a request is not counted in the per-user budget
+	 * of requests (its owner has budgets of its own). */
+	int (*wait)(struct lockwait_req *r, int semid, const struct timespec *timeout);
 
 	/* the parking module's */
 	int semid; /* the set waited on */
@@ -72,6 +85,16 @@ void lockwait_free(struct lockwait *lw);
  * Never waits: every path that takes a segment's lock goes through here. */
 int lockwait_take(struct lockwait *lw, struct lockwait_req *r, bool park);
 
+/* No deadline: for a request with a wait function. */
+#define LOCKWAIT_NO_DEADLINE UINT64_MAX
+
+/* Park r (with its wait function) on the set r->semid, for r->uid's
+ * share of the threads: LOCKWAIT_PARKED (granted() will be called
+ * exactly once), or -ENOLCK past r->uid's share, -ESHUTDOWN, -ENOMEM,
+ * -EAGAIN.  A request called back may be parked again, from its
+ * callback too (it then keeps the same thread). */
+int lockwait_park(struct lockwait *lw, struct lockwait_req *r);
+
 /* Let go of a lock taken through lockwait_take() (at once or granted).
  * The private lock's waiters it lets in are called back on this thread,
  * after the caller's own callback returns if it is one (never nested). */
@@ -79,8 +102,9 @@ void lockwait_give(struct lockwait *lw, const struct lock_grant *g);
 
 /* r's request was interrupted: r ends with -EINTR at once if it waits on
  * a set (its thread is woken), or never starts waiting if not parked
- * yet.  A wait for the private lock ends as the copies ahead of it do.
- * Never calls r back itself: callable from libfuse's interrupt callback. */
+ * yet (lockwait_park() forgets an earlier abandon: its caller has its
+ * own record of what was interrupted).  A wait for the private lock ends as the copies ahead of it
+ * do. Never calls r back itself: callable from libfuse's interrupt callback. */
 void lockwait_abandon(struct lockwait *lw, struct lockwait_req *r);
 
 /* The signal that interrupts a set's waiting thread (a real-time signal,

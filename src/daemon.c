@@ -12,8 +12,10 @@
 #include "ownset.h"
 #include "pending.h"
 
-#define FD_RESERVE	 128 /* descriptors kept for everything else */
-#define WATCH_TICK_MS	 10  /* while someone waits for a write */
+#define FD_RESERVE 128 /* descriptors kept for everything else */
+/* While there is something to sweep: an attachment to let go of, or
+ * someone waiting for a write (a segment removed by another program is
+ * seen only by looking: watch_sweep()). */
 #define SWEEP_TICK_MS	 1000
 #define SPLICE_REPROBE_S 1
 
@@ -44,10 +46,11 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 		limit = (long)nofile.rlim_cur;
 	fs->sets = budget_new(opts->max_sets);
 	fs->locks = lock_table_new();
-	fs->watches = watch_table_new(fs->sets);
+	fs->waits = lockwait_new(opts->max_waits, opts->max_lock_threads);
+	/* posts on notification sets are waited for by the set threads */
+	fs->watches = fs->waits ? watch_table_new(fs->sets, fs->waits) : NULL;
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
 	fs->helpers = helpers_new(SHMFS_HELPERS_PER_USER, SHMFS_HELPERS_MAX);
-	fs->waits = lockwait_new(opts->max_waits, opts->max_lock_threads);
 	fs->next_waits = budget_new(opts->max_waits);
 	fs->parked_bytes = budget_new(SHMFS_PARKED_BYTES_MAX);
 	fs->nodes = node_table_new();
@@ -85,20 +88,22 @@ void shmfs_free(struct shmfs *fs)
 	free(fs);
 }
 
-/* Sleep until kicked, or until the next tick while there is work. */
+/* Sleep until kicked, or until the next sweep while there is something
+ * to sweep.  Waits for a write are not polled: posts and interrupts wake
+ * the set threads (watch.h); only removed segments are looked for, once a
+ * second while anyone waits. */
 static void *background_main(void *arg)
 {
 	struct shmfs *fs = arg;
-	bool watching = true, sweeping = true;
+	bool sweeping = true;
 	uint64_t next_sweep = clock_deadline_ns(SWEEP_TICK_MS);
 	struct timespec until;
 
 	pthread_mutex_lock(&fs->bg_lock);
 	while (!fs->stopping) {
 		if (!fs->bg_kicked) {
-			until = clock_timespec(watching ? clock_deadline_ns(WATCH_TICK_MS)
-							: next_sweep);
-			if (watching || sweeping)
+			until = clock_timespec(next_sweep);
+			if (sweeping)
 				pthread_cond_timedwait(&fs->bg_cond, &fs->bg_lock, &until);
 			else
 				pthread_cond_wait(&fs->bg_cond, &fs->bg_lock);
@@ -106,17 +111,19 @@ static void *background_main(void *arg)
 		if (fs->stopping)
 			break;
 		if (fs->bg_kicked) {
-			/* new work: look at both now */
+			/* new work: swept at the next tick (from now, if idle) */
 			fs->bg_kicked = false;
-			watching = sweeping = true;
+			if (!sweeping)
+				next_sweep = clock_deadline_ns(SWEEP_TICK_MS);
+			sweeping = true;
 		}
+		if (clock_now_ns() < next_sweep)
+			continue;
 		pthread_mutex_unlock(&fs->bg_lock);
-		if (watching)
-			watching = watch_check(fs->watches);
-		if (sweeping && clock_now_ns() >= next_sweep) {
-			sweeping = attach_sweep(fs->attaches);
-			next_sweep = clock_deadline_ns(SWEEP_TICK_MS);
-		}
+		/* both, every time: either may have work left */
+		sweeping = attach_sweep(fs->attaches);
+		sweeping = watch_sweep(fs->watches) || sweeping;
+		next_sweep = clock_deadline_ns(SWEEP_TICK_MS);
 		pthread_mutex_lock(&fs->bg_lock);
 	}
 	pthread_mutex_unlock(&fs->bg_lock);
@@ -154,11 +161,14 @@ void daemon_stop(struct shmfs *fs)
 		fs->bg_running = false;
 	}
 	/* Then requests waiting for a lock are answered at once: not before,
-	 * as the background thread may park a .next read it wakes.  Children
-	 * making SHM_LOCK as a caller are killed (one stopped by its caller
-	 * must not hold up the exit). */
+	 * as the background thread may park a .next read it wakes; the waits
+	 * for posts end too, their waiters left for watch_table_stop().
+	 * Children making SHM_LOCK as a caller are killed (one stopped by its
+	 * caller must not hold up the exit). */
 	helpers_free(fs->helpers);
 	fs->helpers = NULL;
+	if (fs->watches)
+		watch_table_unpark(fs->watches);
 	lockwait_free(fs->waits);
 	fs->waits = NULL;
 }

@@ -9,38 +9,11 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include "fs_io.h"
+#include "fs_io_int.h"
 #include "log.h"
 #include "lockop.h"
 #include "lockwait.h"
 #include "share.h"
-
-struct open_file {
-	LIST_ENTRY(open_file) link;
-	struct shmfs *fs;
-	struct attach *att;
-	struct segment_info held; /* IPC_STAT after the attach, at the open */
-	struct lock_hold *hold;
-	struct watch_seg *ws;
-	bool watching; /* watch_start() done: a .next file, or polled (poll_lock) */
-
-	/* The write count when this file last read (or was opened): poll
-	 * says POLLIN once it moves.  Atomic. */
-	uint64_t seen;
-	bool is_next;
-	bool fired; /* .next: the write it waited for has come (atomic) */
-
-	/* poll(2): the handle waiting for the next write, under poll_lock.
-	 * It also makes one watch_start() of two polls at once.  Outer rank
-	 * (lockorder.h): nothing of ours is held when it is taken; the
-	 * watch table's mutex (and a budget) under it. */
-	pthread_mutex_t poll_lock;
-	struct fuse_pollhandle *ph;
-	struct watch_waiter poller;
-	bool poller_queued;
-};
-
-static void poller_fire(struct watch_waiter *w, int err);
 
 /* No notification set for uid's watch: say whether its budget
  * (-o max_sets) or the kernel's table (kernel.sem) ran out. */
@@ -86,7 +59,7 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 	of->fs = fs;
 	of->is_next = is_next;
 	pthread_mutex_init(&of->poll_lock, NULL);
-	of->poller.fire = poller_fire;
+	of->poller.fire = open_file_poller_fire;
 	of->poller.persistent = true;
 	/* Attached first: the rights are checked on what is held. */
 	ret = attach_open(fs->attaches, expected, writable, creating, seg, &of->att);
@@ -330,7 +303,7 @@ static void run_read(struct locked_op *op)
 	op_unlock(op);
 }
 
-static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
+void open_file_read_now(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
 	struct locked_op op = { .fs = of->fs,
 				.of = of,
@@ -347,84 +320,12 @@ static void reply_segment_read(fuse_req_t req, struct open_file *of, size_t size
 	op_submit(&op, LOCK_MODE_SHARED, NULL);
 }
 
-/* A read of <shmid>.next waiting for the next write. */
-struct next_wait {
-	struct watch_waiter w;
-	uid_t uid; /* whose budget it counts against */
-	fuse_req_t req;
-	struct open_file *of;
-	size_t size;
-	off_t off;
-};
-
-static bool next_abandoned(struct watch_waiter *w)
-{
-	return fuse_req_interrupted(((struct next_wait *)w)->req);
-}
-
-static void next_fire(struct watch_waiter *w, int err)
-{
-	struct next_wait *nw = (struct next_wait *)w;
-
-	budget_give(nw->of->fs->next_waits, nw->uid);
-	if (err == -ENOENT || err == -EIDRM)
-		/* the segment is gone; its notification set was removed */
-		fuse_reply_err(nw->req, -err);
-	else if (err)
-		fuse_reply_err(nw->req, EINTR);
-	else {
-		__atomic_store_n(&nw->of->fired, true, __ATOMIC_RELEASE);
-		reply_segment_read(nw->req, nw->of, nw->size, nw->off);
-	}
-	free(nw);
-}
-
-/* The first read of a .next file waits for the next write after open;
- * then every read serves the segment as it is. */
-static void next_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
-{
-	struct shmfs *fs = of->fs;
-	struct next_wait *nw;
-
-	if (!__atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)) {
-		uid_t uid = fuse_req_ctx(req)->uid;
-
-		if (!budget_take(fs->next_waits, uid)) {
-			fuse_reply_err(req, ENOLCK); /* this user waits enough */
-			return;
-		}
-		nw = calloc(1, sizeof(*nw));
-		if (!nw) {
-			budget_give(fs->next_waits, uid);
-			fuse_reply_err(req, ENOMEM);
-			return;
-		}
-		*nw = (struct next_wait){ .w.fire = next_fire,
-					  .uid = uid,
-					  .w.abandoned = next_abandoned,
-					  .req = req,
-					  .of = of,
-					  .size = size,
-					  .off = off };
-		watch_refresh(fs->watches, of->ws);
-		if (watch_wait(fs->watches, of->ws, __atomic_load_n(&of->seen, __ATOMIC_RELAXED),
-			       &nw->w) == 0) {
-			daemon_kick(fs); /* posts and interrupts are looked for */
-			return;
-		}
-		budget_give(fs->next_waits, uid);
-		free(nw);
-		__atomic_store_n(&of->fired, true, __ATOMIC_RELEASE);
-	}
-	reply_segment_read(req, of, size, off);
-}
-
 void open_file_read(fuse_req_t req, struct open_file *of, size_t size, off_t off)
 {
 	if (of->is_next)
-		next_read(req, of, size, off);
+		open_file_next_read(req, of, size, off);
 	else
-		reply_segment_read(req, of, size, off);
+		open_file_read_now(req, of, size, off);
 }
 
 void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size, off_t off)
@@ -529,69 +430,4 @@ int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, siz
 	n = attach_write(of->att, data, len, 0);
 	lockwait_give(fs->waits, &r.grant);
 	return n < 0 ? (int)n : 0;
-}
-
-/* ---- poll(2) ------------------------------------------------------------ */
-
-static void poller_fire(struct watch_waiter *w, int err)
-{
-	struct open_file *of = (struct open_file *)((char *)w - offsetof(struct open_file, poller));
-
-	pthread_mutex_lock(&of->poll_lock);
-	of->poller_queued = false;
-	if (of->ph) {
-		fuse_lowlevel_notify_poll(of->ph);
-		fuse_pollhandle_destroy(of->ph);
-		of->ph = NULL;
-	}
-	pthread_mutex_unlock(&of->poll_lock);
-}
-
-void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle *ph)
-{
-	struct shmfs *fs = of->fs;
-	unsigned int revents = POLLOUT | POLLWRNORM; /* libfuse passes no flags to poll */
-	uint64_t seen = __atomic_load_n(&of->seen, __ATOMIC_RELAXED);
-	bool queue = false;
-
-	if (ph) {
-		struct segment_info seg;
-
-		/* Two polls of one file may come at once: one start, under
-		 * the lock, or a start would go unmatched by the close's stop
-		 * and leave a set nobody watches.  watch_start() never waits
-		 * on anyone, nor fires a waiter.  The set goes to seg's owner
-		 * only if seg is this file's lifetime (watch_start() compares). */
-		pthread_mutex_lock(&of->poll_lock);
-		if (!of->watching &&
-		    watch_start(fs->watches, of->ws,
-				segment_stat(of->held.shmid, false, &seg) == 0 ? &seg : NULL,
-				fuse_req_ctx(req)->uid) == 0)
-			of->watching = true;
-		pthread_mutex_unlock(&of->poll_lock);
-	}
-	if (watch_refresh(fs->watches, of->ws) != seen ||
-	    (of->is_next && __atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)))
-		revents |= POLLIN | POLLRDNORM;
-	if (ph) {
-		pthread_mutex_lock(&of->poll_lock);
-		if (of->ph)
-			fuse_pollhandle_destroy(of->ph);
-		of->ph = NULL;
-		if (revents & POLLIN) {
-			fuse_pollhandle_destroy(ph);
-		} else {
-			of->ph = ph;
-			queue = !of->poller_queued;
-			of->poller_queued = true;
-		}
-		pthread_mutex_unlock(&of->poll_lock);
-	}
-	if (queue) {
-		if (watch_wait(fs->watches, of->ws, seen, &of->poller) == 1)
-			poller_fire(&of->poller, 0); /* a write came meanwhile */
-		else
-			daemon_kick(fs);
-	}
-	fuse_reply_poll(req, revents);
 }

@@ -18,13 +18,15 @@ static const struct site {
 	enum lockorder_rank rank;
 } sites[] = {
 	/* around watch_start() (watch_table.mutex, then a budget) */
-	{ "fs_io.c", "&of->poll_lock", LOCKORDER_OUTER },
+	{ "fs_wait.c", "&of->poll_lock", LOCKORDER_OUTER },
 	/* around a read of the table, which publishes under cache->lock */
 	{ "listing.c", "&cache->refresh_lock", LOCKORDER_OUTER },
 	/* then a hold's mutex (leave_private, renew, release, current) */
 	{ "lock.c", "&table->mutex", LOCKORDER_OUTER },
-	/* then the sets' budget; fuse_req_interrupted() (libfuse's) */
-	{ "watch.c", "&t->mutex", LOCKORDER_MIDDLE },
+	/* then lockwait's mutex (a wait for a post parked or kicked), the
+	 * sets' budget */
+	{ "watch.c", "&t->mutex", LOCKORDER_WATCH },
+	{ "watch_post.c", "&t->mutex", LOCKORDER_WATCH },
 	/* then the threads' budget */
 	{ "lockwait.c", "&lw->mutex", LOCKORDER_MIDDLE },
 	/* leaves: nothing of ours but a budget or the log under them */

@@ -151,7 +151,8 @@ static void unlink_locked(struct set_queue *q, struct lockwait_req *r)
 
 static void answer(struct lockwait *lw, struct lockwait_req *r, int err)
 {
-	budget_give(lw->budget, r->uid);
+	if (!r->wait)
+		budget_give(lw->budget, r->uid);
 	r->granted(r, err);
 }
 
@@ -218,8 +219,10 @@ static void *queue_main(void *arg)
 		q->in_wait = true;
 		pthread_mutex_unlock(&lw->mutex);
 		/* Wait in the kernel, without the mutex: woken as the lock
-		 * frees, at r's deadline, or by a kick. */
-		ret = lock_acquire_timed(q->semid, r->mode, &ts);
+		 * frees (or what r waits for comes), at r's deadline, or by a
+		 * kick. */
+		ret = r->wait ? r->wait(r, q->semid, &ts)
+			      : lock_acquire_timed(q->semid, r->mode, &ts);
 		pthread_mutex_lock(&lw->mutex);
 		q->in_wait = false;
 		kick_ts = NULL;
@@ -317,7 +320,7 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 	sigset_t all, old;
 	int ret = 0;
 
-	if (!budget_take(lw->budget, r->uid))
+	if (!r->wait && !budget_take(lw->budget, r->uid))
 		return -ENOLCK;
 	r->next = NULL;
 	pthread_mutex_lock(&lw->mutex);
@@ -380,9 +383,19 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 	budget_take(lw->threads, q->owner);
 out:
 	pthread_mutex_unlock(&lw->mutex);
-	if (ret)
+	if (ret && !r->wait)
 		budget_give(lw->budget, r->uid);
 	return ret;
+}
+
+int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
+{
+	int ret;
+
+	r->abandoned_flag = false;
+	r->queue = NULL;
+	ret = park_on_set(lw, r);
+	return ret ? ret : LOCKWAIT_PARKED;
 }
 
 void lockwait_abandon(struct lockwait *lw, struct lockwait_req *r)

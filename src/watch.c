@@ -3,55 +3,32 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
-#include <stdio.h>
-
 #include "budget.h"
-#include "ownset.h"
-#include "watch.h"
+#include "watch_int.h"
 
-/* One segment lifetime's watch state, found by the object that stands
- * for the lifetime (its attach: one per lifetime while a file of it is
- * open), never by its shmid. */
-struct watch_seg {
-	struct watch_seg *next;
-	const void *owner;
-	struct segment_identity id;
-	unsigned int refs;     /* open files */
-	unsigned int watchers; /* watch_start() not yet stopped */
-	struct own_set set;    /* the notification set; semid -1 while none */
-	bool lost;	       /* the set vanished under its watchers (logged) */
-	bool has_perm;	       /* perm is the segment's: the set is handed to it */
-	struct segment_info perm;
-	uid_t charged_to; /* whose budget the set counts in */
-	uint64_t written;
-	bool gone; /* the segment was found destroyed */
-};
-
-struct watch_table {
-	/* Guards the segments, their sets and counts, and the waiters list
-	 * (a waiter's fire runs outside it).  Middle rank (lockorder.h):
-	 * taken under an open file's poll_lock; takes the sets' budget, and
-	 * libfuse's session lock (a waiter's abandoned hook). */
-	pthread_mutex_t mutex;
-	struct watch_seg *segs;
-	struct watch_waiter *waiters;
-	struct budget *sets;
-};
-
-struct watch_table *watch_table_new(struct budget *sets)
+struct watch_table *watch_table_new(struct budget *sets, struct lockwait *waits)
 {
 	struct watch_table *t = calloc(1, sizeof(*t));
 
 	if (t) {
 		pthread_mutex_init(&t->mutex, NULL);
 		t->sets = sets;
+		t->waits = waits;
 	}
 	return t;
+}
+
+void watch_table_unpark(struct watch_table *t)
+{
+	pthread_mutex_lock(&t->mutex);
+	t->waits = NULL;
+	pthread_mutex_unlock(&t->mutex);
 }
 
 static void log_lost(const struct watch_seg *s, int semid)
@@ -67,8 +44,9 @@ static void log_lost(const struct watch_seg *s, int semid)
 
 /* The set is gone, or no longer provably ours: let go of it without
  * touching it.  The caller holds the mutex; s's waiters are fired with
- * -EIDRM by whoever sees s->lost next (watch_check(), watch_refresh()). */
-static void lose_set_locked(struct watch_table *t, struct watch_seg *s)
+ * -EIDRM by whoever sees s->lost next (the set thread, watch_refresh(),
+ * watch_sweep()). */
+void watch_lose_set_locked(struct watch_table *t, struct watch_seg *s)
 {
 	if (s->set.semid < 0)
 		return;
@@ -93,7 +71,7 @@ static void remove_notify_set(struct watch_table *t, struct watch_seg *s)
 }
 
 /* Fire a list of waiters taken out of the table (each marked firing). */
-static void fire_all(struct watch_waiter *list, int err)
+void watch_fire_all(struct watch_waiter *list, int err)
 {
 	while (list) {
 		struct watch_waiter *w = list;
@@ -109,12 +87,14 @@ static void fire_all(struct watch_waiter *list, int err)
 
 /* Move w from wherever *link is to the front of *list; the caller holds
  * the mutex. */
-static void take_out_locked(struct watch_waiter **link, struct watch_waiter **list)
+void watch_take_out_locked(struct watch_waiter **link, struct watch_waiter **list)
 {
 	struct watch_waiter *w = *link;
 
 	*link = w->next;
 	w->firing = true;
+	w->queued = false;
+	w->seg->nwaiting--;
 	w->next = *list;
 	*list = w;
 }
@@ -124,10 +104,11 @@ void watch_table_stop(struct watch_table *t)
 	struct watch_waiter *left = NULL;
 
 	pthread_mutex_lock(&t->mutex);
+	t->stopped = true;
 	while (t->waiters)
-		take_out_locked(&t->waiters, &left);
+		watch_take_out_locked(&t->waiters, &left);
 	pthread_mutex_unlock(&t->mutex);
-	fire_all(left, -ESHUTDOWN);
+	watch_fire_all(left, -ESHUTDOWN);
 }
 
 void watch_table_free(struct watch_table *t)
@@ -136,6 +117,8 @@ void watch_table_free(struct watch_table *t)
 		return;
 	watch_table_stop(t);
 	t->sets = NULL; /* the budgets may be gone: nothing to give back */
+	/* The parking module is freed first: nothing is parked any more,
+	 * and its orphans are freed. */
 	while (t->segs) {
 		struct watch_seg *s = t->segs;
 
@@ -159,6 +142,7 @@ struct watch_seg *watch_get(struct watch_table *t, const void *owner,
 	if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (s) {
+			s->table = t;
 			s->owner = owner;
 			s->id = *id;
 			s->set.semid = -1;
@@ -174,18 +158,29 @@ struct watch_seg *watch_get(struct watch_table *t, const void *owner,
 
 void watch_put(struct watch_table *t, struct watch_seg *s)
 {
+	bool orphan = false, last;
+
 	pthread_mutex_lock(&t->mutex);
-	if (--s->refs == 0) {
+	last = --s->refs == 0;
+	if (last) {
 		for (struct watch_seg **link = &t->segs; *link; link = &(*link)->next) {
 			if (*link == s) {
 				*link = s->next;
 				break;
 			}
 		}
+		/* its owner may be freed and its address reused: never found
+		 * again.  The removal ends a wait parked on the set. */
+		s->owner = NULL;
 		remove_notify_set(t, s);
-		free(s);
+		orphan = s->parked;
+		s->orphan = orphan;
+		if (orphan && t->waits)
+			lockwait_abandon(t->waits, &s->post);
 	}
 	pthread_mutex_unlock(&t->mutex);
+	if (last && !orphan)
+		free(s);
 }
 
 uint64_t watch_written(struct watch_seg *s)
@@ -194,8 +189,8 @@ uint64_t watch_written(struct watch_seg *s)
 }
 
 /* Take s's waiters out of the table into *list; the caller holds the mutex. */
-static void take_waiters_locked(struct watch_table *t, struct watch_seg *s,
-				struct watch_waiter **list)
+void watch_take_waiters_locked(struct watch_table *t, struct watch_seg *s,
+			       struct watch_waiter **list)
 {
 	for (struct watch_waiter **link = &t->waiters; *link;) {
 		struct watch_waiter *w = *link;
@@ -204,7 +199,7 @@ static void take_waiters_locked(struct watch_table *t, struct watch_seg *s,
 			link = &w->next;
 			continue;
 		}
-		take_out_locked(link, list);
+		watch_take_out_locked(link, list);
 	}
 }
 
@@ -214,9 +209,10 @@ void watch_mark_written(struct watch_table *t, struct watch_seg *s)
 
 	pthread_mutex_lock(&t->mutex);
 	__atomic_add_fetch(&s->written, 1, __ATOMIC_RELEASE);
-	take_waiters_locked(t, s, &ready);
+	watch_take_waiters_locked(t, s, &ready);
+	watch_settle_locked(t, s);
 	pthread_mutex_unlock(&t->mutex);
-	fire_all(ready, 0);
+	watch_fire_all(ready, 0);
 }
 
 /* The set is handed to the segment's owner with the segment's read and
@@ -226,7 +222,7 @@ static void hand_to_owner_locked(struct watch_table *t, struct watch_seg *s)
 {
 	if (s->set.semid >= 0 && s->has_perm &&
 	    ownset_hand(&s->set, s->perm.uid, s->perm.gid, s->perm.mode) == -ESTALE)
-		lose_set_locked(t, s); /* not ours: never touched again */
+		watch_lose_set_locked(t, s); /* not ours: never touched again */
 }
 
 /* Make s's set (charged to s->charged_to): 0 or -errno. */
@@ -292,14 +288,26 @@ int watch_wait(struct watch_table *t, struct watch_seg *s, uint64_t seen, struct
 	int ret = 0;
 
 	pthread_mutex_lock(&t->mutex);
-	if (watch_written(s) != seen) {
+	if (w->abandoned) {
+		ret = -EINTR;
+	} else if (t->stopped) {
+		ret = -ESHUTDOWN;
+	} else if (watch_written(s) != seen) {
 		ret = 1;
 	} else {
 		w->seg = s;
 		w->seen = seen;
 		w->firing = false;
+		w->queued = true;
 		w->next = t->waiters;
 		t->waiters = w;
+		s->nwaiting++;
+		ret = watch_park_locked(t, s, w->uid);
+		if (ret) {
+			t->waiters = w->next;
+			w->queued = false;
+			s->nwaiting--;
+		}
 	}
 	pthread_mutex_unlock(&t->mutex);
 	return ret;
@@ -314,6 +322,9 @@ bool watch_cancel(struct watch_table *t, struct watch_waiter *w)
 		if (*link == w) {
 			*link = w->next;
 			found = true;
+			w->queued = false;
+			w->seg->nwaiting--;
+			watch_settle_locked(t, w->seg);
 			break;
 		}
 	}
@@ -326,7 +337,7 @@ bool watch_cancel(struct watch_table *t, struct watch_waiter *w)
 
 /* Take what was posted on s's set, counting it as one write: true if
  * anything was.  Only what was seen: a post racing with us stays. */
-static bool take_posts_locked(struct watch_table *t, struct watch_seg *s)
+bool watch_take_posts_locked(struct watch_table *t, struct watch_seg *s)
 {
 	struct sembuf op = { 0, 0, IPC_NOWAIT };
 	int n;
@@ -336,7 +347,7 @@ static bool take_posts_locked(struct watch_table *t, struct watch_seg *s)
 	/* a set that is not ours any more is not even read: its posts
 	 * are someone else's */
 	if (!ownset_proven(&s->set)) {
-		lose_set_locked(t, s);
+		watch_lose_set_locked(t, s);
 		return false;
 	}
 	n = semctl(s->set.semid, 0, GETVAL);
@@ -355,24 +366,25 @@ uint64_t watch_refresh(struct watch_table *t, struct watch_seg *s)
 	struct watch_waiter *ready = NULL, *lost = NULL;
 
 	pthread_mutex_lock(&t->mutex);
-	if (take_posts_locked(t, s))
-		take_waiters_locked(t, s, &ready);
+	if (watch_take_posts_locked(t, s))
+		watch_take_waiters_locked(t, s, &ready);
 	else if (s->lost && s->set.semid < 0 && !s->gone)
-		take_waiters_locked(t, s, &lost);
+		watch_take_waiters_locked(t, s, &lost);
 	/* A set that vanished under its watchers is made anew on demand:
 	 * the waiters it had are told (EIDRM), and whoever asks now (a read
 	 * or poll that came after the loss, even one that finds it) waits
 	 * on the new one.  A destroyed segment's waiters get ENOENT
-	 * (watch_check()), set or not. */
+	 * (watch_sweep()), set or not. */
 	if (s->watchers > 0 && s->set.semid < 0 && !s->gone)
 		make_set_locked(t, s);
+	watch_settle_locked(t, s);
 	pthread_mutex_unlock(&t->mutex);
-	fire_all(lost, -EIDRM);
-	fire_all(ready, 0);
+	watch_fire_all(lost, -EIDRM);
+	watch_fire_all(ready, 0);
 	return watch_written(s);
 }
 
-static bool segment_gone(const struct watch_seg *s)
+bool watch_segment_gone(const struct watch_seg *s)
 {
 	struct segment_identity now;
 	struct segment_info seg;
@@ -384,47 +396,47 @@ static bool segment_gone(const struct watch_seg *s)
 	return ret == 0 && !identity_same(&s->id, &now);
 }
 
-bool watch_check(struct watch_table *t)
+bool watch_sweep(struct watch_table *t)
 {
 	struct watch_waiter *written = NULL, *gone = NULL, *abandoned = NULL, *lost = NULL;
-	bool busy;
+	bool busy, polling;
 
 	pthread_mutex_lock(&t->mutex);
-	/* Posts, lost sets and gone segments first, once per segment waited
-	 * on. */
+	/* without set threads, posts are looked for here */
+	polling = !t->waits;
 	for (struct watch_waiter *w = t->waiters; w; w = w->next) {
 		struct watch_seg *s = w->seg;
 
-		if (take_posts_locked(t, s))
+		if (polling && watch_take_posts_locked(t, s))
 			continue;
-		if (!s->gone && segment_gone(s))
+		if (!s->gone && watch_segment_gone(s))
 			s->gone = true;
 	}
 	for (struct watch_waiter **link = &t->waiters; *link;) {
 		struct watch_waiter *w = *link, **to = NULL;
 
-		if (w->abandoned && w->abandoned(w))
+		if (w->abandoned && !w->seg->parked)
 			to = &abandoned;
 		else if (w->seg->gone)
 			to = &gone; /* nothing can write it: its set does not matter */
 		else if (w->seg->lost && w->seg->set.semid < 0)
 			to = &lost;
-		else if (watch_written(w->seg) != w->seen)
+		else if (polling && watch_written(w->seg) != w->seen)
 			to = &written;
 		if (!to) {
 			link = &w->next;
 			continue;
 		}
-		take_out_locked(link, to);
+		watch_take_out_locked(link, to);
 	}
-	pthread_mutex_unlock(&t->mutex);
-	fire_all(abandoned, -EINTR);
-	fire_all(lost, -EIDRM);
-	fire_all(gone, -ENOENT);
-	fire_all(written, 0);
-	pthread_mutex_lock(&t->mutex);
+	for (struct watch_seg *s = t->segs; s; s = s->next)
+		watch_settle_locked(t, s);
 	busy = t->waiters != NULL;
 	pthread_mutex_unlock(&t->mutex);
+	watch_fire_all(abandoned, -EINTR);
+	watch_fire_all(lost, -EIDRM);
+	watch_fire_all(gone, -ENOENT);
+	watch_fire_all(written, 0);
 	return busy;
 }
 
@@ -446,7 +458,7 @@ int watch_notify_semid(struct watch_table *t, const struct segment_info *seg)
 			continue;
 		/* never shown for outside writers to post unless still ours */
 		if (s->set.semid >= 0 && !ownset_proven(&s->set))
-			lose_set_locked(t, s);
+			watch_lose_set_locked(t, s);
 		if (s->set.semid >= 0)
 			semid = s->set.semid;
 		else if (s->lost && s->watchers > 0 && semid < 0)

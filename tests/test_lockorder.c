@@ -42,7 +42,7 @@ static void test_table_names_each_mutex_once(void **state)
 {
 	assert_int_equal(lockorder_rank_of("../src/lock.c", "&table->mutex"), LOCKORDER_OUTER);
 	assert_int_equal(lockorder_rank_of("lock.c", "&h->mutex"), LOCKORDER_LEAF);
-	assert_int_equal(lockorder_rank_of("/x/src/watch.c", "&t->mutex"), LOCKORDER_MIDDLE);
+	assert_int_equal(lockorder_rank_of("/x/src/watch.c", "&t->mutex"), LOCKORDER_WATCH);
 	assert_int_equal(lockorder_rank_of("src/node.c", "&t->mutex"), LOCKORDER_LEAF);
 	assert_int_equal(lockorder_rank_of("budget.c", "&b->mutex"), LOCKORDER_BUDGET);
 	assert_int_equal(lockorder_rank_of("log.c", "&log_lock"), LOCKORDER_LOG);

@@ -419,6 +419,50 @@ static void test_waits_on_many_sets(void **state)
 	shmctl(victim_seg, IPC_RMID, NULL);
 }
 
+/* A read of .next is woken by the kernel, not by a clock: while it waits,
+ * one daemon thread waits in semop(2) on the segment's notification set
+ * (its ncount, as ipcs -s -i shows, is 1), and an outside post wakes the
+ * reader.  A Ctrl-C of a cat of the same .next ends it while the post it
+ * waits for is never made.  Planted: the 10 ms tick back in place of the
+ * set's thread failed at the ncount (0); watch_abandon() without its kick
+ * left the cat waiting (its bounded wait failed). */
+static void test_next_woken_by_kernel(void **state)
+{
+	int id = make_segment(IPC_PRIVATE, 4096, 0666), nsem, status, look = 0;
+	struct sembuf post = { 0, 1, IPC_NOWAIT };
+	char path[128], text[4096], v[32];
+	pid_t reader, cat;
+
+	snprintf(path, sizeof(path), "%s/%d.next", M, id);
+	reader = start_waiter(VICTIM, path, false);
+	assert_true(await_waiting(&reader, 1));
+	assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
+	assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v)));
+	nsem = atoi(v);
+	while (look++ < 3000 && semctl(nsem, 0, GETNCNT) != 1)
+		usleep(10000);
+	assert_int_equal(semctl(nsem, 0, GETNCNT), 1);
+
+	cat = fork();
+	assert_true(cat >= 0);
+	if (cat == 0) {
+		testutil_become(VICTIM);
+		signal(SIGINT, SIG_DFL); /* as at a terminal, whoever started us */
+		execlp("cat", "cat", path, (char *)NULL);
+		_exit(127);
+	}
+	assert_true(await_waiting(&cat, 1));
+	kill(cat, SIGINT);
+	status = testutil_wait_bounded(cat, 30); /* a bound, not a timing */
+	assert_int_not_equal(status, -1);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGINT);
+	assert_true(testutil_still_running(reader));
+
+	assert_int_equal(semop(nsem, &post, 1), 0);
+	assert_int_equal(waiter_result(reader), 0);
+	shmctl(id, IPC_RMID, NULL);
+}
+
 /* Ctrl-C of a cat waiting behind 255 other waits of the same lock ends
  * it at once: the others still wait and the lock is still held. */
 static void test_interrupt_waiting_cat(void **state)
@@ -836,6 +880,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_waits_hold_no_worker),
 		cmocka_unit_test(test_waits_budget),
 		cmocka_unit_test(test_next_of_destroyed_segment),
+		cmocka_unit_test(test_next_woken_by_kernel),
 		cmocka_unit_test(test_hugetlb_without_pages),
 		cmocka_unit_test(test_sets_budget),
 		cmocka_unit_test(test_parked_write_bytes),

@@ -1,7 +1,9 @@
 /* test_watch.c - src/watch.c and src/ownset.c: write counts and waiters,
- * notification sets proven the daemon's before they are touched, and the
- * record a killed daemon leaves for the next; in a private IPC namespace,
- * with kernel.sem_next_id to bring a semid back. */
+ * waits for posts woken by the kernel (one of the parking module's set
+ * threads waits on the set), notification sets proven the daemon's before
+ * they are touched, and the record a killed daemon leaves for the next;
+ * in a private IPC namespace, with kernel.sem_next_id to bring a semid
+ * back. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -19,13 +21,19 @@
 
 #include <cmocka.h>
 
+#include "lockwait.h"
 #include "ownset.h"
 #include "semun.h"
 #include "testutil.h"
 #include "watch.h"
 
 static struct watch_table *table;
+static struct lockwait *waits;
 static char state_dir[64];
+
+/* Looks, 10 ms apart, before a test gives up on something another thread
+ * does: a bound on looks, not a timing asserted. */
+#define LOOKS 1000
 
 static void set_next_semid(int id)
 {
@@ -50,12 +58,36 @@ struct waiter {
 	int err;
 };
 
+/* Called on the set's thread, or on the test's. */
 static void fire(struct watch_waiter *w, int err)
 {
 	struct waiter *me = (struct waiter *)w;
 
-	me->fired++;
-	me->err = err;
+	__atomic_store_n(&me->err, err, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&me->fired, 1, __ATOMIC_RELEASE);
+}
+
+static int fired(struct waiter *me)
+{
+	return __atomic_load_n(&me->fired, __ATOMIC_ACQUIRE);
+}
+
+/* Until me fired (bounded): nothing but the set's thread fires it. */
+static void await_fired(struct waiter *me)
+{
+	for (int look = 0; look < LOOKS && !fired(me); look++)
+		usleep(10000);
+	assert_int_equal(fired(me), 1);
+}
+
+/* Until n threads wait in the kernel for semid's value to rise. */
+static void await_ncount(int semid, int n)
+{
+	int look = 0;
+
+	while (look++ < LOOKS && semctl(semid, 0, GETNCNT) != n)
+		usleep(10000);
+	assert_int_equal(semctl(semid, 0, GETNCNT), n);
 }
 
 static struct segment_info seg_of(int shmid)
@@ -74,15 +106,29 @@ static int setup(void **state)
 	snprintf(state_dir, sizeof(state_dir), "/tmp/shmfs-watch-XXXXXX");
 	assert_non_null(mkdtemp(state_dir));
 	setenv("SHMFS_STATE_DIR", state_dir, 1);
-	table = watch_table_new(NULL);
+	return 0;
+}
+
+/* A table of its own for each test (one test stops its table). */
+static int table_setup(void **state)
+{
+	waits = lockwait_new(16, 4);
+	table = waits ? watch_table_new(NULL, waits) : NULL;
 	return table ? 0 : -1;
+}
+
+static int table_teardown(void **state)
+{
+	watch_table_unpark(table);
+	lockwait_free(waits);
+	watch_table_free(table);
+	return 0;
 }
 
 static int teardown(void **state)
 {
 	char cmd[128];
 
-	watch_table_free(table);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -158,8 +204,8 @@ static void test_set_handed_and_posted(void **state)
 /* The owner removes the set; another user's set gets its semid.  The
  * waiter gets -EIDRM, the sidecar's value is WATCH_SET_LOST, the other
  * set is never touched (no post taken, not removed at the stop), and a
- * refresh makes a new set.  Planted: no proof in take_posts_locked()
- * takes the other set's posts and the waiter never hears. */
+ * refresh makes a new set.  The waiter hears it from the set's thread,
+ * whose wait the removal ends: nobody sweeps here. */
 static void test_set_removed_by_its_owner(void **state)
 {
 	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
@@ -170,20 +216,20 @@ static void test_set_removed_by_its_owner(void **state)
 	int owner, semid, theirs, fresh;
 	struct watch_seg *s;
 
-	/* a real segment: watch_check() looks for gone ones */
+	/* a real segment: it is not gone, the set is */
 	assert_int_equal(segment_stat(shmid, false, &seg), 0);
 	identity_weak(&seg, &id);
 	s = watch_get(table, &owner, &id);
 	assert_int_equal(watch_start(table, s, &seg, 0), 0);
 	semid = watch_notify_semid(table, &seg);
 	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
+	await_ncount(semid, 1);
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	set_next_semid(semid);
 	theirs = semget(IPC_PRIVATE, 1, IPC_CREAT | 0666);
 	assert_int_equal(theirs, semid);
 	assert_int_equal(semctl(theirs, 0, SETVAL, one), 0); /* a "post" of theirs */
-	watch_check(table);
-	assert_int_equal(a.fired, 1);
+	await_fired(&a);
 	assert_int_equal(a.err, -EIDRM);
 	assert_int_equal(watch_written(s), 0);
 	assert_int_equal(semctl(theirs, 0, GETVAL), 1);
@@ -197,6 +243,79 @@ static void test_set_removed_by_its_owner(void **state)
 	semctl(theirs, 0, IPC_RMID);
 	watch_put(table, s);
 	shmctl(shmid, IPC_RMID, NULL);
+}
+
+/* An outside post wakes the waiter through the kernel: the set's thread
+ * waits on the set (ncount 1, as ipcs -s -i shows) and fires the waiter
+ * when the post comes; nobody sweeps or refreshes here.  The posts are
+ * all taken (one write; posts made after the waiters fired stay for the
+ * next reader); the thread goes once nobody waits.  Planted: the
+ * 10 ms tick back in place of the thread (watch_park_locked() parking
+ * nothing) fails at await_ncount(). */
+static void test_post_wakes_waiter(void **state)
+{
+	struct segment_info seg = seg_of(9);
+	struct segment_identity id;
+	struct waiter a = { .w.fire = fire }, b = { .w.fire = fire };
+	struct sembuf posts[2] = { { 0, 1, IPC_NOWAIT }, { 0, 1, IPC_NOWAIT } };
+	int owner, semid, look = 0;
+	struct watch_seg *s;
+
+	identity_weak(&seg, &id);
+	s = watch_get(table, &owner, &id);
+	assert_int_equal(watch_start(table, s, &seg, 0), 0);
+	semid = watch_notify_semid(table, &seg);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &b.w), 0);
+	await_ncount(semid, 1); /* one thread for the set, not one per waiter */
+	assert_int_equal(lockwait_threads(waits), 1);
+	assert_int_equal(fired(&a) + fired(&b), 0);
+	assert_int_equal(semop(semid, posts, 2), 0); /* two posts at once */
+	await_fired(&a);
+	await_fired(&b);
+	assert_int_equal(a.err, 0);
+	assert_int_equal(b.err, 0);
+	assert_true(watch_written(s) >= 1);
+	while (look++ < LOOKS && (semctl(semid, 0, GETVAL) != 0 || lockwait_threads(waits) != 0))
+		usleep(10000);
+	assert_int_equal(semctl(semid, 0, GETVAL), 0);
+	assert_int_equal(lockwait_threads(waits), 0); /* it lingered, then ended */
+	watch_stop(table, s);
+	watch_put(table, s);
+}
+
+/* An abandoned waiter (an interrupted read) is fired with -EINTR by its
+ * set's thread, kicked: no post is ever made and nobody sweeps.  The
+ * other waiter still waits, and a waiter abandoned before it waits is
+ * refused.  Planted: watch_abandon() only marking the waiter (left for a
+ * sweep) fails at await_fired(). */
+static void test_abandon_answered_at_once(void **state)
+{
+	struct segment_info seg = seg_of(10);
+	struct segment_identity id;
+	struct waiter a = { .w.fire = fire }, b = { .w.fire = fire }, c = { .w.fire = fire };
+	int owner, semid;
+	struct watch_seg *s;
+
+	identity_weak(&seg, &id);
+	s = watch_get(table, &owner, &id);
+	assert_int_equal(watch_start(table, s, &seg, 0), 0);
+	semid = watch_notify_semid(table, &seg);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &b.w), 0);
+	await_ncount(semid, 1);
+	watch_abandon(table, &a.w);
+	await_fired(&a);
+	assert_int_equal(a.err, -EINTR);
+	assert_int_equal(fired(&b), 0);
+	await_ncount(semid, 1); /* waiting again, for b */
+	watch_abandon(table, &c.w);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &c.w), -EINTR);
+	watch_mark_written(table, s);
+	assert_int_equal(fired(&b), 1);
+	assert_int_equal(b.err, 0);
+	watch_stop(table, s);
+	watch_put(table, s);
 }
 
 /* The owner removes the set while nobody waits: the read that comes
@@ -222,13 +341,12 @@ static void test_read_after_set_removed_waits(void **state)
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	watch_refresh(table, s);
 	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
-	watch_check(table);
-	assert_int_equal(a.fired, 0);
 	fresh = watch_notify_semid(table, &seg);
 	assert_true(fresh >= 0);
+	await_ncount(fresh, 1); /* waiting on the new set */
+	assert_int_equal(fired(&a), 0);
 	assert_int_equal(semop(fresh, &post, 1), 0);
-	watch_check(table);
-	assert_int_equal(a.fired, 1);
+	await_fired(&a);
 	assert_int_equal(a.err, 0);
 	watch_stop(table, s);
 	assert_false(set_exists(fresh));
@@ -237,8 +355,10 @@ static void test_read_after_set_removed_waits(void **state)
 }
 
 /* A destroyed segment's waiter hears ENOENT (nothing can write it any
- * more), whether or not its set was removed too.  Planted: the lost set
- * looked at before the gone segment in watch_check() gives -EIDRM. */
+ * more), whether or not its set was removed too: from the set's thread
+ * (its wait finds the set gone) or the sweep, whichever sees it first.
+ * Planted: the lost set looked at before the gone segment (in
+ * watch_sweep() then) gave -EIDRM. */
 static void test_gone_segment_with_its_set_removed(void **state)
 {
 	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
@@ -256,8 +376,8 @@ static void test_gone_segment_with_its_set_removed(void **state)
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 	assert_int_equal(shmctl(shmid, IPC_RMID, NULL), 0); /* nobody attached: destroyed */
 	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
-	watch_check(table);
-	assert_int_equal(a.fired, 1);
+	watch_sweep(table);
+	await_fired(&a);
 	assert_int_equal(a.err, -ENOENT);
 	watch_stop(table, s);
 	watch_put(table, s);
@@ -323,13 +443,24 @@ static void test_reclaim_after_kill(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_state_per_lifetime),
-		cmocka_unit_test(test_set_handed_and_posted),
-		cmocka_unit_test(test_set_removed_by_its_owner),
-		cmocka_unit_test(test_read_after_set_removed_waits),
-		cmocka_unit_test(test_gone_segment_with_its_set_removed),
-		cmocka_unit_test(test_changed_set_left_alone),
-		cmocka_unit_test(test_reclaim_after_kill),
+		cmocka_unit_test_setup_teardown(test_state_per_lifetime, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_set_handed_and_posted, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_set_removed_by_its_owner, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_read_after_set_removed_waits, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_gone_segment_with_its_set_removed, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_post_wakes_waiter, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_abandon_answered_at_once, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_changed_set_left_alone, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_reclaim_after_kill, table_setup,
+						table_teardown),
 	};
 
 	testutil_watchdog(60);
