@@ -408,23 +408,49 @@ int segment_set_locked(int shmid, bool locked)
 	return sysvipc_gone_or(errno);
 }
 
+/* The setting's file, opened once and read again at offset 0 for each
+ * answer: a read renders the live value (2 syscalls fewer than an open,
+ * a read and a close, and no procfs path walk: it is read twice per
+ * open of a segment).  The file belongs to the IPC namespace of its
+ * opener: the daemon joins its namespace before any thread exists
+ * (main.c), and never changes it after.  Process-wide, as the namespace
+ * is: segment.c's callers (attach, identity, share) have no struct shmfs
+ * at hand. */
+static int rmid_forced_fd(void)
+{
+	static int kept = -1;
+	int fd = __atomic_load_n(&kept, __ATOMIC_ACQUIRE), none = -1;
+
+	if (fd >= 0)
+		return fd;
+	fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* Two threads may race here: one file is kept, the other goes. */
+	if (!__atomic_compare_exchange_n(&kept, &none, fd, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE)) {
+		close(fd);
+		return none;
+	}
+	return fd;
+}
+
 bool segment_rmid_forced(void)
 {
 	/* The last answer read: -1 before the first. */
 	static int known = -1;
 	char buf[16] = "";
-	int fd = open("/proc/sys/kernel/shm_rmid_forced", O_RDONLY | O_CLOEXEC);
+	int fd = rmid_forced_fd();
 
 	/* No such file: a kernel without the setting (before 3.1).  Any
 	 * other failure (EMFILE...) gives the last answer read, or, before
 	 * any, "set": refusing an open or keeping an attachment is safe, a
 	 * detach that destroys a segment is not. */
-	if (fd < 0 && errno == ENOENT)
+	if (fd == -ENOENT)
 		return false;
 	if (fd >= 0) {
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 
-		close(fd);
 		if (n > 0)
 			__atomic_store_n(&known, atoi(buf) != 0, __ATOMIC_RELAXED);
 	}
