@@ -78,6 +78,9 @@ enum share_kind {
 #define SHARE_CHAIN_KEYS   4096
 #define SHARE_CHAIN_FIRSTS 8
 #define SHARE_CHAIN_MAX	   4096
+/* With at most this many sets in the namespace, the keys below are found
+ * by one pass over the sets rather than a semget per key. */
+#define SHARE_CHAIN_LISTED 256
 
 /* The bytes of a segment's start the recognizer looks at. */
 #define SHARE_HEAD_BYTES 32
@@ -121,6 +124,12 @@ enum share_kind share_classify(const struct share_set *set, const void *head, si
 			       uint64_t size);
 
 const char *share_kind_name(enum share_kind kind);
+
+/* Whether seg can have a set of its key at all: not without a key
+ * (IPC_PRIVATE, or removed: IPC_RMID clears the key), nor once marked
+ * for destruction.  When false, no set lends seg its lock and its first
+ * bytes choose nothing (they need not be read). */
+bool share_keyed(const struct segment_info *seg);
 
 /* The set with seg's key, if made by root or seg's owner or creator, and
  * its state: semid, or -ENOENT (no key, marked for destruction, no set,

@@ -2,10 +2,12 @@
  * share.h for the rule and why the semaphores alone cannot tell).
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 
+#include "semset.h"
 #include "semun.h"
 #include "share.h"
 
@@ -169,11 +171,16 @@ static int read_set(int semid, const struct segment_info *seg, struct share_set 
 	return 0;
 }
 
+bool share_keyed(const struct segment_info *seg)
+{
+	return seg->key != 0 && !(seg->mode & SEGMENT_MODE_DEST);
+}
+
 int share_key_set(const struct segment_info *seg, struct share_set *state)
 {
 	int semid;
 
-	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST))
+	if (!share_keyed(seg))
 		return -ENOENT;
 	/* Asking for no permission needs none, and creates nothing. */
 	semid = semget(seg->key, 0, 0);
@@ -258,35 +265,109 @@ static bool chain_reaches(int first, uint64_t size, int shmid)
 	return false;
 }
 
+/* The set of key k, if it may lock seg and k's segment is a first
+ * segment of seg's size whose chain reaches seg: its semid, else -1.
+ * *tried counts the first segments followed. */
+static int first_of_chain(const struct segment_info *seg, int32_t k, unsigned int *tried)
+{
+	struct segment_info first;
+	struct share_set state;
+	int semid = semget((key_t)k, 0, 0), shmid;
+
+	/* the set must be one that may lock seg, not only its first */
+	if (semid < 0 || read_set(semid, seg, &state) != 0 || !share_set_in_protocol(&state))
+		return -1;
+	shmid = segment_find_key(k);
+	if (shmid < 0 || segment_stat(shmid, false, &first) != 0 || first.size != seg->size ||
+	    (first.mode & SEGMENT_MODE_DEST))
+		return -1;
+	(*tried)++;
+	return chain_reaches(shmid, seg->size, seg->shmid) ? semid : -1;
+}
+
+/* The namespace's number of sets (SEM_INFO), or -1. */
+static int sets_in_use(void)
+{
+	struct seminfo info;
+
+	if (semctl(0, 0, SEM_INFO, (union semun){ .__buf = &info }) < 0)
+		return -1;
+	return info.semusz;
+}
+
+/* The keys of the sets in [lo, hi], gathered from one pass over the
+ * namespace's sets. */
+struct keys_below {
+	int32_t lo, hi;
+	int32_t *keys;
+	size_t n, cap;
+};
+
+static int gather_key(const struct semset_info *set, void *arg)
+{
+	struct keys_below *b = arg;
+
+	if (set->key < b->lo || set->key > b->hi)
+		return 0;
+	if (b->n == b->cap)
+		return 1; /* more made meanwhile: semget each key */
+	b->keys[b->n++] = set->key;
+	return 0;
+}
+
+static int by_key_down(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+
+	return (x < y) - (x > y);
+}
+
 int share_chain_set(const struct segment_info *seg, const void *head, size_t len)
 {
+	/* ShareLite took the first free key above the first segment's. */
+	int64_t hi = (int64_t)seg->key - 1, lo = (int64_t)seg->key - SHARE_CHAIN_KEYS;
+	int32_t listed[SHARE_CHAIN_LISTED];
+	struct keys_below below = { 0 };
 	unsigned int tried = 0;
+	int sets, semid;
 
-	if (seg->key == 0 || (seg->mode & SEGMENT_MODE_DEST) ||
-	    !share_is_sharelite_next(head, len, seg->size, NULL))
+	if (!share_keyed(seg) || !share_is_sharelite_next(head, len, seg->size, NULL))
+		return -ENOENT;
+	if (lo < 1)
+		lo = 1;
+	if (hi < lo)
 		return -ENOENT;
 	/* Each look attaches and detaches: under shm_rmid_forced a detach
 	 * that leaves nobody attached destroys the segment. */
 	if (segment_rmid_forced())
 		return -ENOENT;
-	/* ShareLite took the first free key above the first segment's. */
-	for (int64_t k = (int64_t)seg->key - 1;
-	     k > 0 && k >= (int64_t)seg->key - SHARE_CHAIN_KEYS && tried < SHARE_CHAIN_FIRSTS;
-	     k--) {
-		struct segment_info first;
-		struct share_set state;
-		int semid = semget((key_t)k, 0, 0), shmid;
-
-		/* the set must be one that may lock seg, not only its first */
-		if (semid < 0 || read_set(semid, seg, &state) != 0 ||
-		    !share_set_in_protocol(&state))
-			continue;
-		shmid = segment_find_key((int32_t)k);
-		if (shmid < 0 || segment_stat(shmid, false, &first) != 0 ||
-		    first.size != seg->size || (first.mode & SEGMENT_MODE_DEST))
-			continue;
-		tried++;
-		if (chain_reaches(shmid, seg->size, seg->shmid))
+	/* A zero-filled segment with a key reads as a continuation (next
+	 * shmid 0), so this runs at every open of one: the keys below are
+	 * tried one semget each only when the namespace has more sets than
+	 * one pass over them costs (none at all: nothing to try). */
+	sets = sets_in_use();
+	if (sets == 0)
+		return -ENOENT;
+	if (sets > 0 && sets <= SHARE_CHAIN_LISTED) {
+		below = (struct keys_below){ (int32_t)lo, (int32_t)hi, listed, 0,
+					     SHARE_CHAIN_LISTED };
+		if (semset_each(gather_key, &below) != 0)
+			below.keys = NULL; /* could not list: semget each key */
+	}
+	if (below.keys) {
+		qsort(listed, below.n, sizeof(listed[0]), by_key_down);
+		for (size_t i = 0; i < below.n && tried < SHARE_CHAIN_FIRSTS; i++) {
+			if (i > 0 && listed[i] == listed[i - 1])
+				continue;
+			semid = first_of_chain(seg, listed[i], &tried);
+			if (semid >= 0)
+				return semid;
+		}
+		return -ENOENT;
+	}
+	for (int64_t k = hi; k >= lo && tried < SHARE_CHAIN_FIRSTS; k--) {
+		semid = first_of_chain(seg, (int32_t)k, &tried);
+		if (semid >= 0)
 			return semid;
 	}
 	return -ENOENT;

@@ -310,6 +310,49 @@ static void test_planted_set(void **state)
 	shmctl(shmid, IPC_RMID, NULL);
 }
 
+/* A continuation finds its first segment's set whichever way the keys
+ * below are searched: one pass over few sets, or a semget per key when
+ * there are many; a zero-filled keyed segment (which reads as a
+ * continuation) finds none, with no set in the namespace or with sets
+ * that are not a chain's. */
+static void test_chain_either_way(void **state)
+{
+	unsigned char first[SHARE_HEAD_BYTES], cont[SHARE_HEAD_BYTES],
+		zero[SHARE_HEAD_BYTES] = { 0 };
+	const unsigned short idle[] = { 1, 0, 0 };
+	struct segment_info seg[3];
+	int shm[3], sem, many[SHARE_CHAIN_LISTED + 1];
+
+	(void)state;
+	/* the real layout: 100 bytes stored in 64-byte segments */
+	sharelite_bytes(cont, -1, 0, 0, 0);
+	memset(cont + sizeof(struct sharelite_header), 0,
+	       SHARE_HEAD_BYTES - sizeof(struct sharelite_header));
+	shm[1] = make_segment(KEY(41), 64, cont, sizeof(cont), &seg[1]);
+	sharelite_bytes(first, shm[1], 100, 1, 1);
+	shm[0] = make_segment(KEY(40), 64, first, sizeof(first), &seg[0]);
+	shm[2] = make_segment(KEY(50), 64, zero, sizeof(zero), &seg[2]);
+	/* no set at all */
+	assert_int_equal(share_chain_set(&seg[1], cont, sizeof(cont)), -ENOENT);
+	assert_int_equal(share_chain_set(&seg[2], zero, sizeof(zero)), -ENOENT);
+
+	sem = make_set(KEY(40), 3, idle);
+	assert_int_equal(share_chain_set(&seg[1], cont, sizeof(cont)), sem);
+	assert_int_equal(share_chain_set(&seg[2], zero, sizeof(zero)), -ENOENT);
+
+	/* more sets than one pass is for: a semget per key below */
+	for (int i = 0; i < SHARE_CHAIN_LISTED + 1; i++)
+		many[i] = make_set(IPC_PRIVATE, 1, idle);
+	assert_int_equal(share_chain_set(&seg[1], cont, sizeof(cont)), sem);
+	assert_int_equal(share_chain_set(&seg[2], zero, sizeof(zero)), -ENOENT);
+
+	for (int i = 0; i < SHARE_CHAIN_LISTED + 1; i++)
+		semctl(many[i], 0, IPC_RMID);
+	semctl(sem, 0, IPC_RMID);
+	for (int i = 0; i < 3; i++)
+		shmctl(shm[i], IPC_RMID, NULL);
+}
+
 /* ---- the real modules ------------------------------------------------ */
 
 static bool have_module(const char *module)
@@ -408,6 +451,7 @@ int main(void)
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_real_sets),
 		cmocka_unit_test(test_planted_set),
+		cmocka_unit_test(test_chain_either_way),
 		cmocka_unit_test_teardown(test_real_modules, remove_all),
 	};
 
