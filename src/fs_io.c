@@ -31,14 +31,15 @@ static void log_no_set(struct shmfs *fs, int shmid, uid_t uid)
 
 /* Hold seg's lock for of: the segment's first bytes tell whether the set
  * of its key is a share's (share.h), so they are read (without a lock: a
- * hint to choose one) from the attachment just made. */
+ * hint to choose one) from the attachment just made; not when seg can
+ * have no set of its key (IPC_PRIVATE): they would choose nothing. */
 static int open_file_hold(struct shmfs *fs, const struct segment_info *seg, struct open_file *of)
 {
 	unsigned char head[SHARE_HEAD_BYTES];
 	struct attach_src src;
 	size_t len = 0;
 
-	if (attach_read(of->att, 0, sizeof(head), 0, &src) == 0 && src.ptr) {
+	if (share_keyed(seg) && attach_read(of->att, 0, sizeof(head), 0, &src) == 0 && src.ptr) {
 		len = src.len;
 		memcpy(head, src.ptr, len);
 	}
