@@ -686,6 +686,8 @@ def main():
         sys.exit(1 if os.environ.get('CI') == 'true' else 77)
     isolate()
     signal.alarm(240)  # a hang fails the test instead of stalling the suite
+    # a run under nohup(1) ignores SIGHUP, and the daemons would inherit it
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     sys.exit(mount_test(sys.argv[2], sys.argv[3]))
 
 

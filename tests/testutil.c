@@ -26,8 +26,22 @@ bool testutil_in_ci(void)
 	return ci && (strcmp(ci, "true") == 0 || strcmp(ci, "1") == 0);
 }
 
+/* The signals that stop a daemon back to their default action: a test
+ * run started under nohup(1) or as a background job of a script has
+ * SIGHUP, or SIGINT and SIGQUIT, ignored, every child inherits that, and
+ * libfuse installs its handlers only over the default action: the
+ * daemons started would ignore what the tests send them. */
+static void default_stop_signals(void)
+{
+	static const int sigs[] = { SIGHUP, SIGINT, SIGQUIT, SIGTERM };
+
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+}
+
 void testutil_isolate(bool with_mount)
 {
+	default_stop_signals();
 	int flags = CLONE_NEWIPC | (with_mount ? CLONE_NEWNS : 0);
 
 	if (unshare(flags) != 0) {
@@ -45,6 +59,7 @@ void testutil_watchdog(unsigned int seconds)
 {
 	const char *wrapper = getenv("SHMFS_WRAPPER");
 
+	default_stop_signals();
 	setvbuf(stdout, NULL, _IOLBF, 0);
 #ifdef __SANITIZE_ADDRESS__
 	/* the ASan build: daemon and tests 2-3 times slower (an integration
