@@ -404,10 +404,9 @@ bool watch_sweep(struct watch_table *t)
 	pthread_mutex_lock(&t->mutex);
 	/* without set threads, posts are looked for here */
 	polling = !t->waits;
-	for (struct watch_waiter *w = t->waiters; w; w = w->next) {
-		struct watch_seg *s = w->seg;
-
-		if (polling && watch_take_posts_locked(t, s))
+	for (struct watch_seg *s = t->segs; s; s = s->next) {
+		/* once per segment waited on, not per waiter */
+		if (s->nwaiting == 0 || (polling && watch_take_posts_locked(t, s)))
 			continue;
 		if (!s->gone && watch_segment_gone(s))
 			s->gone = true;
