@@ -39,7 +39,9 @@ int fs_fill_entry(fuse_req_t req, enum name_kind kind, struct segment_info *seg,
 	e->ino = n.id;
 	e->attr_timeout = fs->opts.attr_timeout;
 	e->entry_timeout = fs->opts.entry_timeout;
-	if (ops && ops->attr)
+	if (ops && ops->attr_uncached)
+		e->attr_timeout = 0;
+	else if (ops && ops->attr)
 		ops->attr(req, seg, &e->attr, &e->attr_timeout);
 	return 0;
 }

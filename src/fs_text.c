@@ -245,6 +245,7 @@ static void sidecar_access(fuse_req_t req, const struct node *n, int mask)
 
 const struct fs_kind_ops fs_sidecar_ops = {
 	.attr = sidecar_attr,
+	.attr_uncached = true,
 	.getattr = fs_segment_getattr,
 	.access = sidecar_access,
 	.open = sidecar_open,

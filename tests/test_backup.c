@@ -214,6 +214,27 @@ static void test_sidecar_size_is_its_text(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* The same in a listing, on a mount where the kernel may keep attributes
+ * (attr_timeout=1): a listing's entries hand the sidecar out, its size
+ * comes from the stat that follows, never a size kept from the entry. */
+static void test_sidecar_size_in_a_listing(void **state)
+{
+	static const char *const args[] = { "-o", "attr_timeout=1", NULL };
+	struct test_mount cached;
+	int id = segment_with("x");
+	char size[64];
+
+	mount_start(&cached, shmfs_path, args);
+	assert_int_equal(run(size, sizeof(size),
+			     "ls -l %s | grep \" %d.stat$\" | tr -s \" \" | cut -d\" \" -f5",
+			     cached.dir, id),
+			 0);
+	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat | wc -c", cached.dir, id), 0);
+	assert_string_equal(size, out);
+	assert_int_equal(mount_stop_clean(&cached), 0);
+	shmctl(id, IPC_RMID, NULL);
+}
+
 /* tar c, rsync -a and cp save a sidecar's whole text: each copy is what
  * cat shows (nothing changes the segment meanwhile). */
 static void test_sidecar_backed_up_whole(void **state)
@@ -246,6 +267,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_restore_rsync_inplace),
 		cmocka_unit_test(test_plain_tar_x_replaces),
 		cmocka_unit_test(test_sidecar_size_is_its_text),
+		cmocka_unit_test(test_sidecar_size_in_a_listing),
 		cmocka_unit_test(test_sidecar_backed_up_whole),
 	};
 
