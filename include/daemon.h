@@ -117,6 +117,7 @@ struct shmfs {
 	struct attr_dirs dirs;
 	struct node_table *nodes;	/* the node ids the kernel holds */
 	struct listing_cache *listings; /* the table's snapshots: listings, rss */
+	struct budget *view_dirs;	/* per user: sem/ and msg/ listings open */
 
 	/* Sidecars and .procs files open, each rendered at its open; the
 	 * list is for the end of the session, whose releases never come. */

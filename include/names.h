@@ -35,8 +35,33 @@ enum name_kind {
 	NAME_PROCS = 7,	   /* "32768.procs": who has it attached (not listed) */
 	NAME_ROOT = 8,	   /* the root directory */
 	NAME_BYKEY = 9,	   /* by-key/ */
-	NAME_KINDS	   /* how many kinds there are (views add theirs above) */
+	/* The views (fs_views.h): sem/ and msg/, their by-key/, one
+	 * directory per set or queue, its stat file, its items (a set's
+	 * semaphores, a queue's messages by index), the links by key. */
+	NAME_SEMS,
+	NAME_SEM_BYKEY,
+	NAME_SEMSET,
+	NAME_SEMSET_STAT,
+	NAME_SEMAPHORE,
+	NAME_SEM_KEYLINK,
+	NAME_MSGS,
+	NAME_MSG_BYKEY,
+	NAME_MSGQ,
+	NAME_MSGQ_STAT,
+	NAME_MESSAGE,
+	NAME_MSG_KEYLINK,
+	NAME_KINDS /* how many kinds there are (views add theirs above) */
 };
+
+/* The views' names: sem/ and msg/ in the root; in a set's or a queue's
+ * directory, "stat" and one decimal name per item. */
+#define NAMES_SEM_DIR	"sem"
+#define NAMES_MSG_DIR	"msg"
+#define NAMES_VIEW_STAT "stat"
+
+/* Whether name is exactly a non-negative int in canonical decimal ("0",
+ * or no leading zero, no sign, no blank): one name per number. */
+bool names_parse_number(const char *name, int *n);
 
 /* Parse a name in the root directory.  Returns the kind, or NAME_NONE for
  * anything else (including "by-key", which the caller handles). */

@@ -67,6 +67,9 @@ void semset_perm(const struct semset_info *set, struct access_perm *out);
  * must be the set's (from semset_stat), else -ESTALE. */
 int semset_read_sems(int semid, unsigned int nsems, struct semset_sem *out);
 
+/* GETVAL: semaphore num's value (>= 0), or -errno. */
+int semset_getval(int semid, unsigned int num);
+
 /* SETVAL: semaphore num of the set to value (0..SEMSET_VALUE_MAX). */
 int semset_setval(int semid, unsigned int num, int value);
 

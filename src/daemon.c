@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "listing.h"
 #include "ownset.h"
 #include "pending.h"
 
@@ -55,8 +56,10 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->parked_bytes = budget_new(SHMFS_PARKED_BYTES_MAX);
 	fs->nodes = node_table_new();
 	fs->listings = listing_cache_new(opts->attr_timeout);
-	if (!fs->nodes || !fs->listings || !fs->locks || !fs->watches || !fs->attaches ||
-	    !fs->waits || !fs->helpers || !fs->next_waits || !fs->sets || !fs->parked_bytes) {
+	fs->view_dirs = budget_new(LISTING_DIRS_PER_USER);
+	if (!fs->nodes || !fs->listings || !fs->view_dirs || !fs->locks || !fs->watches ||
+	    !fs->attaches || !fs->waits || !fs->helpers || !fs->next_waits || !fs->sets ||
+	    !fs->parked_bytes) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -79,6 +82,7 @@ void shmfs_free(struct shmfs *fs)
 	lock_table_free(fs->locks);
 	pending_table_free(fs->pending);
 	listing_cache_free(fs->listings);
+	budget_free(fs->view_dirs);
 	node_table_free(fs->nodes);
 	pthread_mutex_destroy(&fs->texts_lock);
 	pthread_mutex_destroy(&fs->open_files_lock);

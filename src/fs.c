@@ -14,17 +14,34 @@
 #include "fs_create.h"
 #include "fs_io.h"
 #include "fs_kind.h"
+#include "fs_views.h"
 #include "kernel_features.h"
 #include "log.h"
 #include "shm_usage.h"
 
 /* One table of operations per kind of name (views: add yours here). */
 static const struct fs_kind_ops *const fs_kinds[NAME_KINDS] = {
-	[NAME_ROOT] = &fs_root_ops,	  [NAME_BYKEY] = &fs_bykey_ops,
-	[NAME_SEGMENT] = &fs_segment_ops, [NAME_NEXT] = &fs_next_ops,
-	[NAME_SIDECAR] = &fs_sidecar_ops, [NAME_PROCS] = &fs_procs_ops,
-	[NAME_KEYLINK] = &fs_keylink_ops, [NAME_NEXTLINK] = &fs_nextlink_ops,
+	[NAME_ROOT] = &fs_root_ops,
+	[NAME_BYKEY] = &fs_bykey_ops,
+	[NAME_SEGMENT] = &fs_segment_ops,
+	[NAME_NEXT] = &fs_next_ops,
+	[NAME_SIDECAR] = &fs_sidecar_ops,
+	[NAME_PROCS] = &fs_procs_ops,
+	[NAME_KEYLINK] = &fs_keylink_ops,
+	[NAME_NEXTLINK] = &fs_nextlink_ops,
 	[NAME_PENDING] = &fs_pending_ops,
+	[NAME_SEMS] = &fs_view_top_ops,
+	[NAME_MSGS] = &fs_view_top_ops,
+	[NAME_SEM_BYKEY] = &fs_view_bykey_ops,
+	[NAME_MSG_BYKEY] = &fs_view_bykey_ops,
+	[NAME_SEMSET] = &fs_view_object_ops,
+	[NAME_MSGQ] = &fs_view_object_ops,
+	[NAME_SEM_KEYLINK] = &fs_view_keylink_ops,
+	[NAME_MSG_KEYLINK] = &fs_view_keylink_ops,
+	[NAME_SEMSET_STAT] = &fs_semset_stat_ops,
+	[NAME_SEMAPHORE] = &fs_semaphore_ops,
+	[NAME_MSGQ_STAT] = &fs_msgq_stat_ops,
+	[NAME_MESSAGE] = &fs_message_ops,
 };
 
 const struct fs_kind_ops *fs_kind(enum name_kind kind)
@@ -284,7 +301,14 @@ static void shmfs_ll_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, 
 
 static void shmfs_ll_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	shmfs_ll_refuse(req);
+	struct node dir;
+	const struct fs_kind_ops *ops = decode(req, parent, &dir);
+
+	/* Only a set's or a queue's directory goes (IPC_RMID). */
+	if (ops && ops->rmdir)
+		ops->rmdir(req, &dir, name);
+	else if (ops)
+		shmfs_ll_refuse(req);
 }
 
 static void shmfs_ll_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)

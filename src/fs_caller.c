@@ -1,6 +1,7 @@
 /* fs_caller.c - the caller of a request, for access.c's rules. */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "access.h"
 #include "fs_caller.h"
@@ -47,4 +48,32 @@ int check_owner(fuse_req_t req, const struct segment_info *seg)
 	const struct access_caller cred = { .uid = ctx->uid, .gid = ctx->gid };
 
 	return access_check_owner(&cred, seg);
+}
+
+/* access.c's rule is one for every kind of object: a segment_info
+ * carries the ipc_perm fields it reads. */
+static void perm_as_segment(const struct access_perm *perm, struct segment_info *seg)
+{
+	memset(seg, 0, sizeof(*seg));
+	seg->uid = perm->uid;
+	seg->gid = perm->gid;
+	seg->cuid = perm->cuid;
+	seg->cgid = perm->cgid;
+	seg->mode = perm->mode & 0777;
+}
+
+int check_access_perm(fuse_req_t req, const struct access_perm *perm, int want)
+{
+	struct segment_info seg;
+
+	perm_as_segment(perm, &seg);
+	return check_access(req, &seg, want);
+}
+
+int check_owner_perm(fuse_req_t req, const struct access_perm *perm)
+{
+	struct segment_info seg;
+
+	perm_as_segment(perm, &seg);
+	return check_owner(req, &seg);
 }

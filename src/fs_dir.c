@@ -11,6 +11,7 @@
 #include "fs_create.h"
 #include "fs_io.h"
 #include "fs_kind.h"
+#include "fs_views.h"
 #include "listing.h"
 
 /* ---- names ------------------------------------------------------------ */
@@ -25,6 +26,10 @@ static void root_lookup(fuse_req_t req, const struct node *dir, const char *name
 	if (strcmp(name, NAMES_BYKEY_NAME) == 0) {
 		fs_fill_dir_entry(fs_of(req), NODE_BYKEY_ID, &e);
 		fuse_reply_entry(req, &e);
+		return;
+	}
+	if (strcmp(name, NAMES_SEM_DIR) == 0 || strcmp(name, NAMES_MSG_DIR) == 0) {
+		view_reply_top_entry(req, name[0] == 's' ? &view_sem : &view_msg);
 		return;
 	}
 	kind = names_parse_root(name, &shmid);
@@ -203,24 +208,32 @@ static void dir_releasedir(fuse_req_t req, const struct node *dir, struct fuse_f
 	fuse_reply_err(req, 0);
 }
 
+/* The root's directories after "." and "..": by-key, sem, msg. */
+#define ROOT_DIRS 4
+
 /* Entry n of a listing (n is also its offset, so offsets stay stable):
- * false past the end.  Root: ".", "..", "by-key", then each segment and
- * its sidecar.  by-key/: ".", "..", then each segment with a key. */
+ * false past the end.  Root: ".", "..", "by-key", "sem", "msg", then
+ * each segment and its sidecar.  by-key/: ".", "..", then each segment with a key. */
 static bool dir_entry(const struct node *dir, const struct listing *list, off_t *n, char *name,
 		      size_t name_size, enum name_kind *kind, struct segment_info *seg)
 {
 	size_t i;
 
-	if (*n == 0 || *n == 1 || (dir->kind == NAME_ROOT && *n == 2)) {
-		snprintf(name, name_size, *n == 0 ? "." : *n == 1 ? ".." : NAMES_BYKEY_NAME);
-		*kind = *n == 0 ? dir->kind : *n == 1 ? NAME_ROOT : NAME_BYKEY;
+	static const char *const first[] = { ".", "..", NAMES_BYKEY_NAME, NAMES_SEM_DIR,
+					     NAMES_MSG_DIR };
+	static const enum name_kind first_kind[] = { NAME_NONE, NAME_ROOT, NAME_BYKEY, NAME_SEMS,
+						     NAME_MSGS };
+
+	if (*n == 0 || *n == 1 || (dir->kind == NAME_ROOT && *n <= ROOT_DIRS)) {
+		snprintf(name, name_size, "%s", first[*n]);
+		*kind = *n == 0 ? dir->kind : first_kind[*n];
 		return true;
 	}
 	if (dir->kind == NAME_ROOT) {
-		i = (*n - 3) / 2;
+		i = (*n - ROOT_DIRS - 1) / 2;
 		if (i >= list->n)
 			return false;
-		*kind = (*n - 3) % 2 ? NAME_SIDECAR : NAME_SEGMENT;
+		*kind = (*n - ROOT_DIRS - 1) % 2 ? NAME_SIDECAR : NAME_SEGMENT;
 		listing_entry_info(&list->v[i], seg);
 		names_format_root(name, name_size, *kind, seg->shmid);
 		return true;
@@ -267,7 +280,12 @@ static size_t add_entry(fuse_req_t req, char *buf, size_t room, const char *name
 
 	if (kind == NAME_ROOT || kind == NAME_BYKEY)
 		fs_fill_dir_entry(fs, kind == NAME_ROOT ? NODE_ROOT_ID : NODE_BYKEY_ID, &e);
-	else if (!plus)
+	else if ((kind == NAME_SEMS || kind == NAME_MSGS) && !plus)
+		view_top_attr(fs, kind == NAME_SEMS ? &view_sem : &view_msg, &e.attr);
+	else if (kind == NAME_SEMS || kind == NAME_MSGS) {
+		if (view_fill_top_entry(fs, kind == NAME_SEMS ? &view_sem : &view_msg, &e) != 0)
+			return 0;
+	} else if (!plus)
 		attr_of_segment(kind, seg, &e.attr);
 	else if (fs_fill_entry(req, kind, seg, &e) != 0)
 		return 0;

@@ -39,6 +39,7 @@ struct fs_kind_ops {
 	void (*create)(fuse_req_t req, const struct node *dir, const char *name, mode_t mode,
 		       struct fuse_file_info *fi);
 	void (*unlink)(fuse_req_t req, const struct node *dir, const char *name);
+	void (*rmdir)(fuse_req_t req, const struct node *dir, const char *name); /* NULL: EPERM */
 	void (*opendir)(fuse_req_t req, const struct node *dir, struct fuse_file_info *fi);
 	void (*readdir)(fuse_req_t req, const struct node *dir, size_t size, off_t off,
 			struct fuse_file_info *fi, bool plus);
@@ -109,6 +110,14 @@ void fs_fill_dir_entry(struct shmfs *fs, fuse_ino_t ino, struct fuse_entry_param
 /* The getattr of every segment-derived kind: from its segment as it is
  * now (ESTALE or ENOENT once its lifetime is over). */
 void fs_segment_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi);
+
+/* A text file rendered at its open (fs_text.c): reply to the open with
+ * text (malloc'ed, taken over), serve reads from it, free it at release
+ * (or at the session's end). */
+void fs_reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file_info *fi);
+void fs_text_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
+		  struct fuse_file_info *fi);
+void fs_text_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi);
 
 /* Text files still open when the session ends (fs_text.c). */
 void fs_texts_free_all(struct shmfs *fs);

@@ -46,7 +46,7 @@ void fs_texts_free_all(struct shmfs *fs)
 }
 
 /* Reply to the open with the text (taken over): a file of its own. */
-static void reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file_info *fi)
+void fs_reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	struct open_text *t = calloc(1, sizeof(*t));
@@ -69,13 +69,13 @@ static void reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_
 		open_text_free(fs, t);
 }
 
-static void text_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
-		      struct fuse_file_info *fi)
+void fs_text_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
+		  struct fuse_file_info *fi)
 {
 	reply_buffer_read(req, text_of(fi)->text, text_of(fi)->len, size, off);
 }
 
-static void text_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+void fs_text_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	open_text_free(fs_of(req), text_of(fi));
 	fuse_reply_err(req, 0);
@@ -164,7 +164,7 @@ static void sidecar_open(fuse_req_t req, const struct node *n, struct fuse_file_
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	reply_text_open(req, text, (size_t)ret, fi);
+	fs_reply_text_open(req, text, (size_t)ret, fi);
 }
 
 /* SHM_LOCK/SHM_UNLOCK as the caller: answered when the child that makes
@@ -249,9 +249,9 @@ const struct fs_kind_ops fs_sidecar_ops = {
 	.getattr = fs_segment_getattr,
 	.access = sidecar_access,
 	.open = sidecar_open,
-	.read = text_read,
+	.read = fs_text_read,
 	.write = sidecar_write,
-	.release = text_release,
+	.release = fs_text_release,
 };
 
 /* ---- <shmid>.procs ------------------------------------------------------ */
@@ -277,7 +277,7 @@ static void procs_open(fuse_req_t req, const struct node *n, struct fuse_file_in
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	reply_text_open(req, text, len, fi);
+	fs_reply_text_open(req, text, len, fi);
 }
 
 static void procs_access(fuse_req_t req, const struct node *n, int mask)
@@ -292,6 +292,6 @@ const struct fs_kind_ops fs_procs_ops = {
 	.getattr = fs_segment_getattr,
 	.access = procs_access,
 	.open = procs_open,
-	.read = text_read,
-	.release = text_release,
+	.read = fs_text_read,
+	.release = fs_text_release,
 };

@@ -140,3 +140,10 @@ int names_format_key(char *buf, size_t size, int32_t key)
 {
 	return snprintf(buf, size, KEY_PREFIX "%08x", (unsigned int)(uint32_t)key);
 }
+
+bool names_parse_number(const char *name, int *n)
+{
+	const char *rest = parse_shmid(name, n);
+
+	return rest && *rest == '\0';
+}

@@ -244,6 +244,13 @@ int semset_read_sems(int semid, unsigned int nsems, struct semset_sem *out)
 	return ret;
 }
 
+int semset_getval(int semid, unsigned int num)
+{
+	int value = semctl(semid, (int)num, GETVAL);
+
+	return value >= 0 ? value : sysvipc_gone_or(errno);
+}
+
 int semset_setval(int semid, unsigned int num, int value)
 {
 	union semun arg = { .val = value };

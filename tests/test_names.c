@@ -277,10 +277,28 @@ static void test_procs_names(void **state)
 	assert_int_equal(names_parse_bykey("0x0000162e.procs", &key), NAME_NONE);
 }
 
+/* The views' numbers (sem/<semid>, an item's index): one name each. */
+static void test_numbers(void **state)
+{
+	static const char *const refused[] = { "",   "-1", "+1",	 "01",	" 1",
+					       "1 ", "1x", "2147483648", "0x1", "1.stat" };
+	int n = -1;
+
+	(void)state;
+	assert_true(names_parse_number("0", &n));
+	assert_int_equal(n, 0);
+	assert_true(names_parse_number("2147483647", &n));
+	assert_int_equal(n, 2147483647);
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (names_parse_number(refused[i], &n))
+			fail_msg("\"%s\" parsed as %d", refused[i], n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next_names),
+		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_procs_names),
 		cmocka_unit_test(test_root_valid),
 		cmocka_unit_test(test_root_hostile),

@@ -526,9 +526,9 @@ static void budget_case(int limit, int nfiles)
 		assert_true(fds[i] >= 0);
 		assert_int_equal(pwrite(fds[i], &i, sizeof(i), 4096 + 1), sizeof(i));
 	}
-	/* a total line, by-key, and a file and a sidecar per segment */
+	/* a total line, by-key, sem, msg, and a file and a sidecar per segment */
 	assert_int_equal(run(out, sizeof(out), "ls -l %s | wc -l", m.dir), 0);
-	assert_int_equal(atoi(out), 2 * nfiles + 2);
+	assert_int_equal(atoi(out), 2 * nfiles + 4);
 	/* rss comes from /proc/sysvipc/shm: the daemon could open it (one
 	 * page written) */
 	assert_int_equal(run(out, sizeof(out), "cat %s/%d.stat", m.dir, ids[0]), 0);
@@ -664,7 +664,7 @@ static void test_many_segments_and_listings(void **state)
 	}
 	/* Every segment is still listed and the daemon still answers. */
 	assert_int_equal(run(out, sizeof(out), "ls %s | grep -c -v stat", M), 0);
-	assert_int_equal(atoi(out), NSEG + 1); /* and by-key */
+	assert_int_equal(atoi(out), NSEG + 3); /* and by-key, sem, msg */
 	assert_int_equal(run(out, sizeof(out), "stat -c %%s %s/%d", M, ids[NSEG - 1]), 0);
 	assert_string_equal(out, "1\n");
 	printf("many: %d segments, %d ls -l, %d segments made and removed meanwhile\n", NSEG,

@@ -1,0 +1,97 @@
+/* double-buffer - the consumer of the classic double-buffer handshake,
+ * whose producer is a shell script writing through a shmfs mount
+ * (double-buffer.sh).
+ *
+ * Two buffers of SLOT bytes in one segment of key KEY, and a set of two
+ * semaphores with the same key: semaphore 0 counts the empty buffers
+ * (starts at 2), semaphore 1 the full ones (starts at 0).  The producer
+ * fills buffer 0, 1, 0, 1, ...: P(empty), write, V(full).  This program
+ * takes them in the same order: P(full), copy out, V(empty), print.  So
+ * the producer can fill one buffer while the other is read, and never
+ * one that has not been read.
+ *
+ *   double-buffer KEY COUNT    make both, print "semid shmid", then
+ *                              print COUNT buffers; remove both at the end
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/sem.h>
+#include <sys/shm.h>
+
+#define SLOT  64
+#define EMPTY 0
+#define FULL  1
+
+union semun {
+	int val;
+	struct semid_ds *buf;
+	unsigned short *array;
+};
+
+static int op(int semid, unsigned short num, short delta)
+{
+	struct sembuf sb = { .sem_num = num, .sem_op = delta, .sem_flg = 0 };
+
+	while (semop(semid, &sb, 1) != 0)
+		if (errno != EINTR)
+			return -1;
+	return 0;
+}
+
+int main(int argc, char *argv[])
+{
+	unsigned short start[2] = { 2, 0 };
+	union semun arg = { .array = start };
+	key_t key;
+	long count;
+	int semid, shmid, ret = 0;
+	char *buf;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s KEY COUNT\n", argv[0]);
+		return 2;
+	}
+	key = (key_t)strtoul(argv[1], NULL, 0);
+	count = strtol(argv[2], NULL, 10);
+	semid = semget(key, 2, IPC_CREAT | IPC_EXCL | 0600);
+	shmid = shmget(key, 2 * SLOT, IPC_CREAT | IPC_EXCL | 0600);
+	if (semid < 0 || shmid < 0 || semctl(semid, 0, SETALL, arg) != 0) {
+		perror("double-buffer: semget/shmget/SETALL");
+		return 1;
+	}
+	buf = shmat(shmid, NULL, SHM_RDONLY);
+	if (buf == (void *)-1) {
+		perror("double-buffer: shmat");
+		return 1;
+	}
+	printf("%d %d\n", semid, shmid);
+	fflush(stdout);
+	for (long i = 0; i < count; i++) {
+		char copy[SLOT + 1];
+
+		if (op(semid, FULL, -1) != 0) {
+			ret = 1;
+			break;
+		}
+		memcpy(copy, buf + (i % 2) * SLOT, SLOT);
+		copy[SLOT] = '\0';
+		if (op(semid, EMPTY, 1) != 0) {
+			ret = 1;
+			break;
+		}
+		/* a line, padded with blanks to the buffer's size */
+		size_t len = strcspn(copy, "\n");
+
+		while (len > 0 && copy[len - 1] == ' ')
+			len--;
+		printf("%.*s\n", (int)len, copy);
+		fflush(stdout);
+	}
+	shmdt(buf);
+	semctl(semid, 0, IPC_RMID);
+	shmctl(shmid, IPC_RMID, NULL);
+	return ret;
+}
