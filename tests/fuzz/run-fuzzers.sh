@@ -10,7 +10,7 @@ set -eu
 cd "$(dirname "$0")/../.."
 BUILD="${BUILD:-build-fuzz}"
 SECONDS_EACH="${FUZZ_SECONDS:-20}"
-TARGETS="fuzz_names fuzz_sidecar_command fuzz_sidecar_render fuzz_proc_line fuzz_options fuzz_procs"
+TARGETS="fuzz_names fuzz_sidecar_command fuzz_sidecar_render fuzz_proc_line fuzz_options fuzz_procs fuzz_views"
 
 if [ ! -f "$BUILD/build.ninja" ]; then
 	CC=clang meson setup "$BUILD" -Dfuzz=true
@@ -23,7 +23,7 @@ trap 'rm -rf "$work"' EXIT
 
 # A few seeds, so the first runs start from valid input.
 mkdir -p "$work/fuzz_names" "$work/fuzz_sidecar_command" "$work/fuzz_sidecar_render" \
-	"$work/fuzz_proc_line" "$work/fuzz_options" "$work/fuzz_procs"
+	"$work/fuzz_proc_line" "$work/fuzz_options" "$work/fuzz_procs" "$work/fuzz_views"
 printf '0.1' > "$work/fuzz_options/seconds"
 printf '16M' > "$work/fuzz_options/size"
 printf '32768' > "$work/fuzz_names/seg"
@@ -39,6 +39,12 @@ printf '      5678      32768   1600       4096   123   456      1     0     0  
 printf '0 0 0 0 0 0 0 0 0 0 0 0 0 0\n' > "$work/fuzz_proc_line/short"
 { printf '\5'; printf '7f5c2d400000-7f5c2d403000 rw-s 00000000 00:01 5      /SYSV0000162e (deleted)\n'; } \
 	> "$work/fuzz_procs/attach"
+
+printf -- '-32767\n' > "$work/fuzz_views/op"
+printf '      4660      32769   640          3  1000  1001  1002  1003 1796452022 1796452029\n' \
+	> "$work/fuzz_views/semline"
+printf '220 0x5 0x7ffe95ff6e90 0x1 0x0 0x0 0x7f7615645740 0x7ffe95ff6e58 0x7f76157535da\n' \
+	> "$work/fuzz_views/syscall"
 
 total=0
 for t in $TARGETS; do
