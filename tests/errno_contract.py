@@ -59,8 +59,6 @@ INTERNAL = {
     'EIO': 'attach.c: a zero fill whose pwrite(2) of the segment\'s tmpfs file '
            'wrote nothing, which tmpfs does not do',
     'ENOTDIR': 'fs.c: opendir of a non-directory, which the kernel never sends',
-    'ERANGE': 'sidecar.c, procs.c: a text longer than its buffer; the sidecar\'s '
-              'fields are bounded far below SIDECAR_MAX, .procs grows its buffer',
     'ESHUTDOWN': 'lockwait.c, watch.c: the session ends; fs_io.c answers EINTR',
     'ESRCH': 'orphan.c: kill(cpid, 0) for a verdict, never a reply',
     'E2BIG': 'msgq.c: msgrcv(MSG_COPY) into a short buffer, retried with a larger one',
@@ -218,10 +216,15 @@ D = 'opendir(3) of the root or by-key/'
 SF = 'statfs(2)'
 A = 'access(2)'
 
+V = 'the sem/ and msg/ views'
+
 SIGNAL = 'a signal at the right moment of a wait: tests/test_stall.c'
 MAX_WAITS = 'max_waits requests parked at once: tests/test_stall.c'
 NOMEM = 'the daemon out of memory'
 USER_DAEMON = 'a daemon run by an ordinary user (this one is root)'
+REUSED = ('a set\'s or a queue\'s node whose object is gone and whose number another '
+          'holds: tests/test_views.c')
+VIEWS = 'tests/test_views.c, against the kernel'
 
 NOT_PROVOKED = {
     (O, 'EINTR'): SIGNAL, (O, 'ENOLCK'): MAX_WAITS, (O, 'ENOMEM'): NOMEM,
@@ -254,6 +257,14 @@ NOT_PROVOKED = {
     (SO, 'ESTALE'): 'as for open(2) of a segment',
     (PO, 'ESTALE'): 'as for open(2) of a segment',
     (A, 'ESTALE'): 'as for lookup',
+    (V, 'ESTALE'): REUSED,
+    # The views: each provoked, against the kernel, by tests/test_views.c.
+    (V, 'EACCES'): VIEWS, (V, 'EPERM'): VIEWS, (V, 'EAGAIN'): VIEWS, (V, 'ERANGE'): VIEWS,
+    (V, 'EINVAL'): VIEWS, (V, 'ENOENT'): VIEWS,
+    (V, 'EMFILE'): '17 listings of sem/ or msg/ open by one user (as tests/test_scale.c '
+                   'does for the root)',
+    (V, 'EOPNOTSUPP'): 'a kernel without MSG_COPY (CONFIG_CHECKPOINT_RESTORE)',
+    (V, 'ENOMEM'): NOMEM,
 }
 
 
