@@ -221,6 +221,81 @@ static void send(int id, long type, const char *text, size_t len)
 	assert_int_equal(msgsnd(id, &m, len, IPC_NOWAIT), 0);
 }
 
+/* What a set shows of its last users: sempid of each semaphore, otime and
+ * ctime (and /proc/sysvipc/sem, which has them but sempid). */
+static void set_trace(int id, int nsems, char *buf, size_t size)
+{
+	struct semid_ds ds;
+	union semun v = { .buf = &ds };
+	int n;
+
+	assert_int_equal(semctl(id, 0, IPC_STAT, v), 0);
+	n = snprintf(buf, size, "otime %lld ctime %lld pids", (long long)ds.sem_otime,
+		     (long long)ds.sem_ctime);
+	for (int i = 0; i < nsems; i++)
+		n += snprintf(buf + n, size - (size_t)n, " %d", semctl(id, i, GETPID));
+	assert_int_equal(run(buf + n, size - (size_t)n, "cat /proc/sysvipc/sem /proc/sysvipc/msg"),
+			 0);
+}
+
+/* Looking changes nothing: a set's sempid, otime and ctime and a queue's
+ * lrpid, rtime, qnum stay as its users left them however the mount is
+ * read (listings, stat, every value, by-key links, an open for writing
+ * that writes nothing), by its owner or by a stranger. */
+static void test_looking_changes_nothing(void **state)
+{
+	int set = semget(0x5e0002, 3, IPC_CREAT | IPC_EXCL | 0644);
+	int q = msgget(0x3e0002, IPC_CREAT | IPC_EXCL | 0644);
+	char before[8192], after[8192], out[16384];
+	int status;
+	pid_t child;
+
+	assert_true(set >= 0 && q >= 0);
+	send(q, 3, "three", 5);
+	send(q, 4, "four", 4);
+	child = testutil_fork();
+	if (child == 0) {
+		struct sembuf ops[2] = { { 0, 2, 0 }, { 2, 1, 0 } };
+		struct {
+			long type;
+			char c[8];
+		} m;
+
+		_exit(semop(set, ops, 2) == 0 && msgrcv(q, &m, sizeof(m.c), 3, IPC_NOWAIT) == 5
+			      ? 0
+			      : 1);
+	}
+	assert_int_equal(testutil_wait_bounded(child, 10), 0);
+	send(q, 5, "five", 4);
+	sleep(1); /* a change of otime or rtime by a reader would show */
+	set_trace(set, 3, before, sizeof(before));
+	for (int i = 0; i < 2; i++) {
+		const char *who = i ? NOBODY " " : "";
+
+		assert_int_equal(run(out, sizeof(out),
+				     "%sls -lR %s/sem %s/msg > /dev/null && "
+				     "%scat %s/sem/%d/stat %s/sem/%d/0 %s/sem/%d/1 %s/sem/%d/2 "
+				     "%s/sem/by-key/0x005e0002/stat %s/msg/%d/stat > /dev/null",
+				     who, M, M, who, M, set, M, set, M, set, M, set, M, M, q),
+				 0);
+		/* an open for reading and writing, closed unwritten */
+		status = run(out, sizeof(out), "%ssh -c \": 1<> %s/sem/%d/1\"", who, M, set);
+		if (i ? status == 0 || !strstr(out, "Permission denied") : status != 0)
+			fail_msg("%s open O_RDWR: %d: %s", i ? "the stranger's" : "the owner's",
+				 status, out);
+	}
+	/* the owner may read the messages (0644: the stranger may not write,
+	 * and a message is read by whoever may msgrcv it: read permission) */
+	assert_int_equal(run(out, sizeof(out), "cat %s/msg/%d/0 %s/msg/%d/1", M, q, M, q), 0);
+	assert_string_equal(out, "fourfive");
+	assert_int_equal(run(out, sizeof(out), NOBODY " cat %s/msg/%d/1", M, q), 0);
+	assert_string_equal(out, "five");
+	set_trace(set, 3, after, sizeof(after));
+	assert_string_equal(after, before);
+	semctl(set, 0, IPC_RMID);
+	msgctl(q, IPC_RMID, NULL);
+}
+
 /* Reading a queue through the mount removes, reorders and changes
  * nothing: /proc/sysvipc/msg byte-identical around ls -lR and reading
  * every message; then msgrcv gets every message, in order. */
@@ -489,6 +564,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_sem_view),
 		cmocka_unit_test(test_sem_waiters_and_strangers),
 		cmocka_unit_test(test_msg_view),
+		cmocka_unit_test(test_looking_changes_nothing),
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_set_and_queue_orphans),
 		cmocka_unit_test(test_foreign_programs),
