@@ -110,6 +110,12 @@ static void test_sem_view(void **state)
 	assert_int_equal(semctl(id, 1, GETVAL), 0);
 	assert_int_equal(write_file(p, "-1\n"), EAGAIN); /* cannot go through now */
 	assert_int_equal(semctl(id, 1, GETVAL), 0);
+	/* and was not left waiting: a +1 made later stays */
+	assert_int_equal(semop(id, &(struct sembuf){ .sem_num = 1, .sem_op = 1 }, 1), 0);
+	usleep(200000);
+	assert_int_equal(semctl(id, 1, GETVAL), 1);
+	assert_int_equal(semctl(id, 1, GETNCNT), 0);
+	assert_int_equal(write_file(p, "-1"), 0);
 	assert_int_equal(write_file(p, "32767"), 0);
 	assert_int_equal(semctl(id, 1, GETVAL), 32767);
 	assert_int_equal(write_file(p, "+1"), ERANGE);
