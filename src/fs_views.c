@@ -31,7 +31,8 @@ static bool is_dir_of_view(const struct view_type *t, enum name_kind kind)
 }
 
 /* What never changes while the object lives (fs_views.h); item: the
- * semaphore's number or the message's index in an item's node. */
+ * semaphore's number or the message's index in an item's node.  The key
+ * too: unlike a segment's it never changes (IPC_RMID destroys at once). */
 static void view_identity(const struct view_type *t, enum name_kind kind,
 			  const struct view_object *o, unsigned int item,
 			  struct segment_identity *life)
@@ -43,7 +44,7 @@ static void view_identity(const struct view_type *t, enum name_kind kind,
 	life->cpid = kind == t->item ? (pid_t)item : 0;
 	life->cuid = o->perm.cuid;
 	life->cgid = o->perm.cgid;
-	life->size = o->fixed;
+	life->size = (uint64_t)(uint32_t)o->key << 32 | (uint32_t)o->fixed;
 }
 
 int view_object_of(const struct node *n, const struct view_type **type, struct view_object *o)

@@ -14,11 +14,14 @@
  *
  * A node of these kinds names one object lifetime through a struct
  * segment_identity filled with what never changes while the object
- * lives (view_identity()): for a set, (semid, cuid, cgid, nsems); for a
- * queue, (msqid, cuid, cgid); cpid holds the item's number for an item
- * node (a semaphore, a message index), 0 otherwise.  IPC_SET changes
- * uid, gid and mode, and a set's ctime also moves at SETVAL: none of
- * those is in it.  The top directories and by-key/ have an all-zero one.
+ * lives (view_identity()): for a set, (semid, key, cuid, cgid, nsems);
+ * for a queue, (msqid, key, cuid, cgid) (size holds key << 32 | nsems);
+ * cpid holds the item's number for an item node (a semaphore, a message
+ * index), 0 otherwise.  IPC_SET changes uid, gid and mode, and a set's
+ * ctime also moves at SETVAL: none of those is in it.  A later object
+ * with the same number, key, creator and size is not told apart: the
+ * kernel gives a set or a queue nothing more that never changes.  The top directories and by-key/
+ * have an all-zero one.
  */
 #ifndef SHMFS_FS_VIEWS_H
 #define SHMFS_FS_VIEWS_H

@@ -227,6 +227,67 @@ static void send(int id, long type, const char *text, size_t len)
 	assert_int_equal(msgsnd(id, &m, len, IPC_NOWAIT), 0);
 }
 
+static void write_sysctl(const char *name, int value)
+{
+	char file[128], text[32];
+	int fd, n;
+
+	snprintf(file, sizeof(file), "/proc/sys/kernel/%s", name);
+	n = snprintf(text, sizeof(text), "%d\n", value);
+	fd = open(file, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, (size_t)n), n);
+	close(fd);
+}
+
+/* A file kept open on a set (a queue) whose number another object took
+ * (kernel.sem_next_id, msg_next_id, as a user looping on semget gets it)
+ * never reaches the new one: ESTALE, and the new set is untouched.  The
+ * new ones have the same creator and size and another key. */
+static void test_reused_number(void **state)
+{
+	int set = semget(0x5e0005, 1, IPC_CREAT | IPC_EXCL | 0600), again;
+	int q = msgget(0x3e0005, IPC_CREAT | IPC_EXCL | 0600), qagain;
+	char p[256];
+	struct stat st;
+	int fd, qfd;
+
+	assert_true(set >= 0 && q >= 0);
+	send(q, 1, "old", 3);
+	fd = open(path(p, sizeof(p), "sem/%d/0", set), O_RDWR);
+	assert_true(fd >= 0);
+	qfd = open(path(p, sizeof(p), "msg/%d/stat", q), O_RDONLY);
+	assert_true(qfd >= 0);
+	assert_int_equal(semctl(set, 0, IPC_RMID), 0);
+	assert_int_equal(msgctl(q, IPC_RMID, NULL), 0);
+	/* gone, nothing has the number: ENOENT */
+	assert_int_equal(write(fd, "+1", 2), -1);
+	assert_int_equal(errno, ENOENT);
+	write_sysctl("sem_next_id", set);
+	write_sysctl("msg_next_id", q);
+	again = semget(0x5e0006, 1, IPC_CREAT | IPC_EXCL | 0600);
+	qagain = msgget(0x3e0006, IPC_CREAT | IPC_EXCL | 0600);
+	assert_int_equal(again, set);
+	assert_int_equal(qagain, q);
+	send(qagain, 2, "new", 3);
+	assert_int_equal(write(fd, "+1", 2), -1);
+	assert_int_equal(errno, ESTALE);
+	assert_int_equal(write(fd, "5", 1), -1);
+	assert_int_equal(errno, ESTALE);
+	assert_int_equal(semctl(again, 0, GETVAL), 0);
+	assert_int_equal(fstat(fd, &st), -1);
+	assert_int_equal(errno, ESTALE);
+	assert_int_equal(fstat(qfd, &st), -1);
+	assert_int_equal(errno, ESTALE);
+	/* a new lookup by the path finds the new ones */
+	assert_int_equal(write_file(path(p, sizeof(p), "sem/%d/0", set), "+1"), 0);
+	assert_int_equal(semctl(again, 0, GETVAL), 1);
+	close(fd);
+	close(qfd);
+	semctl(again, 0, IPC_RMID);
+	msgctl(qagain, IPC_RMID, NULL);
+}
+
 /* What a set shows of its last users: sempid of each semaphore, otime and
  * ctime (and /proc/sysvipc/sem, which has them but sempid). */
 static void set_trace(int id, int nsems, char *buf, size_t size)
@@ -571,6 +632,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_sem_waiters_and_strangers),
 		cmocka_unit_test(test_msg_view),
 		cmocka_unit_test(test_looking_changes_nothing),
+		cmocka_unit_test(test_reused_number),
 		cmocka_unit_test(test_orphans),
 		cmocka_unit_test(test_set_and_queue_orphans),
 		cmocka_unit_test(test_foreign_programs),
