@@ -83,6 +83,7 @@ static int render_set(fuse_req_t req, int semid, char **text, size_t *len)
 	struct waiters_pid *last = NULL;
 	struct waiters_list waiters = { 0 };
 	struct semset_view v = { .info = &info };
+	unsigned long waiting = 0;
 	int ret = semset_stat(semid, &info);
 
 	if (ret == 0 && info.nsems) {
@@ -94,9 +95,14 @@ static int render_set(fuse_req_t req, int semid, char **text, size_t *len)
 		/* The act was no later than the last semop or semctl. */
 		last[i].pid = sems[i].pid;
 		last[i].when = info.otime > info.ctime ? info.otime : info.ctime;
+		waiting += (unsigned long)sems[i].ncnt + sems[i].zcnt;
 	}
+	/* The /proc scan for waiters (every thread's syscall file) only when
+	 * the kernel counts some: a reader of many idle sets costs a look at
+	 * their recorded pids, not a scan of every process per set. */
 	if (ret == 0)
-		ret = waiters_look(WAITERS_SEM, semid, &caller, last, info.nsems, &waiters);
+		ret = waiters_look(WAITERS_SEM, semid, &caller, last, info.nsems,
+				   waiting ? &waiters : NULL);
 	if (ret == 0) {
 		v.sems = sems;
 		v.last = last;
