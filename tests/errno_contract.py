@@ -23,6 +23,7 @@ import errno
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -699,7 +700,16 @@ def main():
     signal.alarm(240)  # a hang fails the test instead of stalling the suite
     # a run under nohup(1) ignores SIGHUP, and the daemons would inherit it
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    sys.exit(mount_test(sys.argv[2], sys.argv[3]))
+    # the daemon's records of its sets go to a directory of ours, not the
+    # host's /run/shmfs (our IPC namespace dies with us: nobody would
+    # reclaim them)
+    state = tempfile.mkdtemp(prefix='shmfs-state.')
+    os.environ['SHMFS_STATE_DIR'] = state
+    try:
+        ret = mount_test(sys.argv[2], sys.argv[3])
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+    sys.exit(ret)
 
 
 if __name__ == '__main__':

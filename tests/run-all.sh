@@ -13,13 +13,15 @@ cd "$(dirname "$0")/.."
 BUILD="${BUILD:-build}"
 
 # What the machine has before: a test run must leave no segment, no
-# semaphore set and no FUSE mount behind (every test makes its own in
-# private namespaces, so this checks that they stayed there).
+# semaphore set, no FUSE mount and no daemon state (the records of
+# /run/shmfs) behind (every test makes its own in private namespaces and
+# its own state directory, so this checks that they stayed there).
 leftovers()
 {
 	echo "$(($(wc -l < /proc/sysvipc/shm) - 1)) segments," \
 		"$(($(wc -l < /proc/sysvipc/sem) - 1)) semaphore sets," \
-		"$(grep -c ' fuse' /proc/self/mountinfo || true) FUSE mounts"
+		"$(grep -c ' fuse' /proc/self/mountinfo || true) FUSE mounts," \
+		"$(find /run/shmfs 2>/dev/null | wc -l) entries in /run/shmfs"
 }
 before=$(leftovers)
 

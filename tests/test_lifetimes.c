@@ -51,7 +51,6 @@
 static const char *shmfs_path;
 static struct test_mount mnt;	/* allow_other, passthrough if offered */
 static struct test_mount plain; /* allow_other, no passthrough */
-static char state_dir[64];
 static char out[65536];
 
 static void set_next(const char *what, int id)
@@ -124,9 +123,6 @@ static int setup(void **state)
 {
 	static const char *const args[] = { "-o", "allow_other", NULL };
 
-	snprintf(state_dir, sizeof(state_dir), "/tmp/shmfs-state-XXXXXX");
-	assert_non_null(mkdtemp(state_dir));
-	setenv("SHMFS_STATE_DIR", state_dir, 1);
 	mount_start(&mnt, shmfs_path, args);
 	setenv("SHMFS_MASK_KERNEL_FEATURES", "passthrough", 1);
 	mount_start(&plain, shmfs_path, args);
@@ -136,10 +132,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	int ret = mount_stop_clean(&mnt) | mount_stop_clean(&plain);
-
-	run(NULL, 0, "rm -rf %s", state_dir);
-	return ret;
+	return mount_stop_clean(&mnt) | mount_stop_clean(&plain);
 }
 
 /* ---- the bytes of a lifetime -------------------------------------------- */

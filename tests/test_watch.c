@@ -29,7 +29,6 @@
 
 static struct watch_table *table;
 static struct lockwait *waits;
-static char state_dir[64];
 
 /* Looks, 10 ms apart, before a test gives up on something another thread
  * does: a bound on looks, not a timing asserted. */
@@ -101,11 +100,10 @@ static struct segment_info seg_of(int shmid)
 				      .mode = 0640 };
 }
 
+/* The sets' records go to testutil_state_dir(), made and removed by
+ * testutil_isolate(). */
 static int setup(void **state)
 {
-	snprintf(state_dir, sizeof(state_dir), "/tmp/shmfs-watch-XXXXXX");
-	assert_non_null(mkdtemp(state_dir));
-	setenv("SHMFS_STATE_DIR", state_dir, 1);
 	return 0;
 }
 
@@ -127,10 +125,7 @@ static int table_teardown(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", state_dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return 0;
 }
 
 /* The state is the owner's: two owners (two lifetimes of one shmid) have
@@ -423,7 +418,7 @@ static void test_reclaim_after_kill(void **state)
 	assert_int_equal(ownset_make(1, &changed), 0);
 	/* move this process's records where a dead daemon's would be */
 	assert_int_equal(stat("/proc/self/ns/ipc", &st), 0);
-	snprintf(dir, sizeof(dir), "%s/ipc-%lu-%lu", state_dir, (unsigned long)st.st_dev,
+	snprintf(dir, sizeof(dir), "%s/ipc-%lu-%lu", testutil_state_dir(), (unsigned long)st.st_dev,
 		 (unsigned long)st.st_ino);
 	snprintf(cmd, sizeof(cmd), "mv %s/%d-* %s/999999999-1", dir, (int)getpid(), dir);
 	assert_int_equal(system(cmd), 0);

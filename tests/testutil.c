@@ -1,5 +1,6 @@
 /* testutil.c - isolation helpers shared by the tests. */
 #include <errno.h>
+#include <ftw.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -39,6 +41,63 @@ static void default_stop_signals(void)
 		signal(sigs[i], SIG_DFL);
 }
 
+/* The daemons' state directory for this test program (SHMFS_STATE_DIR:
+ * ownset.c records there each set a daemon makes), and the process that
+ * made it and removes it at its exit (not its children). */
+static char state_dir[64];
+static pid_t state_owner;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	remove(path);
+	return 0;
+}
+
+static void remove_state_dir(void)
+{
+	if (state_owner == getpid())
+		nftw(state_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* The watchdog's alarm: the state directory goes too (a child does it:
+ * nftw is no call for a signal handler), then the alarm kills as ever. */
+static void on_watchdog(int sig)
+{
+	pid_t pid;
+
+	if (state_owner == getpid() && state_dir[0]) {
+		pid = fork();
+		if (pid == 0) {
+			execl("/bin/rm", "rm", "-rf", state_dir, (char *)NULL);
+			_exit(127);
+		}
+		if (pid > 0)
+			waitpid(pid, NULL, 0);
+	}
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* Records of the sets a test's daemons make go to a directory of the
+ * test's own, never the host's /run/shmfs: the test's IPC namespace dies
+ * with it, and no later daemon would ever reclaim (and remove) them. */
+static void use_private_state_dir(void)
+{
+	snprintf(state_dir, sizeof(state_dir), "/tmp/shmfs-state.XXXXXX");
+	if (!mkdtemp(state_dir)) {
+		fprintf(stderr, "testutil: mkdtemp: %s\n", strerror(errno));
+		exit(1);
+	}
+	state_owner = getpid();
+	setenv("SHMFS_STATE_DIR", state_dir, 1);
+	atexit(remove_state_dir);
+}
+
+const char *testutil_state_dir(void)
+{
+	return state_dir;
+}
+
 void testutil_isolate(bool with_mount)
 {
 	default_stop_signals();
@@ -53,6 +112,7 @@ void testutil_isolate(bool with_mount)
 		fprintf(stderr, "cannot make / private: %s\n", strerror(errno));
 		exit(1);
 	}
+	use_private_state_dir();
 }
 
 void testutil_watchdog(unsigned int seconds)
@@ -66,6 +126,7 @@ void testutil_watchdog(unsigned int seconds)
 	 * test's 300 s meson timeout still bounds it) */
 	seconds *= 3;
 #endif
+	signal(SIGALRM, on_watchdog);
 	alarm(wrapper && *wrapper ? 4 * seconds : seconds);
 }
 

@@ -30,6 +30,12 @@ bool testutil_in_ci(void);
  * impossible (not root), exits with TEST_SKIP, or with 1 under CI. */
 void testutil_isolate(bool with_mount);
 
+/* The daemons' state directory (SHMFS_STATE_DIR, set in the
+ * environment) that testutil_isolate() made: a temporary directory of
+ * this test program's, removed at its exit, so that no record of a set
+ * goes to the host's /run/shmfs.  "" before testutil_isolate(). */
+const char *testutil_state_dir(void);
+
 /* Line-buffered output and a watchdog: SIGALRM ends the test program
  * after seconds (four times that under SHMFS_WRAPPER, a slow tool such as
  * valgrind), so a hang fails the test instead of stalling the suite. */
