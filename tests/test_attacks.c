@@ -563,11 +563,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_rewrite_map_bounded),
 	};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s SHMFS\n", argv[0]);
-		return 2;
-	}
-	shmfs_path = argv[1];
+	shmfs_path = shmfs_path_arg(argc, argv);
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
 	return testutil_run_group_tests(tests, setup, teardown);
