@@ -34,6 +34,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "lockset.h"
 #include "lockstate.h"
 #include "privlock.h"
 #include "segment.h"
@@ -70,48 +71,6 @@ int lock_release(int semid, enum lock_mode mode);
 void lock_forbid_blocking(void);
 void lock_thread_may_block(void);
 bool lock_blocking_allowed(void);
-
-/* The set of seg's key if it lends its lock (share.h): seg is an
- * IPC::ShareLite or IPC::Shareable share (from its first len bytes at
- * head), or the set carries the shmfs protocol's mark; or, for a
- * ShareLite continuation, the set of the share's first segment.  head
- * NULL: the bytes are unknown, only the mark counts.  The set must be
- * made by root or seg's owner or creator, and in a state the protocol
- * reaches.  Returns the semid, or -ENOENT (no key, marked for
- * destruction, no set, or a set of the program's own: left alone, never
- * locked).  Creates and changes nothing. */
-int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t len);
-
-/* A set lock_create_sharelite() made, and what proves a semid still that
- * set: its key, its creator (the calling thread's ids), 5 semaphores and
- * the sem_ctime left by the last change made here.  The set is the
- * creator's, who may remove it at any time, and its semid comes back for
- * a new set; any IPC_SET or SETVAL by someone else moves sem_ctime, and a
- * look-alike needs the creator's own uid making a set under the key
- * within the same second (then it is the creator's set anyway). */
-struct lock_made {
-	int semid;
-	int32_t key;
-	uid_t cuid;
-	gid_t cgid;
-	time_t ctime; /* -1: nothing proves it any more */
-};
-
-/* For a segment shmfs creates itself (by-key/): the set of key in the
- * shmfs protocol (5 semaphores, share.h), made with the calling thread's
- * credentials (so it is the creator's), all free and not yet marked; its
- * proof in *made.  semid or -errno (-EEXIST if the key has a set already,
- * -EBUSY if it was removed at once). */
-int lock_create_sharelite(int32_t key, unsigned int mode, struct lock_made *made);
-/* Mark it: semaphores 3 and 4 to the shmfs mark, then semaphore 0 to 1
- * (initialised, ShareLite's flag). */
-int lock_mark_initialised(int semid);
-/* lock_mark_initialised() of the set made, once proven; made's proof
- * follows.  0, -ESTALE (not provably the set made: left alone) or -errno. */
-int lock_mark_made(struct lock_made *made);
-/* IPC_RMID of the set made, once proven.  0, -ESTALE (not provably the
- * set made: left alone) or -errno. */
-int lock_remove_made(const struct lock_made *made);
 
 /* The locks in use by open files: one per segment, chosen at its first
  * open, kept until its last close.  Thread-safe. */
@@ -157,6 +116,10 @@ int lock_hold_take(struct lock_hold *h, enum lock_mode mode, pid_t pid, struct p
 /* Let go of a lock taken; returns the private lock's waiters it granted
  * (privlock_release()), whom the caller calls back. */
 struct privlock_waiter *lock_hold_give(const struct lock_grant *g);
+/* Whether h's set is still the one chosen for it (the same key, creator
+ * and size): checked before each semop on it, as a semid may be another
+ * set's by now (then -EIDRM: the caller chooses again). */
+bool lock_hold_set_still(struct lock_hold *h);
 /* Take a waiter out of the private lock's queue: privlock_cancel(). */
 bool lock_hold_cancel(struct lock_hold *h, struct privlock_waiter *w,
 		      struct privlock_waiter **granted);

@@ -26,9 +26,8 @@
 /* How often a wait looks at its abort callback. */
 #define LOCK_SLICE_MS 10
 
-/* The protocol's semaphores; semaphore 0 belongs to IPC::ShareLite, which
- * uses it to mark a share as initialised. */
-#define SEM_MARK    0
+/* The protocol's semaphores (semaphore 0, IPC::ShareLite's mark of a
+ * share initialised, is lockset.c's). */
 #define SEM_READERS 1
 #define SEM_WRITER  2
 #define LOCK_NSEMS  3
@@ -143,92 +142,6 @@ int lock_release(int semid, enum lock_mode mode)
 	return 0;
 }
 
-/* ---- which set guards a segment ---------------------------------------- */
-
-int lock_sharelite_set(const struct segment_info *seg, const void *head, size_t len)
-{
-	int semid = share_lock_set(seg, head, len, NULL);
-
-	if (semid < 0 && head)
-		semid = share_chain_set(seg, head, len);
-	return semid < 0 ? -ENOENT : semid;
-}
-
-/* Whether ds (IPC_STAT of made's semid) shows the set made: key, creator
- * and size. */
-static bool made_is(const struct lock_made *made, const struct semid_ds *ds)
-{
-	return ds->sem_perm.__key == made->key && ds->sem_perm.cuid == made->cuid &&
-	       ds->sem_perm.cgid == made->cgid && ds->sem_nsems == SHARE_NSEMS_MARK;
-}
-
-/* The set made, unchanged by anyone else since (lock.h). */
-static bool made_proven(const struct lock_made *made)
-{
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
-
-	return made->ctime != -1 && semctl(made->semid, 0, IPC_STAT, arg) == 0 &&
-	       made_is(made, &ds) && ds.sem_ctime == made->ctime;
-}
-
-int lock_create_sharelite(int32_t key, unsigned int mode, struct lock_made *made)
-{
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
-	int semid = semget(key, SHARE_NSEMS_MARK, IPC_CREAT | IPC_EXCL | (mode & 0777));
-
-	if (semid < 0)
-		return -errno;
-	/* the calling thread's ids: the creator's, not the daemon's */
-	*made = (struct lock_made){
-		.semid = semid, .key = key, .cuid = geteuid(), .cgid = getegid(), .ctime = -1
-	};
-	/* Gone, or another set, already: removed by a process of the
-	 * creator's, and not ours to touch. */
-	if (semctl(semid, 0, IPC_STAT, arg) != 0 || !made_is(made, &ds))
-		return -EBUSY;
-	made->ctime = ds.sem_ctime;
-	return semid;
-}
-
-int lock_mark_initialised(int semid)
-{
-	union semun m3 = { .val = SHARE_MARK_3 }, m4 = { .val = SHARE_MARK_4 }, init = { .val = 1 };
-
-	/* the mark before the initialised flag: the set never looks ready
-	 * without it */
-	if (semctl(semid, SHARE_SEM_MARK_3, SETVAL, m3) != 0 ||
-	    semctl(semid, SHARE_SEM_MARK_4, SETVAL, m4) != 0 ||
-	    semctl(semid, SEM_MARK, SETVAL, init) != 0)
-		return -errno;
-	return 0;
-}
-
-int lock_mark_made(struct lock_made *made)
-{
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
-	int ret;
-
-	if (!made_proven(made))
-		return -ESTALE;
-	ret = lock_mark_initialised(made->semid);
-	/* the sem_ctime the marking left, if the set is still the one made */
-	if (semctl(made->semid, 0, IPC_STAT, arg) == 0 && made_is(made, &ds))
-		made->ctime = ds.sem_ctime;
-	else
-		made->ctime = -1;
-	return ret;
-}
-
-int lock_remove_made(const struct lock_made *made)
-{
-	if (!made_proven(made))
-		return -ESTALE;
-	return semctl(made->semid, 0, IPC_RMID) == 0 ? 0 : -errno;
-}
-
 /* ---- the locks in use ---------------------------------------------------- */
 
 /* One segment's lock, shared by every open file of that segment: the
@@ -241,6 +154,11 @@ struct lock_hold {
 	int shmid;
 	uint64_t generation; /* segment_generation(): a reused shmid is another segment */
 	int32_t key;	     /* the key when the lock was chosen */
+	/* The set chosen, as IPC_STAT showed it then: what never changes in
+	 * a set's life (key, creator, size).  Checked before every semop on
+	 * semid: its owner may remove it and the kernel give the number to
+	 * another set at once (lockset_still()). */
+	struct semid_ds chosen;
 	/* A semid, LOCK_PRIVATE, or -1 once gone and not renewable.  Written
 	 * under both the table's mutex and mutex; read under either, or
 	 * atomically. */
@@ -316,9 +234,24 @@ static int choose_lock(const struct segment_info *seg, const void *head, size_t 
 	return semid >= 0 ? semid : LOCK_PRIVATE;
 }
 
+/* Under h's mutex (or before h is shared). */
 static void set_semid(struct lock_hold *h, int semid)
 {
+	if (semid >= 0 && !lockset_stat(semid, &h->chosen))
+		h->chosen.sem_nsems = 0; /* gone already: never proven, EIDRM */
 	__atomic_store_n(&h->semid, semid, __ATOMIC_RELEASE);
+}
+
+/* h's set is still the one chosen (under h's mutex: chosen is written
+ * with semid). */
+static bool hold_set_still(struct lock_hold *h, int semid)
+{
+	struct semid_ds chosen;
+
+	pthread_mutex_lock(&h->mutex);
+	chosen = h->chosen;
+	pthread_mutex_unlock(&h->mutex);
+	return lockset_still(semid, &chosen);
 }
 
 /* Leave the private lock for the key's ShareLite set, which a program
@@ -423,7 +356,7 @@ int lock_table_hold(struct lock_table *table, const struct segment_info *seg, co
 	/* semget and semctl never wait on anyone: fine under the mutex. */
 	pthread_mutex_init(&h->mutex, NULL);
 	privlock_init(&h->priv);
-	h->semid = choose_lock(seg, head, len);
+	set_semid(h, choose_lock(seg, head, len));
 	h->shmid = seg->shmid;
 	h->generation = generation;
 	h->key = seg->key;
@@ -435,6 +368,13 @@ out:
 	pthread_mutex_unlock(&table->mutex);
 	*out = h;
 	return ret;
+}
+
+bool lock_hold_set_still(struct lock_hold *h)
+{
+	int semid = __atomic_load_n(&h->semid, __ATOMIC_ACQUIRE);
+
+	return semid == LOCK_PRIVATE || (semid >= 0 && hold_set_still(h, semid));
 }
 
 int lock_hold_semid(struct lock_hold *hold)
@@ -517,7 +457,9 @@ int lock_hold_take(struct lock_hold *h, enum lock_mode mode, pid_t pid, struct p
 	} else {
 		pthread_mutex_unlock(&h->mutex);
 		/* Tried, never waited for: the kernel says now. */
-		ret = semid < 0 ? -EIDRM : lock_acquire(semid, mode, 0, NULL, NULL);
+		ret = semid < 0 || !hold_set_still(h, semid)
+			      ? -EIDRM
+			      : lock_acquire(semid, mode, 0, NULL, NULL);
 		if (ret == -ETIMEDOUT)
 			ret = -EAGAIN;
 	}
@@ -530,7 +472,9 @@ struct privlock_waiter *lock_hold_give(const struct lock_grant *g)
 	bool orphan_gone;
 
 	if (g->semid != LOCK_PRIVATE) {
-		lock_release(g->semid, g->mode);
+		/* a set gone took our SEM_UNDO +1 with it: nothing to undo */
+		if (hold_set_still(g->hold, g->semid))
+			lock_release(g->semid, g->mode);
 		return NULL;
 	}
 	pthread_mutex_lock(&g->hold->mutex);

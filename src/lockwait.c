@@ -221,8 +221,12 @@ static void *queue_main(void *arg)
 		/* Wait in the kernel, without the mutex: woken as the lock
 		 * frees (or what r waits for comes), at r's deadline, or by a
 		 * kick. */
-		ret = r->wait ? r->wait(r, q->semid, &ts)
-			      : lock_acquire_timed(q->semid, r->mode, &ts);
+		if (r->wait)
+			ret = r->wait(r, q->semid, &ts);
+		else if (!lock_hold_set_still(r->hold))
+			ret = -EIDRM; /* the number is another set's: never waited on */
+		else
+			ret = lock_acquire_timed(q->semid, r->mode, &ts);
 		pthread_mutex_lock(&lw->mutex);
 		q->in_wait = false;
 		kick_ts = NULL;

@@ -642,6 +642,40 @@ static void test_table_generation(void **state)
 	lock_table_free(t);
 }
 
+/* A hold's set removed and its number given at once to another set of
+ * the same size (another program's, another key): the hold never takes,
+ * waits on or lets go of that set (EIDRM: its holder chooses again). */
+static void test_hold_never_acts_on_a_reused_semid(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	int theirs = sharelite_set(KEY(12)), other;
+	struct segment_info seg = seg_of(112, KEY(12), 0600);
+	unsigned short vals[SHARE_NSEMS_MARK];
+	union semun arg = { .array = vals };
+	struct lock_hold *a;
+	struct lock_grant g;
+
+	assert_int_equal(hold_semid(t, &seg, &a), theirs);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_EXCLUSIVE, 1, NULL, &g), 0);
+	remove_set(theirs); /* while held: its SEM_UNDO goes with it */
+	if (!next_semid(theirs)) {
+		print_message("no kernel.sem_next_id: skipped\n");
+		skip();
+	}
+	other = semget(IPC_PRIVATE, SHARE_NSEMS_MARK, IPC_CREAT | 0600);
+	assert_int_equal(other, theirs);
+	assert_null(lock_hold_give(&g)); /* not let go on the other set */
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_SHARED, 1, NULL, &g), -EIDRM);
+	assert_false(lock_hold_set_still(a));
+	assert_int_equal(semctl(other, 0, GETALL, arg), 0);
+	for (int i = 0; i < SHARE_NSEMS_MARK; i++)
+		assert_int_equal(vals[i], 0);
+	assert_int_equal(semctl(other, 0, GETPID), 0); /* nobody operated on it */
+	lock_table_release(t, a);
+	lock_table_free(t);
+	remove_set(other);
+}
+
 /* A ShareLite set removed under its holders: they choose again, once
  * for all (the private lock, as the key has no set now). */
 static void test_table_renew(void **state)
@@ -655,7 +689,7 @@ static void test_table_renew(void **state)
 	assert_int_equal(hold_semid(t, &seg, &a), theirs);
 	assert_int_equal(hold_semid(t, &seg, &b), theirs);
 	remove_set(theirs);
-	assert_int_equal(lock_hold_take(a, LOCK_MODE_SHARED, 1, NULL, &g), -EINVAL);
+	assert_int_equal(lock_hold_take(a, LOCK_MODE_SHARED, 1, NULL, &g), -EIDRM);
 	/* the segment (108) is not there: the private lock */
 	assert_int_equal(lock_hold_renew(t, a, theirs), LOCK_PRIVATE);
 	/* the second holder finds the new choice already made */
@@ -998,6 +1032,7 @@ int main(void)
 		cmocka_unit_test(test_table_leaves_free_mutexes),
 		cmocka_unit_test(test_table_generation),
 		cmocka_unit_test(test_table_renew),
+		cmocka_unit_test(test_hold_never_acts_on_a_reused_semid),
 		cmocka_unit_test(test_table_bounded_by_use),
 		cmocka_unit_test(test_table_private_queue),
 		cmocka_unit_test(test_table_threads),
