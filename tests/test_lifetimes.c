@@ -381,7 +381,11 @@ static void test_handed_set_removed_by_its_owner(void **state)
 	reader = testutil_fork();
 	if (reader == 0)
 		_exit(read_next(&r));
-	usleep(200 * 1000);
+	/* waiting: the daemon waits in the kernel for a post on the set
+	 * (a read that came after the set's removal would wait on a new one) */
+	for (int look = 0; look < 2000 && semctl(semid, 0, GETNCNT) < 1; look++)
+		usleep(10 * 1000);
+	assert_true(semctl(semid, 0, GETNCNT) >= 1);
 	assert_int_equal(as_user(1000, remove_set, &semid), 0);
 	set_next("sem", semid);
 	assert_int_equal(as_user(65534, make_set, &semid), 0);
