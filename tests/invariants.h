@@ -20,6 +20,9 @@
 #define INV_MAX_SLOTS 12	       /* open files per user */
 #define INV_MAX_MAPS  8		       /* mappings per user */
 #define INV_NAMES     8192
+#define INV_MAX_SEMS  4	 /* semaphores in a set of the harness's */
+#define INV_MAX_MSGS  8	 /* messages in a queue of the harness's */
+#define INV_MAX_MSG   64 /* bytes in a message of the harness's */
 
 enum agent_op {
 	A_OPEN,	      /* path, flags: probe shmat as flags would, then open into slot */
@@ -48,6 +51,18 @@ enum agent_op {
 	A_SHMATWRITE, /* shmid, off, len, in */
 	A_SEMGET,     /* key, len (nsems), mode, marker */
 	A_SEMRM,      /* semid */
+	/* the sem/ and msg/ views (shmid holds the semid or msqid) */
+	A_SEMVIEW,  /* path (sem/ID), shmid, len (nsems): IPC_STAT and GETVAL as the user
+		     * (probe_err, direct_vals), then path/stat into names (err) and
+		     * path/N into vals (err2) */
+	A_SEMWRITE, /* path (sem/ID/N), len, in: open O_WRONLY (err), write (err2) */
+	A_MSGVIEW,  /* path (msg/ID), shmid, len (messages): IPC_STAT as the user
+		     * (probe_err), path/stat into names (err), path/I into out, one
+		     * after the other, their sizes in msg_len (err2) */
+	A_MSGGET,   /* key, mode */
+	A_MSGSND,   /* shmid, marker (mtype), len, in: IPC_NOWAIT */
+	A_MSGRCV,   /* shmid: the first message, IPC_NOWAIT: mtype in ret, bytes in out */
+	A_RMDIR,    /* path */
 };
 
 struct mailbox {
@@ -72,6 +87,8 @@ struct mailbox {
 	char names[INV_NAMES];
 	int side_err, link_err;
 	char link[64];
+	int vals[INV_MAX_SEMS], direct_vals[INV_MAX_SEMS];
+	long msg_len[INV_MAX_MSGS];
 };
 
 /* One agent, as its driver holds it. */

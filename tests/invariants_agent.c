@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "invariants.h"
+#include "semun.h"
 #include "testutil.h"
 
 static int fds[INV_MAX_SLOTS];
@@ -184,6 +186,86 @@ static void next_read(struct mailbox *mb)
 	mb->ret = n;
 }
 
+/* A set through the mount and directly, as this user. */
+static void sem_view(struct mailbox *mb)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	char path[320];
+	int fd;
+
+	mb->probe_err = err_of(semctl(mb->shmid, 0, IPC_STAT, arg));
+	for (int i = 0; i < mb->len && i < INV_MAX_SEMS; i++)
+		mb->direct_vals[i] = semctl(mb->shmid, i, GETVAL);
+	snprintf(path, sizeof(path), "%s/stat", mb->path);
+	mb->names[0] = '\0';
+	fd = open(path, O_RDONLY);
+	mb->err = err_of(fd);
+	if (fd >= 0) {
+		long n = read_all(fd, (unsigned char *)mb->names, INV_NAMES - 1);
+
+		mb->names[n > 0 ? n : 0] = '\0';
+		if (n < 0)
+			mb->err = (int)-n;
+		close(fd);
+	}
+	for (int i = 0; i < mb->len && i < INV_MAX_SEMS; i++) {
+		char text[32] = "";
+		long n = -EIO;
+
+		mb->vals[i] = -1;
+		snprintf(path, sizeof(path), "%s/%d", mb->path, i);
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			n = read_all(fd, (unsigned char *)text, sizeof(text) - 1);
+			close(fd);
+		} else {
+			n = -errno;
+		}
+		if (n < 0 && !mb->err2)
+			mb->err2 = (int)-n;
+		if (n > 0)
+			mb->vals[i] = atoi(text);
+	}
+}
+
+/* A queue through the mount, as this user. */
+static void msg_view(struct mailbox *mb)
+{
+	struct msqid_ds ds;
+	char path[320];
+	long at = 0;
+	int fd;
+
+	mb->probe_err = err_of(msgctl(mb->shmid, IPC_STAT, &ds));
+	snprintf(path, sizeof(path), "%s/stat", mb->path);
+	mb->names[0] = '\0';
+	fd = open(path, O_RDONLY);
+	mb->err = err_of(fd);
+	if (fd >= 0) {
+		long n = read_all(fd, (unsigned char *)mb->names, INV_NAMES - 1);
+
+		mb->names[n > 0 ? n : 0] = '\0';
+		if (n < 0)
+			mb->err = (int)-n;
+		close(fd);
+	}
+	for (int i = 0; i < mb->len && i < INV_MAX_MSGS; i++) {
+		long n;
+
+		snprintf(path, sizeof(path), "%s/%d", mb->path, i);
+		fd = open(path, O_RDONLY);
+		n = fd >= 0 ? read_all(fd, mb->out + at, INV_MAX_MSG + 1) : -errno;
+		if (fd >= 0)
+			close(fd);
+		if (n < 0 && !mb->err2)
+			mb->err2 = (int)-n;
+		mb->msg_len[i] = n;
+		at += n > 0 ? n : 0;
+	}
+	mb->out_len = at;
+}
+
 static void serve_one(struct mailbox *mb)
 {
 	int fd;
@@ -304,6 +386,51 @@ static void serve_one(struct mailbox *mb)
 		break;
 	case A_SEMRM:
 		mb->err = err_of(semctl(mb->shmid, 0, IPC_RMID));
+		break;
+	case A_SEMVIEW:
+		sem_view(mb);
+		break;
+	case A_SEMWRITE:
+		fd = open(mb->path, O_WRONLY);
+		mb->err = err_of(fd);
+		if (fd >= 0) {
+			mb->ret = write(fd, mb->in, (size_t)mb->len);
+			mb->err2 = err_of(mb->ret);
+			mb->err3 = err_of(close(fd));
+		}
+		break;
+	case A_MSGVIEW:
+		msg_view(mb);
+		break;
+	case A_MSGGET:
+		mb->ret = msgget(mb->key, IPC_CREAT | IPC_EXCL | mb->mode);
+		mb->err = err_of(mb->ret);
+		break;
+	case A_MSGSND: {
+		struct {
+			long type;
+			unsigned char text[INV_MAX_MSG];
+		} m = { .type = mb->marker };
+
+		memcpy(m.text, mb->in, (size_t)mb->len);
+		mb->err = err_of(msgsnd(mb->shmid, &m, (size_t)mb->len, IPC_NOWAIT));
+		break;
+	}
+	case A_MSGRCV: {
+		struct {
+			long type;
+			unsigned char text[INV_MAX_MSG];
+		} m = { 0 };
+
+		mb->out_len = msgrcv(mb->shmid, &m, sizeof(m.text), 0, IPC_NOWAIT);
+		mb->err = err_of(mb->out_len);
+		mb->ret = m.type;
+		if (mb->out_len > 0)
+			memcpy(mb->out, m.text, (size_t)mb->out_len);
+		break;
+	}
+	case A_RMDIR:
+		mb->err = err_of(rmdir(mb->path));
 		break;
 	default:
 		mb->err = ENOSYS;

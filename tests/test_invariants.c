@@ -24,7 +24,17 @@
  *    fstat of a kept file shows its own lifetime (see check_fstat());
  *  - every set a user made is still there, unchanged (a marker value in
  *    its semaphore 0), until that user removes it; and after the daemon
- *    stops, no set of the daemon's is left.
+ *    stops, no set of the daemon's is left;
+ *  - the sem/ and msg/ views (issue 23): sem/ lists every user's set and
+ *    msg/ exactly the kernel's queues; a user reads a set's stat, its
+ *    values, a queue's stat and its messages exactly when a direct
+ *    IPC_STAT by the same user is allowed, and reads what semctl GETVAL
+ *    and the model say; writing N, +N, -N to a semaphore does what the
+ *    model says or fails as it says (EACCES, ERANGE, EAGAIN, EINVAL);
+ *    rmdir is IPC_RMID by the owner rule; looking changes nothing (the
+ *    object's /proc/sysvipc line and each sempid are the same after).
+ *    Queues and sets are made, used and removed by the three users, with
+ *    kernel.msg_next_id forced as for the other ids.
  *
  * SHMFS_INVARIANTS_SEED=N replays one seed (the second run's seed is
  * random otherwise, and printed); SHMFS_INVARIANTS_STEPS and
@@ -48,6 +58,7 @@
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/msg.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
@@ -103,13 +114,22 @@ enum op {
 	OP_NEXTOPEN,   /* open a .next file, kept */
 	OP_NEXTREAD,   /* read it, waiting at most NEXT_WAIT_MS */
 	OP_POLL,       /* poll a kept file */
+	OP_SEMWRITE,   /* write N, +N or -N to sem/ID/NUM */
+	OP_SEMVIEW,    /* read sem/ID/stat and every sem/ID/NUM */
+	OP_MSGGET,     /* outside msgget */
+	OP_MSGSND,     /* outside msgsnd */
+	OP_MSGRCV,     /* outside msgrcv (consumes) */
+	OP_MSGVIEW,    /* read msg/ID/stat and every msg/ID/INDEX */
+	OP_VIEWRM,     /* rmdir sem/ID or msg/ID */
 	NOPS
 };
 
 static const char *const op_names[NOPS] = {
-	"create",     "shmget", "open",	    "close",	 "read",     "write", "pathwrite", "mmap",
-	"mapwrite",   "munmap", "truncate", "ftruncate", "rm",	     "rmid",  "chmod",	   "chown",
-	"shmatwrite", "semget", "semrm",    "nextopen",	 "nextread", "poll",
+	"create",    "shmget",	 "open",     "close",	"read",	      "write",
+	"pathwrite", "mmap",	 "mapwrite", "munmap",	"truncate",   "ftruncate",
+	"rm",	     "rmid",	 "chmod",    "chown",	"shmatwrite", "semget",
+	"semrm",     "nextopen", "nextread", "poll",	"semwrite",   "semview",
+	"msgget",    "msgsnd",	 "msgrcv",   "msgview", "viewrm",
 };
 
 static const unsigned int op_weight[NOPS] = {
@@ -118,7 +138,9 @@ static const unsigned int op_weight[NOPS] = {
 	[OP_MAPWRITE] = 4,   [OP_MUNMAP] = 2, [OP_TRUNCATE] = 3,  [OP_FTRUNCATE] = 2,
 	[OP_RM] = 6,	     [OP_RMID] = 4,   [OP_CHMOD] = 3,	  [OP_CHOWN] = 2,
 	[OP_SHMATWRITE] = 4, [OP_SEMGET] = 4, [OP_SEMRM] = 3,	  [OP_NEXTOPEN] = 3,
-	[OP_NEXTREAD] = 3,   [OP_POLL] = 3,
+	[OP_NEXTREAD] = 3,   [OP_POLL] = 3,   [OP_SEMWRITE] = 4,  [OP_SEMVIEW] = 3,
+	[OP_MSGGET] = 2,     [OP_MSGSND] = 3, [OP_MSGRCV] = 2,	  [OP_MSGVIEW] = 3,
+	[OP_VIEWRM] = 2,
 };
 
 static bool op_enabled[NOPS];
@@ -174,6 +196,28 @@ struct uset {
 	uid_t cuid;
 	int marker; /* semaphore 0's value: a marker, or 1 for a ShareLite set */
 	int born;
+	bool plain; /* made by semget (not a creation's ShareLite set) */
+	int val1;   /* semaphore 1's value, of a plain set of 2 */
+};
+
+/* A queue a user made, and its messages as they must be. */
+#define MAX_QUEUES 12
+struct uqueue {
+	bool used;
+	int msqid, key;
+	uid_t cuid;
+	int born;
+	int n; /* messages */
+	long type[INV_MAX_MSGS], len[INV_MAX_MSGS];
+	unsigned char bytes[INV_MAX_MSGS][INV_MAX_MSG];
+};
+
+struct kmsg {
+	int key, msqid;
+	unsigned int mode;
+	long cbytes, qnum;
+	uid_t uid, cuid;
+	gid_t gid, cgid;
 };
 
 struct kseg {
@@ -190,6 +234,7 @@ struct kset {
 	int key, semid, nsems;
 	unsigned int mode;
 	uid_t uid, cuid;
+	gid_t gid, cgid;
 };
 
 struct user {
@@ -215,6 +260,10 @@ static struct run {
 	int nksets;
 	int freed_shm[16], nfreed_shm; /* most recent first */
 	int freed_sem[16], nfreed_sem;
+	struct uqueue queues[MAX_QUEUES];
+	struct kmsg kmsgs[64];
+	int nkmsgs;
+	int freed_msg[16], nfreed_msg;
 	/* what the step expects to appear */
 	int expect_shmid; /* a shmget that succeeded */
 	int expect_key;	  /* a creation in by-key/ that succeeded */
@@ -426,10 +475,9 @@ static void scan_sem(void)
 		line[0] = '\0';
 	while (fgets(line, sizeof(line), f) && R.nksets < 256) {
 		struct kset *k = &R.ksets[R.nksets];
-		gid_t gid;
 
-		if (sscanf(line, "%d %d %o %d %u %u %u", &k->key, &k->semid, &k->mode, &k->nsems,
-			   &k->uid, &gid, &k->cuid) == 7)
+		if (sscanf(line, "%d %d %o %d %u %u %u %u", &k->key, &k->semid, &k->mode, &k->nsems,
+			   &k->uid, &k->gid, &k->cuid, &k->cgid) == 8)
 			R.nksets++;
 	}
 	fclose(f);
@@ -448,6 +496,36 @@ static struct kset *kset_of(int semid)
 	for (int i = 0; i < R.nksets; i++)
 		if (R.ksets[i].semid == semid)
 			return &R.ksets[i];
+	return NULL;
+}
+
+static void scan_msg(void)
+{
+	FILE *f = fopen("/proc/sysvipc/msg", "re");
+	char line[512];
+
+	R.nkmsgs = 0;
+	assert_non_null(f);
+	if (!fgets(line, sizeof(line), f))
+		line[0] = '\0';
+	while (fgets(line, sizeof(line), f) && R.nkmsgs < 64) {
+		struct kmsg *k = &R.kmsgs[R.nkmsgs];
+		int lspid, lrpid;
+
+		/* key msqid perms cbytes qnum lspid lrpid uid gid cuid cgid ... */
+		if (sscanf(line, "%d %d %o %ld %ld %d %d %u %u %u %u", &k->key, &k->msqid, &k->mode,
+			   &k->cbytes, &k->qnum, &lspid, &lrpid, &k->uid, &k->gid, &k->cuid,
+			   &k->cgid) == 11)
+			R.nkmsgs++;
+	}
+	fclose(f);
+}
+
+static struct kmsg *kmsg_of(int msqid)
+{
+	for (int i = 0; i < R.nkmsgs; i++)
+		if (R.kmsgs[i].msqid == msqid)
+			return &R.kmsgs[i];
 	return NULL;
 }
 
@@ -887,6 +965,11 @@ static void check_sets(void)
 			violation("the set %d that u%u made at step %d was changed: semaphore 0 is "
 				  "%d, was %d",
 				  s->semid, (unsigned int)s->cuid, s->born, v, s->marker);
+		v = s->plain && s->nsems > 1 ? semctl(s->semid, 1, GETVAL) : s->val1;
+		if (v != s->val1)
+			violation("the set %d that u%u made at step %d was changed: semaphore 1 is "
+				  "%d, was %d",
+				  s->semid, (unsigned int)s->cuid, s->born, v, s->val1);
 	}
 }
 
@@ -902,7 +985,13 @@ static void add_uset(int semid, int key, int nsems, uid_t cuid, int marker)
 {
 	for (int i = 0; i < MAX_SETS; i++)
 		if (!R.sets[i].used) {
-			R.sets[i] = (struct uset){ true, semid, key, nsems, cuid, marker, R.step };
+			R.sets[i] = (struct uset){ .used = true,
+						   .semid = semid,
+						   .key = key,
+						   .nsems = nsems,
+						   .cuid = cuid,
+						   .marker = marker,
+						   .born = R.step };
 			return;
 		}
 }
@@ -1072,10 +1161,13 @@ static void check_daemon_leaves_no_trace(void)
 			  watched);
 }
 
+static void check_views(void);
+
 static void check_all(void)
 {
 	reconcile();
 	check_sets();
+	check_views();
 	check_daemon_leaves_no_trace();
 	for (int i = 0; i < NUSERS && !R.hung; i++) {
 		struct user *u = &R.u[i];
@@ -1691,6 +1783,8 @@ static bool op_semget(void)
 	if (!mb->err) {
 		expect_err("SETVAL of its own set", mb->err2, 0);
 		add_uset((int)mb->ret, key, (int)mb->len, U->uid, mb->marker);
+		if (uset_of((int)mb->ret))
+			uset_of((int)mb->ret)->plain = true;
 	}
 	return true;
 }
@@ -1806,6 +1900,496 @@ static bool op_poll(void)
 	return true;
 }
 
+/* ---- the sem/ and msg/ views ------------------------------------------------------ */
+
+/* The kernel's ipcperms() for an agent (its gid is its uid, no
+ * supplementary groups; root has CAP_IPC_OWNER). */
+static bool ipc_may(uid_t who, unsigned int mode, uid_t uid, gid_t gid, uid_t cuid, gid_t cgid,
+		    unsigned int want)
+{
+	if (who == 0)
+		return true;
+	if (who == uid || who == cuid)
+		mode >>= 6;
+	else if (who == gid || who == cgid)
+		mode >>= 3;
+	return (mode & want) == want;
+}
+
+static bool ipc_owner(uid_t who, uid_t uid, uid_t cuid)
+{
+	return who == 0 || who == uid || who == cuid;
+}
+
+static struct uqueue *uqueue_of(int msqid)
+{
+	for (int i = 0; i < MAX_QUEUES; i++)
+		if (R.queues[i].used && R.queues[i].msqid == msqid)
+			return &R.queues[i];
+	return NULL;
+}
+
+static int nuqueues(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < MAX_QUEUES; i++)
+		n += R.queues[i].used;
+	return n;
+}
+
+static struct uqueue *rnd_uqueue(void)
+{
+	int n = nuqueues(), pick = (int)rnd_below(n);
+
+	for (int i = 0; i < MAX_QUEUES && n > 0; i++)
+		if (R.queues[i].used && pick-- == 0)
+			return &R.queues[i];
+	return NULL;
+}
+
+/* A random set a user made that the kernel has (plain: made by semget). */
+static struct uset *rnd_uset(bool plain)
+{
+	int n = 0, pick;
+
+	for (int i = 0; i < MAX_SETS; i++)
+		n += R.sets[i].used && (!plain || R.sets[i].plain) && kset_of(R.sets[i].semid);
+	if (n == 0)
+		return NULL;
+	pick = (int)rnd_below(n);
+	for (int i = 0; i < MAX_SETS; i++)
+		if (R.sets[i].used && (!plain || R.sets[i].plain) && kset_of(R.sets[i].semid) &&
+		    pick-- == 0)
+			return &R.sets[i];
+	return NULL;
+}
+
+/* The object's line of /proc/sysvipc/sem or msg, and for a set each
+ * semaphore's sempid: what looking must not change. */
+static void trace_of(bool sem, int id, int nsems, char *buf, size_t size)
+{
+	FILE *f = fopen(sem ? "/proc/sysvipc/sem" : "/proc/sysvipc/msg", "re");
+	char line[512];
+	int n = 0;
+
+	buf[0] = '\0';
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		int key, lid;
+
+		if (sscanf(line, "%d %d", &key, &lid) == 2 && lid == id) {
+			n = snprintf(buf, size, "%s", line);
+			break;
+		}
+	}
+	fclose(f);
+	for (int i = 0; sem && i < nsems && n >= 0 && (size_t)n < size; i++)
+		n += snprintf(buf + n, size - (size_t)n, " sempid[%d] %d", i,
+			      semctl(id, i, GETPID));
+}
+
+static void expect_unchanged(const char *what, int id, const char *before, const char *after)
+{
+	if (strcmp(before, after) != 0)
+		violation("%s's look at %s %d changed it: before \"%s\", after \"%s\"", uname_of(U),
+			  what, id, before, after);
+}
+
+/* Whether text has line (a whole line, or its start when prefix). */
+static bool has_line(const char *text, const char *line, bool prefix)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, line, n) == 0 && (prefix || p[n] == '\n'))
+			return true;
+	return false;
+}
+
+static bool op_semwrite(void)
+{
+	struct mailbox *mb = U->mb;
+	struct uset *s = rnd_uset(true);
+	const struct kset *k;
+	int num, value, n, want_open, want = 0, next = -1;
+	char text[32];
+
+	if (!s || !(k = kset_of(s->semid)))
+		return false;
+	num = (int)rnd_below(s->nsems);
+	value = num == 0 ? s->marker : s->val1;
+	switch (rnd_below(10)) {
+	case 0:
+	case 1:
+	case 2:
+		n = chance(80) ? (int)rnd_below(30000) : 32760 + (int)rnd_below(16);
+		snprintf(text, sizeof(text), "%d", n);
+		want = n > 32767 ? ERANGE : 0;
+		next = n;
+		break;
+	case 3:
+	case 4:
+	case 5:
+		n = 1 + (int)rnd_below(5);
+		snprintf(text, sizeof(text), "+%d", n);
+		want = value + n > 32767 ? ERANGE : 0;
+		next = value + n;
+		break;
+	case 6:
+	case 7:
+	case 8:
+		n = chance(30) ? value + 1 + (int)rnd_below(3) : 1 + (int)rnd_below(5);
+		snprintf(text, sizeof(text), "-%d", n);
+		want = value < n ? EAGAIN : 0;
+		next = value - n;
+		break;
+	default: {
+		static const char *const bad[] = {
+			"+0", "-0", "x", "1 2", " ", "-40000", "+32768"
+		};
+		int b = (int)rnd_below(7);
+
+		snprintf(text, sizeof(text), "%s", bad[b]);
+		want = b < 5 ? EINVAL : ERANGE; /* a number out of range: ERANGE */
+	}
+	}
+	if (chance(50))
+		strcat(text, "\n");
+	want_open = ipc_may(U->uid, k->mode, k->uid, k->gid, k->cuid, k->cgid, 2) ? 0 : EACCES;
+	snprintf(mb->path, sizeof(mb->path), "%s/sem/%d/%d", mnt.dir, s->semid, num);
+	mb->len = (long)strlen(text);
+	memcpy(mb->in, text, (size_t)mb->len);
+	log_line("step %d: %s write \"%.*s\" to sem/%d/%d (value %d, mode %04o owner %u cuid %u)",
+		 R.step, uname_of(U), (int)strcspn(text, "\n"), text, s->semid, num, value,
+		 k->mode & 0777, k->uid, k->cuid);
+	if (!call(U, A_SEMWRITE))
+		return true;
+	log_line("  -> open %s, write %s", err_name(mb->err), err_name(mb->err2));
+	expect_err("open O_WRONLY of a semaphore", mb->err, want_open);
+	if (mb->err)
+		return true;
+	expect_err("write to a semaphore", mb->err2, want);
+	if (mb->err2 == 0 && want == 0) {
+		if (num == 0)
+			s->marker = next;
+		else
+			s->val1 = next;
+	}
+	return true;
+}
+
+static bool op_semview(void)
+{
+	struct mailbox *mb = U->mb;
+	struct uset *s = rnd_uset(false);
+	const struct kset *k;
+	char before[1024], after[1024], line[96];
+
+	if (!s || !(k = kset_of(s->semid)) || s->nsems > INV_MAX_SEMS)
+		return false;
+	snprintf(mb->path, sizeof(mb->path), "%s/sem/%d", mnt.dir, s->semid);
+	mb->shmid = s->semid;
+	mb->len = s->nsems;
+	log_line("step %d: %s reads sem/%d (mode %04o owner %u cuid %u)", R.step, uname_of(U),
+		 s->semid, k->mode & 0777, k->uid, k->cuid);
+	trace_of(true, s->semid, s->nsems, before, sizeof(before));
+	if (!call(U, A_SEMVIEW))
+		return true;
+	trace_of(true, s->semid, s->nsems, after, sizeof(after));
+	log_line("  -> stat %s, values %s (a direct IPC_STAT: %s)", err_name(mb->err),
+		 err_name(mb->err2), err_name(mb->probe_err));
+	expect_unchanged("set", s->semid, before, after);
+	if (mb->err != mb->probe_err || mb->err2 != mb->probe_err) {
+		violation("%s: sem/%d/stat %s, its values %s; a direct IPC_STAT: %s", uname_of(U),
+			  s->semid, err_name(mb->err), err_name(mb->err2), err_name(mb->probe_err));
+		return true;
+	}
+	if (mb->err)
+		return true;
+	snprintf(line, sizeof(line), "semid %d", s->semid);
+	if (!has_line(mb->names, line, false))
+		violation("%s: sem/%d/stat lacks \"%s\"", uname_of(U), s->semid, line);
+	snprintf(line, sizeof(line), "perms %04o", k->mode & 0777);
+	if (!has_line(mb->names, line, false))
+		violation("%s: sem/%d/stat lacks \"%s\"", uname_of(U), s->semid, line);
+	for (int i = 0; i < s->nsems; i++) {
+		int model = !s->plain ? mb->direct_vals[i] : i == 0 ? s->marker : s->val1;
+
+		if (mb->vals[i] != mb->direct_vals[i] || mb->vals[i] != model)
+			violation("%s: sem/%d/%d reads %d; semctl GETVAL by the same user %d, the "
+				  "model %d",
+				  uname_of(U), s->semid, i, mb->vals[i], mb->direct_vals[i], model);
+		snprintf(line, sizeof(line), "sem %d semval %d ", i, mb->direct_vals[i]);
+		if (!has_line(mb->names, line, true))
+			violation("%s: sem/%d/stat lacks \"%s...\"", uname_of(U), s->semid, line);
+	}
+	return true;
+}
+
+static void force_reuse_msg(void)
+{
+	if (R.nfreed_msg == 0 || !chance(70))
+		return;
+	for (int tries = 0; tries < 4; tries++) {
+		int id = R.freed_msg[rnd_below(R.nfreed_msg < 4 ? R.nfreed_msg : 4)];
+
+		if (kmsg_of(id))
+			continue;
+		write_sysctl("msg_next_id", id);
+		log_line("  msg_next_id = %d", id);
+		return;
+	}
+}
+
+static bool op_msgget(void)
+{
+	static const unsigned int modes[] = { 0600, 0644, 0666, 0640, 0622 };
+	struct mailbox *mb = U->mb;
+	int key = chance(50) ? IPC_PRIVATE : KEY_BASE + 0x200 + (int)rnd_below(3), slot = -1;
+	bool exists = false;
+
+	for (int i = 0; i < MAX_QUEUES && slot < 0; i++)
+		if (!R.queues[i].used)
+			slot = i;
+	if (slot < 0)
+		return false;
+	for (int i = 0; i < R.nkmsgs && key != IPC_PRIVATE; i++)
+		exists |= R.kmsgs[i].key == key;
+	mb->key = key;
+	mb->mode = (int)modes[rnd_below(5)];
+	force_reuse_msg();
+	log_line("step %d: %s msgget(0x%08x, %04o)", R.step, uname_of(U), (unsigned int)key,
+		 mb->mode);
+	if (!call(U, A_MSGGET))
+		return true;
+	log_line("  -> %ld %s", mb->ret, err_name(mb->err));
+	expect_err("msgget", mb->err, exists ? EEXIST : 0);
+	if (!mb->err)
+		R.queues[slot] = (struct uqueue){ .used = true,
+						  .msqid = (int)mb->ret,
+						  .key = key,
+						  .cuid = U->uid,
+						  .born = R.step };
+	return true;
+}
+
+static bool op_msgsnd(void)
+{
+	struct mailbox *mb = U->mb;
+	struct uqueue *q = rnd_uqueue();
+	const struct kmsg *k;
+	int want;
+
+	if (!q || q->n >= INV_MAX_MSGS || !(k = kmsg_of(q->msqid)))
+		return false;
+	mb->shmid = q->msqid;
+	mb->marker = 1 + (int)rnd_below(9);
+	mb->len = rnd_below(INV_MAX_MSG + 1);
+	rnd_bytes(mb->in, mb->len);
+	want = ipc_may(U->uid, k->mode, k->uid, k->gid, k->cuid, k->cgid, 2) ? 0 : EACCES;
+	log_line("step %d: %s msgsnd(%d, mtype %d, %ld bytes)", R.step, uname_of(U), q->msqid,
+		 mb->marker, mb->len);
+	if (!call(U, A_MSGSND))
+		return true;
+	log_line("  -> %s", err_name(mb->err));
+	expect_err("msgsnd", mb->err, want);
+	if (!mb->err) {
+		q->type[q->n] = mb->marker;
+		q->len[q->n] = mb->len;
+		memcpy(q->bytes[q->n], mb->in, (size_t)mb->len);
+		q->n++;
+	}
+	return true;
+}
+
+static bool op_msgrcv(void)
+{
+	struct mailbox *mb = U->mb;
+	struct uqueue *q = rnd_uqueue();
+	const struct kmsg *k;
+	int want;
+
+	if (!q || q->n == 0 || !(k = kmsg_of(q->msqid)))
+		return false;
+	mb->shmid = q->msqid;
+	want = ipc_may(U->uid, k->mode, k->uid, k->gid, k->cuid, k->cgid, 4) ? 0 : EACCES;
+	log_line("step %d: %s msgrcv(%d)", R.step, uname_of(U), q->msqid);
+	if (!call(U, A_MSGRCV))
+		return true;
+	log_line("  -> mtype %ld, %ld bytes %s", mb->ret, mb->out_len, err_name(mb->err));
+	expect_err("msgrcv", mb->err, want);
+	if (mb->err)
+		return true;
+	if (mb->ret != q->type[0] || mb->out_len != q->len[0] ||
+	    memcmp(mb->out, q->bytes[0], (size_t)q->len[0]) != 0)
+		violation("%s msgrcv(%d): mtype %ld, %ld bytes; the model's first message: mtype "
+			  "%ld, %ld bytes (a reader through the mount took or reordered one?)",
+			  uname_of(U), q->msqid, mb->ret, mb->out_len, q->type[0], q->len[0]);
+	q->n--;
+	memmove(q->type, q->type + 1, sizeof(q->type[0]) * (size_t)q->n);
+	memmove(q->len, q->len + 1, sizeof(q->len[0]) * (size_t)q->n);
+	memmove(q->bytes, q->bytes + 1, sizeof(q->bytes[0]) * (size_t)q->n);
+	return true;
+}
+
+static bool op_msgview(void)
+{
+	struct mailbox *mb = U->mb;
+	struct uqueue *q = rnd_uqueue();
+	const struct kmsg *k;
+	char before[1024], after[1024], line[96];
+	long at = 0;
+
+	if (!q || !(k = kmsg_of(q->msqid)))
+		return false;
+	snprintf(mb->path, sizeof(mb->path), "%s/msg/%d", mnt.dir, q->msqid);
+	mb->shmid = q->msqid;
+	mb->len = q->n;
+	log_line("step %d: %s reads msg/%d, %d messages (mode %04o owner %u cuid %u)", R.step,
+		 uname_of(U), q->msqid, q->n, k->mode & 0777, k->uid, k->cuid);
+	trace_of(false, q->msqid, 0, before, sizeof(before));
+	if (!call(U, A_MSGVIEW))
+		return true;
+	trace_of(false, q->msqid, 0, after, sizeof(after));
+	log_line("  -> stat %s, messages %s (a direct IPC_STAT: %s)", err_name(mb->err),
+		 err_name(mb->err2), err_name(mb->probe_err));
+	expect_unchanged("queue", q->msqid, before, after);
+	if (mb->err != mb->probe_err || (q->n > 0 && mb->err2 != mb->probe_err)) {
+		violation("%s: msg/%d/stat %s, its messages %s; a direct IPC_STAT: %s", uname_of(U),
+			  q->msqid, err_name(mb->err), err_name(mb->err2), err_name(mb->probe_err));
+		return true;
+	}
+	if (mb->err)
+		return true;
+	snprintf(line, sizeof(line), "qnum %d", q->n);
+	if (!has_line(mb->names, line, false))
+		violation("%s: msg/%d/stat lacks \"%s\"", uname_of(U), q->msqid, line);
+	for (int i = 0; i < q->n; i++) {
+		snprintf(line, sizeof(line), "message %d mtype %ld size %ld", i, q->type[i],
+			 q->len[i]);
+		if (!has_line(mb->names, line, false))
+			violation("%s: msg/%d/stat lacks \"%s\"", uname_of(U), q->msqid, line);
+		if (mb->msg_len[i] != q->len[i] ||
+		    memcmp(mb->out + at, q->bytes[i], (size_t)q->len[i]) != 0) {
+			violation("%s: msg/%d/%d: %ld bytes, not the model's %ld bytes",
+				  uname_of(U), q->msqid, i, mb->msg_len[i], q->len[i]);
+			break;
+		}
+		at += q->len[i];
+	}
+	return true;
+}
+
+static bool op_viewrm(void)
+{
+	struct mailbox *mb = U->mb;
+	bool sem = chance(50);
+	struct uset *s = sem ? rnd_uset(true) : NULL;
+	struct uqueue *q = sem ? NULL : rnd_uqueue();
+	const struct kset *ks = s ? kset_of(s->semid) : NULL;
+	const struct kmsg *kq = q ? kmsg_of(q->msqid) : NULL;
+	int id = s ? s->semid : q ? q->msqid : -1;
+	bool may;
+
+	if (!ks && !kq)
+		return false;
+	may = ks ? ipc_owner(U->uid, ks->uid, ks->cuid) : ipc_owner(U->uid, kq->uid, kq->cuid);
+	snprintf(mb->path, sizeof(mb->path), "%s/%s/%d", mnt.dir, sem ? "sem" : "msg", id);
+	log_line("step %d: %s rmdir %s/%d (owner %u cuid %u)", R.step, uname_of(U),
+		 sem ? "sem" : "msg", id, ks ? ks->uid : kq->uid, ks ? ks->cuid : kq->cuid);
+	if (!call(U, A_RMDIR))
+		return true;
+	log_line("  -> %s", err_name(mb->err));
+	expect_err("rmdir", mb->err, may ? 0 : EPERM);
+	if (mb->err)
+		return true;
+	if (s) {
+		s->used = false;
+		freed(false, id);
+	} else {
+		q->used = false;
+		memmove(R.freed_msg + 1, R.freed_msg, sizeof(int) * 15);
+		R.freed_msg[0] = id;
+		if (R.nfreed_msg < 16)
+			R.nfreed_msg++;
+	}
+	return true;
+}
+
+/* After every step: the queues are the model's (no other, none gone,
+ * their counts), msg/ lists exactly the kernel's and sem/ every set a
+ * user made, for every user. */
+static void check_views(void)
+{
+	scan_msg();
+	for (int i = 0; i < MAX_QUEUES; i++) {
+		struct uqueue *q = &R.queues[i];
+		const struct kmsg *k;
+		long bytes = 0;
+
+		if (!q->used)
+			continue;
+		for (int j = 0; j < q->n; j++)
+			bytes += q->len[j];
+		k = kmsg_of(q->msqid);
+		if (!k || k->cuid != q->cuid || k->key != q->key) {
+			violation("the queue %d that u%u made at step %d is gone", q->msqid,
+				  (unsigned int)q->cuid, q->born);
+			q->used = false;
+		} else if (k->qnum != q->n || k->cbytes != bytes) {
+			violation("the queue %d has %ld messages, %ld bytes; the model %d, %ld",
+				  q->msqid, k->qnum, k->cbytes, q->n, bytes);
+		}
+	}
+	for (int i = 0; i < R.nkmsgs; i++)
+		if (!uqueue_of(R.kmsgs[i].msqid)) {
+			violation("a queue %d (key 0x%08x, cuid %u) appeared; no step made it",
+				  R.kmsgs[i].msqid, (unsigned int)R.kmsgs[i].key, R.kmsgs[i].cuid);
+			for (int j = 0; j < MAX_QUEUES; j++)
+				if (!R.queues[j].used) {
+					R.queues[j] = (struct uqueue){ .used = true,
+								       .msqid = R.kmsgs[i].msqid,
+								       .key = R.kmsgs[i].key,
+								       .cuid = R.kmsgs[i].cuid,
+								       .born = R.step };
+					break;
+				}
+		}
+	for (int i = 0; i < NUSERS && !R.hung; i++) {
+		struct user *u = &R.u[i];
+		struct mailbox *mb = u->mb;
+		char name[32];
+		int n = 0;
+
+		snprintf(mb->path, sizeof(mb->path), "%s/msg", mnt.dir);
+		if (!call(u, A_READDIR))
+			return;
+		for (int j = 0; j < R.nkmsgs; j++) {
+			snprintf(name, sizeof(name), "%d", R.kmsgs[j].msqid);
+			if (!listed(mb->names, name))
+				violation("%s: msg/ lacks %s, which the kernel has", uname_of(u),
+					  name);
+		}
+		for (const char *p = mb->names; *p; p++)
+			n += *p == '\n';
+		if (mb->err || n != R.nkmsgs + 1) /* and by-key */
+			violation("%s: msg/ lists %d names (%s), the kernel has %d queues",
+				  uname_of(u), n, err_name(mb->err), R.nkmsgs);
+		snprintf(mb->path, sizeof(mb->path), "%s/sem", mnt.dir);
+		if (!call(u, A_READDIR))
+			return;
+		for (int j = 0; j < MAX_SETS; j++) {
+			if (!R.sets[j].used)
+				continue;
+			snprintf(name, sizeof(name), "%d", R.sets[j].semid);
+			if (!listed(mb->names, name))
+				violation("%s: sem/ lacks %s, u%u's set", uname_of(u), name,
+					  (unsigned int)R.sets[j].cuid);
+		}
+	}
+}
+
 static bool (*const op_fn[NOPS])(void) = {
 	[OP_CREATE] = op_create,
 	[OP_SHMGET] = op_shmget,
@@ -1829,6 +2413,13 @@ static bool (*const op_fn[NOPS])(void) = {
 	[OP_NEXTOPEN] = op_nextopen,
 	[OP_NEXTREAD] = op_nextread,
 	[OP_POLL] = op_poll,
+	[OP_SEMWRITE] = op_semwrite,
+	[OP_SEMVIEW] = op_semview,
+	[OP_MSGGET] = op_msgget,
+	[OP_MSGSND] = op_msgsnd,
+	[OP_MSGRCV] = op_msgrcv,
+	[OP_MSGVIEW] = op_msgview,
+	[OP_VIEWRM] = op_viewrm,
 };
 
 static void one_step(void)
@@ -1889,6 +2480,9 @@ static void remove_everything(void)
 		shmctl(R.ksegs[i].shmid, IPC_RMID, NULL);
 	for (int i = 0; i < R.nksets; i++)
 		semctl(R.ksets[i].semid, 0, IPC_RMID);
+	scan_msg();
+	for (int i = 0; i < R.nkmsgs; i++)
+		msgctl(R.kmsgs[i].msqid, IPC_RMID, NULL);
 }
 
 static long env_long(const char *name, long dflt)
@@ -1929,6 +2523,7 @@ static void run_seed(uint64_t seed)
 	R.mmap_works = probe_mmap();
 	scan_shm();
 	scan_sem();
+	scan_msg();
 	start_agents();
 	for (R.step = 1; R.step <= steps && !R.failed && now() - t0 < limit; R.step++) {
 		/* A forced id the step did not use stays for the next creation
@@ -2032,9 +2627,10 @@ int main(int argc, char *argv[])
 	testutil_isolate(true);
 	testutil_watchdog(WATCHDOG_S);
 	if (access("/proc/sys/kernel/shm_next_id", W_OK) != 0 ||
-	    access("/proc/sys/kernel/sem_next_id", W_OK) != 0) {
-		fprintf(stderr,
-			"no kernel.shm_next_id or sem_next_id (CONFIG_CHECKPOINT_RESTORE)\n");
+	    access("/proc/sys/kernel/sem_next_id", W_OK) != 0 ||
+	    access("/proc/sys/kernel/msg_next_id", W_OK) != 0) {
+		fprintf(stderr, "no kernel.shm_next_id, sem_next_id or msg_next_id "
+				"(CONFIG_CHECKPOINT_RESTORE)\n");
 		return testutil_in_ci() ? 1 : TEST_SKIP;
 	}
 	choose_ops();
