@@ -2041,7 +2041,8 @@ static bool op_semwrite(void)
 	case 8:
 		n = chance(30) ? value + 1 + (int)rnd_below(3) : 1 + (int)rnd_below(5);
 		snprintf(text, sizeof(text), "-%d", n);
-		want = value < n ? EAGAIN : 0;
+		/* an amount past SEMVMX is refused before it is tried */
+		want = n > 32767 ? ERANGE : value < n ? EAGAIN : 0;
 		next = value - n;
 		break;
 	default: {
