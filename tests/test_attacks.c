@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "mountutil.h"
+#include "semun.h"
 #include "testutil.h"
 
 #define WATCHDOG_S 300
@@ -553,6 +554,81 @@ static void test_two_pollers_leave_no_set(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* ---- a lock set's number given to another user's set ------------------- */
+
+/* The attacker's set: 5 semaphores laid out as the shmfs protocol's (the
+ * mark and the initialised flag), under no key, made as uid; its semid on
+ * the child's exit status pipe. */
+static int set_as(uid_t uid)
+{
+	int out[2], id = -1;
+	pid_t pid;
+
+	assert_int_equal(pipe(out), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		unsigned short v[5] = { 1, 0, 0, 0x5348, 0x464d };
+		union semun arg = { .array = v };
+		int semid;
+
+		testutil_become(uid);
+		semid = semget(IPC_PRIVATE, 5, IPC_CREAT | 0600);
+		if (semid < 0 || semctl(semid, 0, SETALL, arg) != 0 ||
+		    write(out[1], &semid, sizeof(semid)) != sizeof(semid))
+			_exit(1);
+		_exit(0);
+	}
+	close(out[1]);
+	assert_int_equal(read(out[0], &id, sizeof(id)), sizeof(id));
+	close(out[0]);
+	assert_int_equal(testutil_wait_bounded(pid, 30), 0);
+	return id;
+}
+
+/* The victim's lock set removed while a file of its segment stays open,
+ * and its semid given at once to the attacker's look-alike set
+ * (kernel.sem_next_id; a loop of semget/IPC_RMID gets there too): the
+ * next write through the kept file must not lock, wait on or let go of
+ * the attacker's set (it did, SEM_UNDO on its semaphores 1 and 2, before
+ * each semop was preceded by a proof of the set chosen). */
+static void test_lock_set_number_reused(void **state)
+{
+	int semid, id = segment_as(VICTIM, 0x7a770100, &semid), fd, other;
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	char path[128], text[4096], v[32];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "a", 1, 0), 1);
+	assert_int_equal(run(text, sizeof(text), "cat %s.stat", path), 0);
+	assert_non_null(sidecar_value(text, "lock_semid", v, sizeof(v)));
+	assert_int_equal(atoi(v), semid); /* the victim's own set, in use */
+
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	f = fopen("/proc/sys/kernel/sem_next_id", "w");
+	assert_non_null(f);
+	fprintf(f, "%d\n", semid);
+	assert_int_equal(fclose(f), 0);
+	other = set_as(ATTACKER);
+	assert_int_equal(other, semid);
+
+	assert_int_equal(pwrite(fd, "b", 1, 0), 1);
+	assert_int_equal(semctl(other, 0, IPC_STAT, arg), 0);
+	assert_int_equal(ds.sem_otime, 0); /* nobody operated on it */
+	assert_int_equal(semctl(other, 1, GETVAL), 0);
+	assert_int_equal(semctl(other, 2, GETVAL), 0);
+	assert_int_equal(run(text, sizeof(text), "cat %s.stat", path), 0);
+	assert_non_null(sidecar_value(text, "lock_semid", v, sizeof(v)));
+	/* never shown as its lock either */
+	assert_true(strcmp(v, "private") == 0 || atoi(v) != other);
+	close(fd);
+	semctl(other, 0, IPC_RMID);
+	shmctl(id, IPC_RMID, NULL);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -561,6 +637,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_stopped_lock_helper),
 		cmocka_unit_test(test_truncation_after_creation),
 		cmocka_unit_test(test_rewrite_map_bounded),
+		cmocka_unit_test(test_lock_set_number_reused),
 	};
 
 	shmfs_path = shmfs_path_arg(argc, argv);
