@@ -61,17 +61,22 @@ void pending_table_free(struct pending_table *t);
 
 /* The name uid is creating for key, with a reference: with create, made
  * if uid has none (*created says so); without, -ENOENT if uid has none.
- * info receives what it is.  0 or -errno. */
+ * A name once made is no name being created: it is never found here
+ * again (a creation of its key is a new name), only by its files and
+ * pending_hold().  info receives what it is.  0 or -errno. */
 int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsigned int mode,
 		bool create, struct pending **out, bool *created, struct pending_info *info);
 /* Let go of the reference of a pending_get() without making anything
  * (an open refused). */
 void pending_put(struct pending_table *t, struct pending *p);
 /* A reference to uid's name for key that is not an open file (a change
- * by path): -ENOENT if none.  pending_unhold() lets go of it. */
+ * by path, or one the kernel sends without the file: fstat, fchmod): the
+ * name being created, else the one made last while a file of it is
+ * open; -ENOENT if none.  pending_unhold() lets go of it. */
 int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out);
 void pending_unhold(struct pending_table *t, struct pending *p);
-/* What uid's name for key is, or -ENOENT. */
+/* What the name uid is creating for key is (never a made one), or
+ * -ENOENT. */
 int pending_find(struct pending_table *t, int32_t key, uid_t uid, struct pending_info *info);
 void pending_info_of(struct pending_table *t, struct pending *p, struct pending_info *info);
 

@@ -523,13 +523,20 @@ static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_i
 {
 	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
+	struct pending *p;
 	int ret = 0;
 
-	if (fi && fi->fh)
+	if (fi && fi->fh) {
 		pending_info_of(fs->pending, pending_of(fi), &info);
-	else
-		ret = pending_find(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, &info);
-	return ret ? ret : pending_attr(&info, st);
+	} else {
+		/* fstat(2) comes without its file: a made name too */
+		ret = pending_hold(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, &p);
+		if (ret)
+			return ret;
+		pending_info_of(fs->pending, p, &info);
+		pending_unhold(fs->pending, p);
+	}
+	return pending_attr(&info, st);
 }
 
 static void pending_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)

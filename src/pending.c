@@ -1,4 +1,5 @@
 /* pending.c - names being created in by-key/ (see pending.h). */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -39,7 +40,14 @@ struct pending_table {
 	pending_make_fn make;
 	pending_drop_fn drop;
 	void *arg;
+	/* Names being created: none made (shmid -1), at most one for each
+	 * (key, creator).  A name made leaves this list for made_names: it names
+	 * a lifetime, no creation any more, so a creation of its key again
+	 * is a name of its own (principle 3: a removed lifetime's file is
+	 * never reached by a new name).  Its open files and holds keep it by
+	 * their references. */
 	struct pending *names;
+	struct pending *made_names;
 	struct pending_user *users; /* creators with bytes gathered */
 	size_t nusers, users_cap;
 };
@@ -60,17 +68,23 @@ struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pen
 	return t;
 }
 
+static void free_list(struct pending *p)
+{
+	while (p) {
+		struct pending *next = p->next;
+
+		free(p->data);
+		free(p);
+		p = next;
+	}
+}
+
 void pending_table_free(struct pending_table *t)
 {
 	if (!t)
 		return;
-	while (t->names) {
-		struct pending *p = t->names;
-
-		t->names = p->next;
-		free(p->data);
-		free(p);
-	}
+	free_list(t->names);
+	free_list(t->made_names);
 	free(t->users);
 	pthread_cond_destroy(&t->made);
 	pthread_mutex_destroy(&t->lock);
@@ -128,12 +142,41 @@ static void drop_data_locked(struct pending_table *t, struct pending *p)
 	p->len = 0;
 }
 
-static struct pending *find_locked(struct pending_table *t, int32_t key, uid_t uid)
+static struct pending *find_in(struct pending *list, int32_t key, uid_t uid)
 {
-	for (struct pending *p = t->names; p; p = p->next)
+	for (struct pending *p = list; p; p = p->next)
 		if (p->key == key && p->cuid == uid)
 			return p;
 	return NULL;
+}
+
+/* The name uid is creating for key: never a made one. */
+static struct pending *find_locked(struct pending_table *t, int32_t key, uid_t uid)
+{
+	struct pending *p = find_in(t->names, key, uid);
+
+	assert(!p || (p->shmid < 0 && !find_in(p->next, key, uid)));
+	return p;
+}
+
+/* A name for requests that come without their file (fstat, fchmod): the
+ * one being created, else the one of uid's made last for key, while a
+ * file of it is open. */
+static struct pending *find_any_locked(struct pending_table *t, int32_t key, uid_t uid)
+{
+	struct pending *p = find_locked(t, key, uid);
+
+	return p ? p : find_in(t->made_names, key, uid);
+}
+
+static void unlink_locked(struct pending **list, struct pending *p)
+{
+	for (struct pending **pp = list; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			return;
+		}
+	}
 }
 
 static void info_locked(const struct pending *p, struct pending_info *info)
@@ -166,12 +209,7 @@ static void *unref_locked(struct pending_table *t, struct pending *p)
 
 	if (--p->refs > 0)
 		return NULL;
-	for (struct pending **pp = &t->names; *pp; pp = &(*pp)->next) {
-		if (*pp == p) {
-			*pp = p->next;
-			break;
-		}
-	}
+	unlink_locked(p->shmid >= 0 ? &t->made_names : &t->names, p);
 	file = p->file;
 	drop_data_locked(t, p);
 	free(p);
@@ -234,7 +272,7 @@ int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending
 	if (!t)
 		return -ENOENT;
 	pthread_mutex_lock(&t->lock);
-	p = find_locked(t, key, uid);
+	p = find_any_locked(t, key, uid);
 	if (p) {
 		p->refs++;
 		*out = p;
@@ -297,6 +335,9 @@ static int make_locked(struct pending_table *t, struct pending *p, size_t size)
 	p->file = file;
 	p->shmid = shmid;
 	drop_data_locked(t, p);
+	unlink_locked(&t->names, p);
+	p->next = t->made_names;
+	t->made_names = p;
 	return 0;
 }
 

@@ -287,6 +287,52 @@ static void test_changes(void **state)
 	assert_int_equal(maker.calls, 2);
 }
 
+/* A name once made names its lifetime, no creation: while a file of it is
+ * open and its segment is gone, a creation of the key by the same user is
+ * a new name, whose bytes and size are its own (never the made file's). */
+static void test_made_name_is_no_creation(void **state)
+{
+	struct pending_change size = { .what = PENDING_SET_SIZE, .size = 2048 };
+	struct pending *old = get(0x600, USER_A, true), *p, *held;
+	struct pending_info info;
+	struct shmid_ds ds;
+	bool created;
+	void *file;
+
+	assert_int_equal(pending_gather(t, old, "old", 3, 0, &file), 0);
+	assert_int_equal(pending_on_flush(t, old, DEFAULT_SIZE), 0);
+	assert_int_equal(shmctl(segment_of(0x600, NULL), IPC_RMID, NULL), 0);
+	/* no name being created for the key any more */
+	assert_int_equal(pending_find(t, 0x600, USER_A, &info), -ENOENT);
+	assert_int_equal(pending_get(t, 0x600, USER_A, USER_A, 0600, false, &p, &created, &info),
+			 -ENOENT);
+	/* a request without its file still reaches the made one */
+	assert_int_equal(pending_hold(t, 0x600, USER_A, &held), 0);
+	assert_ptr_equal(held, old);
+	pending_unhold(t, held);
+
+	assert_int_equal(pending_get(t, 0x600, USER_A, USER_A, 0600, true, &p, &created, &info), 0);
+	assert_true(created);
+	assert_ptr_not_equal(p, old);
+	assert_int_equal(info.shmid, -1);
+	assert_int_equal(pending_gather(t, p, "new", 3, 0, &file), 0);
+	assert_int_equal(pending_find(t, 0x600, USER_A, &info), 0);
+	assert_int_equal(info.len, 3);
+	assert_int_equal(pending_hold(t, 0x600, USER_A, &held), 0);
+	assert_ptr_equal(held, p);
+	pending_unhold(t, held);
+	assert_int_equal(pending_change(t, p, USER_A, &size, DEFAULT_SIZE, &file), 0);
+	assert_true(segment_of(0x600, &ds) >= 0);
+	assert_int_equal(ds.shm_segsz, 2048);
+	assert_int_equal(maker.calls, 2);
+	/* the old file's requests still go to its own file */
+	assert_int_equal(pending_gather(t, old, "x", 1, 0, &file), PENDING_MADE);
+	assert_int_not_equal(((struct made *)file)->shmid, segment_of(0x600, NULL));
+	assert_int_equal(pending_on_release(t, old, DEFAULT_SIZE), 0);
+	assert_int_equal(pending_on_release(t, p, DEFAULT_SIZE), 0);
+	assert_int_equal(maker.calls, 2);
+}
+
 struct flusher {
 	struct pending *p;
 	int ret;
@@ -361,6 +407,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_close_makes_the_segment, table_setup,
 						table_teardown),
 		cmocka_unit_test_setup_teardown(test_changes, table_setup, table_teardown),
+		cmocka_unit_test_setup_teardown(test_made_name_is_no_creation, table_setup,
+						table_teardown),
 		cmocka_unit_test_setup_teardown(test_making_holds_no_lock, table_setup,
 						table_teardown),
 	};

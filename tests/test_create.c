@@ -1,0 +1,164 @@
+/* test_create.c - names created in by-key/, through a real mount, against
+ * the kernel (shmget, IPC_STAT, the bytes attached):
+ *
+ *  - a key created again after its first segment was removed, while a
+ *    descriptor of the first creation is still open: the new name is a
+ *    creation of its own; its bytes and size go to the new segment,
+ *    never to the removed lifetime's file, whether its shmid went to
+ *    another segment or not (principle 3: nothing recycled is trusted).
+ *
+ * Runs in a private IPC and mount namespace, under a watchdog, as root.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mountutil.h"
+#include "testutil.h"
+
+#define WATCHDOG_S 120
+
+static const char *shmfs_path;
+static struct test_mount mnt;
+
+static int setup(void **state)
+{
+	mount_start(&mnt, shmfs_path, NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	return mount_stop_clean(&mnt);
+}
+
+/* The shmid the kernel hands out next (kernel.shm_next_id). */
+static void set_shm_next_id(int id)
+{
+	FILE *f = fopen("/proc/sys/kernel/shm_next_id", "w");
+
+	assert_non_null(f);
+	fprintf(f, "%d\n", id);
+	assert_int_equal(fclose(f), 0);
+}
+
+static void bykey_path(char *path, size_t size, int32_t key)
+{
+	snprintf(path, size, "%s/by-key/0x%08x", mnt.dir, (unsigned int)key);
+}
+
+/* The bytes of key's segment, as the kernel has them: size and the first
+ * len bytes must be what is expected. */
+static void assert_segment(int32_t key, size_t size, const char *bytes, size_t len)
+{
+	int id = shmget(key, 0, 0);
+	struct shmid_ds ds;
+	char *addr;
+
+	assert_true(id >= 0);
+	ds = shm_stat(id);
+	assert_int_equal(ds.shm_segsz, size);
+	addr = shm_attach(id);
+	assert_memory_equal(addr, bytes, len);
+	shmdt(addr);
+}
+
+/* The first creation of the key is made (ftruncate), its descriptor kept,
+ * its segment removed; the same user creates the key again. */
+static void test_recreation_with_a_removed_creation_kept(void **state)
+{
+	static const char first[] = "first lifetime";
+	static const char second[] = "second lifetime, its own bytes";
+	const int32_t key = 0x00c7ea01;
+	char path[128];
+	int kept, fd, id, other;
+
+	bykey_path(path, sizeof(path), key);
+	kept = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(kept >= 0);
+	assert_int_equal(write(kept, first, sizeof(first)), sizeof(first));
+	assert_int_equal(ftruncate(kept, 4096), 0);
+	assert_segment(key, 4096, first, sizeof(first));
+	id = shmget(key, 0, 0);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_false(shm_exists(id));
+	/* its shmid given to another segment at once, as the kernel may */
+	set_shm_next_id(id);
+	other = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	assert_int_equal(other, id);
+
+	/* a new creation: nothing of the removed one is reached */
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		fprintf(stderr, "open O_CREAT|O_EXCL again: %s\n", strerror(errno));
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, second, sizeof(second)), sizeof(second));
+	if (ftruncate(fd, 8192) != 0)
+		fprintf(stderr, "ftruncate of the new name: %s\n", strerror(errno));
+	assert_segment(key, 8192, second, sizeof(second));
+	assert_int_equal(close(fd), 0);
+	assert_segment(key, 8192, second, sizeof(second));
+
+	/* the kept descriptor's close makes nothing and changes nothing */
+	assert_int_equal(close(kept), 0);
+	assert_segment(key, 8192, second, sizeof(second));
+	assert_int_equal(shmctl(shmget(key, 0, 0), IPC_RMID, NULL), 0);
+	assert_int_equal(shmctl(other, IPC_RMID, NULL), 0);
+}
+
+/* The same, closed without a truncation: the close makes the new name
+ * (max(written, default size)) as a new segment. */
+static void test_recreation_made_at_close(void **state)
+{
+	static const char first[] = "first";
+	static const char second[] = "second, made at its close";
+	const int32_t key = 0x00c7ea02;
+	char path[128];
+	int kept, fd, id;
+
+	bykey_path(path, sizeof(path), key);
+	kept = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(kept >= 0);
+	assert_int_equal(write(kept, first, sizeof(first)), sizeof(first));
+	assert_int_equal(ftruncate(kept, 4096), 0);
+	id = shmget(key, 0, 0);
+	assert_true(id >= 0);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, second, sizeof(second)), sizeof(second));
+	assert_int_equal(close(fd), 0);
+	id = shmget(key, 0, 0);
+	assert_true(id >= 0);
+	assert_true(shm_stat(id).shm_segsz >= sizeof(second));
+	assert_segment(key, shm_stat(id).shm_segsz, second, sizeof(second));
+
+	assert_int_equal(close(kept), 0);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+}
+
+int main(int argc, char *argv[])
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_recreation_with_a_removed_creation_kept),
+		cmocka_unit_test(test_recreation_made_at_close),
+	};
+
+	shmfs_path = shmfs_path_arg(argc, argv);
+	testutil_watchdog(WATCHDOG_S);
+	testutil_isolate(true);
+	return testutil_run_group_tests(tests, setup, teardown);
+}
