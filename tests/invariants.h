@@ -20,7 +20,7 @@
 #define INV_MAX_SLOTS 12	       /* open files per user */
 #define INV_MAX_MAPS  8		       /* mappings per user */
 #define INV_NAMES     8192
-#define INV_MAX_SEMS  4	 /* semaphores in a set of the harness's */
+#define INV_MAX_SEMS  5	 /* semaphores in a set of the harness's */
 #define INV_MAX_MSGS  8	 /* messages in a queue of the harness's */
 #define INV_MAX_MSG   64 /* bytes in a message of the harness's */
 
@@ -49,7 +49,9 @@ enum agent_op {
 	A_SHMGET,     /* key, size, mode */
 	A_SHMRMID,    /* shmid */
 	A_SHMATWRITE, /* shmid, off, len, in */
-	A_SEMGET,     /* key, len (nsems), mode, marker */
+	A_SEMGET,     /* key, len (nsems), mode, marker: SETVAL of semaphore 0 */
+	A_SEMLOOK,    /* key, len (3 or 5), mode, marker: a lock's look-alike (SETALL:
+		       * marker, 0, 0 and for 5 the shmfs mark, share.h) */
 	A_SEMRM,      /* semid */
 	/* the sem/ and msg/ views (shmid holds the semid or msqid) */
 	A_SEMVIEW,  /* path (sem/ID), shmid, len (nsems): IPC_STAT and GETVAL as the user

@@ -22,6 +22,7 @@
 
 #include "invariants.h"
 #include "semun.h"
+#include "share.h"
 #include "testutil.h"
 
 static int fds[INV_MAX_SLOTS];
@@ -187,6 +188,23 @@ static void next_read(struct mailbox *mb)
 }
 
 /* A set through the mount and directly, as this user. */
+/* A set made to look like a lock: semaphore 0 the marker (1: a share
+ * initialised), 1 and 2 (readers, writer) free, and for a set of 5 the
+ * shmfs protocol's mark in 3 and 4 (share.h).  SETALL operates on
+ * nothing (sem_otime stays 0).  0 or an errno. */
+static int look_alike(int semid, const struct mailbox *mb)
+{
+	unsigned short v[SHARE_NSEMS_MARK] = { 0 };
+	union semun arg = { .array = v };
+
+	v[SHARE_SEM_INIT] = (unsigned short)mb->marker;
+	if (mb->len >= SHARE_NSEMS_MARK) {
+		v[SHARE_SEM_MARK_3] = SHARE_MARK_3;
+		v[SHARE_SEM_MARK_4] = SHARE_MARK_4;
+	}
+	return mb->len > SHARE_NSEMS_MARK ? EINVAL : err_of(semctl(semid, 0, SETALL, arg));
+}
+
 static void sem_view(struct mailbox *mb)
 {
 	struct semid_ds ds;
@@ -383,6 +401,12 @@ static void serve_one(struct mailbox *mb)
 		mb->err = err_of(mb->ret);
 		if (mb->ret >= 0)
 			mb->err2 = err_of(semctl((int)mb->ret, 0, SETVAL, mb->marker));
+		break;
+	case A_SEMLOOK:
+		mb->ret = semget(mb->key, (int)mb->len, IPC_CREAT | IPC_EXCL | mb->mode);
+		mb->err = err_of(mb->ret);
+		if (mb->ret >= 0)
+			mb->err2 = look_alike((int)mb->ret, mb);
 		break;
 	case A_SEMRM:
 		mb->err = err_of(semctl(mb->shmid, 0, IPC_RMID));

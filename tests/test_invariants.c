@@ -25,6 +25,11 @@
  *  - every set a user made is still there, unchanged (a marker value in
  *    its semaphore 0), until that user removes it; and after the daemon
  *    stops, no set of the daemon's is left;
+ *  - nobody operates on a set of a user's that no step asked a semop of
+ *    (its sem_otime stays 0): in particular not the daemon, when a lock
+ *    set is removed while a file of its segment is open and, in the same
+ *    step, another user's look-alike (ShareLite's 3 semaphores, or the
+ *    shmfs protocol's 5 with its mark) is made on its semid;
  *  - the sem/ and msg/ views (issue 23): sem/ lists every user's set and
  *    msg/ exactly the kernel's queues; a user reads a set's stat, its
  *    values, a queue's stat and its messages exactly when a direct
@@ -70,6 +75,8 @@
 
 #include "invariants.h"
 #include "mountutil.h"
+#include "semun.h"
+#include "share.h"
 #include "testutil.h"
 
 #define WATCHDOG_S    280
@@ -121,6 +128,7 @@ enum op {
 	OP_MSGRCV,     /* outside msgrcv (consumes) */
 	OP_MSGVIEW,    /* read msg/ID/stat and every msg/ID/INDEX */
 	OP_VIEWRM,     /* rmdir sem/ID or msg/ID */
+	OP_SETSWAP,    /* a lock set removed under an open file, a look-alike on its semid */
 	NOPS
 };
 
@@ -129,18 +137,18 @@ static const char *const op_names[NOPS] = {
 	"pathwrite", "mmap",	 "mapwrite", "munmap",	"truncate",   "ftruncate",
 	"rm",	     "rmid",	 "chmod",    "chown",	"shmatwrite", "semget",
 	"semrm",     "nextopen", "nextread", "poll",	"semwrite",   "semview",
-	"msgget",    "msgsnd",	 "msgrcv",   "msgview", "viewrm",
+	"msgget",    "msgsnd",	 "msgrcv",   "msgview", "viewrm",     "setswap",
 };
 
 static const unsigned int op_weight[NOPS] = {
-	[OP_CREATE] = 8,     [OP_SHMGET] = 6, [OP_OPEN] = 10,	  [OP_CLOSE] = 7,
-	[OP_READ] = 5,	     [OP_WRITE] = 6,  [OP_PATHWRITE] = 5, [OP_MMAP] = 4,
-	[OP_MAPWRITE] = 4,   [OP_MUNMAP] = 2, [OP_TRUNCATE] = 3,  [OP_FTRUNCATE] = 2,
-	[OP_RM] = 6,	     [OP_RMID] = 4,   [OP_CHMOD] = 3,	  [OP_CHOWN] = 2,
-	[OP_SHMATWRITE] = 4, [OP_SEMGET] = 4, [OP_SEMRM] = 3,	  [OP_NEXTOPEN] = 3,
-	[OP_NEXTREAD] = 3,   [OP_POLL] = 3,   [OP_SEMWRITE] = 4,  [OP_SEMVIEW] = 3,
-	[OP_MSGGET] = 2,     [OP_MSGSND] = 3, [OP_MSGRCV] = 2,	  [OP_MSGVIEW] = 3,
-	[OP_VIEWRM] = 2,
+	[OP_CREATE] = 8,     [OP_SHMGET] = 6,  [OP_OPEN] = 10,	   [OP_CLOSE] = 7,
+	[OP_READ] = 5,	     [OP_WRITE] = 6,   [OP_PATHWRITE] = 5, [OP_MMAP] = 4,
+	[OP_MAPWRITE] = 4,   [OP_MUNMAP] = 2,  [OP_TRUNCATE] = 3,  [OP_FTRUNCATE] = 2,
+	[OP_RM] = 6,	     [OP_RMID] = 4,    [OP_CHMOD] = 3,	   [OP_CHOWN] = 2,
+	[OP_SHMATWRITE] = 4, [OP_SEMGET] = 4,  [OP_SEMRM] = 3,	   [OP_NEXTOPEN] = 3,
+	[OP_NEXTREAD] = 3,   [OP_POLL] = 3,    [OP_SEMWRITE] = 4,  [OP_SEMVIEW] = 3,
+	[OP_MSGGET] = 2,     [OP_MSGSND] = 3,  [OP_MSGRCV] = 2,	   [OP_MSGVIEW] = 3,
+	[OP_VIEWRM] = 2,     [OP_SETSWAP] = 3,
 };
 
 static bool op_enabled[NOPS];
@@ -198,6 +206,13 @@ struct uset {
 	int born;
 	bool plain; /* made by semget (not a creation's ShareLite set) */
 	int val1;   /* semaphore 1's value, of a plain set of 2 */
+	/* A lock's look-alike (op_setswap()): its size (3, ShareLite's; 5,
+	 * the shmfs protocol's, marked), 0 for any other set. */
+	int look;
+	int took; /* a look-alike: the semid was a lock set's, removed in its step */
+	/* A semop was asked of it through sem/ (+N, -N): until then nobody
+	 * operates on a user's set, and its sem_otime is 0. */
+	bool opped;
 };
 
 /* A queue a user made, and its messages as they must be. */
@@ -942,6 +957,50 @@ static void check_kept(struct user *u)
 	}
 }
 
+/* What semaphore i of the look-alike s holds (invariants_agent.c's
+ * look_alike()). */
+static int look_value(const struct uset *s, int i)
+{
+	if (i == SHARE_SEM_INIT)
+		return s->marker;
+	if (i == SHARE_SEM_MARK_3 || i == SHARE_SEM_MARK_4)
+		return i == SHARE_SEM_MARK_3 ? SHARE_MARK_3 : SHARE_MARK_4;
+	return 0;
+}
+
+/* Nobody operated on a set of a user's that the model asked no semop of:
+ * the daemon takes, waits for and releases only a lock set it chose, and
+ * posts only to its own notification sets, never to a set that got the
+ * number of one (principle 3).  A creation's lock set is the daemon's to
+ * operate on; sem_otime of any other is 0 until a +N or -N through sem/.
+ * Reported once per set. */
+static void check_untouched(struct uset *s)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	char pids[256] = "", took[96] = "";
+	int n = 0;
+
+	if (s->opped || !(s->plain || s->look) || semctl(s->semid, 0, IPC_STAT, arg) != 0 ||
+	    ds.sem_otime == 0)
+		return;
+	for (int i = 0; i < s->nsems && n >= 0 && (size_t)n < sizeof(pids); i++) {
+		int pid = semctl(s->semid, i, GETPID);
+
+		n += snprintf(pids + n, sizeof(pids) - (size_t)n, " %d%s", pid,
+			      pid == mnt.pid ? " (the daemon)" : "");
+	}
+	if (s->look)
+		snprintf(took, sizeof(took),
+			 ", a look-alike of %d semaphores on the semid of the lock set removed "
+			 "then",
+			 s->look);
+	violation("the set %d that u%u made at step %d%s was operated on, and no step asked "
+		  "for a semop of it: sem_otime %ld, sempid of each semaphore:%s",
+		  s->semid, (unsigned int)s->cuid, s->born, took, (long)ds.sem_otime, pids);
+	s->opped = true;
+}
+
 /* Every set a user made is there, as it was. */
 static void check_sets(void)
 {
@@ -970,6 +1029,13 @@ static void check_sets(void)
 			violation("the set %d that u%u made at step %d was changed: semaphore 1 is "
 				  "%d, was %d",
 				  s->semid, (unsigned int)s->cuid, s->born, v, s->val1);
+		for (int j = 1; j < s->look; j++)
+			if ((v = semctl(s->semid, j, GETVAL)) != look_value(s, j))
+				violation("the set %d that u%u made at step %d was changed: "
+					  "semaphore %d is %d, was %d",
+					  s->semid, (unsigned int)s->cuid, s->born, j, v,
+					  look_value(s, j));
+		check_untouched(s);
 	}
 }
 
@@ -1828,6 +1894,110 @@ static bool op_semrm(void)
 	return true;
 }
 
+/* Whether a file is open on a segment of s's key: the daemon then holds
+ * s as that segment's lock, and checks it before every take. */
+static bool lock_set_open(const struct uset *s)
+{
+	for (int u = 0; u < NUSERS; u++)
+		for (int i = 0; i < INV_MAX_SLOTS; i++) {
+			const struct slot *sl = &R.u[u].slots[i];
+
+			if (sl->used && R.lives[sl->life].exists && R.lives[sl->life].key == s->key)
+				return true;
+		}
+	return false;
+}
+
+/* A creation's lock set, preferably one a file holds, or NULL. */
+static struct uset *rnd_lock_set(void)
+{
+	struct uset *pick = NULL;
+	int n = 0, best = 0;
+
+	for (int i = 0; i < MAX_SETS; i++) {
+		struct uset *s = &R.sets[i];
+		int rank;
+
+		if (!s->used || s->plain || s->look || !kset_of(s->semid) || !key_live(s->key))
+			continue;
+		rank = lock_set_open(s) ? 2 : 1;
+		if (rank > best) {
+			best = rank;
+			n = 0;
+		}
+		if (rank == best && rnd_below(++n) == 0)
+			pick = s;
+	}
+	return pick;
+}
+
+static struct user *user_of(uid_t uid)
+{
+	for (int i = 0; i < NUSERS; i++)
+		if (R.u[i].uid == uid)
+			return &R.u[i];
+	return &R.u[0];
+}
+
+/* A lock set's owner (or root) removes it while a file of its segment may
+ * stay open, and at once, before the daemon has looked again, U makes a
+ * set on its semid (kernel.sem_next_id) that looks like a lock: ShareLite's
+ * 3 semaphores or the shmfs protocol's 5 with its mark, the lock free,
+ * under a key no segment has, so it is nobody's lock.  The daemon must
+ * see that the semid is not the set it chose (check_untouched()). */
+static bool op_setswap(void)
+{
+	struct uset *s = rnd_lock_set();
+	struct user *owner;
+	struct mailbox *mb = U->mb;
+	int semid, key = IPC_PRIVATE;
+
+	if (!s || nusets() >= 48)
+		return false;
+	semid = s->semid;
+	owner = chance(30) ? &R.u[0] : user_of(s->cuid);
+	owner->mb->shmid = semid;
+	log_line("step %d: %s semctl(%d, IPC_RMID): the lock set of 0x%08x%s", R.step,
+		 uname_of(owner), semid, (unsigned int)s->key,
+		 lock_set_open(s) ? ", a file of its segment open" : "");
+	if (!call(owner, A_SEMRM))
+		return true;
+	log_line("  -> %s", err_name(owner->mb->err));
+	if (owner->mb->err) {
+		violation("%s IPC_RMID of the lock set %d, made for u%u: %s, want ok",
+			  uname_of(owner), semid, (unsigned int)s->cuid, strerror(owner->mb->err));
+		return true;
+	}
+	s->used = false;
+	freed(false, semid);
+	if (chance(30))
+		key = KEY_BASE + 0x180 + (int)rnd_below(4); /* no segment's key */
+	if (key != IPC_PRIVATE && set_key_exists(key))
+		key = IPC_PRIVATE;
+	write_sysctl("sem_next_id", semid);
+	mb->key = key;
+	mb->len = chance(60) ? SHARE_NSEMS_MARK : SHARE_NSEMS_PERL;
+	mb->mode = chance(50) ? 0600 : 0666;
+	mb->marker = 1; /* initialised, as ShareLite leaves it */
+	log_line("  sem_next_id = %d; %s semget(0x%08x, %ld, %04o), a lock's look-alike", semid,
+		 uname_of(U), (unsigned int)key, mb->len, mb->mode);
+	if (!call(U, A_SEMLOOK))
+		return true;
+	log_line("  -> %ld %s, values %s", mb->ret, err_name(mb->err), err_name(mb->err2));
+	expect_err("semget of a look-alike", mb->err, 0);
+	if (mb->err)
+		return true;
+	expect_err("SETALL of its own set", mb->err2, 0);
+	add_uset((int)mb->ret, key, (int)mb->len, U->uid, 1);
+	if (uset_of((int)mb->ret)) {
+		uset_of((int)mb->ret)->look = (int)mb->len;
+		uset_of((int)mb->ret)->took = semid;
+	}
+	if (mb->ret != semid)
+		log_line("  (the semid did not come back)");
+	return true;
+}
+
 static bool op_nextread(void)
 {
 	struct mailbox *mb = U->mb;
@@ -2057,6 +2227,8 @@ static bool op_semwrite(void)
 	}
 	if (chance(50))
 		strcat(text, "\n");
+	if (text[0] == '+' || text[0] == '-')
+		s->opped = true; /* a semop asked for, done or not */
 	want_open = ipc_may(U->uid, k->mode, k->uid, k->gid, k->cuid, k->cgid, 2) ? 0 : EACCES;
 	snprintf(mb->path, sizeof(mb->path), "%s/sem/%d/%d", mnt.dir, s->semid, num);
 	mb->len = (long)strlen(text);
@@ -2421,6 +2593,7 @@ static bool (*const op_fn[NOPS])(void) = {
 	[OP_MSGRCV] = op_msgrcv,
 	[OP_MSGVIEW] = op_msgview,
 	[OP_VIEWRM] = op_viewrm,
+	[OP_SETSWAP] = op_setswap,
 };
 
 static void one_step(void)
