@@ -12,12 +12,19 @@
  *  - bytes gathered count against their creator's budget (EFBIG beyond
  *    it); after a write or a creation failed, a close makes nothing and
  *    reports that errno;
- *  - the table's mutex is held for the bookkeeping only: the segment is
- *    made by the caller's pending_make_fn without it (shmget, the copy),
- *    while the name is marked as being made and other calls on that same
- *    name wait for the outcome.
+ *  - the table's mutex is held for the bookkeeping only.  The segment is
+ *    made by the caller, never from here: a call that decides it is to
+ *    be made now answers PENDING_MAKE with what to make, the caller makes
+ *    it (shmget, the copy) without any lock of the table's and reports
+ *    the outcome with pending_made(); meanwhile the name is marked as
+ *    being made and other calls on that same name wait for the outcome;
+ *  - the file the caller made is kept as an opaque handle, handed out
+ *    for the requests that go to the segment (PENDING_MADE), and handed
+ *    back to the caller to let go of by the call that lets go of the
+ *    name's last reference (pending_put(), pending_unhold()).
  *
- * Knows nothing of FUSE: returns errnos, never replies.
+ * Knows nothing of FUSE and calls nothing of the caller's: returns
+ * errnos and handles, never replies.
  */
 #ifndef SHMFS_PENDING_H
 #define SHMFS_PENDING_H
@@ -42,19 +49,28 @@ struct pending_info {
 	int shmid;  /* once made; -1 before */
 };
 
-/* Make the segment of info->key with size bytes and the first len bytes
- * of data in it, as info->cuid:cgid; on success *file is the caller's
- * handle of it (kept until the name's last reference) and *shmid its
- * shmid.  0 or -errno; on failure nothing may be left. */
-typedef int (*pending_make_fn)(void *arg, const struct pending_info *info, const char *data,
-			       size_t len, size_t size, void **file, int *shmid);
-/* Let go of a file made by pending_make_fn. */
-typedef void (*pending_drop_fn)(void *arg, void *file);
+/* PENDING_MAKE: the segment is to be made now, by the caller: the segment
+ * of info.key with size bytes and the first len bytes of data in it, as
+ * info.cuid:cgid, owned by info.uid:gid with info.mode.  data stays valid
+ * and unchanged until pending_made(), which the caller must call once,
+ * whatever the outcome (other calls on the name wait for it). */
+#define PENDING_MAKE 2
+struct pending_make {
+	struct pending_info info;
+	const char *data;
+	size_t len;
+	size_t size;
+};
+
+/* The outcome of a PENDING_MAKE: err 0 with the caller's handle of the
+ * segment made (file, kept until the name's last reference, then handed
+ * back) and its shmid; or -errno, nothing made, which spoils the name.
+ * Returns err. */
+int pending_made(struct pending_table *t, struct pending *p, int err, void *file, int shmid);
 
 /* A table with budget bytes per creator.  NULL if out of memory; a NULL
  * table has no names, and pending_get() with create fails with -ENOMEM. */
-struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pending_drop_fn drop,
-					void *arg);
+struct pending_table *pending_table_new(size_t budget);
 /* Free every name; the files made are the caller's to close (at the end
  * of a session, with its other open files).  NULL: nothing. */
 void pending_table_free(struct pending_table *t);
@@ -67,14 +83,17 @@ void pending_table_free(struct pending_table *t);
 int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsigned int mode,
 		bool create, struct pending **out, bool *created, struct pending_info *info);
 /* Let go of the reference of a pending_get() without making anything
- * (an open refused). */
-void pending_put(struct pending_table *t, struct pending *p);
+ * (an open refused).  At the name's last reference, the file made for it
+ * (the caller's to let go of), else NULL. */
+void *pending_put(struct pending_table *t, struct pending *p);
 /* A reference to uid's name for key that is not an open file (a change
  * by path, or one the kernel sends without the file: fstat, fchmod): the
  * name being created, else the one made last while a file of it is
- * open; -ENOENT if none.  pending_unhold() lets go of it. */
+ * open; -ENOENT if none.  pending_unhold() lets go of it (or of the
+ * reference pending_on_release() leaves), handing back the file made at
+ * the name's last reference (the caller's to let go of), else NULL. */
 int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out);
-void pending_unhold(struct pending_table *t, struct pending *p);
+void *pending_unhold(struct pending_table *t, struct pending *p);
 /* What the name uid is creating for key is (never a made one), or
  * -ENOENT. */
 int pending_find(struct pending_table *t, int32_t key, uid_t uid, struct pending_info *info);
@@ -108,17 +127,22 @@ struct pending_change {
 /* Apply c: -EPERM unless caller is the creator or root; PENDING_MADE if
  * the segment exists already (the change is then the segment's: *file);
  * otherwise recorded, and a size (other than 0) or a touch makes the
- * segment (a touch at the default size).  0 or -errno. */
+ * segment (a touch at the default size): PENDING_MAKE with *mk.  0 or
+ * -errno. */
 int pending_change(struct pending_table *t, struct pending *p, uid_t caller,
-		   const struct pending_change *c, size_t default_size, void **file);
+		   const struct pending_change *c, size_t default_size, void **file,
+		   struct pending_make *mk);
 
 /* A close of a file of p: after bytes were written, make the segment
- * (max(len, default_size)); after a failure, that failure.  0 or -errno. */
-int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_size);
+ * (max(len, default_size)): PENDING_MAKE with *mk; after a failure, that
+ * failure.  0 or -errno. */
+int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_size,
+		     struct pending_make *mk);
 /* The release of a file of p (a pending_get()): at the last open file, a
- * name never made and not spoilt is made (as pending_on_flush, even with
- * nothing written); then the reference goes.  Returns the making's
- * -errno, or 0. */
-int pending_on_release(struct pending_table *t, struct pending *p, size_t default_size);
+ * name never made and not spoilt is to be made (as pending_on_flush,
+ * even with nothing written): PENDING_MAKE with *mk; else 0.  The
+ * reference stays: pending_unhold() lets go of it (after pending_made()). */
+int pending_on_release(struct pending_table *t, struct pending *p, size_t default_size,
+		       struct pending_make *mk);
 
 #endif

@@ -382,7 +382,7 @@ static void shmfs_ll_destroy(void *userdata)
 
 	shmfs_stop_waits(fs); /* done already when main() ran the session */
 	/* Files still open at unmount: their releases never come. */
-	pending_free_all(fs);
+	fs_pending_free_all(fs);
 	open_files_close_all(fs);
 	fs_texts_free_all(fs);
 	fs_dirs_free_all(fs);

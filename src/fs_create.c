@@ -1,13 +1,12 @@
 /* fs_create.c - names being created in by-key/, in the FUSE layer.
  *
  * The bookkeeping (whose a name is, the bytes gathered, the budgets,
- * what a close makes) is src/pending.c's; here are the requests and the
- * making of the segment itself: the key's ShareLite set and shmget as
- * the creator, IPC_SET to the owner chosen, the bytes copied in, the open
- * file for the creator's further requests.  pending.c calls
- * make_segment() without its mutex, so nothing here waits while holding
- * anything shared: the lock of the new segment is tried, never waited
- * for (EBUSY).
+ * what a close makes) is src/pending.c's; here are the requests.  The
+ * making of the segment itself is fs_make.c's.  pending.c answers
+ * PENDING_MAKE when a segment is to be made; fs_make_asked() makes it,
+ * holding nothing of pending.c's, and reports back (pending_made()).
+ * Nothing here waits while holding anything shared: the lock of the new
+ * segment is tried, never waited for (EBUSY).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,146 +24,33 @@
 #include "names.h"
 #include "pending.h"
 
-/* ---- making the segment ----------------------------------------------------- */
-
-/* shmget as the creator, and IPC_SET to the owner chosen with the
- * creator's ids (the kernel's owner rule); before it, the key's ShareLite
- * set as the creator, unless the key has one.  set: that fresh set, its
- * lock held, or semid -1.  The segment's shmid or -errno; on failure
- * nothing is left but a fresh set another took the lock of or changed. */
-static int creation_shmget(const struct pending_info *info, size_t size, struct lock_made *set)
+/* A file pending.c handed back at a name's last reference. */
+static void let_go(struct shmfs *fs, void *file)
 {
-	const struct segment_caller creator = { .uid = info->cuid, .gid = info->cgid };
-	struct segment_ids saved;
-	int shmid, ret;
+	if (file)
+		open_file_close(fs, file);
+}
 
-	set->semid = -1;
-	ret = segment_thread_become(info->cuid, info->cgid, &saved);
-	if (ret)
-		return ret;
-	ret = lock_create_sharelite(info->key, info->mode, set);
-	segment_thread_restore(&saved);
-	if (ret >= 0) {
-		/* A fresh set: free, unless a program of the user's took it
-		 * meanwhile.  Tried, never waited for. */
-		ret = lock_acquire(set->semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
-		if (ret) {
-			set->semid = -1;
-			return ret == -ETIMEDOUT || ret == -EAGAIN ? -EBUSY : ret;
-		}
-	} else if (ret != -EEXIST) {
-		set->semid = -1;
-		return ret;
-	}
-	shmid = segment_create(info->key, size, info->mode, info->cuid, info->cgid);
-	if (shmid < 0) {
-		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
-		ret = shmid == -EINVAL || shmid == -ENOMEM ? -EFBIG : shmid;
-		goto fail;
-	}
-	if (info->uid != info->cuid || info->gid != info->cgid) {
-		ret = segment_set_perm_as(shmid, info->uid, info->gid, info->mode, &creator);
-		if (ret) {
-			/* removed as the creator: a shmid given to someone else's
-			 * segment meanwhile is not the creator's to remove */
-			if (segment_thread_become(info->cuid, info->cgid, &saved) == 0) {
-				segment_remove(shmid);
-				segment_thread_restore(&saved);
-			}
-			goto fail;
-		}
-	}
-	return shmid;
-fail:
-	if (set->semid >= 0) {
-		lock_release(set->semid, LOCK_MODE_EXCLUSIVE);
-		/* made by this call, for nothing; if still provably that set */
-		lock_remove_made(set);
-		set->semid = -1;
-	}
+/* The release of an open file of p: at its last open, a name never made
+ * is made (pending_on_release()); then p's reference goes.  0 or the
+ * making's -errno. */
+static int release_name(struct shmfs *fs, struct pending *p)
+{
+	struct pending_make mk;
+	int ret = pending_on_release(fs->pending, p, fs->opts.default_size, &mk);
+
+	ret = fs_make_asked(fs, p, ret, &mk);
+	let_go(fs, pending_unhold(fs->pending, p));
 	return ret;
 }
 
-/* pending.c's pending_make_fn: the segment with the first len bytes of
- * data in it, and an open file of it (the handle pending.c keeps).  With
- * a fresh ShareLite set, the bytes go in through an attachment of our own
- * under its lock, then the set is marked and let go, and only then the
- * open file is made, so that it chooses that set.  On failure nothing is
- * left. */
-/* IPC_RMID of a segment made here, for nothing (attach_act()). */
-static int remove_made(const struct identity_pin *pin, void *ctx)
+int fs_pending_init(struct shmfs *fs)
 {
-	return segment_remove(pin->held.shmid);
-}
-
-static int make_segment(void *arg, const struct pending_info *info, const char *data, size_t len,
-			size_t size, void **file, int *shmid_out)
-{
-	struct shmfs *fs = arg;
-	struct open_file *of = NULL;
-	size_t n = len < size ? len : size;
-	struct identity_pin pin = { .addr = NULL, .fd = -1 };
-	struct segment_identity made;
-	struct lock_made set;
-	int shmid, ret = 0;
-
-	shmid = creation_shmget(info, size, &set);
-	if (shmid < 0)
-		return shmid;
-	/* the lifetime made here: its creator, our pid, its size; every act
-	 * below is on it, never on whatever has the shmid by then */
-	made = (struct segment_identity){ .shmid = shmid,
-					  .cpid = getpid(),
-					  .cuid = info->cuid,
-					  .cgid = info->cgid,
-					  .size = size };
-	if (set.semid >= 0) {
-		if (n)
-			ret = identity_pin(&made, PIN_WRITABLE | PIN_FRESH, &pin);
-		if (ret == 0 && n)
-			memcpy(pin.addr, data, n);
-		/* ESTALE: a process of the creator's removed or changed the
-		 * set meanwhile */
-		if (ret == 0)
-			ret = lock_mark_made(&set);
-		if (ret == -ESTALE)
-			ret = -EBUSY;
-		lock_release(set.semid, LOCK_MODE_EXCLUSIVE);
-	}
-	if (ret == 0)
-		ret = open_file_new(fs, &made, true, true, false, info->cuid, NULL, NULL, &of);
-	/* after the open file attached: under kernel.shm_rmid_forced the
-	 * last detach destroys the segment */
-	identity_unpin(&pin);
-	/* Once, without waiting: someone holding the lock of the key's set
-	 * found it, and no creation waits on another user. */
-	if (ret == 0 && set.semid < 0 && n)
-		ret = open_file_fill(fs, of, data, n);
-	if (ret) {
-		if (of)
-			open_file_close(fs, of);
-		attach_act(fs->attaches, &made, remove_made, NULL);
-		if (set.semid >= 0)
-			lock_remove_made(&set); /* made with it, for nothing */
-		return ret;
-	}
-	*file = of;
-	*shmid_out = shmid;
-	return 0;
-}
-
-static void drop_file(void *arg, void *file)
-{
-	open_file_close(arg, file);
-}
-
-int pending_init(struct shmfs *fs)
-{
-	fs->pending = pending_table_new(fs->opts.max_pending, make_segment, drop_file, fs);
+	fs->pending = pending_table_new(fs->opts.max_pending);
 	return fs->pending ? 0 : -ENOMEM;
 }
 
-void pending_free_all(struct shmfs *fs)
+void fs_pending_free_all(struct shmfs *fs)
 {
 	/* The files of those made go with the other open files. */
 	pending_table_free(fs->pending);
@@ -271,19 +157,19 @@ static void reply_pending_open(fuse_req_t req, struct pending *p, const struct p
 	fi->direct_io = 1;
 	if (!create) {
 		if (fuse_reply_open(req, fi) == -ENOENT)
-			pending_on_release(fs->pending, p, fs->opts.default_size);
+			release_name(fs, p);
 		return;
 	}
 	ret = pending_entry(fs, info, &e);
 	if (ret) {
-		pending_put(fs->pending, p);
+		let_go(fs, pending_put(fs->pending, p));
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	/* the caller is gone: no release will come, the lookup not counted */
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		node_forget(fs->nodes, e.ino, 1);
-		pending_on_release(fs->pending, p, fs->opts.default_size);
+		release_name(fs, p);
 	}
 }
 
@@ -312,7 +198,7 @@ void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name,
 	if (ret == 0 && !created) {
 		ret = pending_check_access(req, &info, fi->flags);
 		if (ret)
-			pending_put(fs->pending, p);
+			let_go(fs, pending_put(fs->pending, p));
 	}
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -340,7 +226,7 @@ static void pending_open(fuse_req_t req, const struct node *n, struct fuse_file_
 	if (ret == 0) {
 		ret = pending_check_access(req, &info, fi->flags);
 		if (ret)
-			pending_put(fs->pending, p);
+			let_go(fs, pending_put(fs->pending, p));
 	}
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -403,7 +289,7 @@ static void reply_name_attr(fuse_req_t req, struct name_setattr *ns, int ret)
 		ret = pending_attr(&info, &st);
 	}
 	if (ns->held)
-		pending_unhold(fs->pending, ns->p);
+		let_go(fs, pending_unhold(fs->pending, ns->p));
 	free(ns);
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -474,6 +360,7 @@ static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *a
 	uid_t uid = fuse_req_ctx(req)->uid;
 	struct name_setattr *ns = calloc(1, sizeof(*ns));
 	struct pending_change c;
+	struct pending_make mk;
 	void *file;
 	int ret = 0;
 
@@ -489,7 +376,10 @@ static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *a
 		ns->held = ret == 0;
 	}
 	if (ret == 0)
-		ret = pending_change(fs->pending, ns->p, uid, &c, fs->opts.default_size, &file);
+		ret = fs_make_asked(fs, ns->p,
+				    pending_change(fs->pending, ns->p, uid, &c,
+						   fs->opts.default_size, &file, &mk),
+				    &mk);
 	if (ret == PENDING_MADE) {
 		/* the file lives while the name is held (by fi, or ns->held) */
 		setattr_made(req, ns, file, attr, to_set);
@@ -501,14 +391,17 @@ static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *a
 static void pending_flush(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
+	struct pending *p = pending_of(fi);
+	struct pending_make mk;
+	int ret = pending_on_flush(fs->pending, p, fs->opts.default_size, &mk);
 
-	fuse_reply_err(req, -pending_on_flush(fs->pending, pending_of(fi), fs->opts.default_size));
+	fuse_reply_err(req, -fs_make_asked(fs, p, ret, &mk));
 }
 
 static void pending_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	int ret = pending_on_release(fs->pending, pending_of(fi), fs->opts.default_size);
+	int ret = release_name(fs, pending_of(fi));
 
 	if (ret)
 		log_warning("shmfs: could not create key 0x%08x at its last close: %s\n",
@@ -534,7 +427,7 @@ static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_i
 		if (ret)
 			return ret;
 		pending_info_of(fs->pending, p, &info);
-		pending_unhold(fs->pending, p);
+		let_go(fs, pending_unhold(fs->pending, p));
 	}
 	return pending_attr(&info, st);
 }

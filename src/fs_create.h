@@ -10,12 +10,18 @@
 
 #include "daemon.h"
 #include "node.h"
+#include "pending.h"
 
 /* The table of names being created (fs->pending), made before the
  * session starts: 0 or -ENOMEM. */
-int pending_init(struct shmfs *fs);
+int fs_pending_init(struct shmfs *fs);
 /* Names still being created when the session ends. */
-void pending_free_all(struct shmfs *fs);
+void fs_pending_free_all(struct shmfs *fs);
+
+/* ret, an answer of pending.c's about p: for PENDING_MAKE, the segment
+ * made as *mk says (fs_make.c) and the outcome reported to pending.c
+ * (pending_made()): 0 or -errno; any other answer as it is. */
+int fs_make_asked(struct shmfs *fs, struct pending *p, int ret, const struct pending_make *mk);
 
 /* by-key/'s create: a name of the caller's own for the key. */
 void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name, mode_t mode,

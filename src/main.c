@@ -268,7 +268,7 @@ int main(int argc, char *argv[])
 	}
 
 	fs = shmfs_new(&fs_opts);
-	if (!fs || pending_init(fs) != 0) {
+	if (!fs || fs_pending_init(fs) != 0) {
 		fprintf(stderr, "shmfs: out of memory\n");
 		goto err_out3;
 	}

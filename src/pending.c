@@ -14,12 +14,12 @@ struct pending {
 	uid_t cuid, uid;
 	gid_t cgid, gid;
 	int shmid;  /* -1 until made */
-	void *file; /* pending_make_fn's handle, once made */
+	void *file; /* the caller's handle of it, once made (pending_made()) */
 	char *data;
 	size_t len;
 	unsigned int opens; /* open files (pending_get) */
 	unsigned int refs;  /* opens and holds: freed at 0 */
-	bool making;	    /* pending_make_fn runs, without t->lock */
+	bool making;	    /* a PENDING_MAKE answered, pending_made() not yet */
 	int failed;	    /* -errno of a failed write or making; 0 */
 	struct pending *next;
 };
@@ -31,15 +31,12 @@ struct pending_user {
 
 struct pending_table {
 	/* Guards the names, their bytes and counts, and the users' charges;
-	 * made is waited on under it for one name's making, which runs
-	 * without it (as do the make and drop callbacks).  A leaf
-	 * (lockorder.h): taken alone. */
+	 * made is waited on under it for one name's making, which the
+	 * caller does without it (between PENDING_MAKE and pending_made()).
+	 * A leaf (lockorder.h): taken alone. */
 	pthread_mutex_t lock;
 	pthread_cond_t made; /* a making ended */
 	size_t budget;
-	pending_make_fn make;
-	pending_drop_fn drop;
-	void *arg;
 	/* Names being created: none made (shmid -1), at most one for each
 	 * (key, creator).  A name made leaves this list for made_names: it names
 	 * a lifetime, no creation any more, so a creation of its key again
@@ -52,8 +49,7 @@ struct pending_table {
 	size_t nusers, users_cap;
 };
 
-struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pending_drop_fn drop,
-					void *arg)
+struct pending_table *pending_table_new(size_t budget)
 {
 	struct pending_table *t = calloc(1, sizeof(*t));
 
@@ -62,9 +58,6 @@ struct pending_table *pending_table_new(size_t budget, pending_make_fn make, pen
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->made, NULL);
 	t->budget = budget;
-	t->make = make;
-	t->drop = drop;
-	t->arg = arg;
 	return t;
 }
 
@@ -201,14 +194,15 @@ static void wait_made_locked(struct pending_table *t, struct pending *p)
 		pthread_cond_wait(&t->made, &t->lock);
 }
 
-/* Drop a reference; at the last, unlink p and return its file to drop
- * (outside the lock), or NULL. */
+/* Drop a reference; at the last, unlink p and return its file for the
+ * caller to let go of, or NULL.  A making holds a reference. */
 static void *unref_locked(struct pending_table *t, struct pending *p)
 {
 	void *file;
 
 	if (--p->refs > 0)
 		return NULL;
+	assert(!p->making);
 	unlink_locked(p->shmid >= 0 ? &t->made_names : &t->names, p);
 	file = p->file;
 	drop_data_locked(t, p);
@@ -216,11 +210,12 @@ static void *unref_locked(struct pending_table *t, struct pending *p)
 	return file;
 }
 
-static void unlock_and_drop(struct pending_table *t, void *file)
+static void *unref(struct pending_table *t, struct pending *p)
 {
+	void *file = unref_locked(t, p);
+
 	pthread_mutex_unlock(&t->lock);
-	if (file)
-		t->drop(t->arg, file);
+	return file;
 }
 
 int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsigned int mode,
@@ -258,11 +253,11 @@ int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsi
 	return p ? 0 : -ENOENT;
 }
 
-void pending_put(struct pending_table *t, struct pending *p)
+void *pending_put(struct pending_table *t, struct pending *p)
 {
 	pthread_mutex_lock(&t->lock);
 	p->opens--;
-	unlock_and_drop(t, unref_locked(t, p));
+	return unref(t, p);
 }
 
 int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out)
@@ -281,10 +276,10 @@ int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending
 	return p ? 0 : -ENOENT;
 }
 
-void pending_unhold(struct pending_table *t, struct pending *p)
+void *pending_unhold(struct pending_table *t, struct pending *p)
 {
 	pthread_mutex_lock(&t->lock);
-	unlock_and_drop(t, unref_locked(t, p));
+	return unref(t, p);
 }
 
 int pending_find(struct pending_table *t, int32_t key, uid_t uid, struct pending_info *info)
@@ -310,35 +305,42 @@ void pending_info_of(struct pending_table *t, struct pending *p, struct pending_
 
 /* ---- making the segment ----------------------------------------------------- */
 
-/* Make p's segment with size bytes unless made: the mutex is dropped
- * while t->make runs; p->making keeps p and what make reads unchanged. */
-static int make_locked(struct pending_table *t, struct pending *p, size_t size)
+/* Ask the caller to make p's segment with size bytes unless made:
+ * PENDING_MAKE with mk filled, or 0.  Until pending_made(), p->making
+ * keeps p and the bytes mk points to unchanged (every other call on p
+ * waits for it) and the caller's reference keeps p. */
+static int make_locked(struct pending_table *t, struct pending *p, size_t size,
+		       struct pending_make *mk)
 {
-	struct pending_info info;
-	void *file = NULL;
-	int shmid = -1, ret;
-
 	wait_made_locked(t, p);
 	if (p->shmid >= 0)
 		return 0;
 	p->making = true;
-	info_locked(p, &info);
-	pthread_mutex_unlock(&t->lock);
-	ret = t->make(t->arg, &info, p->data, p->len, size, &file, &shmid);
+	info_locked(p, &mk->info);
+	mk->data = p->data;
+	mk->len = p->len;
+	mk->size = size;
+	return PENDING_MAKE;
+}
+
+int pending_made(struct pending_table *t, struct pending *p, int err, void *file, int shmid)
+{
 	pthread_mutex_lock(&t->lock);
+	assert(p->making && p->shmid < 0);
 	p->making = false;
 	pthread_cond_broadcast(&t->made);
-	if (ret) {
-		p->failed = ret;
-		return ret;
+	if (err) {
+		p->failed = err;
+	} else {
+		p->file = file;
+		p->shmid = shmid;
+		drop_data_locked(t, p);
+		unlink_locked(&t->names, p);
+		p->next = t->made_names;
+		t->made_names = p;
 	}
-	p->file = file;
-	p->shmid = shmid;
-	drop_data_locked(t, p);
-	unlink_locked(&t->names, p);
-	p->next = t->made_names;
-	t->made_names = p;
-	return 0;
+	pthread_mutex_unlock(&t->lock);
+	return err;
 }
 
 static size_t default_size_of(const struct pending *p, size_t default_size)
@@ -408,7 +410,8 @@ int pending_copy_out(struct pending_table *t, struct pending *p, char *buf, size
 }
 
 int pending_change(struct pending_table *t, struct pending *p, uid_t caller,
-		   const struct pending_change *c, size_t default_size, void **file)
+		   const struct pending_change *c, size_t default_size, void **file,
+		   struct pending_make *mk)
 {
 	int ret = 0;
 
@@ -433,16 +436,18 @@ int pending_change(struct pending_table *t, struct pending *p, uid_t caller,
 		/* dd and O_TRUNC truncate to 0 first: nothing to make yet */
 		drop_data_locked(t, p);
 	else if (c->what & PENDING_SET_SIZE)
-		ret = c->size > SIZE_MAX ? -EFBIG : make_locked(t, p, (size_t)c->size);
-	/* touch: the name exists from now on, at the default size */
+		ret = c->size > SIZE_MAX ? -EFBIG : make_locked(t, p, (size_t)c->size, mk);
+	/* touch: the name exists from now on, at the default size (unless
+	 * a size makes it already) */
 	if (ret == 0 && (c->what & PENDING_SET_TOUCH))
-		ret = make_locked(t, p, default_size_of(p, default_size));
+		ret = make_locked(t, p, default_size_of(p, default_size), mk);
 out:
 	pthread_mutex_unlock(&t->lock);
 	return ret;
 }
 
-int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_size)
+int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_size,
+		     struct pending_make *mk)
 {
 	int ret = 0;
 
@@ -451,19 +456,20 @@ int pending_on_flush(struct pending_table *t, struct pending *p, size_t default_
 	if (p->shmid < 0 && p->failed)
 		ret = p->failed;
 	else if (p->len > 0)
-		ret = make_locked(t, p, default_size_of(p, default_size));
+		ret = make_locked(t, p, default_size_of(p, default_size), mk);
 	pthread_mutex_unlock(&t->lock);
 	return ret;
 }
 
-int pending_on_release(struct pending_table *t, struct pending *p, size_t default_size)
+int pending_on_release(struct pending_table *t, struct pending *p, size_t default_size,
+		       struct pending_make *mk)
 {
 	int ret = 0;
 
 	pthread_mutex_lock(&t->lock);
 	wait_made_locked(t, p);
 	if (--p->opens == 0 && p->shmid < 0 && !p->failed)
-		ret = make_locked(t, p, default_size_of(p, default_size));
-	unlock_and_drop(t, unref_locked(t, p));
+		ret = make_locked(t, p, default_size_of(p, default_size), mk);
+	pthread_mutex_unlock(&t->lock);
 	return ret;
 }

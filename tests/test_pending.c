@@ -1,6 +1,6 @@
 /* test_pending.c - src/pending.c: the bookkeeping of names being created,
- * with real segments (shmget in a private IPC namespace) made by the
- * table's make function. */
+ * with real segments (shmget in a private IPC namespace) made here when
+ * the table answers PENDING_MAKE, as the FUSE layer makes them. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -24,7 +24,7 @@
 #define USER_A	     1001
 #define USER_B	     1002
 
-/* What the make function saw, and a gate it may be held at. */
+/* What the making saw, and a gate it may be held at. */
 static struct {
 	int calls;
 	int hold[2]; /* make waits for a byte here when holding */
@@ -37,8 +37,8 @@ struct made {
 };
 
 /* The real thing: shmget with IPC_EXCL, the bytes copied in. */
-static int make_segment(void *arg, const struct pending_info *info, const char *data, size_t len,
-			size_t size, void **file, int *shmid)
+static int make_segment(const struct pending_info *info, const char *data, size_t len, size_t size,
+			void **file, int *shmid)
 {
 	struct made *m;
 	char c;
@@ -69,17 +69,58 @@ static int make_segment(void *arg, const struct pending_info *info, const char *
 	return 0;
 }
 
-static void drop_file(void *arg, void *file)
+static struct pending_table *t;
+
+/* What the FUSE layer does with an answer of pending.c's: makes the
+ * segment asked for (PENDING_MAKE) and reports back. */
+static int make_asked(struct pending *p, int ret, const struct pending_make *mk)
 {
-	free(file);
+	void *file = NULL;
+	int shmid = -1;
+
+	if (ret != PENDING_MAKE)
+		return ret;
+	ret = make_segment(&mk->info, mk->data, mk->len, mk->size, &file, &shmid);
+	return pending_made(t, p, ret, file, shmid);
 }
 
-static struct pending_table *t;
+static int flush(struct pending *p)
+{
+	struct pending_make mk;
+
+	return make_asked(p, pending_on_flush(t, p, DEFAULT_SIZE, &mk), &mk);
+}
+
+static void put(struct pending *p)
+{
+	free(pending_put(t, p));
+}
+
+static void unhold(struct pending *p)
+{
+	free(pending_unhold(t, p));
+}
+
+static int release(struct pending *p)
+{
+	struct pending_make mk;
+	int ret = make_asked(p, pending_on_release(t, p, DEFAULT_SIZE, &mk), &mk);
+
+	unhold(p);
+	return ret;
+}
+
+static int change(struct pending *p, uid_t caller, const struct pending_change *c, void **file)
+{
+	struct pending_make mk;
+
+	return make_asked(p, pending_change(t, p, caller, c, DEFAULT_SIZE, file, &mk), &mk);
+}
 
 static int table_setup(void **state)
 {
 	memset(&maker, 0, sizeof(maker));
-	t = pending_table_new(BUDGET, make_segment, drop_file, NULL);
+	t = pending_table_new(BUDGET);
 	return t ? 0 : -1;
 }
 
@@ -137,15 +178,15 @@ static void test_budget_is_per_creator(void **state)
 	/* B is not affected */
 	assert_int_equal(pending_gather(t, b, buf, BUDGET, 0, &file), 0);
 	/* A's spoilt names make nothing, and give their bytes back */
-	assert_int_equal(pending_on_flush(t, a, DEFAULT_SIZE), -EFBIG);
-	assert_int_equal(pending_on_release(t, a, DEFAULT_SIZE), 0);
-	assert_int_equal(pending_on_release(t, a2, DEFAULT_SIZE), 0);
+	assert_int_equal(flush(a), -EFBIG);
+	assert_int_equal(release(a), 0);
+	assert_int_equal(release(a2), 0);
 	assert_int_equal(maker.calls, 0);
 	assert_int_equal(segment_of(0x100, NULL), -1);
 	a = get(0x102, USER_A, true);
 	assert_int_equal(pending_gather(t, a, buf, BUDGET, 0, &file), 0);
-	pending_put(t, a);
-	pending_put(t, b);
+	put(a);
+	put(b);
 }
 
 /* Many creators (more than the first room of the per-user table): each
@@ -170,8 +211,8 @@ static void test_budget_for_many_creators(void **state)
 		assert_int_equal(pending_gather(t, second[i], buf, 1, 0, &file), 0);
 	}
 	for (int i = 0; i < USERS; i++) {
-		pending_put(t, first[i]);
-		pending_put(t, second[i]);
+		put(first[i]);
+		put(second[i]);
 	}
 }
 
@@ -199,13 +240,13 @@ static void test_names_are_their_creators(void **state)
 			 0);
 	assert_false(created);
 	assert_ptr_equal(other, a);
-	pending_put(t, other);
+	put(other);
 	assert_int_equal(pending_gather(t, a, "from-a", 6, 0, &file), 0);
 	assert_int_equal(pending_gather(t, b, "from-b", 6, 0, &file), 0);
-	assert_int_equal(pending_on_flush(t, a, DEFAULT_SIZE), 0);
-	assert_int_equal(pending_on_flush(t, b, DEFAULT_SIZE), -EEXIST);
-	assert_int_equal(pending_on_release(t, a, DEFAULT_SIZE), 0);
-	assert_int_equal(pending_on_release(t, b, DEFAULT_SIZE), 0);
+	assert_int_equal(flush(a), 0);
+	assert_int_equal(flush(b), -EEXIST);
+	assert_int_equal(release(a), 0);
+	assert_int_equal(release(b), 0);
 	assert_int_equal(maker.calls, 2);
 }
 
@@ -224,7 +265,7 @@ static void test_close_makes_the_segment(void **state)
 	assert_int_equal(pending_copy_out(t, p, buf, sizeof(buf), 0, &n, &file), 0);
 	assert_int_equal(n, 7);
 	assert_memory_equal(buf, "\0\0hello", 7);
-	assert_int_equal(pending_on_flush(t, p, DEFAULT_SIZE), 0);
+	assert_int_equal(flush(p), 0);
 	assert_true(segment_of(0x300, &ds) >= 0);
 	assert_int_equal(ds.shm_segsz, DEFAULT_SIZE);
 	addr = shmat(segment_of(0x300, NULL), NULL, SHM_RDONLY);
@@ -235,11 +276,11 @@ static void test_close_makes_the_segment(void **state)
 	assert_int_equal(pending_gather(t, p, "x", 1, 0, &file), PENDING_MADE);
 	assert_int_equal(((struct made *)file)->shmid, segment_of(0x300, NULL));
 	assert_int_equal(pending_copy_out(t, p, buf, 1, 0, &n, &file), PENDING_MADE);
-	assert_int_equal(pending_on_release(t, p, DEFAULT_SIZE), 0);
+	assert_int_equal(release(p), 0);
 	/* a flush with nothing written makes nothing; the last release does */
-	assert_int_equal(pending_on_flush(t, q, DEFAULT_SIZE), 0);
+	assert_int_equal(flush(q), 0);
 	assert_int_equal(segment_of(0x301, NULL), -1);
-	assert_int_equal(pending_on_release(t, q, DEFAULT_SIZE), 0);
+	assert_int_equal(release(q), 0);
 	assert_true(segment_of(0x301, &ds) >= 0);
 	assert_int_equal(ds.shm_segsz, DEFAULT_SIZE);
 }
@@ -257,33 +298,32 @@ static void test_changes(void **state)
 	struct shmid_ds ds;
 	void *file;
 
-	assert_int_equal(pending_change(t, p, USER_B, &chmod_0640, DEFAULT_SIZE, &file), -EPERM);
-	assert_int_equal(pending_change(t, p, USER_B, &touch, DEFAULT_SIZE, &file), -EPERM);
+	assert_int_equal(change(p, USER_B, &chmod_0640, &file), -EPERM);
+	assert_int_equal(change(p, USER_B, &touch, &file), -EPERM);
 	assert_int_equal(maker.calls, 0);
-	assert_int_equal(pending_change(t, p, USER_A, &chown_to_0, DEFAULT_SIZE, &file), 0);
-	assert_int_equal(pending_change(t, p, 0, &chmod_0640, DEFAULT_SIZE, &file), 0);
+	assert_int_equal(change(p, USER_A, &chown_to_0, &file), 0);
+	assert_int_equal(change(p, 0, &chmod_0640, &file), 0);
 	pending_info_of(t, p, &info);
 	assert_int_equal(info.uid, 0);
 	assert_int_equal(info.gid, 0);
 	assert_int_equal(info.cuid, USER_A); /* the creator stays */
 	assert_int_equal(info.mode, 0640);
-	assert_int_equal(pending_change(t, p, USER_A, &size, DEFAULT_SIZE, &file), 0);
+	assert_int_equal(change(p, USER_A, &size, &file), 0);
 	assert_true(segment_of(0x400, &ds) >= 0);
 	assert_int_equal(ds.shm_segsz, 8192);
 	assert_int_equal(ds.shm_perm.mode & 0777, 0640);
-	assert_int_equal(pending_change(t, p, USER_A, &chmod_0640, DEFAULT_SIZE, &file),
-			 PENDING_MADE);
-	assert_int_equal(pending_on_release(t, p, DEFAULT_SIZE), 0);
+	assert_int_equal(change(p, USER_A, &chmod_0640, &file), PENDING_MADE);
+	assert_int_equal(release(p), 0);
 
 	/* a touch by path: a hold, not an open file */
 	q = get(0x401, USER_A, true);
 	assert_int_equal(pending_hold(t, 0x401, USER_A, &p), 0);
 	assert_ptr_equal(p, q);
-	assert_int_equal(pending_change(t, p, USER_A, &touch, DEFAULT_SIZE, &file), 0);
-	pending_unhold(t, p);
+	assert_int_equal(change(p, USER_A, &touch, &file), 0);
+	unhold(p);
 	assert_true(segment_of(0x401, &ds) >= 0);
 	assert_int_equal(ds.shm_segsz, DEFAULT_SIZE);
-	assert_int_equal(pending_on_release(t, q, DEFAULT_SIZE), 0);
+	assert_int_equal(release(q), 0);
 	assert_int_equal(maker.calls, 2);
 }
 
@@ -300,7 +340,7 @@ static void test_made_name_is_no_creation(void **state)
 	void *file;
 
 	assert_int_equal(pending_gather(t, old, "old", 3, 0, &file), 0);
-	assert_int_equal(pending_on_flush(t, old, DEFAULT_SIZE), 0);
+	assert_int_equal(flush(old), 0);
 	assert_int_equal(shmctl(segment_of(0x600, NULL), IPC_RMID, NULL), 0);
 	/* no name being created for the key any more */
 	assert_int_equal(pending_find(t, 0x600, USER_A, &info), -ENOENT);
@@ -309,7 +349,7 @@ static void test_made_name_is_no_creation(void **state)
 	/* a request without its file still reaches the made one */
 	assert_int_equal(pending_hold(t, 0x600, USER_A, &held), 0);
 	assert_ptr_equal(held, old);
-	pending_unhold(t, held);
+	unhold(held);
 
 	assert_int_equal(pending_get(t, 0x600, USER_A, USER_A, 0600, true, &p, &created, &info), 0);
 	assert_true(created);
@@ -320,17 +360,42 @@ static void test_made_name_is_no_creation(void **state)
 	assert_int_equal(info.len, 3);
 	assert_int_equal(pending_hold(t, 0x600, USER_A, &held), 0);
 	assert_ptr_equal(held, p);
-	pending_unhold(t, held);
-	assert_int_equal(pending_change(t, p, USER_A, &size, DEFAULT_SIZE, &file), 0);
+	unhold(held);
+	assert_int_equal(change(p, USER_A, &size, &file), 0);
 	assert_true(segment_of(0x600, &ds) >= 0);
 	assert_int_equal(ds.shm_segsz, 2048);
 	assert_int_equal(maker.calls, 2);
 	/* the old file's requests still go to its own file */
 	assert_int_equal(pending_gather(t, old, "x", 1, 0, &file), PENDING_MADE);
 	assert_int_not_equal(((struct made *)file)->shmid, segment_of(0x600, NULL));
-	assert_int_equal(pending_on_release(t, old, DEFAULT_SIZE), 0);
-	assert_int_equal(pending_on_release(t, p, DEFAULT_SIZE), 0);
+	assert_int_equal(release(old), 0);
+	assert_int_equal(release(p), 0);
 	assert_int_equal(maker.calls, 2);
+}
+
+/* The making is the caller's: pending.c answers PENDING_MAKE with what to
+ * make and waits for pending_made(); a making that failed spoils the
+ * name (a close reports it, the last release makes nothing). */
+static void test_making_is_the_callers(void **state)
+{
+	struct pending *p = get(0x700, USER_A, true);
+	struct pending_make mk;
+	void *file;
+
+	assert_int_equal(pending_gather(t, p, "abc", 3, 0, &file), 0);
+	assert_int_equal(pending_on_flush(t, p, DEFAULT_SIZE, &mk), PENDING_MAKE);
+	assert_int_equal(mk.info.key, 0x700);
+	assert_int_equal(mk.info.cuid, USER_A);
+	assert_int_equal(mk.info.mode, 0600);
+	assert_int_equal(mk.len, 3);
+	assert_memory_equal(mk.data, "abc", 3);
+	assert_int_equal(mk.size, DEFAULT_SIZE);
+	assert_int_equal(pending_made(t, p, -EBUSY, NULL, -1), -EBUSY);
+	assert_int_equal(flush(p), -EBUSY);
+	assert_int_equal(pending_on_release(t, p, DEFAULT_SIZE, &mk), 0);
+	assert_null(pending_unhold(t, p));
+	assert_int_equal(maker.calls, 0);
+	assert_int_equal(segment_of(0x700, NULL), -1);
 }
 
 struct flusher {
@@ -343,7 +408,7 @@ static void *flush_thread(void *arg)
 {
 	struct flusher *f = arg;
 
-	f->ret = pending_on_flush(t, f->p, DEFAULT_SIZE);
+	f->ret = flush(f->p);
 	return NULL;
 }
 
@@ -355,7 +420,7 @@ static void *write_thread(void *arg)
 	return NULL;
 }
 
-/* While one name is being made (its make function held), the table
+/* While one name is being made (the caller's making held), the table
  * serves every other name: the mutex is not held across the making.
  * A write to the name being made waits for it, then goes to the segment. */
 static void test_making_holds_no_lock(void **state)
@@ -378,7 +443,7 @@ static void test_making_holds_no_lock(void **state)
 	assert_int_equal(pending_gather(t, b, "other", 5, 0, &file), 0);
 	assert_int_equal(pending_find(t, 0x500, USER_A, &info), 0);
 	assert_int_equal(info.len, 5);
-	pending_put(t, b);
+	put(b);
 	assert_int_equal(pthread_create(&tw, NULL, write_thread, &writer_side), 0);
 	assert_int_equal(write(maker.hold[1], "x", 1), 1);
 	assert_int_equal(pthread_join(th, NULL), 0);
@@ -387,7 +452,7 @@ static void test_making_holds_no_lock(void **state)
 	assert_int_equal(writer_side.ret, PENDING_MADE);
 	assert_non_null(writer_side.file);
 	maker.holding = false;
-	assert_int_equal(pending_on_release(t, a, DEFAULT_SIZE), 0);
+	assert_int_equal(release(a), 0);
 	assert_int_equal(maker.calls, 1);
 	for (int i = 0; i < 2; i++) {
 		close(maker.hold[i]);
@@ -408,6 +473,8 @@ int main(void)
 						table_teardown),
 		cmocka_unit_test_setup_teardown(test_changes, table_setup, table_teardown),
 		cmocka_unit_test_setup_teardown(test_made_name_is_no_creation, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_making_is_the_callers, table_setup,
 						table_teardown),
 		cmocka_unit_test_setup_teardown(test_making_holds_no_lock, table_setup,
 						table_teardown),
