@@ -20,7 +20,8 @@
  * a kick of that thread.  A set removed under the wait is seen at once
  * (the kernel ends the semop with EIDRM).  A segment removed by another
  * program is seen by watch_sweep(), which the daemon's background thread
- * calls once a second while anyone waits: the kernel tells nobody.
+ * calls once a second while anyone waits: the kernel tells nobody.  One
+ * removed through the mount is told at once (watch_removed()).
  *
  * The owner can remove the set (so does systemd-logind's RemoveIPC at the
  * owner's last logout), and its semid can then be another user's set: a
@@ -132,6 +133,14 @@ uint64_t watch_refresh(struct watch_table *table, struct watch_seg *s);
  * waiters.  Returns whether anyone still waits (then call again: the
  * daemon does once a second). */
 bool watch_sweep(struct watch_table *table);
+
+/* The lifetime id was removed through the mount (its IPC_RMID has
+ * returned): if that destroyed it (nobody else attached), its waiters are
+ * fired with -ENOENT before this returns, so before the caller replies to
+ * the removal, not at the next sweep.  A lifetime still attached
+ * elsewhere can still be written: its waiters wait on (watch_sweep()
+ * sees its end). */
+void watch_removed(struct watch_table *table, const struct segment_identity *id);
 
 /* The notification set of seg, or -1 if nobody watches it, or
  * WATCH_SET_LOST if its watchers' set vanished and is not made anew yet. */

@@ -13,6 +13,7 @@
 #include "fs_kind.h"
 #include "fs_views.h"
 #include "listing.h"
+#include "watch.h"
 
 /* ---- names ------------------------------------------------------------ */
 
@@ -106,6 +107,9 @@ static void root_unlink(fuse_req_t req, const struct node *dir, const char *name
 
 		identity_weak(&seg, &expected);
 		ret = attach_act(fs_of(req)->attaches, &expected, remove_act, req);
+		/* its .next readers hear of it before rm returns */
+		if (ret == 0)
+			watch_removed(fs_of(req)->watches, &expected);
 	}
 	fuse_reply_err(req, -ret);
 }

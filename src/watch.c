@@ -445,6 +445,36 @@ static bool seg_is(const struct watch_seg *s, const struct segment_identity *id)
 	return identity_same(&s->id, id);
 }
 
+void watch_removed(struct watch_table *t, const struct segment_identity *id)
+{
+	struct watch_waiter *gone = NULL, *abandoned = NULL;
+
+	pthread_mutex_lock(&t->mutex);
+	for (struct watch_seg *s = t->segs; s; s = s->next) {
+		if (s->nwaiting == 0 || s->gone || !seg_is(s, id))
+			continue;
+		/* still attached elsewhere, it can be written and posted:
+		 * its waiters wait on, for the write or the sweep */
+		if (!watch_segment_gone(s))
+			continue;
+		s->gone = true;
+		for (struct watch_waiter **link = &t->waiters; *link;) {
+			struct watch_waiter *w = *link;
+
+			if (w->seg != s)
+				link = &w->next;
+			else if (w->abandoned && !s->parked)
+				watch_take_out_locked(link, &abandoned);
+			else
+				watch_take_out_locked(link, &gone);
+		}
+		watch_settle_locked(t, s);
+	}
+	pthread_mutex_unlock(&t->mutex);
+	watch_fire_all(abandoned, -EINTR);
+	watch_fire_all(gone, -ENOENT);
+}
+
 int watch_notify_semid(struct watch_table *t, const struct segment_info *seg)
 {
 	struct segment_identity id;

@@ -259,6 +259,58 @@ static void test_next_of_destroyed_segment(void **state)
 	assert_int_equal(WEXITSTATUS(status), ENOENT);
 }
 
+/* Until the daemon's set thread waits on id's notification set: a read
+ * of its .next is queued (a set thread waits only for waiters). */
+static void await_next_queued(int id)
+{
+	char text[4096], v[32];
+	int nsem, look = 0;
+
+	assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
+	assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v)));
+	nsem = atoi(v);
+	while (look++ < 3000 && semctl(nsem, 0, GETNCNT) != 1)
+		usleep(10000);
+	assert_int_equal(semctl(nsem, 0, GETNCNT), 1);
+}
+
+/* rm through the mount wakes the segment's .next readers before rm
+ * returns (ENOENT), not at the next sweep: right after unlink(2) returns
+ * the reader no longer waits in a FUSE request (its wchan), which only
+ * an answer sent before rm's can do; no duration is measured.  Removed
+ * while another program is attached, it can still be written: the reader
+ * waits on, and gets ENOENT once that program detached.  Planted: no
+ * watch_removed() in root_unlink() fails at the first in_fuse_request(). */
+static void test_next_woken_by_rm(void **state)
+{
+	int id = make_segment(IPC_PRIVATE, 4096, 0644),
+	    kept = make_segment(IPC_PRIVATE, 4096, 0644);
+	char path[128], next[128];
+	pid_t reader;
+	void *addr;
+
+	snprintf(next, sizeof(next), "%s/%d.next", M, id);
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	reader = start_waiter(VICTIM, next, false);
+	assert_true(await_waiting(&reader, 1));
+	await_next_queued(id);
+	assert_int_equal(unlink(path), 0);
+	assert_false(in_fuse_request(reader)); /* answered before rm was */
+	assert_int_equal(waiter_result(reader), ENOENT);
+
+	snprintf(next, sizeof(next), "%s/%d.next", M, kept);
+	snprintf(path, sizeof(path), "%s/%d", M, kept);
+	reader = start_waiter(VICTIM, next, false);
+	assert_true(await_waiting(&reader, 1));
+	await_next_queued(kept);
+	addr = shmat(kept, NULL, SHM_RDONLY);
+	assert_true(addr != (void *)-1);
+	assert_int_equal(unlink(path), 0);
+	assert_true(in_fuse_request(reader)); /* it can still be written */
+	assert_int_equal(shmdt(addr), 0);
+	assert_int_equal(waiter_result(reader), ENOENT); /* seen by the sweep */
+}
+
 /* A hugetlb segment made with SHM_NORESERVE while the machine has no huge
  * pages: the first touch of its memory is SIGBUS.  Writes and reads of it
  * through the mount fail with EFAULT; the daemon lives on and serves the
@@ -880,6 +932,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_waits_hold_no_worker),
 		cmocka_unit_test(test_waits_budget),
 		cmocka_unit_test(test_next_of_destroyed_segment),
+		cmocka_unit_test(test_next_woken_by_rm),
 		cmocka_unit_test(test_next_woken_by_kernel),
 		cmocka_unit_test(test_hugetlb_without_pages),
 		cmocka_unit_test(test_sets_budget),

@@ -378,6 +378,41 @@ static void test_gone_segment_with_its_set_removed(void **state)
 	watch_put(table, s);
 }
 
+/* A segment removed through the mount (watch_removed() after its
+ * IPC_RMID): while another program is attached it can still be written,
+ * and its waiter waits on; once that removal destroyed it, the waiter is
+ * fired with -ENOENT before watch_removed() returns, with no sweep.
+ * Planted: watch_removed() doing nothing fails at the second fired(). */
+static void test_removed_fires_at_once(void **state)
+{
+	int shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	struct segment_info seg;
+	struct segment_identity id;
+	/* outlives a failed assertion: the table's teardown fires it */
+	static struct waiter a;
+	struct watch_seg *s;
+	static int owner;
+	void *addr;
+
+	a = (struct waiter){ .w.fire = fire };
+	assert_int_equal(segment_stat(shmid, false, &seg), 0);
+	identity_weak(&seg, &id);
+	s = watch_get(table, &owner, &id);
+	assert_int_equal(watch_start(table, s, &seg, 0), 0);
+	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
+	addr = shmat(shmid, NULL, SHM_RDONLY); /* another program's attachment */
+	assert_true(addr != (void *)-1);
+	assert_int_equal(shmctl(shmid, IPC_RMID, NULL), 0);
+	watch_removed(table, &id);
+	assert_int_equal(fired(&a), 0);
+	assert_int_equal(shmdt(addr), 0); /* the last attachment: destroyed */
+	watch_removed(table, &id);
+	assert_int_equal(fired(&a), 1);
+	assert_int_equal(a.err, -ENOENT);
+	watch_stop(table, s);
+	watch_put(table, s);
+}
+
 /* A set changed by someone else (its owner's IPC_SET) is not provably
  * ours: left alone at the stop. */
 static void test_changed_set_left_alone(void **state)
@@ -451,6 +486,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_post_wakes_waiter, table_setup,
 						table_teardown),
 		cmocka_unit_test_setup_teardown(test_abandon_answered_at_once, table_setup,
+						table_teardown),
+		cmocka_unit_test_setup_teardown(test_removed_fires_at_once, table_setup,
 						table_teardown),
 		cmocka_unit_test_setup_teardown(test_changed_set_left_alone, table_setup,
 						table_teardown),
