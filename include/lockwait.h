@@ -53,6 +53,11 @@ struct lockwait_req {
 	 * r back with.  Such a request is not counted in the per-user budget
 	 * of requests (its owner has budgets of its own). */
 	int (*wait)(struct lockwait_req *r, int semid, const struct timespec *timeout);
+	/* With wait: which of the set's queues r waits in, each with a thread
+	 * of its own, first come first served within it (the sem/ view's
+	 * waits for one semaphore: 1 + its number).  0 is the set's own
+	 * queue, its lock's waiters' (lockwait_take() sets 0). */
+	int tag;
 
 	/* the parking module's */
 	int semid; /* the set waited on */
@@ -120,5 +125,7 @@ uint64_t lockwait_deadline(unsigned int timeout_ms);
 /* How many requests are parked on semid (the first of them is the one
  * our thread waits for in the kernel, so the kernel counts it too). */
 size_t lockwait_count_set(struct lockwait *lw, int semid);
+/* The same for the queue tag of semid (lockwait_req.tag). */
+size_t lockwait_count_queue(struct lockwait *lw, int semid, int tag);
 
 #endif

@@ -43,6 +43,7 @@ struct set_queue {
 	struct set_queue *next;
 	struct lockwait *lw;
 	int semid;
+	int tag;     /* with semid, which of the set's queues (lockwait_req.tag) */
 	uid_t owner; /* whose share of the threads it counts in */
 	pthread_t thread;
 	struct lockwait_req *head, **tail;
@@ -256,10 +257,10 @@ static void *queue_main(void *arg)
 	return NULL;
 }
 
-static struct set_queue *find_queue_locked(struct lockwait *lw, int semid)
+static struct set_queue *find_queue_locked(struct lockwait *lw, int semid, int tag)
 {
 	for (struct set_queue *q = lw->queues; q; q = q->next)
-		if (q->semid == semid && !q->evicted)
+		if (q->semid == semid && q->tag == tag && !q->evicted)
 			return q;
 	return NULL;
 }
@@ -336,9 +337,11 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 		ret = -EINTR;
 		goto out;
 	}
-	q = find_queue_locked(lw, r->semid);
-	if (!q && (q = idle_queue_locked(lw, r->uid)))
+	q = find_queue_locked(lw, r->semid, r->tag);
+	if (!q && (q = idle_queue_locked(lw, r->uid))) {
 		q->semid = r->semid;
+		q->tag = r->tag;
+	}
 	if (q) {
 		*q->tail = r;
 		q->tail = &r->next;
@@ -356,6 +359,7 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 	}
 	q->lw = lw;
 	q->semid = r->semid;
+	q->tag = r->tag;
 	q->owner = r->uid;
 	pthread_condattr_init(&cattr);
 	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
@@ -432,11 +436,16 @@ void lockwait_free(struct lockwait *lw)
 
 size_t lockwait_count_set(struct lockwait *lw, int semid)
 {
+	return lockwait_count_queue(lw, semid, 0);
+}
+
+size_t lockwait_count_queue(struct lockwait *lw, int semid, int tag)
+{
 	struct set_queue *q;
 	size_t n = 0;
 
 	pthread_mutex_lock(&lw->mutex);
-	q = find_queue_locked(lw, semid);
+	q = find_queue_locked(lw, semid, tag);
 	for (struct lockwait_req *r = q ? q->head : NULL; r; r = r->next)
 		n++;
 	pthread_mutex_unlock(&lw->mutex);
@@ -503,6 +512,7 @@ int lockwait_take(struct lockwait *lw, struct lockwait_req *r, bool park)
 {
 	int ret;
 
+	r->tag = 0;
 	if (!park)
 		return lock_hold_take(r->hold, r->mode, r->pid, NULL, &r->grant);
 	if (!budget_take(lw->budget, r->uid))

@@ -264,6 +264,57 @@ static void test_lingering_thread_reused(void **state)
 	lock_table_free(t);
 }
 
+/* A wait for a semop, not a lock (the sem/ view's -N): on semaphore
+ * r->tag - 1 of semid. */
+static int take_one(struct lockwait_req *r, int semid, const struct timespec *timeout)
+{
+	struct sembuf op = { .sem_num = (unsigned short)(r->tag - 1), .sem_op = -1 };
+
+	return semtimedop(semid, &op, 1, timeout) == 0 ? 0 : -errno;
+}
+
+static void op_waiter_init(struct waiter *w, struct lockwait *lw, int semid, int num)
+{
+	waiter_init(w, lw, NULL, LOCK_MODE_SHARED, 600000);
+	w->give = false;
+	w->r.semid = semid;
+	w->r.tag = 1 + num;
+	w->r.wait = take_one;
+}
+
+/* Each tag of a set is a queue of its own, with its own thread: a wait
+ * for semaphore 1 is not behind one for semaphore 0 (nor counted with
+ * the set's lock waiters), and ends as the kernel lets it through; an
+ * abandon ends the other.  Planted: queues found by semid alone (b waited
+ * behind a, and took a's place in the kernel only after a ended). */
+static void test_tagged_queues(void **state)
+{
+	struct lockwait *lw = lockwait_new(16, 4);
+	int semid = semget(IPC_PRIVATE, 2, 0600);
+	struct sembuf up1 = { .sem_num = 1, .sem_op = 1 };
+	struct waiter a, b;
+
+	assert_true(semid >= 0);
+	op_waiter_init(&a, lw, semid, 0);
+	op_waiter_init(&b, lw, semid, 1);
+	assert_int_equal(lockwait_park(lw, &a.r), LOCKWAIT_PARKED);
+	assert_int_equal(lockwait_park(lw, &b.r), LOCKWAIT_PARKED);
+	assert_int_equal(lockwait_count_queue(lw, semid, 1), 1);
+	assert_int_equal(lockwait_count_queue(lw, semid, 2), 1);
+	assert_int_equal(lockwait_count_set(lw, semid), 0);
+	for (int i = 0; i < 3000 && semctl(semid, 1, GETNCNT) != 1; i++)
+		usleep(10000);
+	assert_int_equal(semctl(semid, 1, GETNCNT), 1);
+	assert_int_equal(semop(semid, &up1, 1), 0);
+	assert_int_equal(await_answer(&b), 0);
+	assert_int_equal(semctl(semid, 1, GETVAL), 0);
+	assert_int_equal(a.calls, 0);
+	lockwait_abandon(lw, &a.r);
+	assert_int_equal(await_answer(&a), -EINTR);
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	lockwait_free(lw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +322,7 @@ int main(void)
 		cmocka_unit_test(test_private_wait),
 		cmocka_unit_test(test_thread_share),
 		cmocka_unit_test(test_lingering_thread_reused),
+		cmocka_unit_test(test_tagged_queues),
 	};
 
 	testutil_isolate(false);
