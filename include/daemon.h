@@ -112,6 +112,7 @@ struct shmfs {
 	struct lockwait *waits;	     /* requests parked until their lock frees */
 	struct helpers *helpers;     /* SHM_LOCK/SHM_UNLOCK as the caller */
 	struct budget *next_waits;   /* per user: reads of .next waiting */
+	struct budget *sem_waits;    /* per user: -N writes to sem/ waiting */
 	struct budget *sets;	     /* per user: sets made for their opens */
 	struct budget *parked_bytes; /* per user: bytes of writes parked for a lock */
 	struct attr_dirs dirs;

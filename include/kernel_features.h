@@ -42,6 +42,10 @@ int kernel_features_open(fuse_req_t req, fuse_ino_t ino, const void *owner, int 
 			 struct fuse_file_info *fi);
 void kernel_features_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi);
 
+/* Whether the kernel offered parallel direct writes (and they are not
+ * masked): then an open given the features has them. */
+bool kernel_features_parallel_writes(void);
+
 /* At unmount: drop what open files still hold (their releases will
  * never come); returns how many open files still held a backing id. */
 unsigned int kernel_features_finish(void);

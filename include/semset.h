@@ -78,6 +78,13 @@ int semset_setval(int semid, unsigned int num, int value);
  * cannot be taken now. */
 int semset_op_nowait(int semid, unsigned int num, int delta);
 
+/* The same semop, waiting at most *timeout (relative; the kernel reads
+ * it as the call begins, so a signal handler may zero it first): 0;
+ * -EAGAIN when the time passed; -EINTR on a signal; -EIDRM when the set
+ * was removed during the wait, -ENOENT (or -EINVAL) when it was gone
+ * before; the rest as semset_op_nowait(). */
+int semset_op_timed(int semid, unsigned int num, int delta, const struct timespec *timeout);
+
 /* IPC_RMID; IPC_SET (uid, gid, mode & 0777). */
 int semset_remove(int semid);
 int semset_set_perm(int semid, uid_t uid, gid_t gid, unsigned int mode);

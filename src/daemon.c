@@ -53,13 +53,14 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->attaches = attach_table_new(attach_fd_limit(limit, FD_RESERVE), opts->attach_cache);
 	fs->helpers = helpers_new(SHMFS_HELPERS_PER_USER, SHMFS_HELPERS_MAX);
 	fs->next_waits = budget_new(opts->max_waits);
+	fs->sem_waits = budget_new(opts->max_waits);
 	fs->parked_bytes = budget_new(SHMFS_PARKED_BYTES_MAX);
 	fs->nodes = node_table_new();
 	fs->listings = listing_cache_new(opts->attr_timeout);
 	fs->view_dirs = budget_new(LISTING_DIRS_PER_USER);
 	if (!fs->nodes || !fs->listings || !fs->view_dirs || !fs->locks || !fs->watches ||
 	    !fs->attaches || !fs->waits || !fs->helpers || !fs->next_waits || !fs->sets ||
-	    !fs->parked_bytes) {
+	    !fs->parked_bytes || !fs->sem_waits) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -76,6 +77,7 @@ void shmfs_free(struct shmfs *fs)
 	lockwait_free(fs->waits);
 	watch_table_free(fs->watches);
 	budget_free(fs->next_waits);
+	budget_free(fs->sem_waits);
 	budget_free(fs->sets);
 	budget_free(fs->parked_bytes);
 	attach_table_free(fs->attaches);

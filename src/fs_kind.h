@@ -115,6 +115,12 @@ void fs_segment_getattr(fuse_req_t req, const struct node *n, struct fuse_file_i
  * text (malloc'ed, taken over), serve reads from it, free it at release
  * (or at the session's end). */
 void fs_reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file_info *fi);
+/* The same for node ino, whose writes may reach the daemon in parallel
+ * (FOPEN_PARALLEL_DIRECT_WRITES when offered: kernel_features.h), and
+ * whether an open text file was opened with O_TRUNC. */
+void fs_reply_text_open_parallel(fuse_req_t req, fuse_ino_t ino, char *text, size_t len,
+				 struct fuse_file_info *fi);
+bool fs_text_truncated(struct fuse_file_info *fi);
 void fs_text_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
 		  struct fuse_file_info *fi);
 void fs_text_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi);

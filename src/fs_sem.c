@@ -1,14 +1,26 @@
 /* fs_sem.c - the sem/ view's files: a set's stat (semset_render) and one
- * file per semaphore (its value; write N, +N or -N). */
+ * file per semaphore (its value; write N, +N or -N, a -N that cannot go
+ * through now parked until it can). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "fs_io.h"
 #include "fs_views.h"
+#include "kernel_features.h"
+#include "lockwait.h"
 #include "semset.h"
+
+/* A semaphore file's size: no write that may wait ends past it.  The
+ * kernel lets a direct write into a FUSE file holding the inode's lock
+ * shared (FOPEN_PARALLEL_DIRECT_WRITES) only when it ends within the
+ * file's size; one that ends past it holds the lock exclusively, and a
+ * -N parked under that lock would keep every other write to the file
+ * out, the +N that would let it through included. */
+#define SEM_FILE_SIZE 4096
 
 static void object_of_set(const struct semset_info *s, struct view_object *o)
 {
@@ -62,6 +74,7 @@ const struct view_type view_sem = {
 	.item = NAME_SEMAPHORE,
 	.keylink = NAME_SEM_KEYLINK,
 	.item_mode = 0666, /* reading: read; SETVAL and semop: alter */
+	.item_fixed_size = SEM_FILE_SIZE,
 	.stat = set_stat,
 	.find_key = semset_find_key,
 	.each = set_each,
@@ -169,6 +182,13 @@ static int want_of(int flags)
 	       (acc != O_RDONLY || (flags & O_TRUNC) ? ACCESS_WRITE : 0);
 }
 
+/* The queue of lockwait a -N on semaphore num waits in (0 is the set's
+ * own, its lock waiters'). */
+static int queue_of(unsigned int num)
+{
+	return 1 + (int)num;
+}
+
 static void sem_open(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	const struct view_type *t;
@@ -180,6 +200,12 @@ static void sem_open(fuse_req_t req, const struct node *n, struct fuse_file_info
 
 	if (ret == 0)
 		ret = view_check_access(req, &o, want);
+	/* Truncating takes the file's inode lock exclusively (in the kernel,
+	 * after this open): it would wait, unkillable, until the writes
+	 * parked on the file end.  Refused instead (1<> opens without it). */
+	if (ret == 0 && (fi->flags & O_TRUNC) &&
+	    lockwait_count_queue(fs_of(req)->waits, o.id, queue_of(num)) > 0)
+		ret = -EBUSY;
 	if (ret == 0)
 		ret = (text = malloc(16)) ? 0 : -ENOMEM;
 	if (ret == 0 && (want & ACCESS_READ)) {
@@ -195,13 +221,148 @@ static void sem_open(fuse_req_t req, const struct node *n, struct fuse_file_info
 		fuse_reply_err(req, -ret);
 		return;
 	}
-	/* The value as it was at the open: every read of it the same. */
-	fs_reply_text_open(req, text, (size_t)len, fi);
+	/* The value as it was at the open: every read of it the same.
+	 * Writes in parallel: a parked -N keeps no other writer out. */
+	fs_reply_text_open_parallel(req, n->id, text, (size_t)len, fi);
+}
+
+/* ---- a -N that waits -------------------------------------------------------------------- */
+
+/* A -N that cannot go through now waits like a lock wait: parked in the
+ * parking module (lockwait.h) in a queue of its semaphore's own, first
+ * come first served, one of the module's threads waiting in the kernel
+ * (semtimedop) for the queue's first: woken by the kernel when the value
+ * rises (a +N or SETVAL through the mount or by any program), at the
+ * deadline (lock_timeout: ETIMEDOUT), by an interrupt (Ctrl-C: EINTR),
+ * or when the set is removed (EIDRM).  No worker waits.  Each user may
+ * have max_waits of them waiting, and they count in the user's share of
+ * the threads.  The writer's alter permission is checked once, when the
+ * write comes, as the kernel checks a semop at its call; before each
+ * call the set is proven the lifetime the file names. */
+struct sem_wait {
+	struct lockwait_req lw; /* first: lockwait hands it back */
+	fuse_req_t req;
+	struct shmfs *fs;
+	struct node node; /* the semaphore's: its set's lifetime and number */
+	int delta;
+	size_t size;	  /* the write's, to answer */
+	int refs;	  /* the parking path's and the answer's (atomic) */
+	bool interrupted; /* atomic: libfuse's interrupt came */
+};
+
+static void sem_wait_put(struct sem_wait *w)
+{
+	if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(w);
+}
+
+/* On the queue's thread, without its mutex: the semop, waiting. */
+static int sem_wait_once(struct lockwait_req *r, int semid, const struct timespec *timeout)
+{
+	struct sem_wait *w = (struct sem_wait *)r;
+	const struct view_type *t;
+	struct view_object o;
+	int ret = view_object_of(&w->node, &t, &o);
+
+	if (ret == 0)
+		ret = semset_op_timed(semid, (unsigned int)w->node.life.cpid, w->delta, timeout);
+	/* Gone before this call (removed, or its number another set's) or
+	 * during it: either way removed while the write waited. */
+	return ret == -ENOENT || ret == -ESTALE || ret == -EINVAL ? -EIDRM : ret;
+}
+
+/* libfuse's interrupt callback, with the request's lock held: the wait
+ * ends on its thread, which answers; never reply here. */
+static void sem_wait_interrupted(fuse_req_t req, void *data)
+{
+	struct sem_wait *w = data;
+
+	(void)req;
+	__atomic_store_n(&w->interrupted, true, __ATOMIC_RELEASE);
+	lockwait_abandon(w->fs->waits, &w->lw);
+}
+
+/* The answer: called once by lockwait (on a thread of its), or by
+ * sem_wait_park() when the wait could not be parked. */
+static void sem_wait_done(struct lockwait_req *r, int err)
+{
+	struct sem_wait *w = (struct sem_wait *)r;
+
+	/* Once this returns, no interrupt callback runs or will run. */
+	fuse_req_interrupt_func(w->req, NULL, NULL);
+	budget_give(w->fs->sem_waits, w->lw.uid);
+	if (err == 0)
+		fuse_reply_write(w->req, w->size);
+	else if (err == -ESHUTDOWN)
+		fuse_reply_err(w->req, EINTR); /* the daemon stops */
+	else if (err == -EAGAIN)
+		fuse_reply_err(w->req, ENOLCK); /* no thread to wait with */
+	else
+		fuse_reply_err(w->req, -err);
+	sem_wait_put(w);
+}
+
+static void sem_wait_park(fuse_req_t req, const struct node *n, int delta, size_t size)
+{
+	struct shmfs *fs = fs_of(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct sem_wait *w;
+	int ret;
+
+	if (!budget_take(fs->sem_waits, ctx->uid)) {
+		fuse_reply_err(req, ENOLCK); /* this user waits enough */
+		return;
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		budget_give(fs->sem_waits, ctx->uid);
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	*w = (struct sem_wait){ .lw = { .uid = ctx->uid,
+					.pid = ctx->pid,
+					.deadline_ns = lockwait_deadline(fs->opts.lock_timeout_ms),
+					.granted = sem_wait_done,
+					.wait = sem_wait_once,
+					.tag = queue_of((unsigned int)n->life.cpid),
+					.semid = n->life.shmid },
+				.req = req,
+				.fs = fs,
+				.node = *n,
+				.delta = delta,
+				.size = size,
+				.refs = 2 };
+	/* Before it is parked: an interrupt that came already is called
+	 * at once, and seen below (lockwait_park() forgets an abandon). */
+	fuse_req_interrupt_func(req, sem_wait_interrupted, w);
+	ret = lockwait_park(fs->waits, &w->lw);
+	if (ret != LOCKWAIT_PARKED) {
+		sem_wait_done(&w->lw, ret);
+		sem_wait_put(w);
+		return;
+	}
+	/* w lives until both refs are put: the answer may be on its way. */
+	if (__atomic_load_n(&w->interrupted, __ATOMIC_ACQUIRE))
+		lockwait_abandon(fs->waits, &w->lw);
+	sem_wait_put(w);
+}
+
+/* Whether a -N written to fi at off may wait: only where the kernel
+ * holds the file's lock shared for it (see SEM_FILE_SIZE): with parallel
+ * writes, not O_APPEND, not opened with O_TRUNC (an atomic O_TRUNC open
+ * sets the kernel's idea of the size to 0), ending within the size; and
+ * not O_NONBLOCK, and lock_timeout not 0. */
+static bool may_wait(fuse_req_t req, struct fuse_file_info *fi, size_t size, off_t off)
+{
+	return !(fi->flags & (O_NONBLOCK | O_APPEND)) && !fs_text_truncated(fi) && off >= 0 &&
+	       (uint64_t)off + size <= SEM_FILE_SIZE && fs_of(req)->opts.lock_timeout_ms > 0 &&
+	       kernel_features_parallel_writes();
 }
 
 /* N: SETVAL; +N, -N: a semop without SEM_UNDO (an undo would be undone
- * when the daemon's thread, not the writer, ends), never waiting: a -N
- * that cannot be taken now is EAGAIN. */
+ * when the daemon's thread, not the writer, ends).  A -N that cannot be
+ * taken now waits (sem_wait_park) where it may (may_wait), else is
+ * EAGAIN. */
 static void sem_write(fuse_req_t req, const struct node *n, const char *buf, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
@@ -219,6 +380,10 @@ static void sem_write(fuse_req_t req, const struct node *n, const char *buf, siz
 	if (ret == 0)
 		ret = w.relative ? semset_op_nowait(o.id, num, w.value)
 				 : semset_setval(o.id, num, w.value);
+	if (ret == -EAGAIN && may_wait(req, fi, size, off)) {
+		sem_wait_park(req, n, w.value, size);
+		return;
+	}
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else

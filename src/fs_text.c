@@ -11,6 +11,7 @@
 #include "fs_caller.h"
 #include "fs_io.h"
 #include "fs_kind.h"
+#include "kernel_features.h"
 #include "lockstate.h"
 #include "orphan.h"
 #include "procs.h"
@@ -23,6 +24,8 @@ struct open_text {
 	LIST_ENTRY(open_text) link; /* in fs->texts */
 	size_t len;
 	char *text;
+	fuse_ino_t parallel; /* its node, if kernel_features_open()ed; else 0 */
+	bool truncated;	     /* opened with O_TRUNC (the kernel's f_flags forget it) */
 };
 
 static struct open_text *text_of(struct fuse_file_info *fi)
@@ -45,8 +48,11 @@ void fs_texts_free_all(struct shmfs *fs)
 		open_text_free(fs, LIST_FIRST(&fs->texts));
 }
 
-/* Reply to the open with the text (taken over): a file of its own. */
-void fs_reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file_info *fi)
+/* Reply to the open with the text (taken over): a file of its own; with
+ * parallel, the node's writes reach the daemon in parallel if the kernel
+ * offers it (kernel_features_open()). */
+static void reply_text_open(fuse_req_t req, fuse_ino_t parallel, char *text, size_t len,
+			    struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	struct open_text *t = calloc(1, sizeof(*t));
@@ -58,15 +64,37 @@ void fs_reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file
 	}
 	t->text = text;
 	t->len = len;
+	t->truncated = fi->flags & O_TRUNC;
 	pthread_mutex_lock(&fs->texts_lock);
 	LIST_INSERT_HEAD(&fs->texts, t, link);
 	pthread_mutex_unlock(&fs->texts_lock);
 	fi->fh = (uintptr_t)t;
 	fi->direct_io = 1;
 	fi->noflush = 1; /* nothing to do at close: no FLUSH round trip */
+	if (parallel && kernel_features_open(req, parallel, t, -1, fi) == 0)
+		t->parallel = parallel; /* fd -1: no backing file, never -ESTALE */
 	/* The caller is gone (interrupted): no release will come. */
-	if (fuse_reply_open(req, fi) == -ENOENT)
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		if (t->parallel)
+			kernel_features_release(req, t->parallel, fi);
 		open_text_free(fs, t);
+	}
+}
+
+void fs_reply_text_open(fuse_req_t req, char *text, size_t len, struct fuse_file_info *fi)
+{
+	reply_text_open(req, 0, text, len, fi);
+}
+
+void fs_reply_text_open_parallel(fuse_req_t req, fuse_ino_t ino, char *text, size_t len,
+				 struct fuse_file_info *fi)
+{
+	reply_text_open(req, ino, text, len, fi);
+}
+
+bool fs_text_truncated(struct fuse_file_info *fi)
+{
+	return text_of(fi)->truncated;
 }
 
 void fs_text_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
@@ -77,6 +105,8 @@ void fs_text_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
 
 void fs_text_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
+	if (text_of(fi)->parallel)
+		kernel_features_release(req, text_of(fi)->parallel, fi);
 	open_text_free(fs_of(req), text_of(fi));
 	fuse_reply_err(req, 0);
 }

@@ -121,7 +121,8 @@ static void view_attr(struct shmfs *fs, fuse_req_t req, const struct view_type *
 	} else if (kind == t->item) {
 		st->st_mode = S_IFREG | (o->perm.mode & t->item_mode);
 		/* A message's size is its reader's to know (cbytes, the sum,
-		 * is everyone's). */
+		 * is everyone's); a semaphore's file is of a fixed size. */
+		st->st_size = (off_t)t->item_fixed_size;
 		if (t->item_size && req && view_check_access(req, o, ACCESS_READ) == 0)
 			st->st_size = (off_t)t->item_size(o, item);
 	} else {

@@ -55,6 +55,8 @@ struct view_type {
 	int (*set_perm)(int id, uid_t uid, gid_t gid, unsigned int mode);
 	/* An item's size as ls shows it (a message's bytes), 0 if none. */
 	uint64_t (*item_size)(const struct view_object *o, unsigned int item);
+	/* Else every item's size, for everyone (a semaphore's file: fs_sem.c). */
+	uint64_t item_fixed_size;
 };
 
 extern const struct view_type view_sem; /* fs_sem.c */

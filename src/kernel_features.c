@@ -308,6 +308,16 @@ out:
 	return ret;
 }
 
+bool kernel_features_parallel_writes(void)
+{
+	bool on;
+
+	pthread_mutex_lock(&kf.lock);
+	on = kf.parallel_writes;
+	pthread_mutex_unlock(&kf.lock);
+	return on;
+}
+
 void kernel_features_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct open_file *f;

@@ -282,6 +282,28 @@ int semset_op_nowait(int semid, unsigned int num, int delta)
 	}
 }
 
+int semset_op_timed(int semid, unsigned int num, int delta, const struct timespec *timeout)
+{
+	struct sembuf op = { .sem_num = (unsigned short)num, .sem_op = (short)delta };
+
+	if (delta == 0 || delta < -SEMSET_VALUE_MAX || delta > SEMSET_VALUE_MAX || num > 0xffff)
+		return -EINVAL;
+	if (semtimedop(semid, &op, 1, timeout) == 0)
+		return 0;
+	switch (errno) {
+	case EAGAIN: /* the timeout */
+	case EINTR:
+	case EIDRM: /* removed while it waited */
+	case ERANGE:
+	case EFBIG:
+	case EACCES:
+	case ENOMEM:
+		return -errno;
+	default:
+		return sysvipc_gone_or(errno);
+	}
+}
+
 int semset_remove(int semid)
 {
 	return semctl(semid, 0, IPC_RMID) == 0 ? 0 : sysvipc_gone_or(errno);

@@ -226,6 +226,7 @@ USER_DAEMON = 'a daemon run by an ordinary user (this one is root)'
 REUSED = ('a set\'s or a queue\'s node whose object is gone and whose number another '
           'holds: tests/test_views.c')
 VIEWS = 'tests/test_views.c, against the kernel'
+SEMWAIT = 'a -N written to a semaphore, waiting: tests/test_semwait.c, through a real mount'
 
 NOT_PROVOKED = {
     (O, 'EINTR'): SIGNAL, (O, 'ENOLCK'): MAX_WAITS, (O, 'ENOMEM'): NOMEM,
@@ -266,6 +267,8 @@ NOT_PROVOKED = {
                    'does for the root)',
     (V, 'EOPNOTSUPP'): 'a kernel without MSG_COPY (CONFIG_CHECKPOINT_RESTORE)',
     (V, 'ENOMEM'): NOMEM,
+    (V, 'ETIMEDOUT'): SEMWAIT, (V, 'EINTR'): SEMWAIT, (V, 'EIDRM'): SEMWAIT,
+    (V, 'ENOLCK'): SEMWAIT, (V, 'EBUSY'): SEMWAIT,
 }
 
 

@@ -61,10 +61,11 @@ static char *path(char *buf, size_t size, const char *fmt, ...)
 	return buf;
 }
 
-/* A write of text to a file of the mount: 0 or the errno. */
-static int write_file(const char *file, const char *text)
+/* A write of text to a file of the mount (opened with flags): 0 or the
+ * errno. */
+static int write_file_flags(const char *file, int flags, const char *text)
 {
-	int fd = open(file, O_WRONLY), err = 0;
+	int fd = open(file, flags), err = 0;
 
 	if (fd < 0)
 		return errno;
@@ -72,6 +73,11 @@ static int write_file(const char *file, const char *text)
 		err = errno;
 	close(fd);
 	return err;
+}
+
+static int write_file(const char *file, const char *text)
+{
+	return write_file_flags(file, O_WRONLY, text);
 }
 
 static int read_int(const char *file)
@@ -108,7 +114,8 @@ static void test_sem_view(void **state)
 	assert_int_equal(semctl(id, 1, GETVAL), 7);
 	assert_int_equal(write_file(p, "-7"), 0);
 	assert_int_equal(semctl(id, 1, GETVAL), 0);
-	assert_int_equal(write_file(p, "-1\n"), EAGAIN); /* cannot go through now */
+	/* cannot go through now, and O_NONBLOCK: no wait (test_semwait.c waits) */
+	assert_int_equal(write_file_flags(p, O_WRONLY | O_NONBLOCK, "-1\n"), EAGAIN);
 	assert_int_equal(semctl(id, 1, GETVAL), 0);
 	/* and was not left waiting: a +1 made later stays */
 	assert_int_equal(semop(id, &(struct sembuf){ .sem_num = 1, .sem_op = 1 }, 1), 0);
