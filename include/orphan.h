@@ -8,8 +8,9 @@
  * atime, dtime, otime, stime, rtime: wall-clock seconds).  The process
  * now under that pid is the one that acted only if it had started by
  * then; one started later is another process.  A process's start is
- * /proc/PID/stat's field 22 (clock ticks after boot) plus /proc/stat's
- * btime.
+ * /proc/PID/stat's field 22 (clock ticks after boot) plus the wall-clock
+ * time of the boot (/proc/stat's btime, which orphan_boot_time() gives
+ * without reading /proc/stat).
  *
  * Limits, stated where the verdicts are shown (man page): a pid the
  * daemon's pid namespace does not show is 0 (unknown); a wall clock set
@@ -56,6 +57,13 @@ int orphan_parse_stat(const char *stat, size_t len, char *state, unsigned long l
 
 /* The "btime" line of a /proc/stat text.  Pure; 0 or -EINVAL. */
 int orphan_parse_btime(const char *text, time_t *btime);
+
+/* The wall-clock time of the boot, in whole seconds, as /proc/stat's
+ * btime: the realtime clock less the boottime clock, read each time (it
+ * moves when the wall clock is set), with no system call (vDSO) and
+ * without /proc/stat, whose every read renders the counters of every CPU
+ * and interrupt.  0 or -errno. */
+int orphan_boot_time(time_t *btime);
 
 /* The verdict for pid, which acted no later than when, given what /proc
  * shows under it (p; ignored for pid <= 0).  Pure. */

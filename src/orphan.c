@@ -106,17 +106,16 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 	return n;
 }
 
-/* Read each time: btime moves when the wall clock is set, and the
- * process start must be in the clock the recorded times were taken
- * with. */
-static int boot_time(time_t *btime)
+int orphan_boot_time(time_t *btime)
 {
-	char text[8192];
-	ssize_t n = read_small("/proc/stat", text, sizeof(text));
+	struct timespec boot, real;
 
-	if (n < 0)
-		return (int)n;
-	return orphan_parse_btime(text, btime);
+	/* The boot clock first: the pair then errs late by the nanoseconds
+	 * between the reads, never early, as /proc/stat's whole seconds. */
+	if (clock_gettime(CLOCK_BOOTTIME, &boot) != 0 || clock_gettime(CLOCK_REALTIME, &real) != 0)
+		return -errno;
+	*btime = real.tv_sec - boot.tv_sec - (real.tv_nsec < boot.tv_nsec ? 1 : 0);
+	return 0;
 }
 
 int orphan_process_read(pid_t pid, struct orphan_process *p)
@@ -131,11 +130,15 @@ int orphan_process_read(pid_t pid, struct orphan_process *p)
 	memset(p, 0, sizeof(*p));
 	if (pid <= 0)
 		return -EINVAL;
+	/* No such process: one system call, where /proc would take three
+	 * (and kill(pid, 0) sees through hidepid, which /proc does not). */
+	if (kill(pid, 0) != 0 && errno == ESRCH)
+		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	n = read_small(path, text, sizeof(text));
 	if (n == -ENOENT || n == -ESRCH) {
-		/* No such process: unless /proc hides it (hidepid), which
-		 * kill(pid, 0) does not: EPERM means it exists. */
+		/* It exists (kill said so, or it ended since): /proc hides it
+		 * (hidepid), unless it is gone now. */
 		if (kill(pid, 0) == 0 || errno == EPERM) {
 			p->exists = true;
 			return -EACCES;
@@ -146,7 +149,7 @@ int orphan_process_read(pid_t pid, struct orphan_process *p)
 	if (n < 0)
 		return (int)n;
 	if (hz <= 0 || orphan_parse_stat(text, (size_t)n, &state, &ticks) != 0 ||
-	    boot_time(&btime) != 0)
+	    orphan_boot_time(&btime) != 0)
 		return -EIO;
 	/* A zombie (or one being reaped) has ended its program: it acts
 	 * no more, though its pid is not free yet. */

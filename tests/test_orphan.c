@@ -59,6 +59,26 @@ static void test_parse_btime(void **state)
 	assert_int_equal(orphan_parse_btime("xbtime 5\n", &b), -EINVAL);
 }
 
+/* The boot time from the clocks is /proc/stat's btime (a second either
+ * way: the two are rounded at different moments). */
+static void test_boot_time(void **state)
+{
+	char text[65536];
+	time_t b, from_proc;
+	ssize_t n;
+	int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+
+	(void)state;
+	assert_true(fd >= 0);
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	assert_true(n > 0);
+	text[n] = '\0';
+	assert_int_equal(orphan_parse_btime(text, &from_proc), 0);
+	assert_int_equal(orphan_boot_time(&b), 0);
+	assert_true(b >= from_proc - 1 && b <= from_proc + 1);
+}
+
 static void test_judge(void **state)
 {
 	const struct orphan_process none = { .exists = false };
@@ -306,10 +326,11 @@ static void test_recycled_pid(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_stat), cmocka_unit_test(test_parse_btime),
-		cmocka_unit_test(test_judge),	   cmocka_unit_test(test_segment_rule),
-		cmocka_unit_test(test_users_rule), cmocka_unit_test(test_real_processes),
-		cmocka_unit_test(test_segments),   cmocka_unit_test(test_recycled_pid),
+		cmocka_unit_test(test_parse_stat),     cmocka_unit_test(test_parse_btime),
+		cmocka_unit_test(test_boot_time),      cmocka_unit_test(test_judge),
+		cmocka_unit_test(test_segment_rule),   cmocka_unit_test(test_users_rule),
+		cmocka_unit_test(test_real_processes), cmocka_unit_test(test_segments),
+		cmocka_unit_test(test_recycled_pid),
 	};
 
 	testutil_watchdog(60);
