@@ -47,6 +47,7 @@ struct pending_info {
 	gid_t gid;
 	size_t len; /* bytes gathered */
 	int shmid;  /* once made; -1 before */
+	void *file; /* once made, the caller's handle of it; NULL before */
 };
 
 /* PENDING_MAKE: the segment is to be made now, by the caller: the segment

@@ -65,9 +65,18 @@ static struct segment_identity pending_life(int32_t key)
 	return (struct segment_identity){ .shmid = key };
 }
 
-/* A name's attributes: its own until made, then the segment's (under the
- * inode the kernel already knows). */
-static int pending_attr(const struct pending_info *info, struct stat *st)
+/* The node of the segment a name made: its file's lifetime. */
+static struct node made_node(struct open_file *of)
+{
+	return (struct node){ .kind = NAME_SEGMENT, .life = *open_file_identity(of) };
+}
+
+/* A name's attributes: its own until made, then the segment's as its
+ * file shows it, as for any open segment file (fs_segment_as_open()), under
+ * the inode the kernel already knows.  with_file: the request came with
+ * a file of the name (else: fstat(2), which comes without). */
+static int pending_attr(struct shmfs *fs, const struct pending_info *info, bool with_file,
+			struct stat *st)
 {
 	struct segment_identity life = pending_life(info->key);
 	struct segment_info seg;
@@ -75,7 +84,9 @@ static int pending_attr(const struct pending_info *info, struct stat *st)
 
 	memset(st, 0, sizeof(*st));
 	if (info->shmid >= 0) {
-		ret = segment_stat(info->shmid, false, &seg);
+		struct node n = made_node(info->file);
+
+		ret = fs_segment_as_open(fs, &n, with_file ? info->file : NULL, &seg);
 		if (ret)
 			return ret;
 		attr_of_segment(NAME_SEGMENT, &seg, st);
@@ -120,7 +131,7 @@ static int pending_entry(struct shmfs *fs, const struct pending_info *info,
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ret = pending_attr(info, &e->attr);
+	ret = pending_attr(fs, info, false, &e->attr);
 	if (ret == 0)
 		ret = node_lookup(fs->nodes, NAME_PENDING, &life, &n);
 	if (ret == 0)
@@ -286,7 +297,7 @@ static void reply_name_attr(fuse_req_t req, struct name_setattr *ns, int ret)
 
 	if (ret == 0) {
 		pending_info_of(fs->pending, ns->p, &info);
-		ret = pending_attr(&info, &st);
+		ret = pending_attr(fs, &info, !ns->held, &st);
 	}
 	if (ns->held)
 		let_go(fs, pending_unhold(fs->pending, ns->p));
@@ -302,24 +313,18 @@ static void made_truncated(fuse_req_t req, struct open_file *of, int err, void *
 	reply_name_attr(req, ctx, err);
 }
 
-/* chmod, chown or truncate of the segment a name made: as for any
- * segment.  The truncation takes the segment's lock: answered now, or
+/* chmod, chown or truncate of the segment a name made: as for any open
+ * segment file, on its file's lifetime only (never on whatever has the
+ * shmid now).  The truncation takes the segment's lock: answered now, or
  * parked until the lock frees (never waited for here). */
 static void setattr_made(fuse_req_t req, struct name_setattr *ns, struct open_file *of,
 			 struct stat *attr, int to_set)
 {
-	int shmid = open_file_shmid(of);
-	struct segment_info seg;
-	int ret = segment_stat(shmid, false, &seg);
+	struct node n = made_node(of);
+	int ret = 0;
 
-	if (ret == 0 && (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))) {
-		ret = check_owner(req, &seg);
-		if (ret == 0)
-			ret = segment_set_perm(
-				shmid, (to_set & FUSE_SET_ATTR_UID) ? attr->st_uid : seg.uid,
-				(to_set & FUSE_SET_ATTR_GID) ? attr->st_gid : seg.gid,
-				(to_set & FUSE_SET_ATTR_MODE) ? attr->st_mode : seg.mode);
-	}
+	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
+		ret = fs_segment_change_perm(req, &n, attr, to_set);
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
 		if ((uint64_t)attr->st_size > open_file_size(of)) {
 			ret = -EFBIG;
@@ -421,15 +426,17 @@ static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_i
 
 	if (fi && fi->fh) {
 		pending_info_of(fs->pending, pending_of(fi), &info);
+		return pending_attr(fs, &info, true, st);
 	} else {
 		/* fstat(2) comes without its file: a made name too */
 		ret = pending_hold(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, &p);
 		if (ret)
 			return ret;
 		pending_info_of(fs->pending, p, &info);
+		ret = pending_attr(fs, &info, false, st);
 		let_go(fs, pending_unhold(fs->pending, p));
 	}
-	return pending_attr(&info, st);
+	return ret;
 }
 
 static void pending_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)

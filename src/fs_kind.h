@@ -33,6 +33,8 @@
 #include "node.h"
 #include "segment.h"
 
+struct open_file;
+
 struct fs_kind_ops {
 	/* A directory's names. */
 	void (*lookup)(fuse_req_t req, const struct node *dir, const char *name);
@@ -106,6 +108,28 @@ int fs_fill_entry(fuse_req_t req, enum name_kind kind, struct segment_info *seg,
 		  struct fuse_entry_param *e);
 /* A directory's entry (never in the table: its id is fixed). */
 void fs_fill_dir_entry(struct shmfs *fs, fuse_ino_t ino, struct fuse_entry_param *e);
+
+/* The segment of n's lifetime as a file open on it shows it.  A file acts
+ * on its own lifetime for as long as it is open, as an unlinked file
+ * does: while the kernel has the lifetime (removed or not: a removed one
+ * has link count 0), the segment as it is now; once destroyed, the
+ * segment as the open found it (its IPC_STAT after the attach), with
+ * link count 0 (SEGMENT_MODE_DEST, no attachment).  of: the file the
+ * request came with (ftruncate(2), GETATTR_FH), whose own lifetime
+ * answers whoever has the shmid now; or NULL: stat(2), and fstat(2),
+ * which the kernel sends without the file.  Then a file still open on
+ * the node's lifetime answers while nobody has the shmid, and once
+ * another segment has it, -ESTALE: what makes a path look its name up
+ * again (the same request may be a stat of a name the kernel keeps).
+ * 0 or -errno (fs_segment.c). */
+int fs_segment_as_open(struct shmfs *fs, const struct node *n, struct open_file *of,
+		       struct segment_info *seg);
+/* chmod, chown of n's segment by the caller: on the node's lifetime,
+ * pinned while it is changed (the kernel sends no file handle with them,
+ * not even for fchmod(2)); -ENOENT once nothing has the shmid, -ESTALE
+ * once another lifetime has it.  0 or -errno (fs_segment.c). */
+int fs_segment_change_perm(fuse_req_t req, const struct node *n, const struct stat *attr,
+			   int to_set);
 
 /* The getattr of every segment-derived kind: from its segment as it is
  * now (ESTALE or ENOENT once its lifetime is over). */

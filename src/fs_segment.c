@@ -38,34 +38,34 @@ static int open_file_check_access(const struct segment_info *held, void *ctx)
 
 /* ---- attributes ------------------------------------------------------------ */
 
-/* The attributes of a segment or .next file.  A file acts on its own
- * lifetime for as long as it is open, as an unlinked file does: while
- * the kernel has the lifetime (removed or not: a removed one has link
- * count 0), the segment as it is now; once destroyed, the segment as the
- * open found it (its IPC_STAT after the attach), with link count 0.
- * of: the file the request came with (ftruncate(2), GETATTR_FH), whose
- * own lifetime answers whoever has the shmid now; or NULL: stat(2), and
- * fstat(2), which the kernel sends without the file.  Then a file still
- * open on the node's lifetime answers while nobody has the shmid, and
- * once another segment has it, ESTALE: what makes a path look its name
- * up again (the same request may be a stat of a name the kernel keeps). */
+int fs_segment_as_open(struct shmfs *fs, const struct node *n, struct open_file *of,
+		       struct segment_info *seg)
+{
+	int ret = fs_segment_of(n, seg);
+	bool destroyed = ret == -ENOENT || (of && ret == -ESTALE);
+
+	if (destroyed)
+		destroyed =
+			open_file_find_held(fs, of ? open_file_identity(of) : &n->life, seg) == 0;
+	if (ret && !destroyed)
+		return ret;
+	if (destroyed) { /* as an unlinked file */
+		seg->mode |= SEGMENT_MODE_DEST;
+		seg->nattch = 0;
+	}
+	return 0;
+}
+
+/* The attributes of a segment or .next file (fs_segment_as_open()). */
 static void reply_attr(fuse_req_t req, const struct node *n, struct open_file *of)
 {
 	struct segment_info seg;
 	struct stat st;
-	int ret = fs_segment_of(n, &seg);
-	bool destroyed = ret == -ENOENT || (of && ret == -ESTALE);
+	int ret = fs_segment_as_open(fs_of(req), n, of, &seg);
 
-	if (destroyed)
-		destroyed = open_file_find_held(fs_of(req), of ? open_file_identity(of) : &n->life,
-						&seg) == 0;
-	if (ret && !destroyed) {
+	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
-	}
-	if (destroyed) { /* as an unlinked file */
-		seg.mode |= SEGMENT_MODE_DEST;
-		seg.nattch = 0;
 	}
 	attr_of_segment(n->kind, &seg, &st);
 	fuse_reply_attr(req, &st, fs_of(req)->opts.attr_timeout);
@@ -123,9 +123,8 @@ static int set_perm_act(const struct identity_pin *pin, void *ctx)
 	return ret;
 }
 
-/* chmod, chown: on the node's lifetime, pinned while it is changed (the
- * kernel sends no file handle with them, not even for fchmod(2)). */
-static int change_perm(fuse_req_t req, const struct node *n, const struct stat *attr, int to_set)
+int fs_segment_change_perm(fuse_req_t req, const struct node *n, const struct stat *attr,
+			   int to_set)
 {
 	struct perm_change change = { req, attr, to_set };
 	struct segment_info seg;
@@ -187,7 +186,7 @@ static void segment_setattr(fuse_req_t req, const struct node *n, struct stat *a
 	int ret = 0;
 
 	if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID))
-		ret = change_perm(req, n, attr, to_set);
+		ret = fs_segment_change_perm(req, n, attr, to_set);
 	if (ret == 0 && (to_set & FUSE_SET_ATTR_SIZE)) {
 		ret = truncate_segment(req, n, attr->st_size, fi);
 		if (ret == 0)

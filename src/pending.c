@@ -183,6 +183,7 @@ static void info_locked(const struct pending *p, struct pending_info *info)
 		.gid = p->gid,
 		.len = p->len,
 		.shmid = p->shmid,
+		.file = p->file,
 	};
 }
 

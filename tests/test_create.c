@@ -5,7 +5,10 @@
  *    descriptor of the first creation is still open: the new name is a
  *    creation of its own; its bytes and size go to the new segment,
  *    never to the removed lifetime's file, whether its shmid went to
- *    another segment or not (principle 3: nothing recycled is trusted).
+ *    another segment or not (principle 3: nothing recycled is trusted);
+ *  - a descriptor kept of a name made, once its segment is gone, answers
+ *    as any open segment file: never for the segment that took its
+ *    shmid.
  *
  * Runs in a private IPC and mount namespace, under a watchdog, as root.
  */
@@ -150,11 +153,91 @@ static void test_recreation_made_at_close(void **state)
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 }
 
+/* A name of key made (ftruncate to 4096), its descriptor kept, its
+ * segment removed (and so destroyed: an open file is no attacher): the
+ * kept descriptor; *id the removed segment's shmid. */
+static int made_and_removed(int32_t key, int *id)
+{
+	char path[128];
+	int kept;
+
+	bykey_path(path, sizeof(path), key);
+	kept = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(kept >= 0);
+	assert_int_equal(write(kept, "mine", 4), 4);
+	assert_int_equal(ftruncate(kept, 4096), 0);
+	*id = shmget(key, 0, 0);
+	assert_true(*id >= 0);
+	assert_int_equal(shmctl(*id, IPC_RMID, NULL), 0);
+	assert_false(shm_exists(*id));
+	return kept;
+}
+
+/* A descriptor kept of a name made, after its segment is destroyed: as
+ * any open segment file (THE MOUNT in the man page), chmod(2) and
+ * chown(2) through it fail with ENOENT (the segment is gone); fstat(2)
+ * shows it as its open found it, with link count 0; ftruncate(2)
+ * zero-fills its own bytes. */
+static void test_kept_creation_after_its_segment_is_gone(void **state)
+{
+	struct stat st;
+	int id, kept = made_and_removed(0x00c7ea03, &id);
+
+	assert_int_equal(fchmod(kept, 0644), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(fchown(kept, 65534, 65534), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(fstat(kept, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_size, 4096);
+	assert_int_equal(ftruncate(kept, 2), 0);
+	assert_int_equal(close(kept), 0);
+}
+
+/* The same once the kernel gave its shmid to another segment of the same
+ * user's: chmod(2) and chown(2) through the kept descriptor fail with
+ * ESTALE and never change that segment; fstat(2) fails with ESTALE;
+ * ftruncate(2) zero-fills the removed segment's bytes, never the other's. */
+static void test_kept_creation_after_its_shmid_is_reused(void **state)
+{
+	static const char other_bytes[] = "another segment's bytes";
+	struct stat st;
+	char *addr;
+	int id, other, kept = made_and_removed(0x00c7ea04, &id);
+
+	set_shm_next_id(id);
+	other = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
+	assert_int_equal(other, id);
+	addr = shm_attach(other);
+	memcpy(addr, other_bytes, sizeof(other_bytes));
+	shmdt(addr);
+
+	if (fchmod(kept, 0644) == 0)
+		fprintf(stderr, "fchmod of the kept file changed shmid %d: mode now %o\n", other,
+			shm_stat(other).shm_perm.mode & 0777);
+	assert_int_equal(shm_stat(other).shm_perm.mode & 0777, 0600);
+	assert_int_equal(errno, ESTALE);
+	assert_int_equal(fchown(kept, 65534, 65534), -1);
+	assert_int_equal(errno, ESTALE);
+	assert_int_equal(shm_stat(other).shm_perm.uid, 0);
+	assert_int_equal(fstat(kept, &st), -1);
+	assert_int_equal(errno, ESTALE);
+	assert_int_equal(ftruncate(kept, 0), 0);
+	addr = shm_attach(other);
+	assert_memory_equal(addr, other_bytes, sizeof(other_bytes));
+	shmdt(addr);
+
+	assert_int_equal(close(kept), 0);
+	assert_int_equal(shmctl(other, IPC_RMID, NULL), 0);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_recreation_with_a_removed_creation_kept),
 		cmocka_unit_test(test_recreation_made_at_close),
+		cmocka_unit_test(test_kept_creation_after_its_segment_is_gone),
+		cmocka_unit_test(test_kept_creation_after_its_shmid_is_reused),
 	};
 
 	shmfs_path = shmfs_path_arg(argc, argv);
