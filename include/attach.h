@@ -110,14 +110,19 @@ struct attach_src {
 int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max,
 		struct attach_src *src);
 
-/* Copy size bytes at off into the segment, cut short at its end.  Call
- * with the exclusive lock held.  Bytes written, or -ENOSPC at or past the
- * end, or -errno (-EFAULT: the pages could not be provided). */
-ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t off);
+/* Copy size bytes at off into the segment, cut short at its end, for
+ * uid (the writer: a mapping made for its rewrites counts in uid's
+ * budget; ATTACH_NO_UID: none is made for it but where pwrite cannot
+ * write).  Call with the exclusive lock held.  Bytes written, or -ENOSPC
+ * at or past the end, or -errno (-EFAULT: the pages could not be
+ * provided). */
+#define ATTACH_NO_UID ((uid_t)-1)
+ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t off, uid_t uid);
 
-/* Zero from offset to the end, under the exclusive lock: what O_TRUNC
- * and truncate mean for a segment of fixed size.  0 or -errno. */
-int attach_zero(struct attach *a, uint64_t from);
+/* Zero from offset to the end, under the exclusive lock, for uid (as
+ * attach_write()): what O_TRUNC and truncate mean for a segment of fixed
+ * size.  0 or -errno. */
+int attach_zero(struct attach *a, uint64_t from, uid_t uid);
 
 /* Let go of cached and parked attachments whose time has come.  Returns
  * whether any remain (then call again in a second or so). */

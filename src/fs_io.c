@@ -342,7 +342,7 @@ void reply_buffer_read(fuse_req_t req, const char *data, size_t len, size_t size
 static void run_write(struct locked_op *op)
 {
 	struct open_file *of = op->of;
-	ssize_t n = attach_write(of->att, op->op.data, op->size, (uint64_t)op->off);
+	ssize_t n = attach_write(of->att, op->op.data, op->size, (uint64_t)op->off, op->op.lw.uid);
 
 	op_unlock(op);
 	if (n < 0) {
@@ -380,7 +380,7 @@ void open_file_write(fuse_req_t req, struct open_file *of, const char *buf, size
 
 static void run_truncate(struct locked_op *op)
 {
-	int ret = attach_zero(op->of->att, (uint64_t)op->off);
+	int ret = attach_zero(op->of->att, (uint64_t)op->off, op->op.lw.uid);
 
 	op_unlock(op);
 	/* Not counted as a write for .next and poll: `echo hi > seg`
@@ -428,7 +428,8 @@ int open_file_fill(struct shmfs *fs, struct open_file *of, const char *data, siz
 		ret = lockwait_take(fs->waits, &r, false);
 	if (ret)
 		return ret == -EAGAIN ? -EBUSY : ret;
-	n = attach_write(of->att, data, len, 0);
+	/* a creation's first bytes, one pass: no rewrite to pay for */
+	n = attach_write(of->att, data, len, 0, ATTACH_NO_UID);
 	lockwait_give(fs->waits, &r.grant);
 	return n < 0 ? (int)n : 0;
 }

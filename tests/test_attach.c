@@ -100,7 +100,7 @@ static void test_one_attach_per_lifetime(void **state)
 	assert_true(attach_identity(r)->strong);
 	read_text(r, buf, 6);
 	assert_string_equal(buf, "hello");
-	assert_int_equal(attach_write(w, "HELLO", 5, 0), 5);
+	assert_int_equal(attach_write(w, "HELLO", 5, 0, 0), 5);
 	read_text(r, buf, 6);
 	assert_string_equal(buf, "HELLO");
 	attach_close(table, r);

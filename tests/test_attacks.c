@@ -30,6 +30,7 @@
 #include <cmocka.h>
 
 #include "mountutil.h"
+#include "procs.h"
 #include "semun.h"
 #include "testutil.h"
 
@@ -497,6 +498,107 @@ static void test_rewrite_map_bounded(void **state)
 	}
 }
 
+/* ---- the rewrite mappings, per user ------------------------------------------ */
+
+#define REWRITE_SEGS 4
+#define REWRITE_SIZE (16ull << 30) /* SHM_NORESERVE: address space, no memory */
+#define REWRITE_PASS (64 * 1024)   /* a write big enough to map its chunk */
+
+/* As uid: n segments of size, each opened through the mount and written
+ * three times over its first REWRITE_PASS bytes (the third pass maps the
+ * segment in the daemon, attach_write.c); their shmids to ids, then a
+ * byte on done, then it waits with every file open until killed. */
+static pid_t rewriter_as(uid_t uid, int n, uint64_t size, int *ids, int done)
+{
+	int out[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(out), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		static char buf[REWRITE_PASS];
+		char path[128];
+
+		testutil_become(uid);
+		for (int s = 0; s < n; s++) {
+			int id = shmget(IPC_PRIVATE, size, IPC_CREAT | SHM_NORESERVE | 0600), fd;
+
+			if (id < 0 || write(out[1], &id, sizeof(id)) != sizeof(id))
+				_exit(1);
+			snprintf(path, sizeof(path), "%s/%d", M, id);
+			fd = open(path, O_RDWR);
+			if (fd < 0)
+				_exit(2);
+			for (int pass = 0; pass < 3; pass++) {
+				memset(buf, 'a' + pass, sizeof(buf));
+				if (pwrite(fd, buf, sizeof(buf), 0) != (ssize_t)sizeof(buf))
+					_exit(3);
+			}
+		}
+		if (write(done, "w", 1) != 1)
+			_exit(4);
+		pause();
+		_exit(0);
+	}
+	close(out[1]);
+	for (int s = 0; s < n; s++)
+		assert_int_equal(read(out[0], &ids[s], sizeof(ids[s])), sizeof(ids[s]));
+	close(out[0]);
+	return pid;
+}
+
+/* Whether the daemon has shmid's file mapped (/proc/PID/maps, as .procs
+ * reads it). */
+static bool daemon_maps(int shmid)
+{
+	char path[64], line[512];
+	struct procs_attach a;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", mnt.pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = procs_parse_maps_line(line, strcspn(line, "\n"), shmid, &a);
+	fclose(f);
+	return found;
+}
+
+/* The daemon's address space for rewrite mappings (64 GiB in all) is
+ * every user's: the attacker's rewrites of four 16 GiB SHM_NORESERVE
+ * segments took all of it, and the victim's rewrites of its own segment
+ * then went without (pwrite only, slower).  Each user has a quarter now:
+ * one of the attacker's segments is mapped, and the victim's is too.
+ * Planted (no per-user charge in attach_write.c's charge()): the
+ * victim's segment is not mapped. */
+static void test_rewrite_mappings_per_user(void **state)
+{
+	int done[2], attacker[REWRITE_SEGS], victim, mapped = 0;
+	pid_t a, v;
+	char c;
+
+	assert_int_equal(pipe(done), 0);
+	a = rewriter_as(ATTACKER, REWRITE_SEGS, REWRITE_SIZE, attacker, done[1]);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	v = rewriter_as(VICTIM, 1, 1 << 20, &victim, done[1]);
+	assert_int_equal(read(done[0], &c, 1), 1);
+	for (int s = 0; s < REWRITE_SEGS; s++)
+		mapped += daemon_maps(attacker[s]);
+	printf("rewrite mappings: %d of the attacker's %d segments of 16 GiB mapped; the "
+	       "victim's: %s\n",
+	       mapped, REWRITE_SEGS, daemon_maps(victim) ? "mapped" : "not mapped");
+	assert_true(daemon_maps(victim));
+	assert_int_equal(mapped, 1); /* its quarter: one of 16 GiB */
+	testutil_kill(a);
+	testutil_kill(v);
+	close(done[0]);
+	close(done[1]);
+	for (int s = 0; s < REWRITE_SEGS; s++)
+		shmctl(attacker[s], IPC_RMID, NULL);
+	shmctl(victim, IPC_RMID, NULL);
+}
+
 /* ---- the poll race ---------------------------------------------------------- */
 
 #define POLL_TRIES 300
@@ -637,6 +739,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_stopped_lock_helper),
 		cmocka_unit_test(test_truncation_after_creation),
 		cmocka_unit_test(test_rewrite_map_bounded),
+		cmocka_unit_test(test_rewrite_mappings_per_user),
 		cmocka_unit_test(test_lock_set_number_reused),
 	};
 

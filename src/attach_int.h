@@ -1,0 +1,97 @@
+/* attach_int.h - what attach.c and attach_write.c share: an open
+ * segment's bytes (attach.h) and the rewrite path's bookkeeping. */
+#ifndef SHMFS_ATTACH_INT_H
+#define SHMFS_ATTACH_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "attach.h"
+#include "budget.h"
+
+/* The rewrite map: per 1 MiB chunk of the segment, a bit per 64 KiB part
+ * written once, a bit per part written twice, and whether the chunk's
+ * pages are mapped (see write_through_mapping()). */
+#define CHUNK_SHIFT	 20
+#define PART_SHIFT	 16
+#define PARTS_PER_CHUNK	 (1u << (CHUNK_SHIFT - PART_SHIFT))
+#define PART_MASK	 (PARTS_PER_CHUNK - 1)
+#define TWICE_SHIFT	 PARTS_PER_CHUNK /* the written-twice bits sit above the once bits */
+#define CHUNK_MAPPED	 (1ull << (2 * PARTS_PER_CHUNK))
+#define SMALLEST_MAPPING (1u << PART_SHIFT) /* writes below this never map */
+_Static_assert(2 * PARTS_PER_CHUNK + 1 <= 64, "a chunk's once, twice and mapped bits fit in 64");
+
+/* The daemon's address space is shared by every user: the rewrite
+ * mappings of all attaches together stay below MAP_BUDGET (past it,
+ * writes are pwrite, only slower), so nobody can make another's open fail
+ * with ENOMEM by mapping huge SHM_NORESERVE segments; and a mapping is
+ * charged to the user whose write made it, each user at most
+ * MAP_USER_BUDGET (in MiB), so that no one user spends what the others'
+ * writes need (it takes four). */
+#define MAP_BUDGET	(64ull << 30)
+#define MAP_USER_BUDGET (16ull << 30)
+
+/* The rewrite map's own bookkeeping (8 bytes per MiB of segment) is made
+ * at the first write that could use it, covers at most the first
+ * MAP_CHUNKS_MAX MiB of a segment, and all maps together stay below
+ * MAP_BOOKS_BUDGET bytes: a user's huge SHM_NORESERVE segments cost the
+ * daemon no memory for what is never written (beyond the map, or past
+ * the budget, writes are pwrite: correct, only slower). */
+#define MAP_CHUNKS_MAX	 16384 /* 16 GiB of segment: 128 KiB of map */
+#define MAP_BOOKS_BUDGET (64ull << 20)
+/* ... and each user's writes at most a quarter of it, as for mappings. */
+#define MAP_BOOKS_USER_BUDGET (16ull << 20)
+
+/* One segment lifetime's bytes, shared by all its open files: found by
+ * its strong identity, never by its shmid (which a later segment may
+ * have).  An attach without a strong identity keeps its attachment, so
+ * that its shmid cannot name another segment while it lives. */
+struct attach {
+	struct attach *next;
+	struct attach_table *table;
+	struct segment_identity id;
+	bool writable;
+	uint64_t size;
+	void *addr;	  /* the attachment, where it is kept; else NULL */
+	int fd;		  /* the segment's file, or -1 */
+	bool hugetlb;	  /* SHM_HUGETLB: its pages may fail to come (SIGBUS) */
+	char *map;	  /* MAP_SHARED of fd, made at the first rewrite; or NULL */
+	uint64_t *chunks; /* the rewrite map, made at the first write; or NULL (atomic) */
+	uid_t map_uid;	  /* whose budget map is charged to (with map) */
+	uid_t books_uid;  /* whose budget chunks is charged to (with chunks) */
+	size_t nchunks;	  /* with fd and writable: its length; else 0 */
+	unsigned int users;
+	struct timespec idle_since;
+};
+
+struct parked {
+	int shmid;
+	void *addr;
+};
+
+struct attach_table {
+	pthread_mutex_t mutex; /* bookkeeping, no waiting syscall under it; a leaf (lockorder.h) */
+	struct attach *list;
+	int fd_limit;
+	double cache_seconds;
+	/* Attachments kept after their close because a detach would have
+	 * destroyed the segment (shm_rmid_forced); let go once someone else
+	 * attaches or the segment is removed. */
+	struct parked *parked;
+	size_t nparked, parked_cap;
+	uint64_t mapped;	  /* bytes of rewrite mappings (atomic): at most MAP_BUDGET */
+	uint64_t books;		  /* bytes of rewrite maps (atomic): at most MAP_BOOKS_BUDGET */
+	struct budget *mapped_by; /* MiB of rewrite mappings per user */
+	struct budget *books_by;  /* bytes of rewrite maps per user */
+};
+
+/* attach.c */
+size_t attach_page_size(void);
+
+/* attach_write.c: let go of a's mapping and rewrite map, and of their
+ * place in the budgets (a is being freed). */
+void attach_rewrite_free(struct attach_table *t, struct attach *a);
+
+#endif

@@ -1,0 +1,229 @@
+/* attach_write.c - the copies into an open segment (attach.h): pwrite to
+ * its file, or, for bytes written again and again, a memcpy into a
+ * mapping of it; the mappings and their bookkeeping bounded in all and
+ * per user. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "attach_int.h"
+#include "guarded.h"
+
+/* A mapping of size bytes, in MiB as the per-user budget counts it. */
+static size_t map_mib(uint64_t size)
+{
+	return (size_t)((size + (1u << 20) - 1) >> 20);
+}
+
+/* Take n from the shared total (at most max) and from uid's budget
+ * (ATTACH_NO_UID: none); false, with nothing taken, past either. */
+static bool charge(uint64_t *total, uint64_t max, struct budget *per_user, uid_t uid, uint64_t n,
+		   size_t units)
+{
+	if (__atomic_add_fetch(total, n, __ATOMIC_RELAXED) > max) {
+		__atomic_sub_fetch(total, n, __ATOMIC_RELAXED);
+		return false;
+	}
+	if (uid != ATTACH_NO_UID && per_user && !budget_take_n(per_user, uid, units)) {
+		__atomic_sub_fetch(total, n, __ATOMIC_RELAXED);
+		return false;
+	}
+	return true;
+}
+
+static void uncharge(uint64_t *total, struct budget *per_user, uid_t uid, uint64_t n, size_t units)
+{
+	__atomic_sub_fetch(total, n, __ATOMIC_RELAXED);
+	if (uid != ATTACH_NO_UID && per_user)
+		budget_give_n(per_user, uid, units);
+}
+
+/* The file mapped whole (address space only: pages come as they are
+ * touched), for the rewrite path and for what pwrite cannot do; charged
+ * to uid, the writer. */
+static char *file_map(struct attach *a, uid_t uid)
+{
+	struct attach_table *t = a->table;
+	char *map = __atomic_load_n(&a->map, __ATOMIC_ACQUIRE);
+	char *fresh, *none = NULL;
+
+	if (map)
+		return map;
+	if (!charge(&t->mapped, MAP_BUDGET, t->mapped_by, uid, a->size, map_mib(a->size)))
+		return NULL;
+	fresh = mmap(NULL, a->size, PROT_READ | (a->writable ? PROT_WRITE : 0), MAP_SHARED, a->fd,
+		     0);
+	if (fresh == MAP_FAILED) {
+		uncharge(&t->mapped, t->mapped_by, uid, a->size, map_mib(a->size));
+		return NULL;
+	}
+	/* Two writers may race here: one mapping wins, the other goes.
+	 * The winner's uid is written before its mapping is published. */
+	pthread_mutex_lock(&t->mutex);
+	if (a->map) {
+		none = a->map;
+	} else {
+		a->map_uid = uid;
+		__atomic_store_n(&a->map, fresh, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->mutex);
+	if (none) {
+		munmap(fresh, a->size);
+		uncharge(&t->mapped, t->mapped_by, uid, a->size, map_mib(a->size));
+		return none;
+	}
+	return fresh;
+}
+
+/* Whether a write of [off, off + size) should go through the mapping.
+ * pwrite to the segment's file does the kernel's work per page; a memcpy
+ * into mapped pages is about twice as fast, but mapping them first
+ * (MADV_POPULATE_WRITE) costs about two pwrites, so it pays only from the
+ * third pass over the same bytes.  So a big write over bytes written
+ * twice before maps their chunks, and from then on writes to mapped
+ * chunks are a memcpy; one or two passes, and small writes, never pay. */
+/* a's rewrite map, made now if it is the first write (NULL: none),
+ * charged to uid, the writer. */
+static uint64_t *rewrite_map(struct attach *a, uid_t uid)
+{
+	struct attach_table *t = a->table;
+	uint64_t *chunks = __atomic_load_n(&a->chunks, __ATOMIC_ACQUIRE), *none = NULL;
+	size_t bytes = a->nchunks * sizeof(*chunks);
+
+	if (chunks || !a->nchunks)
+		return chunks;
+	if (!charge(&t->books, MAP_BOOKS_BUDGET, t->books_by, uid, bytes, bytes))
+		return NULL;
+	chunks = calloc(a->nchunks, sizeof(*chunks));
+	if (!chunks) {
+		uncharge(&t->books, t->books_by, uid, bytes, bytes);
+		return NULL;
+	}
+	/* Two writers may race here: one map wins, the other goes. */
+	pthread_mutex_lock(&t->mutex);
+	if (a->chunks) {
+		none = a->chunks;
+	} else {
+		a->books_uid = uid;
+		__atomic_store_n(&a->chunks, chunks, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->mutex);
+	if (!none)
+		return chunks;
+	free(chunks);
+	uncharge(&t->books, t->books_by, uid, bytes, bytes);
+	return none;
+}
+
+void attach_rewrite_free(struct attach_table *t, struct attach *a)
+{
+	if (a->map) {
+		munmap(a->map, a->size);
+		uncharge(&t->mapped, t->mapped_by, a->map_uid, a->size, map_mib(a->size));
+	}
+	if (a->chunks)
+		uncharge(&t->books, t->books_by, a->books_uid, a->nchunks * sizeof(*a->chunks),
+			 a->nchunks * sizeof(*a->chunks));
+	free(a->chunks);
+}
+
+static bool write_through_mapping(struct attach *a, uint64_t off, size_t size, uid_t uid)
+{
+	size_t first = off >> CHUNK_SHIFT, last = (off + size - 1) >> CHUNK_SHIFT;
+	bool mapped = true, third = false;
+	uint64_t *chunks;
+	uintptr_t start, end;
+	char *map;
+
+	if (uid == ATTACH_NO_UID || last >= a->nchunks || !(chunks = rewrite_map(a, uid)))
+		return false;
+	for (size_t c = first; c <= last; c++) {
+		/* the parts of chunk c that the write covers */
+		size_t from = c == first ? (off >> PART_SHIFT) & PART_MASK : 0;
+		size_t to = c == last ? ((off + size - 1) >> PART_SHIFT) & PART_MASK : PART_MASK;
+		uint64_t parts = (2ull << to) - (1ull << from);
+		uint64_t was = __atomic_fetch_or(&chunks[c], parts, __ATOMIC_RELAXED);
+
+		if (was & parts)
+			__atomic_fetch_or(&chunks[c], parts << TWICE_SHIFT, __ATOMIC_RELAXED);
+		mapped &= (was & CHUNK_MAPPED) != 0;
+		third |= (was & (parts << TWICE_SHIFT)) != 0;
+	}
+	if (mapped)
+		return true;
+	if (!third || size < SMALLEST_MAPPING)
+		return false;
+	map = file_map(a, uid);
+	if (!map)
+		return false;
+	/* whole chunks, clipped to the segment's last page */
+	start = (uintptr_t)map + (first << CHUNK_SHIFT);
+	end = (uintptr_t)map + ((last + 1) << CHUNK_SHIFT);
+	if (end > (uintptr_t)map + a->size)
+		end = ((uintptr_t)map + a->size + attach_page_size() - 1) &
+		      ~(uintptr_t)(attach_page_size() - 1);
+	if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0)
+		return false;
+	for (size_t c = first; c <= last; c++)
+		__atomic_fetch_or(&chunks[c], CHUNK_MAPPED, __ATOMIC_RELAXED);
+	return true;
+}
+
+ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t off, uid_t uid)
+{
+	char *map;
+	ssize_t n;
+
+	if (size == 0)
+		return 0;
+	if (off >= a->size)
+		return -ENOSPC;
+	if (size > a->size - off)
+		size = a->size - off;
+	if (a->fd < 0) {
+		if (a->hugetlb && guarded_copy((char *)a->addr + off, buf, size) != 0)
+			return -EFAULT;
+		if (!a->hugetlb)
+			memcpy((char *)a->addr + off, buf, size);
+		return (ssize_t)size;
+	}
+	if (write_through_mapping(a, off, size, uid)) {
+		memcpy(a->map + off, buf, size);
+		return (ssize_t)size;
+	}
+	n = pwrite(a->fd, buf, size, (off_t)off);
+	if (n == (ssize_t)size)
+		return n;
+	/* Short or refused (past the daemon's RLIMIT_FSIZE): the mapping
+	 * knows no such limit. */
+	map = file_map(a, uid);
+	if (!map)
+		return n < 0 ? -errno : n;
+	memcpy(map + off, buf, size);
+	return (ssize_t)size;
+}
+
+int attach_zero(struct attach *a, uint64_t from, uid_t uid)
+{
+	static const char zeros[64 * 1024];
+
+	if (from >= a->size)
+		return 0;
+	if (a->fd < 0 && a->hugetlb)
+		return guarded_zero((char *)a->addr + from, a->size - from);
+	if (a->fd < 0) {
+		memset((char *)a->addr + from, 0, a->size - from);
+		return 0;
+	}
+	for (uint64_t off = from; off < a->size;) {
+		size_t n = a->size - off < sizeof(zeros) ? a->size - off : sizeof(zeros);
+		ssize_t done = attach_write(a, zeros, n, off, uid);
+
+		if (done <= 0)
+			return done < 0 ? (int)done : -EIO;
+		off += (uint64_t)done;
+	}
+	return 0;
+}
