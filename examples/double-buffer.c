@@ -10,16 +10,31 @@
  * the producer can fill one buffer while the other is read, and never
  * one that has not been read.
  *
- *   double-buffer KEY COUNT    make both, print "semid shmid", then
+ *   double-buffer [-w] KEY COUNT [MOUNT]
+ *                              make both, print "semid shmid", then
  *                              print COUNT buffers; remove both at the end
+ *
+ * With -w, each empty buffer is given back only once the producer waits
+ * for one (the kernel's semncnt of semaphore 0; a -1 waiting in shmfs
+ * counts there too): the producer's P then always waits, whatever the
+ * speed of either side.
+ *
+ * P and V are semop(2) calls; with MOUNT, writes of "-1" and "+1" to the
+ * semaphores' files in MOUNT/sem/ instead, as the script's are: a -1 that
+ * cannot go through waits in shmfs (each written at offset 0 with
+ * pwrite(2), so that it may: see shmfs(1)), while the script's +1 to the
+ * same file goes through.
  */
 #include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
+#include <unistd.h>
 
 #define SLOT  64
 #define EMPTY 0
@@ -31,10 +46,22 @@ union semun {
 	unsigned short *array;
 };
 
+/* The semaphores' files in the mount, or -1 (semop). */
+static int files[2] = { -1, -1 };
+
 static int op(int semid, unsigned short num, short delta)
 {
 	struct sembuf sb = { .sem_num = num, .sem_op = delta, .sem_flg = 0 };
+	const char *text = delta < 0 ? "-1" : "+1";
 
+	if (files[num] >= 0) {
+		/* A wait that timed out (ETIMEDOUT, shmfs's lock_timeout) is
+		 * an error; an interrupted one is tried again. */
+		while (pwrite(files[num], text, 2, 0) != 2)
+			if (errno != EINTR)
+				return -1;
+		return 0;
+	}
 	while (semop(semid, &sb, 1) != 0)
 		if (errno != EINTR)
 			return -1;
@@ -50,8 +77,12 @@ int main(int argc, char *argv[])
 	int semid, shmid, ret = 0;
 	char *buf;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s KEY COUNT\n", argv[0]);
+	bool slow = argc > 1 && strcmp(argv[1], "-w") == 0;
+
+	argc -= slow;
+	argv += slow;
+	if (argc != 3 && argc != 4) {
+		fprintf(stderr, "usage: double-buffer [-w] KEY COUNT [MOUNT]\n");
 		return 2;
 	}
 	key = (key_t)strtoul(argv[1], NULL, 0);
@@ -67,18 +98,33 @@ int main(int argc, char *argv[])
 		perror("double-buffer: shmat");
 		return 1;
 	}
+	for (int num = 0; argc == 4 && num < 2; num++) {
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/sem/%d/%d", argv[3], semid, num);
+		files[num] = open(path, O_WRONLY);
+		if (files[num] < 0) {
+			perror(path);
+			return 1;
+		}
+	}
 	printf("%d %d\n", semid, shmid);
 	fflush(stdout);
 	for (long i = 0; i < count; i++) {
 		char copy[SLOT + 1];
 
 		if (op(semid, FULL, -1) != 0) {
+			perror("double-buffer: P(full)");
 			ret = 1;
 			break;
 		}
 		memcpy(copy, buf + (i % 2) * SLOT, SLOT);
 		copy[SLOT] = '\0';
+		/* the producer's P for buffer i + 2 (if it fills one) waits */
+		while (slow && i + 2 < count && semctl(semid, EMPTY, GETNCNT) < 1)
+			usleep(1000);
 		if (op(semid, EMPTY, 1) != 0) {
+			perror("double-buffer: V(empty)");
 			ret = 1;
 			break;
 		}

@@ -613,8 +613,13 @@ static void test_foreign_programs(void **state)
 	    "ipcrm -S 0x7e0001 -Q 0x7e0002 -S 0x7e0003 -Q 0x7e0004 -Q 0x7e0005 -S 0x7e0006");
 }
 
-/* examples/: the shell producer through the mount, the C consumer with
- * semop: every buffer arrives, in order, none skipped or read twice. */
+/* examples/: the shell producer through the mount, its P a -1 that
+ * waits in shmfs (always: the consumer's -w); the C consumer with semop,
+ * then with -1 and +1 written to the same files (the script's +1 to a
+ * file on which the consumer's -1 waits, and the other way round): every
+ * buffer arrives, in order, none skipped or read twice.  Planted: the
+ * script's P written with > (it did not wait: EAGAIN, the script
+ * failed). */
 static void test_double_buffer(void **state)
 {
 	char out[8192], want[8192] = "";
@@ -622,14 +627,19 @@ static void test_double_buffer(void **state)
 
 	for (int i = 0; i < 20; i++)
 		n += snprintf(want + n, sizeof(want) - (size_t)n, "buffer %d from the shell\n", i);
-	assert_int_equal(run(out, sizeof(out),
-			     "%s 0x7e00db 20 > /tmp/double-buffer.$$ & "
-			     "until [ -s /tmp/double-buffer.$$ ]; do sleep 0.01; done; "
-			     "sh %s/double-buffer.sh %s 0x7e00db 20 && wait $! && "
-			     "tail -n +2 /tmp/double-buffer.$$; rm -f /tmp/double-buffer.$$",
-			     double_buffer, examples_dir, M),
-			 0);
-	assert_string_equal(out, want);
+	for (int through_mount = 0; through_mount < 2; through_mount++) {
+		int key = through_mount ? 0x7e00dc : 0x7e00db;
+
+		assert_int_equal(
+			run(out, sizeof(out),
+			    "%s -w %#x 20 %s > /tmp/double-buffer.$$ & "
+			    "until [ -s /tmp/double-buffer.$$ ]; do sleep 0.01; done; "
+			    "sh %s/double-buffer.sh %s %#x 20 || kill $!; wait $! && "
+			    "tail -n +2 /tmp/double-buffer.$$; rm -f /tmp/double-buffer.$$",
+			    double_buffer, key, through_mount ? M : "", examples_dir, M, key),
+			0);
+		assert_string_equal(out, want);
+	}
 }
 
 int main(int argc, char *argv[])
