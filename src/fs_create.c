@@ -184,13 +184,33 @@ static void reply_pending_open(fuse_req_t req, struct pending *p, const struct p
 	}
 }
 
+/* Reply to an open or create of a name, pending_get() having answered
+ * ret (p, info, created): a name that was there already is opened again
+ * only as the kernel's rule on it allows. */
+static void reply_pending_get(fuse_req_t req, int ret, struct pending *p,
+			      const struct pending_info *info, bool created,
+			      struct fuse_file_info *fi, bool create)
+{
+	struct shmfs *fs = fs_of(req);
+
+	if (ret == 0 && !created) {
+		ret = pending_check_access(req, info, fi->flags);
+		if (ret)
+			let_go(fs, pending_put(fs->pending, p));
+	}
+	if (ret)
+		fuse_reply_err(req, -ret);
+	else
+		reply_pending_open(req, p, info, fi, create);
+}
+
 void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name, mode_t mode,
 		       struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct pending_info info;
-	struct pending *p;
+	struct pending *p = NULL;
 	bool created;
 	int32_t key;
 	int ret;
@@ -206,15 +226,7 @@ void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name,
 	/* mode: the kernel has applied the umask */
 	ret = pending_get(fs->pending, key, ctx->uid, ctx->gid, mode & 0777, true, &p, &created,
 			  &info);
-	if (ret == 0 && !created) {
-		ret = pending_check_access(req, &info, fi->flags);
-		if (ret)
-			let_go(fs, pending_put(fs->pending, p));
-	}
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		reply_pending_open(req, p, &info, fi, true);
+	reply_pending_get(req, ret, p, &info, created, fi, true);
 }
 
 /* ---- the kind's requests ---------------------------------------------------------- */
@@ -228,21 +240,13 @@ static void pending_open(fuse_req_t req, const struct node *n, struct fuse_file_
 {
 	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
-	struct pending *p;
+	struct pending *p = NULL;
 	bool created;
 	int ret;
 
 	ret = pending_get(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, 0, 0, false, &p,
 			  &created, &info);
-	if (ret == 0) {
-		ret = pending_check_access(req, &info, fi->flags);
-		if (ret)
-			let_go(fs, pending_put(fs->pending, p));
-	}
-	if (ret)
-		fuse_reply_err(req, -ret);
-	else
-		reply_pending_open(req, p, &info, fi, false);
+	reply_pending_get(req, ret, p, &info, created, fi, false);
 }
 
 static void pending_read(fuse_req_t req, const struct node *n, size_t size, off_t off,

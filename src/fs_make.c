@@ -18,6 +18,35 @@
 #include "pending.h"
 #include "segment.h"
 
+/* The key's ShareLite set made as the creator, unless the key has a set
+ * already, its lock held: 0 with set (semid -1 if the key has one), or
+ * -errno (-EBUSY: a program of the creator's took the fresh set's lock
+ * meanwhile; that set is then left alone, not provably ours any more). */
+static int creation_set(const struct pending_info *info, struct lock_made *set)
+{
+	struct segment_ids saved;
+	int ret;
+
+	set->semid = -1;
+	ret = segment_thread_become(info->cuid, info->cgid, &saved);
+	if (ret)
+		return ret;
+	ret = lock_create_sharelite(info->key, info->mode, set);
+	segment_thread_restore(&saved);
+	if (ret < 0) {
+		set->semid = -1;
+		return ret == -EEXIST ? 0 : ret;
+	}
+	/* A fresh set: free, unless a program of the user's took it
+	 * meanwhile.  Tried, never waited for. */
+	ret = lock_acquire(set->semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
+	if (ret) {
+		set->semid = -1;
+		return ret == -ETIMEDOUT || ret == -EAGAIN ? -EBUSY : ret;
+	}
+	return 0;
+}
+
 /* shmget as the creator, and IPC_SET to the owner chosen with the
  * creator's ids (the kernel's owner rule); before it, the key's ShareLite
  * set as the creator, unless the key has one.  set: that fresh set, its
@@ -27,26 +56,10 @@ static int creation_shmget(const struct pending_info *info, size_t size, struct 
 {
 	const struct segment_caller creator = { .uid = info->cuid, .gid = info->cgid };
 	struct segment_ids saved;
-	int shmid, ret;
+	int shmid, ret = creation_set(info, set);
 
-	set->semid = -1;
-	ret = segment_thread_become(info->cuid, info->cgid, &saved);
 	if (ret)
 		return ret;
-	ret = lock_create_sharelite(info->key, info->mode, set);
-	segment_thread_restore(&saved);
-	if (ret >= 0) {
-		/* A fresh set: free, unless a program of the user's took it
-		 * meanwhile.  Tried, never waited for. */
-		ret = lock_acquire(set->semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL);
-		if (ret) {
-			set->semid = -1;
-			return ret == -ETIMEDOUT || ret == -EAGAIN ? -EBUSY : ret;
-		}
-	} else if (ret != -EEXIST) {
-		set->semid = -1;
-		return ret;
-	}
 	shmid = segment_create(info->key, size, info->mode, info->cuid, info->cgid);
 	if (shmid < 0) {
 		/* EINVAL: beyond shmmax; ENOMEM: no memory for a size that big */
@@ -82,6 +95,40 @@ static int remove_made(const struct identity_pin *pin, void *ctx)
 	return segment_remove(pin->held.shmid);
 }
 
+/* Under the lock of the fresh set made with the segment made: its first n
+ * bytes of data in through an attachment of our own (pin, which the
+ * caller lets go of), then the set marked and its lock let go.  0 or
+ * -errno (-EBUSY: a process of the creator's removed or changed the set
+ * meanwhile). */
+static int fill_under_fresh_set(const struct segment_identity *made, struct lock_made *set,
+				const char *data, size_t n, struct identity_pin *pin)
+{
+	int ret = 0;
+
+	if (n)
+		ret = identity_pin(made, PIN_WRITABLE | PIN_FRESH, pin);
+	if (ret == 0 && n)
+		memcpy(pin->addr, data, n);
+	if (ret == 0)
+		ret = lock_mark_made(set);
+	if (ret == -ESTALE)
+		ret = -EBUSY;
+	lock_release(set->semid, LOCK_MODE_EXCLUSIVE);
+	return ret;
+}
+
+/* A making that failed: nothing of it left (its open file, the segment
+ * if still provably the one made, the fresh set made with it). */
+static void undo_making(struct shmfs *fs, struct open_file *of, const struct segment_identity *made,
+			struct lock_made *set)
+{
+	if (of)
+		open_file_close(fs, of);
+	attach_act(fs->attaches, made, remove_made, NULL);
+	if (set->semid >= 0)
+		lock_remove_made(set);
+}
+
 /* What pending.c asked for (PENDING_MAKE): the segment with the first
  * len bytes of data in it, and an open file of it (the handle pending.c
  * keeps).  With a fresh ShareLite set, the bytes go in through an
@@ -111,19 +158,8 @@ static int make_segment(struct shmfs *fs, const struct pending_make *mk, struct 
 					  .cuid = info->cuid,
 					  .cgid = info->cgid,
 					  .size = size };
-	if (set.semid >= 0) {
-		if (n)
-			ret = identity_pin(&made, PIN_WRITABLE | PIN_FRESH, &pin);
-		if (ret == 0 && n)
-			memcpy(pin.addr, data, n);
-		/* ESTALE: a process of the creator's removed or changed the
-		 * set meanwhile */
-		if (ret == 0)
-			ret = lock_mark_made(&set);
-		if (ret == -ESTALE)
-			ret = -EBUSY;
-		lock_release(set.semid, LOCK_MODE_EXCLUSIVE);
-	}
+	if (set.semid >= 0)
+		ret = fill_under_fresh_set(&made, &set, data, n, &pin);
 	if (ret == 0)
 		ret = open_file_new(fs, &made, true, true, false, info->cuid, NULL, NULL, &of);
 	/* after the open file attached: under kernel.shm_rmid_forced the
@@ -134,11 +170,7 @@ static int make_segment(struct shmfs *fs, const struct pending_make *mk, struct 
 	if (ret == 0 && set.semid < 0 && n)
 		ret = open_file_fill(fs, of, data, n);
 	if (ret) {
-		if (of)
-			open_file_close(fs, of);
-		attach_act(fs->attaches, &made, remove_made, NULL);
-		if (set.semid >= 0)
-			lock_remove_made(&set); /* made with it, for nothing */
+		undo_making(fs, of, &made, &set);
 		return ret;
 	}
 	*file = of;
