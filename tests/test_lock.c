@@ -1040,5 +1040,6 @@ int main(void)
 	};
 
 	testutil_isolate(false);
+	testutil_filter();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

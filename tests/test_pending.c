@@ -482,5 +482,6 @@ int main(void)
 
 	testutil_isolate(false);
 	alarm(60);
+	testutil_filter();
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
