@@ -99,6 +99,11 @@ struct shmfs_options {
 /* Bytes of parked writes one user may have the daemon hold: 16 writes of
  * FUSE's largest request. */
 #define SHMFS_PARKED_BYTES_MAX (16u << 20)
+/* Bytes of rendered text files (sidecars, .procs, the sem/ and msg/
+ * views) one user may have the daemon hold open: each open counts its
+ * text and SHMFS_TEXT_OPEN_COST for itself, so at most 65,536 opens. */
+#define SHMFS_TEXT_BYTES_MAX (64u << 20)
+#define SHMFS_TEXT_OPEN_COST 1024u
 
 struct pending_table;
 struct open_text; /* the FUSE layer's rendered text files (fs_text.c) */
@@ -119,6 +124,7 @@ struct shmfs {
 	struct node_table *nodes;	/* the node ids the kernel holds */
 	struct listing_cache *listings; /* the table's snapshots: listings, rss */
 	struct budget *view_dirs;	/* per user: sem/ and msg/ listings open */
+	struct budget *text_bytes;	/* per user: bytes of rendered texts open */
 
 	/* Sidecars and .procs files open, each rendered at its open; the
 	 * list is for the end of the session, whose releases never come. */

@@ -58,9 +58,10 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->nodes = node_table_new();
 	fs->listings = listing_cache_new(opts->attr_timeout);
 	fs->view_dirs = budget_new(LISTING_DIRS_PER_USER);
-	if (!fs->nodes || !fs->listings || !fs->view_dirs || !fs->locks || !fs->watches ||
-	    !fs->attaches || !fs->waits || !fs->helpers || !fs->next_waits || !fs->sets ||
-	    !fs->parked_bytes || !fs->sem_waits) {
+	fs->text_bytes = budget_new(SHMFS_TEXT_BYTES_MAX);
+	if (!fs->nodes || !fs->listings || !fs->view_dirs || !fs->text_bytes || !fs->locks ||
+	    !fs->watches || !fs->attaches || !fs->waits || !fs->helpers || !fs->next_waits ||
+	    !fs->sets || !fs->parked_bytes || !fs->sem_waits) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -85,6 +86,7 @@ void shmfs_free(struct shmfs *fs)
 	pending_table_free(fs->pending);
 	listing_cache_free(fs->listings);
 	budget_free(fs->view_dirs);
+	budget_free(fs->text_bytes);
 	node_table_free(fs->nodes);
 	pthread_mutex_destroy(&fs->texts_lock);
 	pthread_mutex_destroy(&fs->open_files_lock);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "access.h"
+#include "budget.h"
 #include "fs_caller.h"
 #include "fs_io.h"
 #include "fs_kind.h"
@@ -26,6 +27,8 @@ struct open_text {
 	char *text;
 	fuse_ino_t parallel; /* its node, if kernel_features_open()ed; else 0 */
 	bool truncated;	     /* opened with O_TRUNC (the kernel's f_flags forget it) */
+	uid_t uid;	     /* whose text_bytes budget it counts in: cost */
+	size_t cost;
 };
 
 static struct open_text *text_of(struct fuse_file_info *fi)
@@ -38,6 +41,7 @@ static void open_text_free(struct shmfs *fs, struct open_text *t)
 	pthread_mutex_lock(&fs->texts_lock);
 	LIST_REMOVE(t, link);
 	pthread_mutex_unlock(&fs->texts_lock);
+	budget_give_n(fs->text_bytes, t->uid, t->cost);
 	free(t->text);
 	free(t);
 }
@@ -50,18 +54,29 @@ void fs_texts_free_all(struct shmfs *fs)
 
 /* Reply to the open with the text (taken over): a file of its own; with
  * parallel, the node's writes reach the daemon in parallel if the kernel
- * offers it (kernel_features_open()). */
+ * offers it (kernel_features_open()).  Held open, the text is the
+ * caller's user's to pay for (text_bytes): past its share the open fails
+ * with ENOMEM, and the other users' opens go on. */
 static void reply_text_open(fuse_req_t req, fuse_ino_t parallel, char *text, size_t len,
 			    struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	struct open_text *t = calloc(1, sizeof(*t));
+	uid_t uid = fuse_req_ctx(req)->uid;
+	size_t cost = len + SHMFS_TEXT_OPEN_COST;
+	struct open_text *t = NULL;
 
+	if (budget_take_n(fs->text_bytes, uid, cost)) {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			budget_give_n(fs->text_bytes, uid, cost);
+	}
 	if (!t) {
 		free(text);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	t->uid = uid;
+	t->cost = cost;
 	t->text = text;
 	t->len = len;
 	t->truncated = fi->flags & O_TRUNC;

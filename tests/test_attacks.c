@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
 #include <sys/prctl.h>
 #include <sys/sem.h>
 #include <sys/shm.h>
@@ -599,6 +600,100 @@ static void test_rewrite_mappings_per_user(void **state)
 	shmctl(victim, IPC_RMID, NULL);
 }
 
+/* ---- rendered texts held open, per user ---------------------------------------- */
+
+#define TEXT_MSG   ((1 << 20) - 1024) /* with the per-open cost: 1 MiB each */
+#define TEXT_OPENS 100
+
+static void set_sysctl(const char *name, long value)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s", name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "%ld\n", value);
+	assert_int_equal(fclose(f), 0);
+}
+
+struct text_result {
+	int q;	 /* its queue */
+	int n;	 /* opens that succeeded */
+	int err; /* the errno of the first that failed, or 0 */
+};
+
+/* As uid: a queue of its own with one message of TEXT_MSG bytes, whose
+ * msg/ID/0 it opens up to TEXT_OPENS times, keeping each open; *r says
+ * how that went, then it waits with every file open until killed. */
+static pid_t text_holder_as(uid_t uid, struct text_result *r)
+{
+	int out[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(out), 0);
+	pid = testutil_fork();
+	if (pid == 0) {
+		static struct {
+			long mtype;
+			char text[TEXT_MSG];
+		} m = { .mtype = 1 };
+		struct text_result mine = { 0 };
+		char path[128];
+
+		testutil_become(uid);
+		mine.q = msgget(IPC_PRIVATE, IPC_CREAT | 0600);
+		if (mine.q < 0 || msgsnd(mine.q, &m, sizeof(m.text), IPC_NOWAIT) != 0)
+			_exit(1);
+		snprintf(path, sizeof(path), "%s/msg/%d/0", M, mine.q);
+		while (mine.n < TEXT_OPENS && !mine.err) {
+			if (open(path, O_RDONLY) >= 0)
+				mine.n++;
+			else
+				mine.err = errno;
+		}
+		if (write(out[1], &mine, sizeof(mine)) != sizeof(mine))
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	close(out[1]);
+	assert_int_equal(read(out[0], r, sizeof(*r)), sizeof(*r));
+	close(out[0]);
+	return pid;
+}
+
+/* Every rendered text file (a sidecar, .procs, a sem/ or msg/ view) is
+ * held by the daemon while it is open: the attacker opening its 1 MiB
+ * message again and again would make the daemon hold as much as its
+ * processes may have files open.  Each user holds 64 MiB at most (1 KiB
+ * counted per open besides the text): the attacker's 65th open fails
+ * with ENOMEM, and then, with the attacker's 64 still open, the victim
+ * opens its own as many times.  Planted (no text_bytes budget in
+ * fs_text.c): all 100 of the attacker's opens succeed. */
+static void test_texts_held_per_user(void **state)
+{
+	struct text_result r[2];
+	pid_t pid[2];
+
+	set_sysctl("msgmax", 1 << 20);
+	set_sysctl("msgmnb", 1 << 20);
+	pid[0] = text_holder_as(ATTACKER, &r[0]);
+	pid[1] = text_holder_as(VICTIM, &r[1]);
+	printf("texts held open: the attacker %d opens of a 1 MiB message, then %s; the victim "
+	       "%d, then %s\n",
+	       r[0].n, r[0].err ? strerror(r[0].err) : "none refused", r[1].n,
+	       r[1].err ? strerror(r[1].err) : "none refused");
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r[i].n, 64);
+		assert_int_equal(r[i].err, ENOMEM);
+	}
+	testutil_kill(pid[0]);
+	testutil_kill(pid[1]);
+	msgctl(r[0].q, IPC_RMID, NULL);
+	msgctl(r[1].q, IPC_RMID, NULL);
+}
+
 /* ---- the poll race ---------------------------------------------------------- */
 
 #define POLL_TRIES 300
@@ -740,6 +835,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_truncation_after_creation),
 		cmocka_unit_test(test_rewrite_map_bounded),
 		cmocka_unit_test(test_rewrite_mappings_per_user),
+		cmocka_unit_test(test_texts_held_per_user),
 		cmocka_unit_test(test_lock_set_number_reused),
 	};
 
