@@ -127,5 +127,9 @@ uint64_t lockwait_deadline(unsigned int timeout_ms);
 size_t lockwait_count_set(struct lockwait *lw, int semid);
 /* The same for the queue tag of semid (lockwait_req.tag). */
 size_t lockwait_count_queue(struct lockwait *lw, int semid, int tag);
+/* fn on each request parked in the queue tag of semid, in order, with
+ * the module's mutex held: fn only looks (no lock, no call into here). */
+void lockwait_each_queued(struct lockwait *lw, int semid, int tag,
+			  void (*fn)(const struct lockwait_req *r, void *arg), void *arg);
 
 #endif

@@ -101,12 +101,25 @@ struct semset_write {
  * Pure. */
 int semset_parse_write(const char *buf, size_t len, struct semset_write *out);
 
+/* A -N written to one of the set's files, waiting in the daemon. */
+struct semset_parked {
+	pid_t pid; /* the writer */
+	uid_t uid;
+	unsigned int num; /* the semaphore */
+	int delta;
+};
+
+/* The most parked writes a stat lists (then "parked_not_listed <n>"). */
+#define SEMSET_PARKED_MAX 256
+
 /* Everything a set's stat file shows. */
 struct semset_view {
 	const struct semset_info *info;
 	const struct semset_sem *sems;	    /* info->nsems of them */
 	const struct waiters_pid *last;	    /* per semaphore: its sempid seen; NULL: not looked */
 	const struct waiters_list *waiters; /* NULL: not looked */
+	const struct semset_parked *parked; /* nparked of them, those the reader may see */
+	size_t nparked, parked_more;	    /* and how many more past SEMSET_PARKED_MAX */
 	bool orphan;
 };
 
@@ -114,7 +127,9 @@ struct semset_view {
  * otime ctime orphan, then per semaphore
  *   sem <num> semval <v> semncnt <n> semzcnt <z> sempid <pid|none> comm <c|-> alive
  * <yes|no|unknown|-> then per waiter waiter <pid> tid <tid> uid <uid> comm <comm> call <call>[
- * (shmfs)] and "waiters_not_listed <n>" past WAITERS_MAX.  *text is malloc'ed. 0 or -ENOMEM. */
+ * (shmfs)] and "waiters_not_listed <n>" past WAITERS_MAX, then per parked write
+ *   parked <pid> uid <uid> sem <num> op <delta>
+ * and "parked_not_listed <n>".  *text is malloc'ed. 0 or -ENOMEM. */
 int semset_render(const struct semset_view *v, char **text, size_t *len);
 
 /* A semaphore's own file: its value and a newline. */

@@ -87,6 +87,17 @@ const struct view_type view_sem = {
 /* The set as the caller may see it: its values (read permission, as
  * semctl asks), the processes named (their comm and verdict as the
  * caller's /proc shows them) and the waiters the caller could trace. */
+/* The writes parked on the set that the reader may see (below). */
+struct parked_seen {
+	uid_t reader;
+	unsigned int num;
+	struct semset_parked *list; /* SEMSET_PARKED_MAX of them */
+	size_t n, more;
+};
+
+static void look_at_parked(fuse_req_t req, int semid, const struct semset_info *info,
+			   const struct semset_sem *sems, struct parked_seen *seen);
+
 static int render_set(fuse_req_t req, int semid, char **text, size_t *len)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
@@ -96,6 +107,7 @@ static int render_set(fuse_req_t req, int semid, char **text, size_t *len)
 	struct waiters_pid *last = NULL;
 	struct waiters_list waiters = { 0 };
 	struct semset_view v = { .info = &info };
+	struct parked_seen parked = { .reader = ctx->uid };
 	unsigned long waiting = 0;
 	int ret = semset_stat(semid, &info);
 
@@ -116,14 +128,20 @@ static int render_set(fuse_req_t req, int semid, char **text, size_t *len)
 	if (ret == 0)
 		ret = waiters_look(WAITERS_SEM, semid, &caller, last, info.nsems,
 				   waiting ? &waiters : NULL);
+	if (ret == 0 && waiting)
+		look_at_parked(req, semid, &info, sems, &parked);
 	if (ret == 0) {
 		v.sems = sems;
 		v.last = last;
 		v.waiters = &waiters;
+		v.parked = parked.list;
+		v.nparked = parked.n;
+		v.parked_more = parked.more;
 		v.orphan = semset_is_orphan(&info, sems, last);
 		ret = semset_render(&v, text, len);
 	}
 	waiters_list_free(&waiters);
+	free(parked.list);
 	free(sems);
 	free(last);
 	return ret;
@@ -345,6 +363,40 @@ static void sem_wait_park(fuse_req_t req, const struct node *n, int delta, size_
 	if (__atomic_load_n(&w->interrupted, __ATOMIC_ACQUIRE))
 		lockwait_abandon(fs->waits, &w->lw);
 	sem_wait_put(w);
+}
+
+/* With lockwait's mutex held: r is a sem_wait (only they wait in a
+ * semaphore's queue).  A reader sees their own writes, root all of
+ * them, as /proc shows a waiter in semop (PTRACE_MODE_ATTACH, roughly). */
+static void see_parked(const struct lockwait_req *r, void *arg)
+{
+	const struct sem_wait *w = (const struct sem_wait *)r;
+	struct parked_seen *seen = arg;
+
+	if (seen->reader != 0 && seen->reader != r->uid)
+		return;
+	if (seen->n == SEMSET_PARKED_MAX) {
+		seen->more++;
+		return;
+	}
+	seen->list[seen->n++] = (struct semset_parked){
+		.pid = r->pid, .uid = r->uid, .num = seen->num, .delta = w->delta
+	};
+}
+
+/* The writes parked on semid's semaphores that the kernel counts a
+ * waiter on (a queue's first waits in semtimedop): a reader of an idle
+ * set costs no look at the queues.  None listed without memory. */
+static void look_at_parked(fuse_req_t req, int semid, const struct semset_info *info,
+			   const struct semset_sem *sems, struct parked_seen *seen)
+{
+	seen->list = calloc(SEMSET_PARKED_MAX, sizeof(*seen->list));
+	for (unsigned int i = 0; seen->list && i < info->nsems; i++) {
+		if (sems[i].ncnt == 0)
+			continue;
+		seen->num = i;
+		lockwait_each_queued(fs_of(req)->waits, semid, queue_of(i), see_parked, seen);
+	}
 }
 
 /* Whether a -N written to fi at off may wait: only where the kernel

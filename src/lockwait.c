@@ -452,6 +452,18 @@ size_t lockwait_count_queue(struct lockwait *lw, int semid, int tag)
 	return n;
 }
 
+void lockwait_each_queued(struct lockwait *lw, int semid, int tag,
+			  void (*fn)(const struct lockwait_req *r, void *arg), void *arg)
+{
+	struct set_queue *q;
+
+	pthread_mutex_lock(&lw->mutex);
+	q = find_queue_locked(lw, semid, tag);
+	for (struct lockwait_req *r = q ? q->head : NULL; r; r = r->next)
+		fn(r, arg);
+	pthread_mutex_unlock(&lw->mutex);
+}
+
 unsigned int lockwait_threads(struct lockwait *lw)
 {
 	unsigned int n;

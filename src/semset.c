@@ -412,5 +412,10 @@ int semset_render(const struct semset_view *v, char **text, size_t *len)
 	for (unsigned int i = 0; v->sems && i < s->nsems; i++)
 		text_sem(&t, i, &v->sems[i], v->last ? &v->last[i] : NULL);
 	waiters_render(&t, v->waiters);
+	for (size_t i = 0; i < v->nparked; i++)
+		textbuf_printf(&t, "parked %jd uid %ju sem %u op %+d\n", (intmax_t)v->parked[i].pid,
+			       (uintmax_t)v->parked[i].uid, v->parked[i].num, v->parked[i].delta);
+	if (v->parked_more)
+		textbuf_printf(&t, "parked_not_listed %zu\n", v->parked_more);
 	return textbuf_take(&t, text, len);
 }

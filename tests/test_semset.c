@@ -295,7 +295,14 @@ static void test_render(void **state)
 		  .self = true },
 	};
 	struct waiters_list list = { .v = w, .n = 2, .more = 3 };
-	struct semset_view v = { .info = &info, .sems = sems, .last = last, .waiters = &list };
+	struct semset_parked parked[] = { { .pid = 60, .uid = 65534, .num = 1, .delta = -2 } };
+	struct semset_view v = { .info = &info,
+				 .sems = sems,
+				 .last = last,
+				 .waiters = &list,
+				 .parked = parked,
+				 .nparked = 1,
+				 .parked_more = 4 };
 	char *text;
 	size_t len;
 
@@ -320,17 +327,21 @@ static void test_render(void **state)
 			    "sem 2 semval 0 semncnt 0 semzcnt 1 sempid 77 comm - alive no\n"
 			    "waiter 50 tid 51 uid 1000 comm prog call semop\n"
 			    "waiter 9 tid 9 uid 0 comm shmfs call semtimedop (shmfs)\n"
-			    "waiters_not_listed 3\n");
+			    "waiters_not_listed 3\n"
+			    "parked 60 uid 65534 sem 1 op -2\n"
+			    "parked_not_listed 4\n");
 	assert_int_equal(len, strlen(text));
 	free(text);
 	/* nothing looked at: no waiter lines, pids unknown */
 	v.last = NULL;
 	v.waiters = NULL;
+	v.nparked = v.parked_more = 0;
 	v.orphan = true;
 	assert_int_equal(semset_render(&v, &text, &len), 0);
 	assert_non_null(strstr(text, "orphan yes\n"));
 	assert_non_null(strstr(text, "sempid 4242 comm - alive unknown\n"));
 	assert_null(strstr(text, "waiter"));
+	assert_null(strstr(text, "parked"));
 	free(text);
 
 	char value[16];

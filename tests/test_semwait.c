@@ -6,7 +6,8 @@
  * (ETIMEDOUT); where the kernel would hold the file's lock for the whole
  * wait (O_TRUNC, O_APPEND) it does not wait (EAGAIN), nor does an
  * O_NONBLOCK one; and uid 65534's waits are bounded by its budgets and
- * leave root's alone.  A wait is seen as the kernel's semncnt (the
+ * leave root's alone; the set's stat names the writers waiting, to those
+ * who may see them.  A wait is seen as the kernel's semncnt (the
  * daemon's thread in semtimedop), never by a clock. */
 #include <errno.h>
 #include <fcntl.h>
@@ -116,6 +117,22 @@ static bool await_ncnt(int semid, int num, int n)
 	return false;
 }
 
+/* Whether sem/semid/stat under dir, read as uid (root or 65534), has
+ * the line "parked <pid> uid <uid> sem <num> op -1". */
+static bool stat_shows_parked(const char *dir, int semid, uid_t reader, pid_t pid, uid_t uid,
+			      int num)
+{
+	char out[16384], line[128];
+
+	assert_int_equal(run(out, sizeof(out), "%s cat %s/sem/%d/stat",
+			     reader ? "setpriv --reuid=65534 --regid=65534 --clear-groups" : "",
+			     dir, semid),
+			 0);
+	snprintf(line, sizeof(line), "\nparked %d uid %u sem %d op -1\n", (int)pid, (unsigned)uid,
+		 num);
+	return strstr(out, line) != NULL;
+}
+
 static int make_set(int key, int nsems, int mode)
 {
 	int semid = semget(key, nsems, IPC_CREAT | IPC_EXCL | mode);
@@ -148,6 +165,7 @@ static void test_wait_then_released(void **state)
 	a = start_writer(0, p0, O_WRONLY, "-1\n", false);
 	assert_true(await_ncnt(semid, 0, 1));
 	assert_true(testutil_still_running(a));
+	assert_true(stat_shows_parked(M_DIR, semid, 0, a, 0, 0));
 	assert_int_equal(write_as(0, p0, O_WRONLY, "+1\n"), 0);
 	assert_int_equal(result_of(a), 0);
 	assert_int_equal(value_of(semid, 0), 0);
@@ -259,6 +277,12 @@ static void test_hostile_bounded(void **state)
 
 	r = start_writer(0, p[3], O_WRONLY, "-1", false);
 	assert_true(await_ncnt(semid, 3, 1));
+	/* who waits: a user sees their own parked writes, root all */
+	assert_true(stat_shows_parked(m.dir, semid, NOBODY, h0, NOBODY, 0));
+	assert_true(stat_shows_parked(m.dir, semid, NOBODY, h1, NOBODY, 1));
+	assert_false(stat_shows_parked(m.dir, semid, NOBODY, r, 0, 3));
+	assert_true(stat_shows_parked(m.dir, semid, 0, h0, NOBODY, 0));
+	assert_true(stat_shows_parked(m.dir, semid, 0, r, 0, 3));
 	assert_int_equal(write_as(0, p[3], O_WRONLY, "+1"), 0);
 	assert_int_equal(result_of(r), 0);
 
