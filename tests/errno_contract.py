@@ -253,7 +253,6 @@ NOT_PROVOKED = {
     (T, 'ESTALE'): 'as for open(2)',
     (U, 'ESTALE'): 'a shmid given to a new segment between the lookup and the call, a race: '
                    'tests/test_attach.c',
-    (C, 'ESTALE'): 'as for unlink(2)',
     (L, 'ESTALE'): 'fstat(2) of a file whose segment was removed and its shmid given to a '
                    'new one (a path is looked up again): tests/test_stale.c',
     (SO, 'ESTALE'): 'as for open(2) of a segment',
@@ -322,6 +321,27 @@ def cases(m):
         i = shm_make()
         shm_rm(i)
         return i
+
+    def kept_fchmod(reuse):
+        """fchmod(2) through a descriptor kept of a segment removed (and so
+        destroyed: an open file is no attacher), its shmid given to another
+        segment at once if reuse."""
+        i = shm_make()
+        fd = os.open(p(i), os.O_RDWR)
+        other = None
+        try:
+            shm_rm(i)
+            if reuse:
+                with open('/proc/sys/kernel/shm_next_id', 'w') as f:
+                    f.write('%d\n' % i)
+                other = shm_make()
+                if other != i:
+                    return -1
+            return errno_of(lambda: os.fchmod(fd, 0o600))
+        finally:
+            os.close(fd)
+            if other is not None:
+                shm_rm(other)
 
     def under_lock(fn):
         """fn while this process holds the exclusive lock of a segment made
@@ -550,6 +570,10 @@ def cases(m):
         (C, 'EPERM', 'chmod of a sidecar', lambda: e(lambda: os.chmod(p('%d.stat' % public), 0o600))),
         (C, 'ENOENT', 'chmod of a removed segment',
          lambda: e(lambda: os.chmod(p(removed_segment()), 0o600))),
+        (C, 'ENOENT', 'fchmod through a descriptor kept of a destroyed segment',
+         lambda: kept_fchmod(False)),
+        (C, 'ESTALE', 'fchmod through a descriptor kept of a destroyed segment whose '
+         'shmid another segment has', lambda: kept_fchmod(True)),
         (MK, 'EPERM', 'mkdir', lambda: e(lambda: os.mkdir(p('d')))),
         (MK, 'EPERM', 'rename', lambda: e(lambda: os.rename(p(public), p(gone)))),
         (MK, 'EPERM', 'symlink', lambda: e(lambda: os.symlink('x', p('by-key', 'l')))),
