@@ -3,10 +3,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "orphan.h"
@@ -118,48 +121,157 @@ int orphan_boot_time(time_t *btime)
 	return 0;
 }
 
+/* Processes seen running, each held by a pidfd: a pidfd names one
+ * process, never the next holder of its pid, and poll() says (one system
+ * call, where /proc takes four) whether it has ended.  Bounded, least
+ * recently used out: a user's many creators only make misses.  (A hit
+ * says running until the whole thread group has ended, where /proc says
+ * 'Z' once its first thread has: the program still runs.) */
+#define PROCESS_CACHE 16
+
+static struct {
+	pthread_mutex_t lock; /* a leaf: bookkeeping and a poll() that never waits */
+	unsigned long clock;
+	struct {
+		pid_t pid; /* 0: free */
+		int pidfd;
+		unsigned long long ticks; /* its start, clock ticks after boot */
+		unsigned long used;
+	} e[PROCESS_CACHE];
+} cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* Whether the process behind pidfd has ended (or cannot be asked). */
+static bool pidfd_ended(int pidfd)
+{
+	struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) != 0;
+}
+
+/* The start of the process cached for pid, if it is still running;
+ * an entry whose process ended goes. */
+static bool cache_find(pid_t pid, unsigned long long *ticks)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&cache.lock);
+	for (size_t i = 0; i < PROCESS_CACHE; i++) {
+		if (cache.e[i].pid != pid)
+			continue;
+		if (pidfd_ended(cache.e[i].pidfd)) {
+			close(cache.e[i].pidfd);
+			cache.e[i].pid = 0;
+		} else {
+			*ticks = cache.e[i].ticks;
+			cache.e[i].used = ++cache.clock;
+			hit = true;
+		}
+		break;
+	}
+	pthread_mutex_unlock(&cache.lock);
+	return hit;
+}
+
+/* Keep pidfd (pid's process, opened before its start was read and
+ * still running after) in the cache, or close it. */
+static void cache_keep(pid_t pid, int pidfd, unsigned long long ticks)
+{
+	size_t victim = 0;
+
+	pthread_mutex_lock(&cache.lock);
+	for (size_t i = 0; i < PROCESS_CACHE; i++) {
+		if (cache.e[i].pid == pid) { /* another thread was first */
+			victim = PROCESS_CACHE;
+			break;
+		}
+		/* a free entry, else the least recently used */
+		if (cache.e[victim].pid &&
+		    (!cache.e[i].pid || cache.e[i].used < cache.e[victim].used))
+			victim = i;
+	}
+	if (victim < PROCESS_CACHE) {
+		if (cache.e[victim].pid)
+			close(cache.e[victim].pidfd);
+		cache.e[victim].pid = pid;
+		cache.e[victim].pidfd = pidfd;
+		cache.e[victim].ticks = ticks;
+		cache.e[victim].used = ++cache.clock;
+		pidfd = -1;
+	}
+	pthread_mutex_unlock(&cache.lock);
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+static int process_start(unsigned long long ticks, struct orphan_process *p)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	time_t btime;
+
+	if (hz <= 0 || orphan_boot_time(&btime) != 0)
+		return -EIO;
+	p->exists = true;
+	p->start = btime + (time_t)(ticks / (unsigned long long)hz);
+	p->known = true;
+	return 0;
+}
+
 int orphan_process_read(pid_t pid, struct orphan_process *p)
 {
 	char path[48], text[1024];
 	unsigned long long ticks;
 	char state;
-	long hz = sysconf(_SC_CLK_TCK);
-	time_t btime;
+	int pidfd, ret;
 	ssize_t n;
 
 	memset(p, 0, sizeof(*p));
 	if (pid <= 0)
 		return -EINVAL;
+	if (cache_find(pid, &ticks))
+		return process_start(ticks, p);
+	/* Opened first: if its process still runs after /proc was read,
+	 * what was read was that process's. */
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	/* No such process: one system call, where /proc would take three
-	 * (and kill(pid, 0) sees through hidepid, which /proc does not). */
-	if (kill(pid, 0) != 0 && errno == ESRCH)
+	 * (and pidfd_open and kill(pid, 0) see through hidepid, which /proc
+	 * does not). */
+	if ((pidfd < 0 && errno == ESRCH) || (pidfd < 0 && kill(pid, 0) != 0 && errno == ESRCH))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	n = read_small(path, text, sizeof(text));
 	if (n == -ENOENT || n == -ESRCH) {
 		/* It exists (kill said so, or it ended since): /proc hides it
 		 * (hidepid), unless it is gone now. */
+		ret = 0;
 		if (kill(pid, 0) == 0 || errno == EPERM) {
 			p->exists = true;
-			return -EACCES;
+			ret = -EACCES;
 		}
-		return 0;
+		goto out;
 	}
 	p->exists = true;
+	ret = (int)n;
 	if (n < 0)
-		return (int)n;
-	if (hz <= 0 || orphan_parse_stat(text, (size_t)n, &state, &ticks) != 0 ||
-	    orphan_boot_time(&btime) != 0)
-		return -EIO;
+		goto out;
+	ret = -EIO;
+	if (orphan_parse_stat(text, (size_t)n, &state, &ticks) != 0)
+		goto out;
 	/* A zombie (or one being reaped) has ended its program: it acts
 	 * no more, though its pid is not free yet. */
+	ret = 0;
 	if (state == 'Z' || state == 'X') {
 		p->exists = false;
-		return 0;
+		goto out;
 	}
-	p->start = btime + (time_t)(ticks / (unsigned long long)hz);
-	p->known = true;
-	return 0;
+	ret = process_start(ticks, p);
+	if (ret == 0 && pidfd >= 0 && !pidfd_ended(pidfd)) {
+		cache_keep(pid, pidfd, ticks);
+		pidfd = -1;
+	}
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	return ret;
 }
 
 enum orphan_alive orphan_pid_alive(pid_t pid, time_t when)

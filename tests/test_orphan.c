@@ -243,8 +243,9 @@ static void test_segments(void **state)
 }
 
 /* In a pid namespace of its own, with its own /proc: a child makes a
- * segment and ends, ns_last_pid brings its pid back, and a later process
- * holds it: the creator is gone though its pid runs. */
+ * segment, is judged running, and ends; ns_last_pid brings its pid back,
+ * and a later process holds it: the creator is gone though its pid runs
+ * (what was remembered of the creator is not the later process's). */
 static int recycled_in_pid_namespace(void)
 {
 	int ready[2], shmid = -1;
@@ -263,16 +264,24 @@ static int recycled_in_pid_namespace(void)
 	if (creator == 0) {
 		int id = shmget(IPC_PRIVATE, 4096, 0600);
 
-		_exit(write(ready[1], &id, sizeof(id)) == sizeof(id) ? 0 : 1);
+		close(ready[0]);
+		if (write(ready[1], &id, sizeof(id)) != sizeof(id))
+			_exit(1);
+		pause(); /* until the test is done with it running */
+		_exit(0);
 	}
+	close(ready[1]);
 	if (read(ready[0], &shmid, sizeof(shmid)) != sizeof(shmid) || shmid < 0)
 		return 12;
-	waitpid(creator, NULL, 0);
 	if (segment_stat(shmid, false, &seg) != 0 || seg.cpid != creator)
 		return 13;
+	/* Judged running: its process is remembered (orphan.c's pidfd
+	 * cache), and must not answer for the pid's next process. */
 	orphan_judge_segment(&seg, &v);
-	if (v.creator != ORPHAN_GONE || !v.orphan)
+	if (v.creator != ORPHAN_ALIVE || v.orphan)
 		return 14;
+	kill(creator, SIGKILL);
+	waitpid(creator, NULL, 0);
 	/* A process started later than the slack after the creation gets
 	 * the creator's pid. */
 	sleep(ORPHAN_SLACK_S + 2);
