@@ -104,10 +104,15 @@ struct shmfs_options {
  * text and SHMFS_TEXT_OPEN_COST for itself, so at most 65,536 opens. */
 #define SHMFS_TEXT_BYTES_MAX (64u << 20)
 #define SHMFS_TEXT_OPEN_COST 1024u
+/* .procs scans (procs.h): under way per user, and how long an open waits
+ * for one. */
+#define SHMFS_PROCS_SCANS_PER_USER 4
+#define SHMFS_PROCS_SCAN_MS	   10000
 
 struct pending_table;
-struct open_text; /* the FUSE layer's rendered text files (fs_text.c) */
-struct open_file; /* the FUSE layer's open segment files (fs_io.c) */
+struct procs_limits; /* .procs scans under way (procs.h) */
+struct open_text;    /* the FUSE layer's rendered text files (fs_text.c) */
+struct open_file;    /* the FUSE layer's open segment files (fs_io.c) */
 
 struct shmfs {
 	struct shmfs_options opts;
@@ -125,6 +130,7 @@ struct shmfs {
 	struct listing_cache *listings; /* the table's snapshots: listings, rss */
 	struct budget *view_dirs;	/* per user: sem/ and msg/ listings open */
 	struct budget *text_bytes;	/* per user: bytes of rendered texts open */
+	struct procs_limits *procs;	/* per user: .procs scans under way */
 
 	/* Sidecars and .procs files open, each rendered at its open; the
 	 * list is for the end of the session, whose releases never come. */

@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* How a maps line names a System V segment's file: this, its key, " (deleted)". */
+#define PROCS_SYSV_NAME "/SYSV"
 /* The header line of a rendering. */
 #define PROCS_HEADER "pid uid comm attaches\n"
 /* The last word of the line of the daemon's own process. */
@@ -95,5 +97,32 @@ bool procs_all_digits(const char *s);
  * asked for by another user), -ENOMEM, -EAGAIN (no thread). */
 int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, char **text,
 		 size_t *len);
+
+/* A scan's read of a process's maps waits for that process's memory map
+ * lock, which the process can keep from readers for as long as it likes
+ * (a writer queued behind a reader that waits on something): the daemon
+ * must not wait with it.  Bounded scans: each user may have per_user of
+ * them under way (one that timed out counts until it ends), and a caller
+ * waits at most timeout_ms for one; the scan's thread goes on alone.
+ * Thread-safe; the limits outlive procs_limits_free() while scans that
+ * timed out still run. */
+struct procs_limits;
+struct procs_limits *procs_limits_new(size_t per_user, unsigned int timeout_ms);
+void procs_limits_free(struct procs_limits *limits);
+
+/* procs_run_as() with a caller (not NULL), bounded by limits: fn runs on
+ * arg, heap memory that this call owns from now.  0: fn returned, arg is
+ * the caller's again.  -ETIMEDOUT: fn did not return within the timeout;
+ * arg is the scan thread's, which calls release(arg) when fn returns.
+ * -EAGAIN: the caller's user has its scans under way already, or no
+ * thread; arg is the caller's again.  -EACCES as procs_run_as(). */
+int procs_run_bounded(struct procs_limits *limits, const struct procs_caller *caller,
+		      void (*fn)(const struct procs_view *view, void *arg), void *arg,
+		      void (*release)(void *arg));
+
+/* procs_render(), bounded by limits (procs_run_bounded()): also
+ * -ETIMEDOUT and -EAGAIN. */
+int procs_render_bounded(struct procs_limits *limits, int shmid, uint64_t nattch,
+			 const struct procs_caller *caller, char **text, size_t *len);
 
 #endif

@@ -12,6 +12,7 @@
 #include "listing.h"
 #include "ownset.h"
 #include "pending.h"
+#include "procs.h"
 
 #define FD_RESERVE 128 /* descriptors kept for everything else */
 /* While there is something to sweep: an attachment to let go of, or
@@ -59,9 +60,10 @@ struct shmfs *shmfs_new(const struct shmfs_options *opts)
 	fs->listings = listing_cache_new(opts->attr_timeout);
 	fs->view_dirs = budget_new(LISTING_DIRS_PER_USER);
 	fs->text_bytes = budget_new(SHMFS_TEXT_BYTES_MAX);
-	if (!fs->nodes || !fs->listings || !fs->view_dirs || !fs->text_bytes || !fs->locks ||
-	    !fs->watches || !fs->attaches || !fs->waits || !fs->helpers || !fs->next_waits ||
-	    !fs->sets || !fs->parked_bytes || !fs->sem_waits) {
+	fs->procs = procs_limits_new(SHMFS_PROCS_SCANS_PER_USER, SHMFS_PROCS_SCAN_MS);
+	if (!fs->nodes || !fs->listings || !fs->view_dirs || !fs->text_bytes || !fs->procs ||
+	    !fs->locks || !fs->watches || !fs->attaches || !fs->waits || !fs->helpers ||
+	    !fs->next_waits || !fs->sets || !fs->parked_bytes || !fs->sem_waits) {
 		shmfs_free(fs);
 		return NULL;
 	}
@@ -87,6 +89,7 @@ void shmfs_free(struct shmfs *fs)
 	listing_cache_free(fs->listings);
 	budget_free(fs->view_dirs);
 	budget_free(fs->text_bytes);
+	procs_limits_free(fs->procs);
 	node_table_free(fs->nodes);
 	pthread_mutex_destroy(&fs->texts_lock);
 	pthread_mutex_destroy(&fs->open_files_lock);

@@ -317,7 +317,8 @@ static void procs_open(fuse_req_t req, const struct node *n, struct fuse_file_in
 	}
 	ret = fs_segment_of(n, &seg);
 	if (ret == 0)
-		ret = procs_render(seg.shmid, seg.nattch, &caller, &text, &len);
+		ret = procs_render_bounded(fs_of(req)->procs, seg.shmid, seg.nattch, &caller, &text,
+					   &len);
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;

@@ -36,6 +36,7 @@ static const struct site {
 	{ "listing.c", "&cache->lock", LOCKORDER_LEAF },
 	{ "attach.c", "&t->mutex", LOCKORDER_LEAF },
 	{ "attach_write.c", "&t->mutex", LOCKORDER_LEAF },
+	{ "procs.c", "&b->mutex", LOCKORDER_LEAF },
 	{ "node.c", "&t->mutex", LOCKORDER_LEAF },
 	{ "helper.c", "&h->mutex", LOCKORDER_LEAF },
 	{ "pending.c", "&t->lock", LOCKORDER_LEAF },

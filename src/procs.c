@@ -6,7 +6,6 @@
  * costs the three more reads (its IPC namespace, comm and status).  A
  * process that ends during the scan, or hides, is simply not shown.
  */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,12 +20,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "budget.h"
+#include "clock.h"
 #include "procs.h"
 #include "textbuf.h"
-
-#define SYSV_NAME    "/SYSV"
-#define SYSV_DELETED " (deleted)"
-#define KEY_DIGITS   8
 
 /* 32-bit x86 and ARM: the plain calls take 16-bit ids. */
 #ifdef SYS_setfsuid32
@@ -38,122 +35,6 @@
 #define SYS_SETFSGID  SYS_setfsgid
 #define SYS_SETGROUPS SYS_setgroups
 #endif
-
-/* ---- parsing ----------------------------------------------------------- */
-
-static const char *parse_hex(const char *p, const char *end, uint64_t *v)
-{
-	const char *start = p;
-
-	*v = 0;
-	while (p < end && isxdigit((unsigned char)*p)) {
-		int d = *p <= '9' ? *p - '0' : (*p | 0x20) - 'a' + 10;
-
-		if (*v >> 60)
-			return NULL;
-		*v = *v << 4 | (uint64_t)d;
-		p++;
-	}
-	return p > start ? p : NULL;
-}
-
-static const char *parse_dec(const char *p, const char *end, uint64_t *v)
-{
-	const char *start = p;
-
-	*v = 0;
-	while (p < end && *p >= '0' && *p <= '9') {
-		if (*v > (UINT64_MAX - 9) / 10)
-			return NULL;
-		*v = *v * 10 + (uint64_t)(*p - '0');
-		p++;
-	}
-	return p > start ? p : NULL;
-}
-
-static const char *expect(const char *p, const char *end, char c)
-{
-	return p && p < end && *p == c ? p + 1 : NULL;
-}
-
-static const char *skip_blanks(const char *p, const char *end)
-{
-	while (p && p < end && *p == ' ')
-		p++;
-	return p;
-}
-
-/* "start-end perms offset major:minor inode   /SYSVkkkkkkkk (deleted)" */
-bool procs_parse_maps_line(const char *line, size_t len, int shmid, struct procs_attach *out)
-{
-	const char *p = line, *end = line + len;
-	uint64_t start, stop, offset, major, minor, inode;
-	const char *perms;
-
-	if (len > 0 && end[-1] == '\n')
-		end--;
-	p = parse_hex(p, end, &start);
-	p = expect(p, end, '-');
-	p = p ? parse_hex(p, end, &stop) : NULL;
-	p = expect(p, end, ' ');
-	if (!p || end - p < 5 || p[4] != ' ')
-		return false;
-	/* as the kernel writes them: r or -, w or -, x or -, s or p */
-	if ((p[0] != 'r' && p[0] != '-') || (p[1] != 'w' && p[1] != '-') ||
-	    (p[2] != 'x' && p[2] != '-') || (p[3] != 's' && p[3] != 'p'))
-		return false;
-	perms = p;
-	p += 5;
-	p = parse_hex(p, end, &offset);
-	p = expect(p, end, ' ');
-	p = p ? parse_hex(p, end, &major) : NULL;
-	p = expect(p, end, ':');
-	p = p ? parse_hex(p, end, &minor) : NULL;
-	p = expect(p, end, ' ');
-	p = p ? parse_dec(p, end, &inode) : NULL;
-	p = skip_blanks(p, end);
-	if (!p || shmid < 0 || inode != (uint64_t)shmid || stop <= start)
-		return false;
-	if ((size_t)(end - p) != strlen(SYSV_NAME) + KEY_DIGITS + strlen(SYSV_DELETED) ||
-	    memcmp(p, SYSV_NAME, strlen(SYSV_NAME)) != 0)
-		return false;
-	p += strlen(SYSV_NAME);
-	for (int i = 0; i < KEY_DIGITS; i++)
-		if (!isxdigit((unsigned char)p[i]))
-			return false;
-	if (memcmp(p + KEY_DIGITS, SYSV_DELETED, strlen(SYSV_DELETED)) != 0)
-		return false;
-	out->start = start;
-	out->end = stop;
-	memcpy(out->perms, perms, 4);
-	out->perms[4] = '\0';
-	return true;
-}
-
-int procs_escape_comm(const char *comm, size_t len, char *buf, size_t size)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)comm[i];
-		bool plain = c > ' ' && c <= '~' && c != '\\';
-		size_t need = plain ? 1 : 4;
-
-		if (n + need >= size) {
-			if (size > 0)
-				buf[0] = '\0';
-			return -ERANGE;
-		}
-		if (plain)
-			buf[n++] = (char)c;
-		else
-			n += (size_t)snprintf(buf + n, size - n, "\\%03o", c);
-	}
-	if (n >= size)
-		return -ERANGE;
-	buf[n] = '\0';
-	return (int)n;
-}
 
 /* ---- the scan ------------------------------------------------------------ */
 
@@ -216,7 +97,8 @@ static unsigned int append_attaches(struct scan *s, const char *maps, size_t len
 	const char *p = maps, *end = maps + len;
 	unsigned int n = 0;
 
-	while ((p = memmem(p, (size_t)(end - p), SYSV_NAME, strlen(SYSV_NAME))) != NULL) {
+	while ((p = memmem(p, (size_t)(end - p), PROCS_SYSV_NAME, strlen(PROCS_SYSV_NAME))) !=
+	       NULL) {
 		const char *line = p, *eol;
 		struct procs_attach a;
 
@@ -409,31 +291,175 @@ static bool may_see_daemon(const struct procs_caller *caller, const uint32_t cap
 	return (data[0].permitted & ~caps[0]) == 0 && (data[1].permitted & ~caps[1]) == 0;
 }
 
+/* The view and the caller's capabilities for a run as caller. */
+static int prepare_run(const struct procs_caller *caller, struct run *r)
+{
+	struct stat ipcns;
+
+	if (stat("/proc/thread-self/ns/ipc", &ipcns) != 0)
+		return -errno;
+	r->view.self = getpid();
+	r->view.ipcns_dev = ipcns.st_dev;
+	r->view.ipcns_ino = ipcns.st_ino;
+	if (caller) {
+		r->caller = *caller;
+		caller_caps(caller, r->caps);
+		r->view.self_visible = may_see_daemon(caller, r->caps);
+	} else {
+		r->view.self_visible = true;
+	}
+	return 0;
+}
+
 int procs_run_as(const struct procs_caller *caller,
 		 void (*fn)(const struct procs_view *view, void *arg), void *arg)
 {
 	struct run r = { .fn = fn, .arg = arg };
-	struct stat ipcns;
 	pthread_t thread;
+	int ret = prepare_run(caller, &r);
 
-	if (stat("/proc/thread-self/ns/ipc", &ipcns) != 0)
-		return -errno;
-	r.view.self = getpid();
-	r.view.ipcns_dev = ipcns.st_dev;
-	r.view.ipcns_ino = ipcns.st_ino;
+	if (ret)
+		return ret;
 	if (!caller) {
 		/* The daemon's own view: no thread needed. */
-		r.view.self_visible = true;
 		fn(&r.view, arg);
 		return 0;
 	}
-	r.caller = *caller;
-	caller_caps(caller, r.caps);
-	r.view.self_visible = may_see_daemon(caller, r.caps);
 	if (pthread_create(&thread, NULL, run_thread, &r) != 0)
 		return -EAGAIN;
 	pthread_join(thread, NULL);
 	return r.ret;
+}
+
+/* ---- bounded runs ------------------------------------------------------ */
+
+struct procs_limits {
+	struct budget *scans;
+	unsigned int timeout_ms;
+	unsigned int refs; /* the daemon's, and one per scan thread alive (atomic) */
+};
+
+struct procs_limits *procs_limits_new(size_t per_user, unsigned int timeout_ms)
+{
+	struct procs_limits *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return NULL;
+	l->scans = budget_new(per_user);
+	if (!l->scans) {
+		free(l);
+		return NULL;
+	}
+	l->timeout_ms = timeout_ms;
+	l->refs = 1;
+	return l;
+}
+
+static void limits_put(struct procs_limits *l)
+{
+	if (__atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		budget_free(l->scans);
+		free(l);
+	}
+}
+
+void procs_limits_free(struct procs_limits *l)
+{
+	if (l)
+		limits_put(l);
+}
+
+/* One bounded run, shared by its caller and its thread. */
+struct bounded {
+	struct run r;
+	struct procs_limits *limits;
+	void (*release)(void *arg);
+	/* Guards done and abandoned; a leaf (lockorder.h). */
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	bool done, abandoned;
+};
+
+static void bounded_free(struct bounded *b)
+{
+	pthread_mutex_destroy(&b->mutex);
+	pthread_cond_destroy(&b->cond);
+	free(b);
+}
+
+static void *bounded_thread(void *arg)
+{
+	struct bounded *b = arg;
+	struct procs_limits *l = b->limits;
+	uid_t uid = b->r.caller.uid;
+	bool abandoned;
+
+	run_thread(&b->r);
+	pthread_mutex_lock(&b->mutex);
+	b->done = true;
+	abandoned = b->abandoned;
+	pthread_cond_signal(&b->cond);
+	pthread_mutex_unlock(&b->mutex);
+	if (abandoned) {
+		/* the caller has gone: what it left is ours */
+		b->release(b->r.arg);
+		bounded_free(b);
+	}
+	budget_give(l->scans, uid);
+	limits_put(l);
+	return NULL;
+}
+
+int procs_run_bounded(struct procs_limits *l, const struct procs_caller *caller,
+		      void (*fn)(const struct procs_view *view, void *arg), void *arg,
+		      void (*release)(void *arg))
+{
+	struct timespec until = clock_timespec(clock_deadline_ns(l->timeout_ms));
+	struct bounded *b = calloc(1, sizeof(*b));
+	pthread_condattr_t attr;
+	pthread_attr_t detached;
+	pthread_t thread;
+	int ret = b ? prepare_run(caller, &b->r) : -ENOMEM;
+
+	if (ret) {
+		free(b);
+		return ret;
+	}
+	if (!budget_take(l->scans, caller->uid)) {
+		free(b);
+		return -EAGAIN;
+	}
+	b->r.fn = fn;
+	b->r.arg = arg;
+	b->limits = l;
+	b->release = release;
+	pthread_mutex_init(&b->mutex, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	__atomic_add_fetch(&l->refs, 1, __ATOMIC_ACQ_REL);
+	pthread_attr_init(&detached);
+	pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+	ret = pthread_create(&thread, &detached, bounded_thread, b);
+	pthread_attr_destroy(&detached);
+	if (ret != 0) {
+		budget_give(l->scans, caller->uid);
+		limits_put(l);
+		bounded_free(b);
+		return -EAGAIN;
+	}
+	pthread_mutex_lock(&b->mutex);
+	while (!b->done && pthread_cond_timedwait(&b->cond, &b->mutex, &until) != ETIMEDOUT)
+		;
+	b->abandoned = !b->done;
+	ret = b->abandoned ? -ETIMEDOUT : b->r.ret;
+	pthread_mutex_unlock(&b->mutex);
+	/* done: the thread touches b no more (it only reads done's outcome
+	 * under the mutex, which it has let go of) */
+	if (!b->abandoned)
+		bounded_free(b);
+	return ret;
 }
 
 int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, char **text,
@@ -456,5 +482,40 @@ int procs_render(int shmid, uint64_t nattch, const struct procs_caller *caller, 
 	return textbuf_take(&s.out, text, len);
 fail:
 	free(s.out.s);
+	return ret;
+}
+
+static void scan_release(void *arg)
+{
+	struct scan *s = arg;
+
+	free(s->file);
+	free(s->out.s);
+	free(s);
+}
+
+int procs_render_bounded(struct procs_limits *limits, int shmid, uint64_t nattch,
+			 const struct procs_caller *caller, char **text, size_t *len)
+{
+	struct scan *s;
+	int ret;
+
+	if (!limits || !caller || nattch == 0)
+		return procs_render(shmid, nattch, caller, text, len);
+	*text = NULL;
+	*len = 0;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->shmid = shmid;
+	textbuf_printf(&s->out, "%s", PROCS_HEADER);
+	ret = procs_run_bounded(limits, caller, scan_processes, s, scan_release);
+	if (ret == -ETIMEDOUT)
+		return ret; /* s is the scan thread's */
+	if (ret == 0)
+		ret = s->ret;
+	if (ret == 0)
+		ret = textbuf_take(&s->out, text, len);
+	scan_release(s);
 	return ret;
 }

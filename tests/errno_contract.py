@@ -231,7 +231,9 @@ SEMWAIT = 'a -N written to a semaphore, waiting: tests/test_semwait.c, through a
 NOT_PROVOKED = {
     (O, 'EINTR'): SIGNAL, (O, 'ENOLCK'): MAX_WAITS, (O, 'ENOMEM'): NOMEM,
     (SO, 'ENOMEM'): NOMEM,
-    (PO, 'ENOMEM'): NOMEM, (PO, 'EAGAIN'): 'the daemon unable to start a thread',
+    (PO, 'ENOMEM'): NOMEM,
+    (PO, 'EAGAIN'): 'four scans of one user under way at once: tests/test_procs.c',
+    (PO, 'ETIMEDOUT'): 'a process whose maps cannot be read for 10 s: tests/test_procs.c',
     (R, 'EINTR'): SIGNAL, (R, 'ENOLCK'): MAX_WAITS, (R, 'EACCES'): USER_DAEMON,
     (R, 'ENOMEM'): NOMEM,
     (R, 'EFAULT'): 'a SHM_HUGETLB|SHM_NORESERVE segment without huge pages: tests/test_stall.c',

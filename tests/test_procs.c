@@ -482,6 +482,78 @@ static void test_hidepid(void **state)
 	assert_int_equal(umount2("/proc", MNT_DETACH), 0);
 }
 
+/* ---- bounded scans ------------------------------------------------------ */
+
+/* A scan that waits until the test writes to its pipe: a process whose
+ * maps a reader waits for, as the test can have one. */
+struct stuck {
+	int fd; /* the read end */
+	int released;
+};
+
+static int released; /* stuck args released by the scan thread (atomic) */
+
+static void stuck_scan(const struct procs_view *view, void *arg)
+{
+	struct stuck *s = arg;
+	char c;
+
+	(void)view;
+	if (read(s->fd, &c, 1) != 1)
+		c = 0;
+}
+
+static void quick_scan(const struct procs_view *view, void *arg)
+{
+	(void)view;
+	(void)arg;
+}
+
+static void stuck_release(void *arg)
+{
+	free(arg);
+	__atomic_add_fetch(&released, 1, __ATOMIC_RELEASE);
+}
+
+/* A scan that does not end within the timeout is answered -ETIMEDOUT and
+ * goes on alone, counting in its user's scans until it ends: that user's
+ * next scan is refused at once (-EAGAIN, here with one scan per user)
+ * while another user's runs; once the stuck one ends its thread releases
+ * what it was given, and the user scans again.  The 100 ms are a bound
+ * the caller waits, not a duration measured.  Planted: procs_run_bounded()
+ * joining its thread (no timeout) never returns (the alarm fails it). */
+static void test_scan_bounded_per_user(void **state)
+{
+	const struct procs_caller nobody = { .uid = 65534, .gid = 65534 };
+	const struct procs_caller other = { .uid = 65533, .gid = 65533 };
+	struct procs_limits *l = procs_limits_new(1, 100);
+	struct stuck *s = calloc(1, sizeof(*s));
+	int p[2], looks = 0, quick = 0;
+
+	(void)state;
+	assert_non_null(l);
+	assert_non_null(s);
+	assert_int_equal(pipe(p), 0);
+	s->fd = p[0];
+	assert_int_equal(procs_run_bounded(l, &nobody, stuck_scan, s, stuck_release), -ETIMEDOUT);
+	/* s is the scan thread's now */
+	assert_int_equal(procs_run_bounded(l, &nobody, quick_scan, &quick, NULL), -EAGAIN);
+	assert_int_equal(procs_run_bounded(l, &other, quick_scan, &quick, NULL), 0);
+	assert_int_equal(__atomic_load_n(&released, __ATOMIC_ACQUIRE), 0);
+	assert_int_equal(write(p[1], "x", 1), 1);
+	while (__atomic_load_n(&released, __ATOMIC_ACQUIRE) == 0 && looks++ < 1000)
+		usleep(10000);
+	assert_int_equal(__atomic_load_n(&released, __ATOMIC_ACQUIRE), 1);
+	/* its budget comes back as its thread ends, just after the release */
+	looks = 0;
+	while (procs_run_bounded(l, &nobody, quick_scan, &quick, NULL) == -EAGAIN && looks++ < 1000)
+		usleep(10000);
+	assert_true(looks < 1000);
+	procs_limits_free(l);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -490,6 +562,7 @@ int main(void)
 		cmocka_unit_test(test_root_sees_all),
 		cmocka_unit_test(test_other_users_see_their_own),
 		cmocka_unit_test(test_hidepid),
+		cmocka_unit_test(test_scan_bounded_per_user),
 	};
 
 	alarm(60);
