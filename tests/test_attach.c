@@ -22,15 +22,6 @@
 
 static struct attach_table *table;
 
-static void set_next_id(int id)
-{
-	FILE *f = fopen("/proc/sys/kernel/shm_next_id", "w");
-
-	assert_non_null(f);
-	fprintf(f, "%d\n", id);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A segment that gets shmid id, holding text; *weak its identity as a
  * lookup sees it (IPC_STAT, no attachment). */
 static int make(int id, const char *text, struct segment_identity *weak)
@@ -39,7 +30,7 @@ static int make(int id, const char *text, struct segment_identity *weak)
 	int shmid;
 	char *addr;
 
-	set_next_id(id);
+	assert_true(testutil_set_next_id("shm", id));
 	shmid = shmget(IPC_PRIVATE, SIZE, IPC_CREAT | 0600);
 	assert_int_equal(shmid, id);
 	addr = shmat(shmid, NULL, 0);

@@ -794,7 +794,6 @@ static void test_lock_set_number_reused(void **state)
 	struct semid_ds ds;
 	union semun arg = { .buf = &ds };
 	char path[128], text[4096], v[32];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%d", M, id);
 	fd = open(path, O_RDWR);
@@ -805,10 +804,7 @@ static void test_lock_set_number_reused(void **state)
 	assert_int_equal(atoi(v), semid); /* the victim's own set, in use */
 
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
-	f = fopen("/proc/sys/kernel/sem_next_id", "w");
-	assert_non_null(f);
-	fprintf(f, "%d\n", semid);
-	assert_int_equal(fclose(f), 0);
+	assert_true(testutil_set_next_id("sem", semid));
 	other = set_as(ATTACKER);
 	assert_int_equal(other, semid);
 

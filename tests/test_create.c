@@ -47,16 +47,6 @@ static int teardown(void **state)
 	return mount_stop_clean(&mnt);
 }
 
-/* The shmid the kernel hands out next (kernel.shm_next_id). */
-static void set_shm_next_id(int id)
-{
-	FILE *f = fopen("/proc/sys/kernel/shm_next_id", "w");
-
-	assert_non_null(f);
-	fprintf(f, "%d\n", id);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void bykey_path(char *path, size_t size, int32_t key)
 {
 	snprintf(path, size, "%s/by-key/0x%08x", mnt.dir, (unsigned int)key);
@@ -98,7 +88,7 @@ static void test_recreation_with_a_removed_creation_kept(void **state)
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	assert_false(shm_exists(id));
 	/* its shmid given to another segment at once, as the kernel may */
-	set_shm_next_id(id);
+	assert_true(testutil_set_next_id("shm", id));
 	other = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
 	assert_int_equal(other, id);
 
@@ -205,7 +195,7 @@ static void test_kept_creation_after_its_shmid_is_reused(void **state)
 	char *addr;
 	int id, other, kept = made_and_removed(0x00c7ea04, &id);
 
-	set_shm_next_id(id);
+	assert_true(testutil_set_next_id("shm", id));
 	other = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0600);
 	assert_int_equal(other, id);
 	addr = shm_attach(other);

@@ -418,7 +418,7 @@ static int make_segment_with_id(int want, int32_t key, size_t size)
 {
 	int id;
 
-	assert_int_equal(run(out, sizeof(out), "echo %d > /proc/sys/kernel/shm_next_id", want), 0);
+	assert_true(testutil_set_next_id("shm", want));
 	id = make_segment(key, size, 0600);
 	assert_int_equal(id, want);
 	return id;

@@ -18,15 +18,6 @@
 #include "identity.h"
 #include "testutil.h"
 
-static void set_next_id(int id)
-{
-	FILE *f = fopen("/proc/sys/kernel/shm_next_id", "w");
-
-	assert_non_null(f);
-	fprintf(f, "%d\n", id);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A segment of size made with shmid id; its identity read through an
  * attachment, as the daemon does; the backing file left open in *fd. */
 static int make(int id, size_t size, struct segment_identity *out, int *fd)
@@ -35,7 +26,7 @@ static int make(int id, size_t size, struct segment_identity *out, int *fd)
 	void *addr;
 	int shmid;
 
-	set_next_id(id);
+	assert_true(testutil_set_next_id("shm", id));
 	shmid = shmget(IPC_PRIVATE, size, IPC_CREAT | 0600);
 	assert_int_equal(shmid, id);
 	assert_int_equal(segment_attach(shmid, true, &addr), 0);

@@ -53,18 +53,6 @@ static struct test_mount mnt;	/* allow_other, passthrough if offered */
 static struct test_mount plain; /* allow_other, no passthrough */
 static char out[65536];
 
-static void set_next(const char *what, int id)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/sys/kernel/%s_next_id", what);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fprintf(f, "%d\n", id);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* Become uid (its own gid, no groups) for good: in a child only. */
 /* Run fn(arg) as uid in a child; its exit code (0: what it checked held). */
 static int as_user(uid_t uid, int (*fn)(void *arg), void *arg)
@@ -188,14 +176,14 @@ static void test_mmap_never_maps_a_removed_segment(void **state)
 	char buf[sizeof(SECRET)] = "";
 	int fd;
 
-	set_next("shm", 4242);
+	assert_true(testutil_set_next_id("shm", 4242));
 	assert_int_equal(as_user(1000, make_as_user, &made), 0);
 	fd = open_path(&mnt, "4242", O_RDWR);
 	assert_true(fd >= 0);
 	void *old = mmap(NULL, SIZE, PROT_READ, MAP_SHARED, fd, 0);
 
 	assert_int_equal(shmctl(4242, IPC_RMID, NULL), 0);
-	set_next("shm", 4242);
+	assert_true(testutil_set_next_id("shm", 4242));
 	assert_int_equal(as_user(65534, map_own_segment, &check), 0);
 	/* the removed one's file: its own bytes, or EIO, never another's */
 	if (pread(fd, buf, sizeof(buf), 0) == (ssize_t)sizeof(buf))
@@ -245,14 +233,14 @@ static void test_new_open_of_a_recycled_shmid(void **state)
 	char buf[8] = "";
 	int fd, id;
 
-	set_next("shm", 4343);
+	assert_true(testutil_set_next_id("shm", 4343));
 	id = make_segment(IPC_PRIVATE, SIZE, 0644);
 	assert_int_equal(id, 4343);
 	fill_segment(id, "AAAA");
 	fd = open_path(&plain, "4343", O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
-	set_next("shm", 4343);
+	assert_true(testutil_set_next_id("shm", 4343));
 	assert_int_equal(make_segment(IPC_PRIVATE, SIZE, 0644), 4343);
 	assert_int_equal(read_fresh(&check), 0);
 	/* a write through the mount, then a read-only open: the new bytes */
@@ -278,7 +266,7 @@ static void test_another_users_removed_bytes(void **state)
 	pid_t pid;
 	int status;
 
-	set_next("shm", 4444);
+	assert_true(testutil_set_next_id("shm", 4444));
 	pid = testutil_fork();
 	if (pid == 0) {
 		char path[128];
@@ -305,7 +293,7 @@ static void test_another_users_removed_bytes(void **state)
 	}
 	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
 	assert_true(WIFSTOPPED(status));
-	set_next("shm", 4444);
+	assert_true(testutil_set_next_id("shm", 4444));
 	kill(pid, SIGCONT);
 	assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
 	assert_true(WIFSTOPPED(status));
@@ -387,7 +375,7 @@ static void test_handed_set_removed_by_its_owner(void **state)
 		usleep(10 * 1000);
 	assert_true(semctl(semid, 0, GETNCNT) >= 1);
 	assert_int_equal(as_user(1000, remove_set, &semid), 0);
-	set_next("sem", semid);
+	assert_true(testutil_set_next_id("sem", semid));
 	assert_int_equal(as_user(65534, make_set, &semid), 0);
 	/* the waiter learns it (the daemon looks every few ms) */
 	assert_int_equal(testutil_wait_bounded(reader, 20) >> 8, EIDRM);

@@ -289,17 +289,6 @@ static void test_removed_set(void **state)
 	assert_true(rc == -EIDRM || rc == -EINVAL);
 }
 
-/* kernel.sem_next_id (this IPC namespace's): the next set made gets id. */
-static bool next_semid(int id)
-{
-	FILE *f = fopen("/proc/sys/kernel/sem_next_id", "w");
-
-	if (!f)
-		return false;
-	fprintf(f, "%d\n", id);
-	return fclose(f) == 0;
-}
-
 /* As uid 65534 (a forked child): semget(key, 5) with id, if forced. */
 static int make_as_other(void *arg)
 {
@@ -334,7 +323,7 @@ static void test_made_set_proven(void **state)
 	assert_true(semid >= 0);
 	copy = made;
 	remove_set(semid);
-	if (next_semid(semid)) {
+	if (testutil_set_next_id("sem", semid)) {
 		assert_int_equal(wait_child(fork_child(make_as_other, &key)), 0);
 		assert_int_equal(semget(key, 0, 0), semid);
 		assert_int_equal(lock_mark_made(&made), -ESTALE);
@@ -658,7 +647,7 @@ static void test_hold_never_acts_on_a_reused_semid(void **state)
 	assert_int_equal(hold_semid(t, &seg, &a), theirs);
 	assert_int_equal(lock_hold_take(a, LOCK_MODE_EXCLUSIVE, 1, NULL, &g), 0);
 	remove_set(theirs); /* while held: its SEM_UNDO goes with it */
-	if (!next_semid(theirs)) {
+	if (!testutil_set_next_id("sem", theirs)) {
 		print_message("no kernel.sem_next_id: skipped\n");
 		skip();
 	}

@@ -171,17 +171,13 @@ static void test_set_gone_semid_reused(void **state)
 	union semun marker = { .val = 1001 };
 	struct lock_hold *h;
 	struct request r;
-	FILE *f;
 
 	assert_true(semid >= 0);
 	assert_int_equal(lock_mark_initialised(semid), 0);
 	h = hold_of(t, 4, 0x1a0b0002);
 	assert_int_equal(lock_hold_semid(h), semid);
 	semctl(semid, 0, IPC_RMID);
-	f = fopen("/proc/sys/kernel/sem_next_id", "w");
-	assert_non_null(f);
-	fprintf(f, "%d\n", semid);
-	assert_int_equal(fclose(f), 0);
+	assert_true(testutil_set_next_id("sem", semid));
 	assert_int_equal(semget(IPC_PRIVATE, 1, IPC_CREAT | 0600), semid);
 	assert_int_equal(semctl(semid, 0, SETVAL, marker), 0);
 	request_init(&r, lw, t, bytes, h, NULL);

@@ -62,18 +62,6 @@ static void call(struct agent *a, enum agent_op op)
 			 CALL_MS);
 }
 
-static void set_next_id(const char *which, int id)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/sys/kernel/%s_next_id", which);
-	f = fopen(path, "we");
-	assert_non_null(f);
-	assert_true(fprintf(f, "%d\n", id) > 0);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void seg_path(char *buf, size_t size, int shmid, const char *suffix)
 {
 	snprintf(buf, size, "%s/%d%s", mnt.dir, shmid, suffix);
@@ -87,7 +75,7 @@ static int make_as(struct agent *a, long size, int mode, const char *text, int w
 	int id;
 
 	if (want >= 0)
-		set_next_id("shm", want);
+		assert_true(testutil_set_next_id("shm", want));
 	mb->key = IPC_PRIVATE;
 	mb->size = size;
 	mb->mode = mode;
@@ -306,7 +294,7 @@ static void test_daemon_never_removes_a_users_set(void **state)
 	victim.mb->shmid = notify; /* its owner's to remove */
 	call(&victim, A_SEMRM);
 	assert_int_equal(victim.mb->err, 0);
-	set_next_id("sem", notify);
+	assert_true(testutil_set_next_id("sem", notify));
 	attacker.mb->key = IPC_PRIVATE;
 	attacker.mb->len = 1;
 	attacker.mb->mode = 0600;

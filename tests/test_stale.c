@@ -64,13 +64,6 @@ static void as_root(void)
 	assert_int_equal(setresgid(-1, 0, -1), 0);
 }
 
-static void set_next_id(int id)
-{
-	char out[256];
-
-	assert_int_equal(run(out, sizeof(out), "echo %d > /proc/sys/kernel/shm_next_id", id), 0);
-}
-
 /* A segment of size bytes made by uid (in this process, or in a child of
  * its own when other_process), with text at its start. */
 static int make_as(uid_t uid, size_t size, int mode, const char *text, bool other_process)
@@ -147,7 +140,7 @@ static int reuse(int id, uid_t uid, size_t size, const char *text, bool other_pr
 	as(VICTIM);
 	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
 	as_root();
-	set_next_id(id);
+	assert_true(testutil_set_next_id("shm", id));
 	again = make_as(uid, size, 0644, text, other_process);
 	assert_int_equal(again, id);
 	return again;

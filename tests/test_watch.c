@@ -34,15 +34,6 @@ static struct lockwait *waits;
  * does: a bound on looks, not a timing asserted. */
 #define LOOKS 1000
 
-static void set_next_semid(int id)
-{
-	FILE *f = fopen("/proc/sys/kernel/sem_next_id", "w");
-
-	assert_non_null(f);
-	fprintf(f, "%d\n", id);
-	assert_int_equal(fclose(f), 0);
-}
-
 static bool set_exists(int semid)
 {
 	struct semid_ds ds;
@@ -220,7 +211,7 @@ static void test_set_removed_by_its_owner(void **state)
 	assert_int_equal(watch_wait(table, s, watch_written(s), &a.w), 0);
 	await_ncount(semid, 1);
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
-	set_next_semid(semid);
+	assert_true(testutil_set_next_id("sem", semid));
 	theirs = semget(IPC_PRIVATE, 1, IPC_CREAT | 0666);
 	assert_int_equal(theirs, semid);
 	assert_int_equal(semctl(theirs, 0, SETVAL, one), 0); /* a "post" of theirs */

@@ -208,6 +208,22 @@ bool testutil_still_running(pid_t pid)
 	return waitid(P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == 0;
 }
 
+bool testutil_set_next_id(const char *kind, int id)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/kernel/%s_next_id", kind);
+	f = fopen(path, "we");
+	if (!f)
+		return false;
+	if (fprintf(f, "%d\n", id) < 0) {
+		fclose(f);
+		return false;
+	}
+	return fclose(f) == 0;
+}
+
 int testutil_sysvipc_count(const char *kind)
 {
 	char path[64];

@@ -68,6 +68,10 @@ int testutil_wait_bounded(pid_t pid, int seconds);
 /* Whether a child has not ended yet, without reaping it. */
 bool testutil_still_running(pid_t pid);
 
+/* kernel.<kind>_next_id of this IPC namespace ("shm", "sem", "msg"): the
+ * next object of that kind made gets id.  Whether it could be written. */
+bool testutil_set_next_id(const char *kind, int id);
+
 /* How many objects /proc/sysvipc/<kind> ("shm", "sem", "msg") lists in
  * this IPC namespace; -1 if it cannot be read. */
 int testutil_sysvipc_count(const char *kind);
