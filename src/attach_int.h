@@ -64,6 +64,7 @@ struct attach {
 	size_t nchunks;	  /* with fd and writable: its length; else 0 */
 	unsigned int users;
 	struct timespec idle_since;
+	unsigned int small_reads; /* reads served by pread (atomic): see attach_read() */
 };
 
 struct parked {
@@ -93,5 +94,12 @@ size_t attach_page_size(void);
 /* attach_write.c: let go of a's mapping and rewrite map, and of their
  * place in the budgets (a is being freed). */
 void attach_rewrite_free(struct attach_table *t, struct attach *a);
+
+/* The file mapped whole (address space only: pages come as they are
+ * touched), for the rewrite path, for what pwrite cannot do, and for
+ * small reads of a file read often; charged to uid (in all, MAP_BUDGET;
+ * per user, t->mapped_by).  The mapping, or NULL (no budget, or mmap
+ * failed: copy otherwise). */
+char *attach_file_map(struct attach *a, uid_t uid);
 
 #endif

@@ -40,10 +40,7 @@ static void uncharge(uint64_t *total, struct budget *per_user, uid_t uid, uint64
 		budget_give_n(per_user, uid, units);
 }
 
-/* The file mapped whole (address space only: pages come as they are
- * touched), for the rewrite path and for what pwrite cannot do; charged
- * to uid, the writer. */
-static char *file_map(struct attach *a, uid_t uid)
+char *attach_file_map(struct attach *a, uid_t uid)
 {
 	struct attach_table *t = a->table;
 	char *map = __atomic_load_n(&a->map, __ATOMIC_ACQUIRE);
@@ -155,7 +152,7 @@ static bool write_through_mapping(struct attach *a, uint64_t off, size_t size, u
 		return true;
 	if (!third || size < SMALLEST_MAPPING)
 		return false;
-	map = file_map(a, uid);
+	map = attach_file_map(a, uid);
 	if (!map)
 		return false;
 	/* whole chunks, clipped to the segment's last page */
@@ -198,7 +195,7 @@ ssize_t attach_write(struct attach *a, const char *buf, size_t size, uint64_t of
 		return n;
 	/* Short or refused (past the daemon's RLIMIT_FSIZE): the mapping
 	 * knows no such limit. */
-	map = file_map(a, uid);
+	map = attach_file_map(a, uid);
 	if (!map)
 		return n < 0 ? -errno : n;
 	memcpy(map + off, buf, size);

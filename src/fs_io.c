@@ -39,7 +39,8 @@ static int open_file_hold(struct shmfs *fs, const struct segment_info *seg, stru
 	struct attach_src src;
 	size_t len = 0;
 
-	if (share_keyed(seg) && attach_read(of->att, 0, sizeof(head), 0, &src) == 0 && src.ptr) {
+	if (share_keyed(seg) &&
+	    attach_read(of->att, 0, sizeof(head), 0, ATTACH_NO_UID, &src) == 0 && src.ptr) {
 		len = src.len;
 		memcpy(head, src.ptr, len);
 	}
@@ -294,7 +295,8 @@ static void run_read(struct locked_op *op)
 	int ret;
 
 	__atomic_store_n(&of->seen, watch_written(of->ws), __ATOMIC_RELAXED);
-	ret = attach_read(of->att, (uint64_t)op->off, op->size, daemon_splice_max(of->fs), &src);
+	ret = attach_read(of->att, (uint64_t)op->off, op->size, daemon_splice_max(of->fs),
+			  op->op.lw.uid, &src);
 	if (ret)
 		fuse_reply_err(op->req, -ret);
 	else if (src.fd >= 0)

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "attach.h"
+#include "guarded.h"
 #include "testutil.h"
 
 #define SIZE 8192
@@ -54,7 +55,7 @@ static void read_text(struct attach *a, char *buf, size_t size)
 {
 	struct attach_src src;
 
-	assert_int_equal(attach_read(a, 0, size, 0, &src), 0);
+	assert_int_equal(attach_read(a, 0, size, 0, ATTACH_NO_UID, &src), 0);
 	assert_true(src.fd < 0 && src.len == size);
 	memcpy(buf, src.ptr, size);
 	buf[size - 1] = '\0';
@@ -180,6 +181,38 @@ static void test_act_on_the_lifetime_meant(void **state)
 	assert_int_equal(shm_nattch(303), -1); /* removed, and destroyed at the detach */
 }
 
+/* Small reads, once the lifetime has had a few, are replied from a
+ * mapping of its file, not copied into the thread's buffer: each sees
+ * the bytes the write before it left. */
+static void test_small_reads_from_a_mapping(void **state)
+{
+	struct segment_identity weak;
+	struct segment_info held;
+	struct attach_src src;
+	struct attach *a;
+	char text[32];
+	int id = make(310, "x", &weak);
+
+	assert_int_equal(attach_open(table, &weak, true, false, &held, &a), 0);
+	for (int i = 0; i < 20; i++) {
+		snprintf(text, sizeof(text), "read %d", i);
+		assert_int_equal(attach_write(a, text, strlen(text) + 1, 0, ATTACH_NO_UID),
+				 (ssize_t)strlen(text) + 1);
+		assert_int_equal(attach_read(a, 0, 64, 0, getuid(), &src), 0);
+		assert_true(src.fd < 0 && src.len == 64);
+		assert_string_equal(src.ptr, text);
+	}
+	assert_ptr_not_equal(src.ptr, guarded_read_buffer());
+	/* never made for a read that may not pay for it */
+	attach_close(table, a);
+	assert_int_equal(attach_open(table, &weak, true, false, &held, &a), 0);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(attach_read(a, 0, 64, 0, ATTACH_NO_UID, &src), 0);
+	assert_ptr_equal(src.ptr, guarded_read_buffer());
+	attach_close(table, a);
+	shmctl(id, IPC_RMID, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -187,6 +220,7 @@ int main(void)
 		cmocka_unit_test(test_recycled_shmid_is_another_attach),
 		cmocka_unit_test(test_stale_and_gone),
 		cmocka_unit_test(test_act_on_the_lifetime_meant),
+		cmocka_unit_test(test_small_reads_from_a_mapping),
 	};
 
 	testutil_watchdog(60);
