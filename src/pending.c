@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "array.h"
+#include "budget.h"
 #include "pending.h"
 
 struct pending {
@@ -24,16 +24,11 @@ struct pending {
 	struct pending *next;
 };
 
-struct pending_user {
-	uid_t uid;
-	size_t bytes;
-};
-
 struct pending_table {
 	/* Guards the names, their bytes and counts, and the users' charges;
 	 * made is waited on under it for one name's making, which the
 	 * caller does without it (between PENDING_MAKE and pending_made()).
-	 * A leaf (lockorder.h): taken alone. */
+	 * A leaf (lockorder.h): takes only the mutex of bytes (a budget). */
 	pthread_mutex_t lock;
 	pthread_cond_t made; /* a making ended */
 	size_t budget;
@@ -45,8 +40,7 @@ struct pending_table {
 	 * their references. */
 	struct pending *names;
 	struct pending *made_names;
-	struct pending_user *users; /* creators with bytes gathered */
-	size_t nusers, users_cap;
+	struct budget *bytes; /* each creator's bytes gathered, up to budget */
 };
 
 struct pending_table *pending_table_new(size_t budget)
@@ -55,6 +49,13 @@ struct pending_table *pending_table_new(size_t budget)
 
 	if (!t)
 		return NULL;
+	/* budget 0: nothing may be gathered (charge_locked() refuses any
+	 * byte before the budget, where 0 means no limit, is asked) */
+	t->bytes = budget_new(budget);
+	if (!t->bytes) {
+		free(t);
+		return NULL;
+	}
 	pthread_mutex_init(&t->lock, NULL);
 	pthread_cond_init(&t->made, NULL);
 	t->budget = budget;
@@ -78,7 +79,7 @@ void pending_table_free(struct pending_table *t)
 		return;
 	free_list(t->names);
 	free_list(t->made_names);
-	free(t->users);
+	budget_free(t->bytes);
 	pthread_cond_destroy(&t->made);
 	pthread_mutex_destroy(&t->lock);
 	free(t);
@@ -86,43 +87,23 @@ void pending_table_free(struct pending_table *t)
 
 /* ---- budgets ---------------------------------------------------------------- */
 
-static struct pending_user *user_of_locked(struct pending_table *t, uid_t uid)
-{
-	for (size_t i = 0; i < t->nusers; i++)
-		if (t->users[i].uid == uid)
-			return &t->users[i];
-	return NULL;
-}
-
-/* Count n more bytes against uid's budget: 0, -EFBIG beyond it, -ENOMEM. */
+/* Count n more bytes against uid's budget: 0, -EFBIG beyond it, -ENOMEM.
+ * Only calls under t->lock change t->bytes, so what it holds is known. */
 static int charge_locked(struct pending_table *t, uid_t uid, size_t n)
 {
-	struct pending_user *u = user_of_locked(t, uid);
+	size_t held;
 
-	if (n > t->budget || (u && u->bytes > t->budget - n))
+	if (n > t->budget)
 		return -EFBIG;
-	if (!u) {
-		struct pending_user *v = array_grow(t->users, t->nusers, &t->users_cap, sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		t->users = v;
-		u = &t->users[t->nusers++];
-		*u = (struct pending_user){ .uid = uid };
-	}
-	u->bytes += n;
-	return 0;
+	if (budget_take_n(t->bytes, uid, n))
+		return 0;
+	held = budget_held(t->bytes, uid);
+	return held > t->budget - n ? -EFBIG : -ENOMEM;
 }
 
 static void uncharge_locked(struct pending_table *t, uid_t uid, size_t n)
 {
-	struct pending_user *u = user_of_locked(t, uid);
-
-	if (!u)
-		return;
-	u->bytes -= n < u->bytes ? n : u->bytes;
-	if (u->bytes == 0)
-		*u = t->users[--t->nusers];
+	budget_give_n(t->bytes, uid, n);
 }
 
 /* ---- the names ---------------------------------------------------------------- */
