@@ -209,7 +209,7 @@ struct uset {
 	/* A lock's look-alike (op_setswap()): its size (3, ShareLite's; 5,
 	 * the shmfs protocol's, marked), 0 for any other set. */
 	int look;
-	int took; /* a look-alike: the semid was a lock set's, removed in its step */
+	int took; /* made on the semid of a lock or notification set removed in its step */
 	/* A semop was asked of it through sem/ (+N, -N): until then nobody
 	 * operates on a user's set, and its sem_otime is 0. */
 	bool opped;
@@ -995,6 +995,8 @@ static void check_untouched(struct uset *s)
 			 ", a look-alike of %d semaphores on the semid of the lock set removed "
 			 "then",
 			 s->look);
+	else if (s->took)
+		snprintf(took, sizeof(took), " on the semid of a notification set removed then");
 	violation("the set %d that u%u made at step %d%s was operated on, and no step asked "
 		  "for a semop of it: sem_otime %ld, sempid of each semaphore:%s",
 		  s->semid, (unsigned int)s->cuid, s->born, took, (long)ds.sem_otime, pids);
@@ -1945,6 +1947,65 @@ static struct user *user_of(uid_t uid)
  * 3 semaphores or the shmfs protocol's 5 with its mark, the lock free,
  * under a key no segment has, so it is nobody's lock.  The daemon must
  * see that the semid is not the set it chose (check_untouched()). */
+/* A notification set's owner (the segment's owner, to whom the daemon
+ * handed it; or root) removes it, and at once U makes a set of one
+ * semaphore on its semid whose value looks like posts (a marker of 1000
+ * and more): the daemon must take no post from it, and neither change
+ * nor remove it. */
+static bool swap_notify_set(void)
+{
+	struct mailbox *mb = U->mb;
+	const struct kset *k = NULL;
+	struct user *owner = &R.u[0];
+	int n = 0, semid;
+
+	for (int i = 0; i < R.nksets; i++) {
+		const struct kset *c = &R.ksets[i];
+
+		if (!uset_of(c->semid) && c->key == 0 && c->nsems == 1 && c->cuid == 0 &&
+		    rnd_below(++n) == 0)
+			k = c;
+	}
+	if (!k || nusets() >= 48)
+		return false;
+	semid = k->semid;
+	for (int i = 0; i < NUSERS && !chance(30); i++)
+		if (R.u[i].uid == k->uid)
+			owner = &R.u[i];
+	owner->mb->shmid = semid;
+	log_line("step %d: %s semctl(%d, IPC_RMID): a notification set (owner %u)", R.step,
+		 uname_of(owner), semid, k->uid);
+	if (!call(owner, A_SEMRM))
+		return true;
+	log_line("  -> %s", err_name(owner->mb->err));
+	if (owner->mb->err) {
+		violation("%s IPC_RMID of the notification set %d it owns: %s, want ok",
+			  uname_of(owner), semid, strerror(owner->mb->err));
+		return true;
+	}
+	freed(false, semid);
+	write_sysctl("sem_next_id", semid);
+	mb->key = IPC_PRIVATE;
+	mb->len = 1;
+	mb->mode = chance(50) ? 0600 : 0666;
+	mb->marker = SEM_MARKER0 + R.next_marker++ % 20000;
+	log_line("  sem_next_id = %d; %s semget(IPC_PRIVATE, 1, %04o), marker %d", semid,
+		 uname_of(U), mb->mode, mb->marker);
+	if (!call(U, A_SEMGET))
+		return true;
+	log_line("  -> %ld %s", mb->ret, err_name(mb->err));
+	expect_err("semget", mb->err, 0);
+	if (mb->err)
+		return true;
+	expect_err("SETVAL of its own set", mb->err2, 0);
+	add_uset((int)mb->ret, IPC_PRIVATE, 1, U->uid, mb->marker);
+	if (uset_of((int)mb->ret)) {
+		uset_of((int)mb->ret)->plain = true;
+		uset_of((int)mb->ret)->took = semid;
+	}
+	return true;
+}
+
 static bool op_setswap(void)
 {
 	struct uset *s = rnd_lock_set();
@@ -1952,6 +2013,8 @@ static bool op_setswap(void)
 	struct mailbox *mb = U->mb;
 	int semid, key = IPC_PRIVATE;
 
+	if ((!s || chance(40)) && swap_notify_set())
+		return true;
 	if (!s || nusets() >= 48)
 		return false;
 	semid = s->semid;
