@@ -204,6 +204,49 @@ static void test_wait_then_released(void **state)
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
 }
 
+/* How many writes the set's stat lists as parked (root reads). */
+static int parked_count(const char *dir, int semid)
+{
+	char out[64];
+
+	if (run(out, sizeof(out), "grep -c ^parked %s/sem/%d/stat", dir, semid) > 1)
+		return -1;
+	return atoi(out);
+}
+
+/* A parked -1 holds no worker: more of them than libfuse has worker
+ * threads (10 at most by default) wait at once, and the mount still
+ * answers (a read, a listing); one +N lets them all through, in turn.
+ * Planted: the wait made in the worker (a blocking semop): the read hung
+ * (the watchdog). */
+static void test_holds_no_worker(void **state)
+{
+	enum {
+		WRITERS = 24
+	};
+	int semid = make_set(0x5e3006, 1, 0600);
+	char p0[256], out[256];
+	pid_t w[WRITERS];
+	int looks = 0;
+
+	(void)state;
+	sem_path(p0, sizeof(p0), M_DIR, semid, 0);
+	for (int i = 0; i < WRITERS; i++)
+		w[i] = start_writer(0, p0, O_WRONLY, "-1", false);
+	while (parked_count(M_DIR, semid) != WRITERS && looks++ < 6000)
+		usleep(10000);
+	assert_int_equal(parked_count(M_DIR, semid), WRITERS);
+	assert_int_equal(run(out, sizeof(out), "cat %s/sem/%d/0 && ls %s/sem/%d", M_DIR, semid,
+			     M_DIR, semid),
+			 0);
+	assert_string_equal(out, "0\n0\nstat\n");
+	assert_int_equal(write_as(0, p0, O_WRONLY, "+24"), 0);
+	for (int i = 0; i < WRITERS; i++)
+		assert_int_equal(result_of(w[i]), 0);
+	assert_int_equal(value_of(semid, 0), 0);
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+}
+
 /* Ctrl-C: a writer with a SIGINT handler gets EINTR, one without dies of
  * it; either way its -1 is gone from the kernel's count and takes nothing
  * from a later +1.  Planted: no interrupt callback (the wait went on to
@@ -324,9 +367,9 @@ static void test_deadline(void **state)
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wait_then_released), cmocka_unit_test(test_interrupted),
-		cmocka_unit_test(test_set_removed),	   cmocka_unit_test(test_hostile_bounded),
-		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_wait_then_released), cmocka_unit_test(test_holds_no_worker),
+		cmocka_unit_test(test_interrupted),	   cmocka_unit_test(test_set_removed),
+		cmocka_unit_test(test_hostile_bounded),	   cmocka_unit_test(test_deadline),
 	};
 
 	shmfs_path = shmfs_path_arg(argc, argv);
