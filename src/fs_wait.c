@@ -125,62 +125,80 @@ void open_file_poller_fire(struct watch_waiter *w, int err)
 	pthread_mutex_unlock(&of->poll_lock);
 }
 
-void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle *ph)
+/* A poll's first look: the file's segment watched for writes, once.
+ * Two polls of one file may come at once: one start, under the lock, or
+ * a start would go unmatched by the close's stop and leave a set nobody
+ * watches.  watch_start() never waits on anyone, nor fires a waiter.
+ * The set goes to seg's owner only if seg is this file's lifetime
+ * (watch_start() compares). */
+static void poll_watch(fuse_req_t req, struct open_file *of)
 {
-	struct shmfs *fs = of->fs;
-	unsigned int revents = POLLOUT | POLLWRNORM; /* libfuse passes no flags to poll */
-	uint64_t seen = __atomic_load_n(&of->seen, __ATOMIC_RELAXED);
+	struct segment_info seg;
+
+	pthread_mutex_lock(&of->poll_lock);
+	if (!of->watching &&
+	    watch_start(of->fs->watches, of->ws,
+			segment_stat(of->held.shmid, false, &seg) == 0 ? &seg : NULL,
+			fuse_req_ctx(req)->uid) == 0)
+		of->watching = true;
+	pthread_mutex_unlock(&of->poll_lock);
+}
+
+/* Keep ph for the next write's notification unless readable now (then
+ * it goes): the one kept replaces any older.  Whether the file's poller
+ * is to be queued (it is not yet). */
+static bool poll_keep(struct open_file *of, struct fuse_pollhandle *ph, unsigned int revents)
+{
 	bool queue = false;
 
-	if (ph) {
-		struct segment_info seg;
-
-		/* Two polls of one file may come at once: one start, under
-		 * the lock, or a start would go unmatched by the close's stop
-		 * and leave a set nobody watches.  watch_start() never waits
-		 * on anyone, nor fires a waiter.  The set goes to seg's owner
-		 * only if seg is this file's lifetime (watch_start() compares). */
-		pthread_mutex_lock(&of->poll_lock);
-		if (!of->watching &&
-		    watch_start(fs->watches, of->ws,
-				segment_stat(of->held.shmid, false, &seg) == 0 ? &seg : NULL,
-				fuse_req_ctx(req)->uid) == 0)
-			of->watching = true;
-		pthread_mutex_unlock(&of->poll_lock);
+	pthread_mutex_lock(&of->poll_lock);
+	if (of->ph)
+		fuse_pollhandle_destroy(of->ph);
+	of->ph = NULL;
+	if (revents & POLLIN) {
+		fuse_pollhandle_destroy(ph);
+	} else {
+		of->ph = ph;
+		queue = !of->poller_queued;
+		of->poller_queued = true;
 	}
-	if (watch_refresh(fs->watches, of->ws) != seen ||
+	pthread_mutex_unlock(&of->poll_lock);
+	return queue;
+}
+
+/* The file's poller queued for the first write after seen: POLLERR if no
+ * thread can wait for it, else 0. */
+static unsigned int poll_queue(fuse_req_t req, struct open_file *of, uint64_t seen)
+{
+	struct shmfs *fs = of->fs;
+	int ret;
+
+	of->poller.uid = fuse_req_ctx(req)->uid;
+	ret = watch_wait(fs->watches, of->ws, seen, &of->poller);
+	if (ret == 1) {
+		open_file_poller_fire(&of->poller, 0); /* a write came meanwhile */
+	} else if (ret < 0) {
+		/* no thread to wait for posts (the user's share of
+		 * max_lock_threads): an error, not a wait that never ends */
+		open_file_poller_fire(&of->poller, ret);
+		return POLLERR;
+	} else {
+		daemon_kick(fs);
+	}
+	return 0;
+}
+
+void open_file_poll(fuse_req_t req, struct open_file *of, struct fuse_pollhandle *ph)
+{
+	unsigned int revents = POLLOUT | POLLWRNORM; /* libfuse passes no flags to poll */
+	uint64_t seen = __atomic_load_n(&of->seen, __ATOMIC_RELAXED);
+
+	if (ph)
+		poll_watch(req, of);
+	if (watch_refresh(of->fs->watches, of->ws) != seen ||
 	    (of->is_next && __atomic_load_n(&of->fired, __ATOMIC_ACQUIRE)))
 		revents |= POLLIN | POLLRDNORM;
-	if (ph) {
-		pthread_mutex_lock(&of->poll_lock);
-		if (of->ph)
-			fuse_pollhandle_destroy(of->ph);
-		of->ph = NULL;
-		if (revents & POLLIN) {
-			fuse_pollhandle_destroy(ph);
-		} else {
-			of->ph = ph;
-			queue = !of->poller_queued;
-			of->poller_queued = true;
-		}
-		pthread_mutex_unlock(&of->poll_lock);
-	}
-	if (queue) {
-		int ret;
-
-		of->poller.uid = fuse_req_ctx(req)->uid;
-		ret = watch_wait(fs->watches, of->ws, seen, &of->poller);
-		if (ret == 1) {
-			open_file_poller_fire(&of->poller, 0); /* a write came meanwhile */
-		} else if (ret < 0) {
-			/* no thread to wait for posts (the user's share of
-			 * max_lock_threads): an error, not a wait that never
-			 * ends */
-			open_file_poller_fire(&of->poller, ret);
-			revents |= POLLERR;
-		} else {
-			daemon_kick(fs);
-		}
-	}
+	if (ph && poll_keep(of, ph, revents))
+		revents |= poll_queue(req, of, seen);
 	fuse_reply_poll(req, revents);
 }
