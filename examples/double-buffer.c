@@ -68,6 +68,25 @@ static int op(int semid, unsigned short num, short delta)
 	return 0;
 }
 
+/* -w: wait until the producer waits in its P(empty), so that every P of
+ * the script is one that waits.  Bounded (10 s): a producer that ended
+ * never waits, and the set may be gone (semctl fails): neither may keep
+ * this program looping. */
+static int await_waiter(int semid)
+{
+	for (int tries = 0; tries < 10000; tries++) {
+		int n = semctl(semid, EMPTY, GETNCNT);
+
+		if (n < 0)
+			return -1;
+		if (n > 0)
+			return 0;
+		usleep(1000);
+	}
+	errno = ETIMEDOUT;
+	return -1;
+}
+
 int main(int argc, char *argv[])
 {
 	unsigned short start[2] = { 2, 0 };
@@ -121,8 +140,11 @@ int main(int argc, char *argv[])
 		memcpy(copy, buf + (i % 2) * SLOT, SLOT);
 		copy[SLOT] = '\0';
 		/* the producer's P for buffer i + 2 (if it fills one) waits */
-		while (slow && i + 2 < count && semctl(semid, EMPTY, GETNCNT) < 1)
-			usleep(1000);
+		if (slow && i + 2 < count && await_waiter(semid) != 0) {
+			perror("double-buffer: GETNCNT");
+			ret = 1;
+			break;
+		}
 		if (op(semid, EMPTY, 1) != 0) {
 			perror("double-buffer: V(empty)");
 			ret = 1;
