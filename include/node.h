@@ -75,8 +75,9 @@
  * hands one lifetime's bytes to a file of the other.
  *
  * For a name being created (NAME_PENDING) the identity's shmid field
- * holds the key and the rest is 0: pending.c, not the kernel, says whose
- * the name is.  The views' kinds (sem/, msg/) put in it what never
+ * holds the key, cuid its creator and size pending.c's serial of the
+ * creation (never reused), the rest 0: one node per creation; pending.c,
+ * not the kernel, says whose the name is.  The views' kinds (sem/, msg/) put in it what never
  * changes in their objects' lifetimes, and say so where they fill it. */
 
 /* One node, as handed out: a copy. */

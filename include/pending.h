@@ -45,9 +45,10 @@ struct pending_info {
 	gid_t cgid;
 	uid_t uid; /* the owner it will get (chown) */
 	gid_t gid;
-	size_t len; /* bytes gathered */
-	int shmid;  /* once made; -1 before */
-	void *file; /* once made, the caller's handle of it; NULL before */
+	size_t len;	 /* bytes gathered */
+	int shmid;	 /* once made; -1 before */
+	void *file;	 /* once made, the caller's handle of it; NULL before */
+	uint64_t serial; /* this creation's, never another's (from 1) */
 };
 
 /* PENDING_MAKE: the segment is to be made now, by the caller: the segment
@@ -87,13 +88,20 @@ int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsi
  * (an open refused).  At the name's last reference, the file made for it
  * (the caller's to let go of), else NULL. */
 void *pending_put(struct pending_table *t, struct pending *p);
+/* An open of the creation serial (a node's) of uid's name for key, as
+ * pending_get() without create: -ENOENT if it is made or gone, or is not
+ * uid's. */
+int pending_reopen(struct pending_table *t, int32_t key, uid_t uid, uint64_t serial,
+		   struct pending **out, struct pending_info *info);
 /* A reference to uid's name for key that is not an open file (a change
  * by path, or one the kernel sends without the file: fstat, fchmod): the
- * name being created, else the one made last while a file of it is
- * open; -ENOENT if none.  pending_unhold() lets go of it (or of the
+ * creation serial, being created or made while a file of it is open;
+ * serial 0: the name being created, else the one made last while a file
+ * of it is open.  -ENOENT if none.  pending_unhold() lets go of it (or of the
  * reference pending_on_release() leaves), handing back the file made at
  * the name's last reference (the caller's to let go of), else NULL. */
-int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out);
+int pending_hold(struct pending_table *t, int32_t key, uid_t uid, uint64_t serial,
+		 struct pending **out);
 void *pending_unhold(struct pending_table *t, struct pending *p);
 /* What the name uid is creating for key is (never a made one), or
  * -ENOENT. */

@@ -59,10 +59,15 @@ void fs_pending_free_all(struct shmfs *fs)
 
 /* ---- attributes and rights ---------------------------------------------------- */
 
-/* The identity of the name being created for key: the key alone (node.h). */
-static struct segment_identity pending_life(int32_t key)
+/* The identity of a name being created (node.h): its key, its creator
+ * and pending.c's serial of this creation, so that a node names one
+ * creation only (a file kept of a made name never reaches the same
+ * user's next creation of the key). */
+static struct segment_identity pending_life(const struct pending_info *info)
 {
-	return (struct segment_identity){ .shmid = key };
+	return (struct segment_identity){ .shmid = info->key,
+					  .cuid = info->cuid,
+					  .size = info->serial };
 }
 
 /* The node of the segment a name made: its file's lifetime. */
@@ -78,7 +83,7 @@ static struct node made_node(struct open_file *of)
 static int pending_attr(struct shmfs *fs, const struct pending_info *info, bool with_file,
 			struct stat *st)
 {
-	struct segment_identity life = pending_life(info->key);
+	struct segment_identity life = pending_life(info);
 	struct segment_info seg;
 	int ret;
 
@@ -126,7 +131,7 @@ static int pending_check_access(fuse_req_t req, const struct pending_info *info,
 static int pending_entry(struct shmfs *fs, const struct pending_info *info,
 			 struct fuse_entry_param *e)
 {
-	struct segment_identity life = pending_life(info->key);
+	struct segment_identity life = pending_life(info);
 	struct node n;
 	int ret;
 
@@ -241,12 +246,11 @@ static void pending_open(fuse_req_t req, const struct node *n, struct fuse_file_
 	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
 	struct pending *p = NULL;
-	bool created;
 	int ret;
 
-	ret = pending_get(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, 0, 0, false, &p,
-			  &created, &info);
-	reply_pending_get(req, ret, p, &info, created, fi, false);
+	ret = pending_reopen(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, n->life.size, &p,
+			     &info);
+	reply_pending_get(req, ret, p, &info, false, fi, false);
 }
 
 static void pending_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
@@ -381,7 +385,7 @@ static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *a
 	if (fi && fi->fh) {
 		ns->p = pending_of(fi);
 	} else {
-		ret = pending_hold(fs->pending, n->life.shmid, uid, &ns->p);
+		ret = pending_hold(fs->pending, n->life.shmid, uid, n->life.size, &ns->p);
 		ns->held = ret == 0;
 	}
 	if (ret == 0)
@@ -433,7 +437,8 @@ static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_i
 		return pending_attr(fs, &info, true, st);
 	} else {
 		/* fstat(2) comes without its file: a made name too */
-		ret = pending_hold(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, &p);
+		ret = pending_hold(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, n->life.size,
+				   &p);
 		if (ret)
 			return ret;
 		pending_info_of(fs->pending, p, &info);

@@ -9,6 +9,7 @@
 #include "pending.h"
 
 struct pending {
+	uint64_t serial; /* this creation's, from the table's count: never reused */
 	int32_t key;
 	unsigned int mode;
 	uid_t cuid, uid;
@@ -41,6 +42,7 @@ struct pending_table {
 	struct pending *names;
 	struct pending *made_names;
 	struct budget *bytes; /* each creator's bytes gathered, up to budget */
+	uint64_t serials;     /* creations so far */
 };
 
 struct pending_table *pending_table_new(size_t budget)
@@ -134,13 +136,22 @@ static struct pending *find_locked(struct pending_table *t, int32_t key, uid_t u
 }
 
 /* A name for requests that come without their file (fstat, fchmod): the
- * one being created, else the one of uid's made last for key, while a
- * file of it is open. */
-static struct pending *find_any_locked(struct pending_table *t, int32_t key, uid_t uid)
+ * creation serial of uid's for key, being created or made (while a file
+ * of it is open); serial 0: the one being created, else the one of uid's
+ * made last for key. */
+static struct pending *find_any_locked(struct pending_table *t, int32_t key, uid_t uid,
+				       uint64_t serial)
 {
 	struct pending *p = find_locked(t, key, uid);
 
-	return p ? p : find_in(t->made_names, key, uid);
+	if (serial == 0)
+		return p ? p : find_in(t->made_names, key, uid);
+	if (p && p->serial == serial)
+		return p;
+	for (p = t->made_names; p; p = p->next)
+		if (p->key == key && p->cuid == uid && p->serial == serial)
+			return p;
+	return NULL;
 }
 
 static void unlink_locked(struct pending **list, struct pending *p)
@@ -165,6 +176,7 @@ static void info_locked(const struct pending *p, struct pending_info *info)
 		.len = p->len,
 		.shmid = p->shmid,
 		.file = p->file,
+		.serial = p->serial,
 	};
 }
 
@@ -216,6 +228,7 @@ int pending_get(struct pending_table *t, int32_t key, uid_t uid, gid_t gid, unsi
 			pthread_mutex_unlock(&t->lock);
 			return -ENOMEM;
 		}
+		p->serial = ++t->serials;
 		p->key = key;
 		p->mode = mode & 0777;
 		p->cuid = p->uid = uid;
@@ -242,14 +255,36 @@ void *pending_put(struct pending_table *t, struct pending *p)
 	return unref(t, p);
 }
 
-int pending_hold(struct pending_table *t, int32_t key, uid_t uid, struct pending **out)
+int pending_reopen(struct pending_table *t, int32_t key, uid_t uid, uint64_t serial,
+		   struct pending **out, struct pending_info *info)
 {
 	struct pending *p;
 
 	if (!t)
 		return -ENOENT;
 	pthread_mutex_lock(&t->lock);
-	p = find_any_locked(t, key, uid);
+	p = find_locked(t, key, uid);
+	if (p && p->serial == serial) {
+		p->opens++;
+		p->refs++;
+		info_locked(p, info);
+		*out = p;
+	} else {
+		p = NULL;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return p ? 0 : -ENOENT;
+}
+
+int pending_hold(struct pending_table *t, int32_t key, uid_t uid, uint64_t serial,
+		 struct pending **out)
+{
+	struct pending *p;
+
+	if (!t)
+		return -ENOENT;
+	pthread_mutex_lock(&t->lock);
+	p = find_any_locked(t, key, uid, serial);
 	if (p) {
 		p->refs++;
 		*out = p;

@@ -221,6 +221,37 @@ static void test_kept_creation_after_its_shmid_is_reused(void **state)
 	assert_int_equal(shmctl(other, IPC_RMID, NULL), 0);
 }
 
+/* A descriptor kept of a name made whose segment is gone, while the same
+ * user creates the key again: what the kernel sends without the file
+ * through the kept descriptor (fchmod, fstat) answers for its own
+ * creation, never for the new one, which keeps its mode and size. */
+static void test_kept_creation_beside_a_new_one(void **state)
+{
+	const int32_t key = 0x00c7ea05;
+	char path[128];
+	struct stat st;
+	int id, fd, kept = made_and_removed(key, &id);
+
+	bykey_path(path, sizeof(path), key);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "new", 3), 3);
+	assert_int_equal(fchmod(kept, 0644), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(fstat(kept, &st), 0);
+	assert_int_equal(st.st_nlink, 0);
+	assert_int_equal(st.st_size, 4096);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, 3);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(close(fd), 0);
+	id = shmget(key, 0, 0);
+	assert_true(id >= 0);
+	assert_int_equal(shm_stat(id).shm_perm.mode & 0777, 0600);
+	assert_int_equal(close(kept), 0);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+}
+
 int main(int argc, char *argv[])
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +259,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_recreation_made_at_close),
 		cmocka_unit_test(test_kept_creation_after_its_segment_is_gone),
 		cmocka_unit_test(test_kept_creation_after_its_shmid_is_reused),
+		cmocka_unit_test(test_kept_creation_beside_a_new_one),
 	};
 
 	shmfs_path = shmfs_path_arg(argc, argv);

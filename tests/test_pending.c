@@ -227,7 +227,7 @@ static void test_names_are_their_creators(void **state)
 
 	assert_int_equal(pending_find(t, 0x200, USER_B, &info), -ENOENT);
 	assert_int_equal(pending_find(t, 0x200, 0, &info), -ENOENT);
-	assert_int_equal(pending_hold(t, 0x200, USER_B, &other), -ENOENT);
+	assert_int_equal(pending_hold(t, 0x200, USER_B, 0, &other), -ENOENT);
 	assert_int_equal(
 		pending_get(t, 0x200, USER_B, USER_B, 0600, false, &other, &created, &info),
 		-ENOENT);
@@ -317,7 +317,7 @@ static void test_changes(void **state)
 
 	/* a touch by path: a hold, not an open file */
 	q = get(0x401, USER_A, true);
-	assert_int_equal(pending_hold(t, 0x401, USER_A, &p), 0);
+	assert_int_equal(pending_hold(t, 0x401, USER_A, 0, &p), 0);
 	assert_ptr_equal(p, q);
 	assert_int_equal(change(p, USER_A, &touch, &file), 0);
 	unhold(p);
@@ -335,6 +335,7 @@ static void test_made_name_is_no_creation(void **state)
 	struct pending_change size = { .what = PENDING_SET_SIZE, .size = 2048 };
 	struct pending *old = get(0x600, USER_A, true), *p, *held;
 	struct pending_info info;
+	uint64_t old_serial;
 	struct shmid_ds ds;
 	bool created;
 	void *file;
@@ -347,18 +348,30 @@ static void test_made_name_is_no_creation(void **state)
 	assert_int_equal(pending_get(t, 0x600, USER_A, USER_A, 0600, false, &p, &created, &info),
 			 -ENOENT);
 	/* a request without its file still reaches the made one */
-	assert_int_equal(pending_hold(t, 0x600, USER_A, &held), 0);
+	assert_int_equal(pending_hold(t, 0x600, USER_A, 0, &held), 0);
 	assert_ptr_equal(held, old);
 	unhold(held);
 
+	pending_info_of(t, old, &info);
+	old_serial = info.serial;
 	assert_int_equal(pending_get(t, 0x600, USER_A, USER_A, 0600, true, &p, &created, &info), 0);
 	assert_true(created);
 	assert_ptr_not_equal(p, old);
 	assert_int_equal(info.shmid, -1);
+	assert_int_not_equal(info.serial, old_serial);
+	/* a node names one creation: its requests reach that one only */
+	assert_int_equal(pending_hold(t, 0x600, USER_A, old_serial, &held), 0);
+	assert_ptr_equal(held, old);
+	unhold(held);
+	assert_int_equal(pending_hold(t, 0x600, USER_A, info.serial, &held), 0);
+	assert_ptr_equal(held, p);
+	unhold(held);
+	assert_int_equal(pending_reopen(t, 0x600, USER_A, old_serial, &held, &info), -ENOENT);
+	assert_int_equal(pending_hold(t, 0x600, USER_B, info.serial, &held), -ENOENT);
 	assert_int_equal(pending_gather(t, p, "new", 3, 0, &file), 0);
 	assert_int_equal(pending_find(t, 0x600, USER_A, &info), 0);
 	assert_int_equal(info.len, 3);
-	assert_int_equal(pending_hold(t, 0x600, USER_A, &held), 0);
+	assert_int_equal(pending_hold(t, 0x600, USER_A, 0, &held), 0);
 	assert_ptr_equal(held, p);
 	unhold(held);
 	assert_int_equal(change(p, USER_A, &size, &file), 0);
