@@ -63,7 +63,7 @@ void fs_pending_free_all(struct shmfs *fs)
  * and pending.c's serial of this creation, so that a node names one
  * creation only (a file kept of a made name never reaches the same
  * user's next creation of the key). */
-static struct segment_identity pending_life(const struct pending_info *info)
+static struct segment_identity creation_life(const struct pending_info *info)
 {
 	return (struct segment_identity){ .shmid = info->key,
 					  .cuid = info->cuid,
@@ -80,10 +80,10 @@ static struct node made_node(struct open_file *of)
  * file shows it, as for any open segment file (fs_segment_as_open()), under
  * the inode the kernel already knows.  with_file: the request came with
  * a file of the name (else: fstat(2), which comes without). */
-static int pending_attr(struct shmfs *fs, const struct pending_info *info, bool with_file,
-			struct stat *st)
+static int creation_attr(struct shmfs *fs, const struct pending_info *info, bool with_file,
+			 struct stat *st)
 {
-	struct segment_identity life = pending_life(info);
+	struct segment_identity life = creation_life(info);
 	struct segment_info seg;
 	int ret;
 
@@ -110,7 +110,7 @@ static int pending_attr(struct shmfs *fs, const struct pending_info *info, bool 
 
 /* The creator opening its name again: the kernel's rule, as if the
  * segment existed with the mode given at creation. */
-static int pending_check_access(fuse_req_t req, const struct pending_info *info, int flags)
+static int creation_check_access(fuse_req_t req, const struct pending_info *info, int flags)
 {
 	struct segment_info seg = {
 		.key = info->key,
@@ -128,15 +128,15 @@ static int pending_check_access(fuse_req_t req, const struct pending_info *info,
 
 /* The entry of a name being created: its node (one per key), counted as
  * the kernel's.  0 or -errno. */
-static int pending_entry(struct shmfs *fs, const struct pending_info *info,
-			 struct fuse_entry_param *e)
+static int creation_entry(struct shmfs *fs, const struct pending_info *info,
+			  struct fuse_entry_param *e)
 {
-	struct segment_identity life = pending_life(info);
+	struct segment_identity life = creation_life(info);
 	struct node n;
 	int ret;
 
 	memset(e, 0, sizeof(*e));
-	ret = pending_attr(fs, info, false, &e->attr);
+	ret = creation_attr(fs, info, false, &e->attr);
 	if (ret == 0)
 		ret = node_lookup(fs->nodes, NAME_PENDING, &life, &n);
 	if (ret == 0)
@@ -154,7 +154,7 @@ void fs_reply_pending_entry(fuse_req_t req, int32_t key)
 	int ret = pending_find(fs->pending, key, fuse_req_ctx(req)->uid, &info);
 
 	if (ret == 0)
-		ret = pending_entry(fs, &info, &e);
+		ret = creation_entry(fs, &info, &e);
 	if (ret)
 		fuse_reply_err(req, -ret);
 	else if (fuse_reply_entry(req, &e) != 0)
@@ -176,7 +176,7 @@ static void reply_pending_open(fuse_req_t req, struct pending *p, const struct p
 			release_name(fs, p);
 		return;
 	}
-	ret = pending_entry(fs, info, &e);
+	ret = creation_entry(fs, info, &e);
 	if (ret) {
 		let_go(fs, pending_put(fs->pending, p));
 		fuse_reply_err(req, -ret);
@@ -199,7 +199,7 @@ static void reply_pending_get(fuse_req_t req, int ret, struct pending *p,
 	struct shmfs *fs = fs_of(req);
 
 	if (ret == 0 && !created) {
-		ret = pending_check_access(req, info, fi->flags);
+		ret = creation_check_access(req, info, fi->flags);
 		if (ret)
 			let_go(fs, pending_put(fs->pending, p));
 	}
@@ -236,12 +236,12 @@ void fs_pending_create(fuse_req_t req, const struct node *dir, const char *name,
 
 /* ---- the kind's requests ---------------------------------------------------------- */
 
-static struct pending *pending_of(struct fuse_file_info *fi)
+static struct pending *creation_of(struct fuse_file_info *fi)
 {
 	return (struct pending *)(uintptr_t)fi->fh;
 }
 
-static void pending_open(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+static void creation_open(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
@@ -253,8 +253,8 @@ static void pending_open(fuse_req_t req, const struct node *n, struct fuse_file_
 	reply_pending_get(req, ret, p, &info, false, fi, false);
 }
 
-static void pending_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
-			 struct fuse_file_info *fi)
+static void creation_read(fuse_req_t req, const struct node *n, size_t size, off_t off,
+			  struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	void *file;
@@ -268,7 +268,7 @@ static void pending_read(fuse_req_t req, const struct node *n, size_t size, off_
 	}
 	/* The file pending.c hands back lives until the name's last
 	 * reference, which the caller's open file holds. */
-	ret = pending_copy_out(fs->pending, pending_of(fi), buf, size, off, &got, &file);
+	ret = pending_copy_out(fs->pending, creation_of(fi), buf, size, off, &got, &file);
 	if (ret == PENDING_MADE)
 		open_file_read(req, file, size, off);
 	else
@@ -276,12 +276,12 @@ static void pending_read(fuse_req_t req, const struct node *n, size_t size, off_
 	free(buf);
 }
 
-static void pending_write(fuse_req_t req, const struct node *n, const char *buf, size_t size,
-			  off_t off, struct fuse_file_info *fi)
+static void creation_write(fuse_req_t req, const struct node *n, const char *buf, size_t size,
+			   off_t off, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	void *file;
-	int ret = pending_gather(fs->pending, pending_of(fi), buf, size, off, &file);
+	int ret = pending_gather(fs->pending, creation_of(fi), buf, size, off, &file);
 
 	if (ret == PENDING_MADE)
 		open_file_write(req, file, buf, size, off);
@@ -305,7 +305,7 @@ static void reply_name_attr(fuse_req_t req, struct name_setattr *ns, int ret)
 
 	if (ret == 0) {
 		pending_info_of(fs->pending, ns->p, &info);
-		ret = pending_attr(fs, &info, !ns->held, &st);
+		ret = creation_attr(fs, &info, !ns->held, &st);
 	}
 	if (ns->held)
 		let_go(fs, pending_unhold(fs->pending, ns->p));
@@ -366,8 +366,8 @@ static void change_of(const struct stat *attr, int to_set, struct pending_change
  * caller's own name (others find none); through a descriptor, only its
  * creator or root (pending.c's rule).  Replies at once, or once a
  * truncation's lock is had. */
-static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *attr, int to_set,
-			    struct fuse_file_info *fi)
+static void creation_setattr(fuse_req_t req, const struct node *n, struct stat *attr, int to_set,
+			     struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
 	uid_t uid = fuse_req_ctx(req)->uid;
@@ -383,7 +383,7 @@ static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *a
 	}
 	change_of(attr, to_set, &c);
 	if (fi && fi->fh) {
-		ns->p = pending_of(fi);
+		ns->p = creation_of(fi);
 	} else {
 		ret = pending_hold(fs->pending, n->life.shmid, uid, n->life.size, &ns->p);
 		ns->held = ret == 0;
@@ -401,20 +401,20 @@ static void pending_setattr(fuse_req_t req, const struct node *n, struct stat *a
 	reply_name_attr(req, ns, ret);
 }
 
-static void pending_flush(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+static void creation_flush(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	struct pending *p = pending_of(fi);
+	struct pending *p = creation_of(fi);
 	struct pending_make mk;
 	int ret = pending_on_flush(fs->pending, p, fs->opts.default_size, &mk);
 
 	fuse_reply_err(req, -fs_make_asked(fs, p, ret, &mk));
 }
 
-static void pending_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+static void creation_release(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct shmfs *fs = fs_of(req);
-	int ret = release_name(fs, pending_of(fi));
+	int ret = release_name(fs, creation_of(fi));
 
 	if (ret)
 		log_warning("shmfs: could not create key 0x%08x at its last close: %s\n",
@@ -424,8 +424,8 @@ static void pending_release(fuse_req_t req, const struct node *n, struct fuse_fi
 
 /* What the name is: through a descriptor, the file's; by path, the
  * caller's own name (others find none). */
-static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
-			struct stat *st)
+static int creation_stat(fuse_req_t req, const struct node *n, struct fuse_file_info *fi,
+			 struct stat *st)
 {
 	struct shmfs *fs = fs_of(req);
 	struct pending_info info;
@@ -433,8 +433,8 @@ static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_i
 	int ret = 0;
 
 	if (fi && fi->fh) {
-		pending_info_of(fs->pending, pending_of(fi), &info);
-		return pending_attr(fs, &info, true, st);
+		pending_info_of(fs->pending, creation_of(fi), &info);
+		return creation_attr(fs, &info, true, st);
 	} else {
 		/* fstat(2) comes without its file: a made name too */
 		ret = pending_hold(fs->pending, n->life.shmid, fuse_req_ctx(req)->uid, n->life.size,
@@ -442,16 +442,16 @@ static int pending_stat(fuse_req_t req, const struct node *n, struct fuse_file_i
 		if (ret)
 			return ret;
 		pending_info_of(fs->pending, p, &info);
-		ret = pending_attr(fs, &info, false, st);
+		ret = creation_attr(fs, &info, false, st);
 		let_go(fs, pending_unhold(fs->pending, p));
 	}
 	return ret;
 }
 
-static void pending_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
+static void creation_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	struct stat st;
-	int ret = pending_stat(req, n, fi, &st);
+	int ret = creation_stat(req, n, fi, &st);
 
 	if (ret)
 		fuse_reply_err(req, -ret);
@@ -459,21 +459,21 @@ static void pending_getattr(fuse_req_t req, const struct node *n, struct fuse_fi
 		fuse_reply_attr(req, &st, 0);
 }
 
-static void pending_access(fuse_req_t req, const struct node *n, int mask)
+static void creation_access(fuse_req_t req, const struct node *n, int mask)
 {
 	struct stat st;
-	int ret = pending_stat(req, n, NULL, &st);
+	int ret = creation_stat(req, n, NULL, &st);
 
 	fuse_reply_err(req, ret ? -ret : (mask & X_OK) ? EACCES : 0);
 }
 
 const struct fs_kind_ops fs_pending_ops = {
-	.getattr = pending_getattr,
-	.setattr = pending_setattr,
-	.access = pending_access,
-	.open = pending_open,
-	.read = pending_read,
-	.write = pending_write,
-	.flush = pending_flush,
-	.release = pending_release,
+	.getattr = creation_getattr,
+	.setattr = creation_setattr,
+	.access = creation_access,
+	.open = creation_open,
+	.read = creation_read,
+	.write = creation_write,
+	.flush = creation_flush,
+	.release = creation_release,
 };
