@@ -81,6 +81,15 @@ const char *waiters_call_on(long nr, const unsigned long args[6], enum waiters_o
 int waiters_look(enum waiters_object obj, int id, const struct procs_caller *caller,
 		 struct waiters_pid *pids, size_t n, struct waiters_list *found);
 
+/* waiters_look() bounded by limits (procs.h: procs_run_bounded()): for a
+ * caller (not NULL) the look runs on its own copies of pids and found,
+ * so that one that timed out (-ETIMEDOUT) goes on alone without writing
+ * into the caller's; -EAGAIN past the caller's user's looks under way.
+ * limits or caller NULL: waiters_look(). */
+int waiters_look_bounded(struct procs_limits *limits, enum waiters_object obj, int id,
+			 const struct procs_caller *caller, struct waiters_pid *pids, size_t n,
+			 struct waiters_list *found);
+
 void waiters_list_free(struct waiters_list *l);
 
 /* Append one line per waiter,

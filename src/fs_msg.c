@@ -123,7 +123,8 @@ static int render_queue(fuse_req_t req, int msqid, char **text, size_t *len)
 		return ret;
 	pids[0] = (struct waiters_pid){ .pid = s.info.lspid, .when = s.info.stime };
 	pids[1] = (struct waiters_pid){ .pid = s.info.lrpid, .when = s.info.rtime };
-	ret = waiters_look(WAITERS_MSG, msqid, &caller, pids, 2, &waiters);
+	ret = waiters_look_bounded(fs_of(req)->procs, WAITERS_MSG, msqid, &caller, pids, 2,
+				   &waiters);
 	if (ret == 0 && msgq_is_orphan(&s.info, &pids[0], &pids[1], 0))
 		ret = waiters_look(WAITERS_MSG, msqid, NULL, NULL, 0, &all);
 	if (ret == 0) {

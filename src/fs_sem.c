@@ -126,8 +126,8 @@ static int render_set(fuse_req_t req, int semid, char **text, size_t *len)
 	 * the kernel counts some: a reader of many idle sets costs a look at
 	 * their recorded pids, not a scan of every process per set. */
 	if (ret == 0)
-		ret = waiters_look(WAITERS_SEM, semid, &caller, last, info.nsems,
-				   waiting ? &waiters : NULL);
+		ret = waiters_look_bounded(fs_of(req)->procs, WAITERS_SEM, semid, &caller, last,
+					   info.nsems, waiting ? &waiters : NULL);
 	if (ret == 0 && waiting)
 		look_at_parked(req, semid, &info, sems, &parked);
 	if (ret == 0) {

@@ -299,3 +299,60 @@ void waiters_render(struct textbuf *t, const struct waiters_list *l)
 	if (l && l->more)
 		textbuf_printf(t, "waiters_not_listed %zu\n", l->more);
 }
+
+/* ---- bounded looks ---------------------------------------------------- */
+
+/* A look run by procs_run_bounded(), with its own pids and found. */
+struct bounded_look {
+	struct look l;
+	struct waiters_list found;
+	struct waiters_pid pids[];
+};
+
+static void bounded_look_release(void *arg)
+{
+	struct bounded_look *b = arg;
+
+	waiters_list_free(&b->found);
+	free(b);
+}
+
+static void bounded_look_run(const struct procs_view *view, void *arg)
+{
+	look_as_caller(view, &((struct bounded_look *)arg)->l);
+}
+
+int waiters_look_bounded(struct procs_limits *limits, enum waiters_object obj, int id,
+			 const struct procs_caller *caller, struct waiters_pid *pids, size_t n,
+			 struct waiters_list *found)
+{
+	struct bounded_look *b;
+	int ret;
+
+	if (!limits || !caller)
+		return waiters_look(obj, id, caller, pids, n, found);
+	if (found)
+		found->n = found->more = 0;
+	b = calloc(1, sizeof(*b) + n * sizeof(*pids));
+	if (!b)
+		return -ENOMEM;
+	if (n)
+		memcpy(b->pids, pids, n * sizeof(*pids));
+	b->l = (struct look){
+		.obj = obj, .id = id, .pids = b->pids, .npids = n, .found = found ? &b->found : NULL
+	};
+	ret = procs_run_bounded(limits, caller, bounded_look_run, b, bounded_look_release);
+	if (ret == -ETIMEDOUT)
+		return ret; /* b is the look's thread's */
+	if (ret == 0)
+		ret = b->l.ret;
+	if (ret == 0 && n)
+		memcpy(pids, b->pids, n * sizeof(*pids));
+	if (ret == 0 && found) {
+		waiters_list_free(found);
+		*found = b->found;
+		b->found = (struct waiters_list){ 0 };
+	}
+	bounded_look_release(b);
+	return ret;
+}

@@ -139,6 +139,21 @@ static void test_sem_waiters(void **state)
 	assert_int_equal(l.v[0].pid, theirs);
 	assert_int_equal(waiters_look(WAITERS_SEM, other, &nobody, NULL, 0, &l), 0);
 	assert_int_equal(l.n, 0);
+	/* bounded (procs_run_bounded()): the same, on copies of its own */
+	{
+		struct procs_limits *lim = procs_limits_new(1, 30000);
+
+		assert_non_null(lim);
+		assert_int_equal(waiters_look_bounded(lim, WAITERS_SEM, semid, &root, NULL, 0, &l),
+				 0);
+		assert_int_equal(l.n, 2);
+		assert_non_null(find(&l, theirs));
+		assert_int_equal(
+			waiters_look_bounded(lim, WAITERS_SEM, semid, &nobody, NULL, 0, &l), 0);
+		assert_int_equal(l.n, 1);
+		assert_int_equal(l.v[0].pid, theirs);
+		procs_limits_free(lim);
+	}
 	assert_int_equal(waiters_look(WAITERS_MSG, semid, &root, NULL, 0, &l), 0);
 	assert_int_equal(l.n, 0);
 	testutil_kill(mine);
@@ -215,6 +230,20 @@ static void test_pids(void **state)
 	assert_int_equal(waiters_look(WAITERS_SEM, 0, &nobody, pids, 1, NULL), 0);
 	assert_true(pids[0].seen);
 	assert_int_equal(pids[0].alive, ORPHAN_ALIVE);
+	/* bounded: what it saw comes back into the caller's pids */
+	{
+		struct procs_limits *lim = procs_limits_new(1, 30000);
+
+		assert_non_null(lim);
+		pids[0].seen = false;
+		pids[1].alive = ORPHAN_UNKNOWN;
+		assert_int_equal(waiters_look_bounded(lim, WAITERS_SEM, 0, &nobody, pids, 2, NULL),
+				 0);
+		assert_true(pids[0].seen);
+		assert_string_equal(pids[0].comm, "test_waiters");
+		assert_int_equal(pids[1].alive, ORPHAN_GONE);
+		procs_limits_free(lim);
+	}
 }
 
 int main(void)
