@@ -23,6 +23,11 @@ static time_t segment_mtime(const struct segment_info *seg)
 	return t;
 }
 
+bool attr_uncached(enum name_kind kind)
+{
+	return kind == NAME_SIDECAR;
+}
+
 void attr_of_segment(enum name_kind kind, const struct segment_info *seg, struct stat *st)
 {
 	struct segment_identity life;

@@ -47,16 +47,10 @@ struct fs_kind_ops {
 			struct fuse_file_info *fi, bool plus);
 	void (*releasedir)(fuse_req_t req, const struct node *dir, struct fuse_file_info *fi);
 
-	/* The node itself.  attr: what a segment-derived kind shows beyond
-	 * attr_of_segment() (seg just stat'ed; *timeout: how long the
-	 * kernel may keep it), in every getattr and entry (optional).
-	 * attr_uncached: attr's answer times out at once (the sidecar's
-	 * size); then an entry (lookup, readdirplus) carries only
-	 * attr_of_segment()'s attributes, timed out too, since the kernel
-	 * asks getattr at the next stat anyway: attr runs once per stat,
-	 * not twice. */
-	void (*attr)(fuse_req_t req, struct segment_info *seg, struct stat *st, double *timeout);
-	bool attr_uncached;
+	/* The node itself.  An entry (lookup, readdirplus) of a
+	 * segment-derived kind carries attr_of_segment()'s attributes; a
+	 * kind that shows more (the sidecar's size) says so in its getattr
+	 * and in attr_uncached() (attr.h).  So fs_node.c needs no table. */
 	void (*getattr)(fuse_req_t req, const struct node *n, struct fuse_file_info *fi);
 	void (*setattr)(fuse_req_t req, const struct node *n, struct stat *attr, int to_set,
 			struct fuse_file_info *fi);

@@ -24,7 +24,6 @@ int fs_fill_entry(fuse_req_t req, enum name_kind kind, struct segment_info *seg,
 		  struct fuse_entry_param *e)
 {
 	struct shmfs *fs = fs_of(req);
-	const struct fs_kind_ops *ops = fs_kind(kind);
 	struct segment_identity life;
 	struct node n;
 	int ret;
@@ -37,12 +36,8 @@ int fs_fill_entry(fuse_req_t req, enum name_kind kind, struct segment_info *seg,
 	attr_of_segment(kind, seg, &e->attr);
 	/* Node ids are never handed out twice: no generation needed. */
 	e->ino = n.id;
-	e->attr_timeout = fs->opts.attr_timeout;
+	e->attr_timeout = attr_uncached(kind) ? 0 : fs->opts.attr_timeout;
 	e->entry_timeout = fs->opts.entry_timeout;
-	if (ops && ops->attr_uncached)
-		e->attr_timeout = 0;
-	else if (ops && ops->attr)
-		ops->attr(req, seg, &e->attr, &e->attr_timeout);
 	return 0;
 }
 
@@ -68,18 +63,15 @@ void fs_fill_dir_entry(struct shmfs *fs, fuse_ino_t ino, struct fuse_entry_param
 
 void fs_segment_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
-	const struct fs_kind_ops *ops = fs_kind(n->kind);
-	double timeout = fs_of(req)->opts.attr_timeout;
 	struct segment_info seg;
 	struct stat st;
 	int ret = fs_segment_of(n, &seg);
 
+	(void)fi;
 	if (ret) {
 		fuse_reply_err(req, -ret);
 		return;
 	}
 	attr_of_segment(n->kind, &seg, &st);
-	if (ops && ops->attr)
-		ops->attr(req, &seg, &st, &timeout);
-	fuse_reply_attr(req, &st, timeout);
+	fuse_reply_attr(req, &st, fs_of(req)->opts.attr_timeout);
 }

@@ -182,13 +182,23 @@ static int render_sidecar(fuse_req_t req, struct segment_info *seg, char *buf, s
  * cached by the kernel: the text changes (reading the segment file sets
  * lpid, atime and dtime; rss and swap follow the table), and callers who
  * may not read a lock set see its values as -. */
-static void sidecar_attr(fuse_req_t req, struct segment_info *seg, struct stat *st, double *timeout)
+/* Its size is its text's, rendered now; never kept (attr_uncached()). */
+static void sidecar_getattr(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
 {
 	char text[SIDECAR_MAX];
-	int len = render_sidecar(req, seg, text, sizeof(text));
+	struct segment_info seg;
+	struct stat st;
+	int len, ret = fs_segment_of(n, &seg);
 
-	st->st_size = len > 0 ? len : 0;
-	*timeout = 0;
+	(void)fi;
+	if (ret) {
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	attr_of_segment(n->kind, &seg, &st);
+	len = render_sidecar(req, &seg, text, sizeof(text));
+	st.st_size = len > 0 ? len : 0;
+	fuse_reply_attr(req, &st, 0);
 }
 
 static void sidecar_open(fuse_req_t req, const struct node *n, struct fuse_file_info *fi)
@@ -289,9 +299,7 @@ static void sidecar_access(fuse_req_t req, const struct node *n, int mask)
 }
 
 const struct fs_kind_ops fs_sidecar_ops = {
-	.attr = sidecar_attr,
-	.attr_uncached = true,
-	.getattr = fs_segment_getattr,
+	.getattr = sidecar_getattr,
 	.access = sidecar_access,
 	.open = sidecar_open,
 	.read = fs_text_read,
