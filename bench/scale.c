@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +29,7 @@
 #include "bench.h"
 
 #define SCALE_KEY   0x5c410000 /* + index */
+#define VIEWS_KEY   0x5c420000 /* + index: the sets and queues of the views' rows */
 #define FEW	    100
 #define MID_RSS_AT  4000
 #define IPCS_LOOP   300 /* ipcs -m -i runs timed, of the N a loop would take */
@@ -288,6 +291,50 @@ static void first_listings(struct scale *s)
 
 /* ---- the section ------------------------------------------------------ */
 
+/* The views (sem/, msg/) listed beside ipcs -s and ipcs -q, as ls -l of
+ * the segments is beside ipcs -m: n sets of one semaphore and n empty
+ * queues, in this section's namespace (kernel.sem's SEMMNI and
+ * kernel.msgmni raised there only), removed before it ends. */
+struct views_figures {
+	double ls_sem, ipcs_s, ls_msg, ipcs_q;
+};
+
+static void views_listings(struct scale *s, int n, struct views_figures *f)
+{
+	int *sets = calloc(n, sizeof(*sets)), *queues = calloc(n, sizeof(*queues));
+	char cmd[256];
+	int most = n + 16 > 32768 ? 32768 : n + 16;
+
+	if (!sets || !queues)
+		die("out of memory");
+	snprintf(cmd, sizeof(cmd), "32000 1024000000 500 %d", most);
+	if (!write_sysctl("/proc/sys/kernel/sem", cmd))
+		die("cannot raise kernel.sem in the namespace: %s", strerror(errno));
+	snprintf(cmd, sizeof(cmd), "%d", most);
+	if (!write_sysctl("/proc/sys/kernel/msgmni", cmd))
+		die("cannot raise kernel.msgmni in the namespace: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		sets[i] = semget(VIEWS_KEY + i, 1, IPC_CREAT | IPC_EXCL | 0644);
+		queues[i] = msgget(VIEWS_KEY + i, IPC_CREAT | IPC_EXCL | 0644);
+		if (sets[i] < 0 || queues[i] < 0)
+			die("set or queue %d of %d: %s", i + 1, n, strerror(errno));
+	}
+	snprintf(cmd, sizeof(cmd), "ls -l --color=never %s/sem", s->dir);
+	f->ls_sem = median_cmd_ms(s, cmd, NULL);
+	f->ipcs_s = median_cmd_ms(s, "ipcs -s", NULL);
+	snprintf(cmd, sizeof(cmd), "ls -l --color=never %s/msg", s->dir);
+	f->ls_msg = median_cmd_ms(s, cmd, NULL);
+	f->ipcs_q = median_cmd_ms(s, "ipcs -q", NULL);
+	progress("ls -l sem/ %.1f ms (ipcs -s %.1f), msg/ %.1f ms (ipcs -q %.1f)", f->ls_sem,
+		 f->ipcs_s, f->ls_msg, f->ipcs_q);
+	for (int i = 0; i < n; i++) {
+		semctl(sets[i], 0, IPC_RMID);
+		msgctl(queues[i], IPC_RMID, NULL);
+	}
+	free(sets);
+	free(queues);
+}
+
 void section_scale(const struct scale_args *a)
 {
 	struct scale s = { .a = a };
@@ -296,6 +343,7 @@ void section_scale(const struct scale_args *a)
 	double st_first, st_last, op_first, op_last, proc_last, ipcs_last;
 	double all_side, proc_shm, ipcs_loop, ls_ms, ls_first, ipcs_ms, bykey, bykey_first;
 	double find_ms, du_ms, grep_ms;
+	struct views_figures views;
 	long long rss_mid, rss_full, hwm_full, ticks;
 	int saved_ns, n = a->nsegments, nopen = a->nopen;
 	int *fds;
@@ -386,6 +434,7 @@ void section_scale(const struct scale_args *a)
 	du_ms = median_cmd_ms(&s, cmd, NULL);
 	snprintf(cmd, sizeof(cmd), "grep -c . %s/*.stat", s.dir);
 	grep_ms = median_cmd_ms(&s, cmd, NULL);
+	views_listings(&s, n, &views);
 
 	/* Idle: listed, nothing open, nobody waiting. */
 	usleep(500000);
@@ -440,6 +489,10 @@ void section_scale(const struct scale_args *a)
 	table_row("open+4K pread+close, last segment [us]", s.open_us, 1, "nullfs", s.open_null_us);
 	table_row("  the same, a 2nd descriptor open [us]", s.held_us, 2, "nullfs", s.held_null_us,
 		  "not held", s.open_us);
+	snprintf(label, sizeof(label), "ls -l MNT/sem, %d sets [ms]", n);
+	table_row(label, views.ls_sem, 2, "ipcs -s", views.ipcs_s, "ls -l MNT", ls_ms);
+	snprintf(label, sizeof(label), "ls -l MNT/msg, %d queues [ms]", n);
+	table_row(label, views.ls_msg, 2, "ipcs -q", views.ipcs_q, "ls -l MNT", ls_ms);
 	table_row("find MNT [ms]", find_ms, 1, "ls -l MNT", ls_ms);
 	table_row("du -s MNT [ms]", du_ms, 1, "ls -l MNT", ls_ms);
 	table_row("grep -c . MNT/*.stat [ms]", grep_ms, 1, "ls -l MNT", ls_ms);
