@@ -64,6 +64,10 @@ struct lockwait_req {
 	struct privlock_waiter pw;
 	struct set_queue *queue; /* the set's queue it waits in, or NULL */
 	bool abandoned_flag;	 /* lockwait_abandon() */
+	/* In a tagged queue: the set was removed while r waited behind the
+	 * queue's first (whose wait said -EIDRM): r is answered -EIDRM,
+	 * never proven again (a look-alike may have its semid by then). */
+	bool set_removed;
 	struct lockwait_req *next;
 };
 

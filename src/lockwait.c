@@ -170,6 +170,8 @@ static struct lockwait_req *expired_locked(struct lockwait *lw, struct set_queue
 			*why = -ENOLCK;
 		else if (r->abandoned_flag)
 			*why = -EINTR;
+		else if (r->set_removed)
+			*why = -EIDRM;
 		else if (now >= r->deadline_ns)
 			*why = -ETIMEDOUT;
 		else
@@ -238,6 +240,17 @@ static void *queue_main(void *arg)
 		r->grant =
 			(struct lock_grant){ .hold = r->hold, .semid = q->semid, .mode = r->mode };
 		unlink_locked(q, r);
+		/* A tagged queue's set removed (the sem/ view's -N waits on
+		 * one semaphore): those waiting behind r were proven on it
+		 * (or, parked in the moment since, on a set made at its
+		 * number: answered -EIDRM too, the safe side).  A set made
+		 * at its number before the thread came to them would pass
+		 * their weak proof (semid, creator, key, nsems), and their
+		 * semop act on it.  Untagged queues' waiters prove their
+		 * sets themselves. */
+		if (ret == -EIDRM && q->tag != 0)
+			for (struct lockwait_req *o = q->head; o; o = o->next)
+				o->set_removed = true;
 		pthread_mutex_unlock(&lw->mutex);
 		answer(lw, r, ret);
 		pthread_mutex_lock(&lw->mutex);
@@ -401,6 +414,7 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 	int ret;
 
 	r->abandoned_flag = false;
+	r->set_removed = false;
 	r->queue = NULL;
 	ret = park_on_set(lw, r);
 	return ret ? ret : LOCKWAIT_PARKED;

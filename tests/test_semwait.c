@@ -292,6 +292,42 @@ static void test_set_removed(void **state)
 	assert_int_equal(result_of(a), EIDRM);
 }
 
+/* A -1 parked behind another on the same semaphore (not itself in the
+ * kernel) when the set is removed, and a look-alike (same creator, key
+ * IPC_PRIVATE, nsems) made at its semid before the daemon's thread comes
+ * to it (the daemon stopped meanwhile, so that comes last for sure): both
+ * writes end with EIDRM, and the new set's value is untouched.  Planted
+ * (main before the fix): the second passed its weak proof on the new set
+ * and took 1 from it (its write succeeded, the value 4). */
+static void test_removed_behind(void **state)
+{
+	int semid = semget(IPC_PRIVATE, 1, 0600), again;
+	union semun five = { .val = 5 };
+	char p0[256];
+	pid_t a, b;
+
+	(void)state;
+	assert_true(semid >= 0);
+	sem_path(p0, sizeof(p0), M_DIR, semid, 0);
+	a = start_writer(0, p0, O_WRONLY, "-5", false);
+	assert_true(await_ncnt(semid, 0, 1));
+	b = start_writer(0, p0, O_WRONLY, "-1", false);
+	for (int look = 0; look < 6000 && !stat_shows_parked(M_DIR, semid, 0, b, 0, 0); look++)
+		usleep(10000);
+	assert_true(stat_shows_parked(M_DIR, semid, 0, b, 0, 0));
+	assert_int_equal(kill(mnt.pid, SIGSTOP), 0);
+	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	assert_true(testutil_set_next_id("sem", semid));
+	again = semget(IPC_PRIVATE, 1, 0600);
+	assert_int_equal(again, semid);
+	assert_int_equal(semctl(again, 0, SETVAL, five), 0);
+	assert_int_equal(kill(mnt.pid, SIGCONT), 0);
+	assert_int_equal(result_of(a), EIDRM);
+	assert_int_equal(result_of(b), EIDRM);
+	assert_int_equal(value_of(again, 0), 5);
+	assert_int_equal(semctl(again, 0, IPC_RMID), 0);
+}
+
 /* uid 65534 on a set it may alter (0666): its -1s wait, two at most
  * (max_waits=2: the next is ENOLCK at once, though a thread is free);
  * root's -1 then still waits and is let through.  A mount of its own: no
@@ -369,7 +405,8 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_wait_then_released), cmocka_unit_test(test_holds_no_worker),
 		cmocka_unit_test(test_interrupted),	   cmocka_unit_test(test_set_removed),
-		cmocka_unit_test(test_hostile_bounded),	   cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_removed_behind),	   cmocka_unit_test(test_hostile_bounded),
+		cmocka_unit_test(test_deadline),
 	};
 
 	shmfs_path = shmfs_path_arg(argc, argv);
