@@ -79,6 +79,7 @@ static void test_call_on(void **state)
  * set, or in msgrcv on the queue: its pid once the kernel counts it. */
 static pid_t block_in_semop(int semid, uid_t uid)
 {
+	int before = semctl(semid, 0, GETNCNT);
 	pid_t pid = testutil_fork();
 
 	if (pid == 0) {
@@ -91,7 +92,8 @@ static pid_t block_in_semop(int semid, uid_t uid)
 		semop(semid, &op, 1);
 		_exit(0);
 	}
-	while (semctl(semid, 0, GETNCNT) < 1)
+	/* one more than before: a second waiter on the set is counted too */
+	while (semctl(semid, 0, GETNCNT) <= before)
 		usleep(1000);
 	return pid;
 }
