@@ -295,10 +295,15 @@ static void test_set_removed(void **state)
 /* A -1 parked behind another on the same semaphore (not itself in the
  * kernel) when the set is removed, and a look-alike (same creator, key
  * IPC_PRIVATE, nsems) made at its semid before the daemon's thread comes
- * to it (the daemon stopped meanwhile, so that comes last for sure): both
- * writes end with EIDRM, and the new set's value is untouched.  Planted
- * (main before the fix): the second passed its weak proof on the new set
- * and took 1 from it (its write succeeded, the value 4). */
+ * to it (the daemon stopped meanwhile): both writes end with EIDRM, and
+ * the new set's value is untouched.  The removal comes before the stop:
+ * a stop takes every thread of the daemon out of its semtimedop (EINTR,
+ * signal(7)), and the -5, proven again after it with the same weak
+ * fingerprint, would act on the look-alike (the window the man page
+ * names; root's SIGSTOP of the daemon widens it).  Planted (main before
+ * the fix): the second passed its weak proof on the new set and took 1
+ * from it (its write succeeded, the value 4) whenever the stop landed
+ * before the daemon's thread came to it. */
 static void test_removed_behind(void **state)
 {
 	int semid = semget(IPC_PRIVATE, 1, 0600), again;
@@ -315,8 +320,14 @@ static void test_removed_behind(void **state)
 	for (int look = 0; look < 6000 && !stat_shows_parked(M_DIR, semid, 0, b, 0, 0); look++)
 		usleep(10000);
 	assert_true(stat_shows_parked(M_DIR, semid, 0, b, 0, 0));
-	assert_int_equal(kill(mnt.pid, SIGSTOP), 0);
+	/* The -5 back in the kernel (a kick for the -1's arrival took it
+	 * out for a moment): the removal below then answers it EIDRM in
+	 * the kernel, synchronously, whatever the daemon does next. */
+	for (int look = 0; look < 6000 && semctl(semid, 0, GETNCNT) != 1; look++)
+		usleep(1000);
+	assert_int_equal(semctl(semid, 0, GETNCNT), 1);
 	assert_int_equal(semctl(semid, 0, IPC_RMID), 0);
+	assert_int_equal(kill(mnt.pid, SIGSTOP), 0);
 	assert_true(testutil_set_next_id("sem", semid));
 	again = semget(IPC_PRIVATE, 1, 0600);
 	assert_int_equal(again, semid);
