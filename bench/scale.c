@@ -345,7 +345,7 @@ void section_scale(const struct scale_args *a)
 	double find_ms, du_ms, grep_ms;
 	struct views_figures views;
 	long long rss_mid, rss_full, hwm_full, ticks;
-	int saved_ns, n = a->nsegments, nopen = a->nopen;
+	int saved_ns, shmmni, n = a->nsegments, nopen = a->nopen;
 	int *fds;
 
 	note("7 a full namespace: %d segments", n);
@@ -359,7 +359,9 @@ void section_scale(const struct scale_args *a)
 	saved_ns = open("/proc/self/ns/ipc", O_RDONLY | O_CLOEXEC);
 	if (saved_ns < 0 || unshare(CLONE_NEWIPC) != 0)
 		die("a new IPC namespace: %s", strerror(errno));
-	snprintf(cmd, sizeof(cmd), "%d", n + 16 > 32768 ? 32768 : n + 16);
+	/* MID_RSS_AT are made whatever n is (the RSS anchor) */
+	shmmni = (n > MID_RSS_AT ? n : MID_RSS_AT) + 16;
+	snprintf(cmd, sizeof(cmd), "%d", shmmni > 32768 ? 32768 : shmmni);
 	if (!write_sysctl("/proc/sys/kernel/shmmni", cmd))
 		die("cannot raise kernel.shmmni in the namespace: %s", strerror(errno));
 
