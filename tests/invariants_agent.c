@@ -205,16 +205,13 @@ static int look_alike(int semid, const struct mailbox *mb)
 	return mb->len > SHARE_NSEMS_MARK ? EINVAL : err_of(semctl(semid, 0, SETALL, arg));
 }
 
-static void sem_view(struct mailbox *mb)
+/* A set's or queue's stat file through the mount, as this user, into
+ * mb->names (mb->err: the open's or the read's errno). */
+static void read_view_stat(struct mailbox *mb)
 {
-	struct semid_ds ds;
-	union semun arg = { .buf = &ds };
 	char path[320];
 	int fd;
 
-	mb->probe_err = err_of(semctl(mb->shmid, 0, IPC_STAT, arg));
-	for (int i = 0; i < mb->len && i < INV_MAX_SEMS; i++)
-		mb->direct_vals[i] = semctl(mb->shmid, i, GETVAL);
 	snprintf(path, sizeof(path), "%s/stat", mb->path);
 	mb->names[0] = '\0';
 	fd = open(path, O_RDONLY);
@@ -227,6 +224,19 @@ static void sem_view(struct mailbox *mb)
 			mb->err = (int)-n;
 		close(fd);
 	}
+}
+
+static void sem_view(struct mailbox *mb)
+{
+	struct semid_ds ds;
+	union semun arg = { .buf = &ds };
+	char path[320];
+	int fd;
+
+	mb->probe_err = err_of(semctl(mb->shmid, 0, IPC_STAT, arg));
+	for (int i = 0; i < mb->len && i < INV_MAX_SEMS; i++)
+		mb->direct_vals[i] = semctl(mb->shmid, i, GETVAL);
+	read_view_stat(mb);
 	for (int i = 0; i < mb->len && i < INV_MAX_SEMS; i++) {
 		char text[32] = "";
 		long n = -EIO;
@@ -256,18 +266,7 @@ static void msg_view(struct mailbox *mb)
 	int fd;
 
 	mb->probe_err = err_of(msgctl(mb->shmid, IPC_STAT, &ds));
-	snprintf(path, sizeof(path), "%s/stat", mb->path);
-	mb->names[0] = '\0';
-	fd = open(path, O_RDONLY);
-	mb->err = err_of(fd);
-	if (fd >= 0) {
-		long n = read_all(fd, (unsigned char *)mb->names, INV_NAMES - 1);
-
-		mb->names[n > 0 ? n : 0] = '\0';
-		if (n < 0)
-			mb->err = (int)-n;
-		close(fd);
-	}
+	read_view_stat(mb);
 	for (int i = 0; i < mb->len && i < INV_MAX_MSGS; i++) {
 		long n;
 
