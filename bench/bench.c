@@ -1588,9 +1588,11 @@ int main(int argc, char *argv[])
 	}
 
 	if (b.sections & (1u << 9)) {
-		struct pgbench_args pa = {
-			.shmfs = b.shmfs, .top = b.top, .runs = b.runs, .seconds = b.quick ? 2 : 4
-		};
+		struct pgbench_args pa = { .shmfs = b.shmfs,
+					   .nullfs = b.nullfs,
+					   .top = b.top,
+					   .runs = b.runs,
+					   .seconds = b.quick ? 2 : 4 };
 
 		section_pgbench(&pa);
 	}

@@ -125,7 +125,8 @@ void section_next(const struct next_args *a);
 
 struct pgbench_args {
 	const char *shmfs;
-	const char *top; /* where to make the mountpoint */
+	const char *nullfs; /* the loop over any FUSE server (NULL: left out) */
+	const char *top;    /* where to make the mountpoints */
 	int runs;
 	double seconds; /* per pgbench run */
 };

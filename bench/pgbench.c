@@ -4,10 +4,12 @@
  * shared_memory_type=sysv.  Its pgbench throughput (select-only, for
  * seconds) is measured with nothing else running, while a tight loop
  * reads 4 KiB of that segment through the mount (one descriptor, pread
- * at offset 0 for ever), and while the same loop reads a plain 4 KiB
- * file: the loop through shmfs should cost the database no more than
- * the loop over a plain file.  The three are interleaved, run by run,
- * and each ratio is the median of the runs' ratios.
+ * at offset 0 for ever), while the same loop reads a plain 4 KiB file,
+ * and while it reads the 4 KiB file of nullfs, the smallest FUSE server
+ * (what any FUSE server costs the database: the machine's FUSE limit):
+ * the loop through shmfs should cost the database no more than the loop
+ * over a plain file.  The four are interleaved, run by run, and each
+ * ratio is the median of the runs' ratios.
  *
  * The cluster runs as the postgres user in a temporary directory, in an
  * IPC namespace of this section's own (shmfs mounted in it), killed with
@@ -38,11 +40,11 @@ struct pg {
 	const struct pgbench_args *a;
 	char bindir[256];
 	char dir[64]; /* the cluster's, owned by postgres */
-	char data[128], sock[128], plain[128], mnt[160];
+	char data[128], sock[128], plain[128], mnt[160], null[160];
 	struct passwd pw;
 	char pwbuf[1024];
 	pid_t postmaster;
-	struct daemon shmfs;
+	struct daemon shmfs, nullfs;
 };
 
 /* The newest PostgreSQL's bin directory; false if there is none. */
@@ -280,17 +282,27 @@ static void make_plain_file(struct pg *p)
 	close(fd);
 }
 
+/* The cases of a run, in the order of the table. */
+enum {
+	ALONE,
+	SHMFS_LOOP,
+	PLAIN_LOOP,
+	NULLFS_LOOP,
+	CASES
+};
+
 static void measure(struct pg *p)
 {
-	double tps[3][16], ratio[2][16];
+	double tps[CASES][16], ratio[CASES][16];
 	int runs = p->a->runs < 16 ? p->a->runs : 16;
-	const char *paths[3] = { NULL, p->mnt, p->plain };
+	const char *paths[CASES] = { NULL, p->mnt, p->plain, p->null[0] ? p->null : NULL };
+	int cases = paths[NULLFS_LOOP] ? CASES : NULLFS_LOOP;
 
 	/* warm up: the first run of pgbench on a fresh cluster is slower */
 	pgbench_tps(p, 1);
 	for (int r = 0; r < runs; r++) {
-		for (int k = 0; k < 3; k++) {
-			int c = (k + r) % 3; /* rotate which goes first */
+		for (int k = 0; k < cases; k++) {
+			int c = (k + r) % cases; /* rotate which goes first */
 			pid_t pid = paths[c] ? child_start(read_loop, (void *)paths[c]) : 0;
 
 			tps[c][r] = pgbench_tps(p, p->a->seconds);
@@ -305,22 +317,62 @@ static void measure(struct pg *p)
 				return;
 			}
 		}
-		ratio[0][r] = tps[1][r] / tps[0][r];
-		ratio[1][r] = tps[2][r] / tps[0][r];
-		progress("pgbench tps alone %.0f, shmfs loop %.0f, plain loop %.0f", tps[0][r],
-			 tps[1][r], tps[2][r]);
+		for (int c = SHMFS_LOOP; c < cases; c++)
+			ratio[c][r] = tps[c][r] / tps[ALONE][r];
+		progress("pgbench tps alone %.0f, shmfs loop %.0f, plain loop %.0f, nullfs loop "
+			 "%.0f",
+			 tps[ALONE][r], tps[SHMFS_LOOP][r], tps[PLAIN_LOOP][r],
+			 cases > NULLFS_LOOP ? tps[NULLFS_LOOP][r] : -1);
 	}
 	table_section("9. PostgreSQL 15 pgbench -S, 2 clients, shared_memory_type=sysv",
 		      "transactions/s");
-	table_row("alone", median(tps[0], runs), 0);
-	table_row("a loop reads 4 KiB of its segment", median(tps[1], runs), 2, "alone",
-		  median(tps[0], runs), "plain loop", median(tps[2], runs));
-	table_row("a loop reads a plain 4 KiB file", median(tps[2], runs), 1, "alone",
-		  median(tps[0], runs));
+	table_row("alone", median(tps[ALONE], runs), 0);
+	if (cases > NULLFS_LOOP)
+		table_row("a loop reads 4 KiB of its segment", median(tps[SHMFS_LOOP], runs), 3,
+			  "alone", median(tps[ALONE], runs), "plain loop",
+			  median(tps[PLAIN_LOOP], runs), "nullfs loop",
+			  median(tps[NULLFS_LOOP], runs));
+	else
+		table_row("a loop reads 4 KiB of its segment", median(tps[SHMFS_LOOP], runs), 2,
+			  "alone", median(tps[ALONE], runs), "plain loop",
+			  median(tps[PLAIN_LOOP], runs));
+	table_row("a loop reads a plain 4 KiB file", median(tps[PLAIN_LOOP], runs), 1, "alone",
+		  median(tps[ALONE], runs));
+	if (cases > NULLFS_LOOP)
+		table_row("a loop reads 4 KiB of nullfs", median(tps[NULLFS_LOOP], runs), 1,
+			  "alone", median(tps[ALONE], runs));
 	table_goal("pgbench tps, a loop reads 4 KiB of its segment through the mount",
-		   median(ratio[0], runs), "no loop", '>', median(ratio[1], runs));
-	table_goal("  (the same loop over a plain file: the target)", median(ratio[1], runs),
-		   "no loop", 0, 0);
+		   median(ratio[SHMFS_LOOP], runs), "no loop", '>',
+		   median(ratio[PLAIN_LOOP], runs));
+	table_goal("  (the same loop over a plain file: the target)",
+		   median(ratio[PLAIN_LOOP], runs), "no loop", 0, 0);
+	if (cases > NULLFS_LOOP)
+		table_goal("  (the same loop over nullfs: any FUSE server)",
+			   median(ratio[NULLFS_LOOP], runs), "no loop", 0, 0);
+}
+
+/* nullfs with one 4 KiB file, for the loop over any FUSE server; p->null
+ * stays empty (the case left out) if it is not there. */
+static void start_nullfs(struct pg *p)
+{
+	char dir[128];
+	const char *argv[] = { p->a->nullfs, "-f", "-o", "size=4096", dir, NULL };
+
+	if (!p->a->nullfs || access(p->a->nullfs, X_OK) != 0)
+		return;
+	snprintf(dir, sizeof(dir), "%s/nullfs-pg", p->a->top);
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		die("mkdir %s: %s", dir, strerror(errno));
+	daemon_start(&p->nullfs, dir, argv);
+	snprintf(p->null, sizeof(p->null), "%s/data", dir);
+}
+
+static void stop_nullfs(struct pg *p)
+{
+	if (!p->null[0])
+		return;
+	daemon_stop(&p->nullfs);
+	rmdir(p->nullfs.dir);
 }
 
 void section_pgbench(const struct pgbench_args *a)
@@ -349,7 +401,9 @@ void section_pgbench(const struct pgbench_args *a)
 		daemon_start(&p.shmfs, mntdir, argv);
 		snprintf(p.mnt, sizeof(p.mnt), "%s/%d", mntdir, shmid);
 		make_plain_file(&p);
+		start_nullfs(&p);
 		measure(&p);
+		stop_nullfs(&p);
 		daemon_stop(&p.shmfs);
 		rmdir(mntdir);
 	} else if (p.postmaster > 0) {
