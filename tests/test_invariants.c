@@ -1340,6 +1340,32 @@ static void wait_key(int key)
 	}
 }
 
+/* A look-alike (principle 3): the lifetime that ended last whose
+ * creator this creation is too (cpid and cuid), its shmid free again.  A
+ * creation then takes its shmid and size, so that only the strong
+ * identity tells the two apart: a file the daemon keeps of the ended one
+ * must never serve the new one.  NULL: none, or not this time. */
+static const struct life *lookalike_of(pid_t cpid, uid_t cuid)
+{
+	const struct life *best = NULL;
+
+	if (!chance(40))
+		return NULL;
+	for (int i = 0; i < MAX_LIVES; i++) {
+		const struct life *l = &R.lives[i];
+
+		if (l->used && !l->exists && l->cpid == cpid && l->cuid == cuid &&
+		    !kseg_of(l->shmid) && l->size <= INV_MAX_SEG && (!best || l->died > best->died))
+			best = l;
+	}
+	if (best) {
+		write_sysctl("shm_next_id", best->shmid);
+		log_line("  shm_next_id = %d, %ld bytes: a look-alike of life #%d", best->shmid,
+			 best->size, best->seq);
+	}
+	return best;
+}
+
 static bool op_create(void)
 {
 	struct mailbox *mb = U->mb;
@@ -1347,17 +1373,27 @@ static bool op_create(void)
 	int key = KEY_BASE + (int)rnd_below(NKEYS);
 	bool exists = key_live(key);
 	long w = chance(20) ? 0 : 1 + rnd_below(INV_MAX_SEG), size;
+	const struct life *like;
 
 	if (nlive() >= MAX_LIVE_SEGS)
 		return false;
 	mb->mode = (int)modes[rnd_below(6)];
 	mb->len = w;
 	mb->size = chance(40) ? (w > 0 ? w : 1) + rnd_below(INV_MAX_SEG - (w > 0 ? w : 1) + 1) : 0;
-	rnd_bytes(mb->in, w);
 	snprintf(mb->path, sizeof(mb->path), "%s/by-key/0x%08x", mnt.dir, (unsigned int)key);
-	size = mb->size ? mb->size : (w > PAGE ? w : PAGE);
-	force_reuse(true);
 	force_reuse(false);
+	/* the daemon creates what is made in by-key/ */
+	like = exists ? NULL : lookalike_of(mnt.pid, U->uid);
+	if (like) {
+		mb->size = like->size;
+		if (w > like->size)
+			w = like->size;
+		mb->len = w;
+	} else {
+		force_reuse(true);
+	}
+	rnd_bytes(mb->in, w);
+	size = mb->size ? mb->size : (w > PAGE ? w : PAGE);
 	R.expect_set_key = set_key_exists(key) ? 0 : key;
 	R.expect_by = U;
 	log_line("step %d: %s create by-key/0x%08x mode %04o, %ld bytes written%s%ld", R.step,
@@ -1391,13 +1427,18 @@ static bool op_shmget(void)
 	struct mailbox *mb = U->mb;
 	int key = chance(50) ? IPC_PRIVATE : KEY_BASE + (int)rnd_below(NKEYS);
 	bool exists = key != IPC_PRIVATE && key_live(key);
+	const struct life *like;
 
 	if (nlive() >= MAX_LIVE_SEGS)
 		return false;
 	mb->key = key;
 	mb->size = rnd_size();
 	mb->mode = (int)rnd_mode();
-	force_reuse(true);
+	like = exists ? NULL : lookalike_of(U->ag.pid, U->uid);
+	if (like)
+		mb->size = like->size;
+	else
+		force_reuse(true);
 	log_line("step %d: %s shmget(0x%08x, %ld, %04o)", R.step, uname_of(U), (unsigned int)key,
 		 mb->size, mb->mode);
 	if (!call(U, A_SHMGET))
