@@ -58,9 +58,26 @@ int attach_fd_limit(long nofile, int reserve);
  * -EBUSY shm_rmid_forced with nobody attached; -EACCES; -ENOMEM. */
 int attach_open(struct attach_table *table, const struct segment_identity *expected, bool writable,
 		bool creating, struct segment_info *held, struct attach **out);
-/* Returns true if the daemon stays attached after the close, because the
- * detach would destroy the segment (shm_rmid_forced): worth a warning. */
-bool attach_close(struct attach_table *table, struct attach *a);
+/* attach_open() of a lifetime whose file the daemon keeps (open, or idle
+ * after its last close: see attach_close()), proven by one IPC_STAT
+ * (identity_reprove()) instead of an attach: 0 with *held and *out as
+ * attach_open() gives them; -EAGAIN: none kept, or not proven: open it
+ * (attach_open(), which tries this first). */
+int attach_reuse(struct attach_table *table, const struct segment_identity *expected, bool writable,
+		 struct segment_info *held, struct attach **out);
+
+/* What a close leaves. */
+enum attach_left {
+	ATTACH_IN_USE,	   /* other open files use it */
+	ATTACH_LET_GO,	   /* closed */
+	ATTACH_PARKED,	   /* the daemon stays attached, because the detach would
+			    * destroy the segment (shm_rmid_forced): worth a
+			    * warning; attach_sweep() lets go of it later */
+	ATTACH_IDLE,	   /* kept for a while (attach_sweep() lets go) */
+	ATTACH_IDLE_FIRST, /* the same, and attach_sweep() must be called again:
+			    * it had nothing left to sweep */
+};
+enum attach_left attach_close(struct attach_table *table, struct attach *a);
 
 uint64_t attach_size(const struct attach *a);
 /* The segment's file, or -1 where the attachment is used instead. */

@@ -86,6 +86,7 @@ struct identity_pin {
 	struct segment_identity id; /* held's, strong where the file could be read */
 	int fd;			    /* the backing file (PIN_KEEP_FD), or -1 */
 	int fd_err;		    /* why there is none: -ENOTSUP hugetlbfs, -EPERM... */
+	uint64_t count;		    /* segment_attach_counted()'s, of the attachment */
 };
 
 enum {
@@ -108,6 +109,31 @@ int identity_pin(const struct segment_identity *expected, unsigned int flags,
  * kernel.shm_rmid_forced a detach may destroy the segment: the attach
  * table's detach (attach_act()) parks instead. */
 void identity_unpin(struct identity_pin *pin);
+
+/* ---- proving a lifetime again without attaching ------------------------ */
+
+/* What lets a lifetime this process pinned be proven again by a look
+ * alone (identity_reprove()), while it keeps the lifetime's file: the
+ * count of its pin's attach, and who it was. */
+struct identity_reproof {
+	uint64_t count; /* 0: none: pin again */
+	pid_t self;
+};
+
+/* After pin's attachment is gone (detached, or kept): a reproof, or
+ * -EAGAIN when none is possible (no strong identity; something else of
+ * the shmid's slot attached since, so the pin's attach may not be the
+ * last this process made). */
+int identity_reproof_after(const struct identity_pin *pin, struct identity_reproof *out);
+
+/* Whether the shmid of id, a strong identity whose file the caller
+ * keeps, still names that lifetime, by IPC_STAT alone: this process was
+ * the last to attach or detach it (lpid) and has attached nothing of its
+ * slot since the proof's pin (segment_stat_since()), and it is as id
+ * says and not removed.  0 with *held filled; -EAGAIN: not proven
+ * (another attached it, it was removed, or it is gone): pin instead. */
+int identity_reprove(const struct segment_identity *id, const struct identity_reproof *proof,
+		     struct segment_info *held);
 
 /* A short text for logs: "shmid 5 (strong 1796452123.456906292/1cce10b7)". */
 void identity_format(const struct segment_identity *id, char *buf, size_t size);

@@ -90,6 +90,21 @@ int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t
 
 /* shmat(2) read-only or read-write; shmdt(2). */
 int segment_attach(int shmid, bool writable, void **addr);
+
+/* Every shmat(2) of this process goes through segment_attach(), which
+ * counts it: per slot of shmids (several shmids share one), a count that
+ * only grows, taken with the attach.  segment_attach_counted() is
+ * segment_attach() that also gives the count its attach took (never 0). */
+int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count);
+/* The count of shmid's slot now. */
+uint64_t segment_attach_count(int shmid);
+/* Whether this process attached anything of shmid's slot since the
+ * attach that took count. */
+bool segment_attached_since(int shmid, uint64_t count);
+/* segment_stat() of shmid (no usage), if this process attached nothing
+ * of its slot since the attach that took count, no attach of the slot
+ * being under way meanwhile; else -EAGAIN. */
+int segment_stat_since(int shmid, uint64_t count, struct segment_info *out);
 int segment_detach(void *addr);
 
 /* A descriptor for the memory behind an attachment of size bytes at addr:

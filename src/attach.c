@@ -131,14 +131,96 @@ static struct attach *find_shared_locked(struct attach_table *t, const struct id
 	return NULL;
 }
 
+/* One more user of a; an idle one is idle no more. */
+static void hold_locked(struct attach_table *t, struct attach *a)
+{
+	if (a->users++ == 0)
+		t->nidle--;
+}
+
 static struct attach *share_locked(struct attach_table *t, const struct identity_pin *pin,
 				   bool writable)
 {
 	struct attach *a = find_shared_locked(t, pin, writable);
 
 	if (a)
-		a->users++;
+		hold_locked(t, a);
 	return a;
+}
+
+static void unlink_locked(struct attach_table *t, struct attach *a)
+{
+	for (struct attach **link = &t->list; *link; link = &(*link)->next) {
+		if (*link == a) {
+			*link = a->next;
+			return;
+		}
+	}
+}
+
+/* An attach that keeps its lifetime's file and no attachment. */
+static bool keeps_file(const struct attach *a)
+{
+	return a->fd >= 0 && a->id.strong && !a->addr;
+}
+
+/* How long a lets its last close: the attach_cache option's, and for
+ * one that keeps a file, at least KEPT_FILE_SECONDS. */
+static double idle_limit(const struct attach_table *t, const struct attach *a)
+{
+	return keeps_file(a) && t->cache_seconds < KEPT_FILE_SECONDS ? KEPT_FILE_SECONDS
+								     : t->cache_seconds;
+}
+
+/* The pin that proved a's lifetime again lets it be proven by a look
+ * from now on (while nothing else of its slot is attached). */
+static void reproof_from(struct attach_table *t, struct attach *a, const struct identity_pin *pin)
+{
+	struct identity_reproof r;
+
+	if (identity_reproof_after(pin, &r) != 0)
+		return;
+	pthread_mutex_lock(&t->mutex);
+	a->reproof = r;
+	pthread_mutex_unlock(&t->mutex);
+}
+
+int attach_reuse(struct attach_table *t, const struct segment_identity *expected, bool writable,
+		 struct segment_info *held, struct attach **out)
+{
+	struct identity_reproof proof;
+	struct attach *a;
+	bool gone = false;
+
+	if (!expected->strong)
+		return -EAGAIN;
+	pthread_mutex_lock(&t->mutex);
+	for (a = t->list; a; a = a->next)
+		if (keeps_file(a) && a->reproof.count && (a->writable || !writable) &&
+		    identity_strong_same(&a->id, expected))
+			break;
+	if (a) {
+		hold_locked(t, a);
+		proof = a->reproof;
+	}
+	pthread_mutex_unlock(&t->mutex);
+	if (!a)
+		return -EAGAIN;
+	if (identity_reprove(&a->id, &proof, held) == 0) {
+		*out = a;
+		return 0;
+	}
+	/* Not proven: removed, another lifetime, or only another attacher
+	 * since.  A pin decides; this attach goes if nobody uses it. */
+	pthread_mutex_lock(&t->mutex);
+	if (--a->users == 0) {
+		unlink_locked(t, a);
+		gone = true;
+	}
+	pthread_mutex_unlock(&t->mutex);
+	if (gone)
+		attach_free(t, a);
+	return -EAGAIN;
 }
 
 int attach_open(struct attach_table *t, const struct segment_identity *expected, bool writable,
@@ -154,6 +236,8 @@ int attach_open(struct attach_table *t, const struct segment_identity *expected,
 	struct attach *a, *shared;
 	int ret;
 
+	if (!creating && attach_reuse(t, expected, writable, held, out) == 0)
+		return 0;
 	ret = identity_pin(expected, flags, &pin);
 	if (ret)
 		return ret;
@@ -165,6 +249,7 @@ int attach_open(struct attach_table *t, const struct segment_identity *expected,
 		if (pin.fd >= 0)
 			close(pin.fd);
 		detach_safely(t, pin.held.shmid, pin.addr);
+		reproof_from(t, a, &pin);
 		*out = a;
 		return 0;
 	}
@@ -199,6 +284,7 @@ int attach_open(struct attach_table *t, const struct segment_identity *expected,
 	if (a->fd >= 0 && a->id.strong && !(creating && segment_rmid_forced())) {
 		detach_safely(t, a->id.shmid, a->addr);
 		a->addr = NULL;
+		identity_reproof_after(&pin, &a->reproof);
 	}
 	assert(a->id.strong || a->addr);
 	pthread_mutex_lock(&t->mutex);
@@ -212,6 +298,7 @@ int attach_open(struct attach_table *t, const struct segment_identity *expected,
 	if (shared) {
 		a->users = 0;
 		attach_free(t, a);
+		reproof_from(t, shared, &pin);
 		a = shared;
 	}
 	*out = a;
@@ -223,25 +310,27 @@ int attach_detach(struct attach_table *t, int shmid, void *addr)
 	return detach_safely(t, shmid, addr);
 }
 
-bool attach_close(struct attach_table *t, struct attach *a)
+enum attach_left attach_close(struct attach_table *t, struct attach *a)
 {
-	bool gone = false;
+	enum attach_left left = ATTACH_IN_USE;
 
 	pthread_mutex_lock(&t->mutex);
 	if (--a->users == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
-		if (t->cache_seconds <= 0) {
-			for (struct attach **link = &t->list; *link; link = &(*link)->next) {
-				if (*link == a) {
-					*link = a->next;
-					break;
-				}
-			}
-			gone = true;
+		if (idle_limit(t, a) <= 0 ||
+		    (t->cache_seconds < KEPT_FILE_SECONDS && t->nidle >= KEPT_FILES)) {
+			unlink_locked(t, a);
+			left = ATTACH_LET_GO;
+		} else {
+			t->nidle++;
+			left = t->sweep_armed ? ATTACH_IDLE : ATTACH_IDLE_FIRST;
+			t->sweep_armed = true;
 		}
 	}
 	pthread_mutex_unlock(&t->mutex);
-	return gone && attach_free(t, a);
+	if (left == ATTACH_LET_GO && attach_free(t, a))
+		left = ATTACH_PARKED;
+	return left;
 }
 
 uint64_t attach_size(const struct attach *a)
@@ -342,8 +431,6 @@ static double seconds_since(const struct timespec *t)
 }
 
 /* An idle cached attach goes when its time is up or its segment is gone
- * (or is another one now). */
-/* An idle cached attach goes when its time is up or its segment is gone
  * (or its shmid is another segment's now: a weak look is enough to let
  * go; a new open proves its lifetime itself). */
 static bool cached_expired(const struct attach_table *t, const struct attach *a)
@@ -351,7 +438,7 @@ static bool cached_expired(const struct attach_table *t, const struct attach *a)
 	struct segment_identity now;
 	struct segment_info seg;
 
-	if (seconds_since(&a->idle_since) >= t->cache_seconds ||
+	if (seconds_since(&a->idle_since) >= idle_limit(t, a) ||
 	    segment_stat(a->id.shmid, false, &seg) != 0 || (seg.mode & SEGMENT_MODE_DEST))
 		return true;
 	identity_weak(&seg, &now);
@@ -368,6 +455,7 @@ bool attach_sweep(struct attach_table *t)
 		struct attach *a = *link;
 
 		if (a->users == 0 && cached_expired(t, a)) {
+			t->nidle--;
 			*link = a->next;
 			a->next = gone;
 			gone = a;
@@ -388,8 +476,9 @@ bool attach_sweep(struct attach_table *t)
 		i++;
 	}
 	left = t->nparked > 0;
-	for (struct attach *a = t->list; a && !left; a = a->next)
-		left = a->users == 0;
+	left = left || t->nidle > 0;
+	/* the next idle attach kicks the sweeps again (attach_close()) */
+	t->sweep_armed = left;
 	pthread_mutex_unlock(&t->mutex);
 	while (gone) {
 		struct attach *a = gone;

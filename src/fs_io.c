@@ -47,9 +47,31 @@ static int open_file_hold(struct shmfs *fs, const struct segment_info *seg, stru
 	return lock_table_hold(fs->locks, seg, len ? head : NULL, len, &of->hold);
 }
 
-int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
-		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
-		  struct open_file **out)
+/* of's attach closed: what is left of it is let go of later by the
+ * background thread's sweeps (kicked when they had stopped: not at every
+ * close). */
+static void open_file_let_go(struct shmfs *fs, struct open_file *of)
+{
+	enum attach_left left = attach_close(fs->attaches, of->att);
+
+	if (left == ATTACH_PARKED)
+		log_warning("shmfs: segment %d kept attached: detaching it would destroy it "
+			    "(kernel.shm_rmid_forced=1)\n",
+			    of->held.shmid);
+	if (left == ATTACH_PARKED || left == ATTACH_IDLE_FIRST)
+		daemon_kick(fs);
+}
+
+/* How open_file_make() reaches the bytes. */
+enum open_how {
+	OPEN_ANY,      /* a kept file (attach_reuse()), else attach */
+	OPEN_CREATED,  /* just made by the daemon: attach */
+	OPEN_KEPT_ONLY /* a kept file, or -EAGAIN */
+};
+
+static int open_file_make(struct shmfs *fs, const struct segment_identity *expected, bool writable,
+			  enum open_how how, bool is_next, uid_t uid, open_file_check_fn check,
+			  void *ctx, struct open_file **out)
 {
 	struct open_file *of = calloc(1, sizeof(*of));
 	struct segment_info *seg;
@@ -63,8 +85,12 @@ int open_file_new(struct shmfs *fs, const struct segment_identity *expected, boo
 	pthread_mutex_init(&of->poll_lock, NULL);
 	of->poller.fire = open_file_poller_fire;
 	of->poller.persistent = true;
-	/* Attached first: the rights are checked on what is held. */
-	ret = attach_open(fs->attaches, expected, writable, creating, seg, &of->att);
+	/* Attached (or proven) first: the rights are checked on what is held. */
+	if (how == OPEN_KEPT_ONLY)
+		ret = attach_reuse(fs->attaches, expected, writable, seg, &of->att);
+	else
+		ret = attach_open(fs->attaches, expected, writable, how == OPEN_CREATED, seg,
+				  &of->att);
 	if (ret)
 		goto err_free;
 	ret = check ? check(seg, ctx) : 0;
@@ -100,17 +126,31 @@ err_watch:
 err_hold:
 	lock_table_release(fs->locks, of->hold);
 err_attach:
-	attach_close(fs->attaches, of->att);
+	open_file_let_go(fs, of);
 err_free:
 	pthread_mutex_destroy(&of->poll_lock);
 	free(of);
 	return ret;
 }
 
+int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
+		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
+		  struct open_file **out)
+{
+	return open_file_make(fs, expected, writable, creating ? OPEN_CREATED : OPEN_ANY, is_next,
+			      uid, check, ctx, out);
+}
+
+int open_file_kept(struct shmfs *fs, const struct segment_identity *expected, bool writable,
+		   bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
+		   struct open_file **out)
+{
+	return open_file_make(fs, expected, writable, OPEN_KEPT_ONLY, is_next, uid, check, ctx,
+			      out);
+}
+
 void open_file_close(struct shmfs *fs, struct open_file *of)
 {
-	bool parked;
-
 	pthread_mutex_lock(&fs->open_files_lock);
 	LIST_REMOVE(of, link);
 	pthread_mutex_unlock(&fs->open_files_lock);
@@ -121,14 +161,7 @@ void open_file_close(struct shmfs *fs, struct open_file *of)
 		watch_stop(fs->watches, of->ws);
 	watch_put(fs->watches, of->ws);
 	lock_table_release(fs->locks, of->hold);
-	parked = attach_close(fs->attaches, of->att);
-	if (parked)
-		log_warning("shmfs: segment %d kept attached: detaching it would destroy it "
-			    "(kernel.shm_rmid_forced=1)\n",
-			    of->held.shmid);
-	/* an attachment to let go of later: the background thread sweeps */
-	if (parked || fs->opts.attach_cache > 0)
-		daemon_kick(fs);
+	open_file_let_go(fs, of);
 	pthread_mutex_destroy(&of->poll_lock);
 	free(of);
 }

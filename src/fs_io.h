@@ -30,6 +30,13 @@ typedef int (*open_file_check_fn)(const struct segment_info *held, void *ctx);
 int open_file_new(struct shmfs *fs, const struct segment_identity *expected, bool writable,
 		  bool creating, bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
 		  struct open_file **out);
+/* open_file_new() through a file of the lifetime the daemon keeps
+ * (attach_reuse()): nothing is attached, so the caller needs no check of
+ * its rights before (check decides, on what is held).  -EAGAIN: none
+ * kept, or not proven: open_file_new(). */
+int open_file_kept(struct shmfs *fs, const struct segment_identity *expected, bool writable,
+		   bool is_next, uid_t uid, open_file_check_fn check, void *ctx,
+		   struct open_file **out);
 /* The file's release: stop watching, let go of all it holds. */
 void open_file_close(struct shmfs *fs, struct open_file *of);
 /* Files still open when the session ends: their releases never come. */

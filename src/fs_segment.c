@@ -270,12 +270,18 @@ static int open_bytes(fuse_req_t req, const struct node *n, struct fuse_file_inf
 	/* The kernel has no write-only attach: writing needs read too. */
 	bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
 	struct open_file_access acc = { req, ACCESS_READ | (writing ? ACCESS_WRITE : 0) };
-	int ret = fs_segment_of(n, &seg);
+	uid_t uid = fuse_req_ctx(req)->uid;
+	/* A file of the lifetime the daemon keeps: one look, nothing attached. */
+	int ret = open_file_kept(fs, &n->life, writing, is_next, uid, open_file_check_access, &acc,
+				 of);
 
+	if (ret != -EAGAIN)
+		return ret; /* proven (0), or refused on what is held */
+	ret = fs_segment_of(n, &seg);
 	if (ret == 0)
 		ret = check_access(req, &seg, acc.want);
 	if (ret == 0)
-		ret = open_file_new(fs, &n->life, writing, false, is_next, fuse_req_ctx(req)->uid,
+		ret = open_file_new(fs, &n->life, writing, false, is_next, uid,
 				    open_file_check_access, &acc, of);
 	if (ret == 0) {
 		ret = node_prove(fs->nodes, n->id, open_file_identity(*of));

@@ -85,10 +85,10 @@ int identity_pin(const struct segment_identity *expected, unsigned int flags,
 	    !(before.mode & SEGMENT_MODE_DEST))
 		return -EBUSY;
 	pin->writable = flags & (PIN_WRITABLE | PIN_TRY_WRITE);
-	ret = segment_attach(expected->shmid, pin->writable, &pin->addr);
+	ret = segment_attach_counted(expected->shmid, pin->writable, &pin->addr, &pin->count);
 	if (ret == -EACCES && (flags & PIN_TRY_WRITE) && !(flags & PIN_WRITABLE)) {
 		pin->writable = false;
-		ret = segment_attach(expected->shmid, false, &pin->addr);
+		ret = segment_attach_counted(expected->shmid, false, &pin->addr, &pin->count);
 	}
 	if (ret)
 		return ret;
@@ -117,6 +117,44 @@ int identity_pin(const struct segment_identity *expected, unsigned int flags,
 fail:
 	identity_unpin(pin);
 	return ret;
+}
+
+int identity_reproof_after(const struct identity_pin *pin, struct identity_reproof *out)
+{
+	memset(out, 0, sizeof(*out));
+	/* Another attach of the slot since the pin's: the last attacher the
+	 * kernel names may be that one. */
+	if (!pin->id.strong || segment_attached_since(pin->id.shmid, pin->count))
+		return -EAGAIN;
+	out->count = pin->count;
+	out->self = getpid();
+	return 0;
+}
+
+/* The rule: a segment whose last attacher or detacher (lpid) is this
+ * process, while this process attached nothing of the shmid's slot since
+ * it held the lifetime proven, is that lifetime.  A later lifetime with
+ * the shmid is born with lpid 0, and only an attach or a detach sets it
+ * (the kernel keeps the process, not its number: a recycled pid does not
+ * match); this process attaches only through segment_attach(), which
+ * counts it. */
+int identity_reprove(const struct segment_identity *id, const struct identity_reproof *proof,
+		     struct segment_info *held)
+{
+	struct segment_identity now;
+	struct segment_info seg;
+	int ret;
+
+	if (!id->strong || proof->count == 0)
+		return -EAGAIN;
+	ret = segment_stat_since(id->shmid, proof->count, &seg);
+	if (ret)
+		return ret == -EAGAIN ? ret : -EAGAIN;
+	identity_weak(&seg, &now);
+	if (seg.lpid != proof->self || (seg.mode & SEGMENT_MODE_DEST) || !identity_same(id, &now))
+		return -EAGAIN;
+	*held = seg;
+	return 0;
 }
 
 void identity_unpin(struct identity_pin *pin)

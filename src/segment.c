@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,14 +345,78 @@ int segment_create(int32_t key, size_t size, unsigned int mode, uid_t uid, gid_t
 	return err ? err : id;
 }
 
-int segment_attach(int shmid, bool writable, void **addr)
-{
-	void *p = shmat(shmid, NULL, writable ? 0 : SHM_RDONLY);
+/* Every attach this process makes is counted, per slot of shmids, under
+ * the slot's mutex, with the shmat(2) itself: a count unchanged since an
+ * attach of this process's proves that this process attached nothing of
+ * the slot meanwhile (segment_stat_since()).  A leaf: nothing is taken
+ * under it, and it is held across one shmat(2) or IPC_STAT only. */
+#define ATTACH_SLOTS 256
+static struct attach_slot {
+	pthread_mutex_t lock;
+	uint64_t attaches;
+} attach_slots[ATTACH_SLOTS] = { [0 ... ATTACH_SLOTS - 1] = { PTHREAD_MUTEX_INITIALIZER, 0 } };
 
+static struct attach_slot *slot_of(int shmid)
+{
+	return &attach_slots[(unsigned int)shmid % ATTACH_SLOTS];
+}
+
+int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count)
+{
+	struct attach_slot *s = slot_of(shmid);
+	void *p;
+	int err;
+
+	pthread_mutex_lock(&s->lock);
+	*count = ++s->attaches;
+	p = shmat(shmid, NULL, writable ? 0 : SHM_RDONLY);
+	err = errno;
+	pthread_mutex_unlock(&s->lock);
 	if (p == (void *)-1)
-		return sysvipc_gone_or(errno);
+		return sysvipc_gone_or(err);
 	*addr = p;
 	return 0;
+}
+
+int segment_attach(int shmid, bool writable, void **addr)
+{
+	uint64_t count;
+
+	return segment_attach_counted(shmid, writable, addr, &count);
+}
+
+uint64_t segment_attach_count(int shmid)
+{
+	struct attach_slot *s = slot_of(shmid);
+	uint64_t count;
+
+	pthread_mutex_lock(&s->lock);
+	count = s->attaches;
+	pthread_mutex_unlock(&s->lock);
+	return count;
+}
+
+bool segment_attached_since(int shmid, uint64_t count)
+{
+	struct attach_slot *s = slot_of(shmid);
+	bool since;
+
+	pthread_mutex_lock(&s->lock);
+	since = s->attaches != count;
+	pthread_mutex_unlock(&s->lock);
+	return since;
+}
+
+int segment_stat_since(int shmid, uint64_t count, struct segment_info *out)
+{
+	struct attach_slot *s = slot_of(shmid);
+	int ret = -EAGAIN;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->attaches == count)
+		ret = segment_stat(shmid, false, out);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
 }
 
 int segment_detach(void *addr)

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -59,6 +61,89 @@ static void read_text(struct attach *a, char *buf, size_t size)
 	assert_true(src.fd < 0 && src.len == size);
 	memcpy(buf, src.ptr, size);
 	buf[size - 1] = '\0';
+}
+
+/* A file kept after its last close: the next open of that lifetime
+ * (strong identity) is proven by a look, without an attach; another
+ * attacher since, or the segment removed, and it is pinned again. */
+static void test_kept_file_proven_by_a_look(void **state)
+{
+	struct segment_identity weak, strong;
+	struct segment_info held;
+	enum attach_left left;
+	struct attach *a, *b;
+	uint64_t count;
+	char buf[8];
+	pid_t child;
+	int status;
+
+	make(320, "KEPT", &weak);
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+	strong = *attach_identity(a);
+	assert_true(strong.strong);
+	left = attach_close(table, a);
+	assert_true(left == ATTACH_IDLE || left == ATTACH_IDLE_FIRST);
+	assert_int_equal(shm_nattch(320), 0); /* kept as a file: no attacher */
+	count = segment_attach_count(320);
+	assert_int_equal(attach_open(table, &strong, false, false, &held, &b), 0);
+	assert_ptr_equal(a, b);
+	assert_false(segment_attached_since(320, count));
+	assert_int_equal(held.shmid, 320);
+	read_text(b, buf, 5);
+	assert_string_equal(buf, "KEPT");
+	assert_int_equal(attach_close(table, b), ATTACH_IDLE);
+
+	/* another process attached since: lpid is not ours, pinned again */
+	child = fork();
+	if (child == 0) {
+		void *p = shmat(320, NULL, SHM_RDONLY);
+
+		_exit(p == (void *)-1 || shmdt(p) != 0);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_int_equal(status, 0);
+	count = segment_attach_count(320);
+	assert_int_equal(attach_open(table, &strong, false, false, &held, &b), 0);
+	assert_true(segment_attached_since(320, count));
+	attach_close(table, b);
+	shmctl(320, IPC_RMID, NULL);
+}
+
+/* The shmid of a kept file's lifetime taken again by a look-alike (the
+ * same creator, ids and size) while its file is kept: removed, made
+ * again at the same shmid, then attached by this process or not. */
+static void kept_then_look_alike(int id, bool attach_it)
+{
+	struct segment_identity weak, strong, second;
+	struct segment_info held;
+	struct attach *a;
+	void *addr;
+
+	make(id, "OLD", &weak);
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+	strong = *attach_identity(a);
+	attach_close(table, a);
+	assert_int_equal(shmctl(id, IPC_RMID, NULL), 0);
+	assert_true(testutil_set_next_id("shm", id));
+	assert_int_equal(shmget(IPC_PRIVATE, SIZE, IPC_CREAT | 0600), id);
+	assert_int_equal(segment_stat(id, false, &held), 0);
+	identity_weak(&held, &second);
+	assert_true(identity_same(&strong, &second)); /* weak: a look-alike */
+	if (attach_it) { /* through the counted attach: its lpid is ours */
+		assert_int_equal(segment_attach(id, false, &addr), 0);
+		assert_int_equal(segment_detach(addr), 0);
+	}
+	assert_int_equal(attach_open(table, &strong, false, false, &held, &a), -ESTALE);
+	shmctl(id, IPC_RMID, NULL);
+}
+
+/* Never served from the kept file: neither while the look-alike has no
+ * attacher (lpid 0) nor once this process attached it (its own lpid, but
+ * the attach count moved). */
+static void test_kept_file_never_serves_a_look_alike(void **state)
+{
+	kept_then_look_alike(330, false);
+	kept_then_look_alike(331, true);
 }
 
 static int setup(void **state)
@@ -203,8 +288,11 @@ static void test_small_reads_from_a_mapping(void **state)
 		assert_string_equal(src.ptr, text);
 	}
 	assert_ptr_not_equal(src.ptr, guarded_read_buffer());
-	/* never made for a read that may not pay for it */
 	attach_close(table, a);
+	shmctl(id, IPC_RMID, NULL);
+	/* never made for a read that may not pay for it (another segment:
+	 * the first one's kept file keeps its mapping a while) */
+	id = make(311, "y", &weak);
 	assert_int_equal(attach_open(table, &weak, true, false, &held, &a), 0);
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(attach_read(a, 0, 64, 0, ATTACH_NO_UID, &src), 0);
@@ -221,6 +309,8 @@ int main(void)
 		cmocka_unit_test(test_stale_and_gone),
 		cmocka_unit_test(test_act_on_the_lifetime_meant),
 		cmocka_unit_test(test_small_reads_from_a_mapping),
+		cmocka_unit_test(test_kept_file_proven_by_a_look),
+		cmocka_unit_test(test_kept_file_never_serves_a_look_alike),
 	};
 
 	testutil_watchdog(60);
