@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -48,8 +49,14 @@ struct set_queue {
 	pthread_t thread;
 	struct lockwait_req *head, **tail;
 	pthread_cond_t more; /* a waiter was added */
-	bool in_wait;	     /* between its last look and the end of semtimedop() */
-	bool evicted;	     /* its thread goes to another user: answer ENOLCK, end */
+	/* Parkers about to signal more after letting go of the mutex (a
+	 * thread woken under the mutex would only block on it: one more
+	 * switch per parked request).  Counted under the mutex while q is
+	 * listed, dropped atomically after the signal; the thread frees q
+	 * only once it is out of the list and this is 0. */
+	unsigned int signalling;
+	bool in_wait; /* between its last look and the end of semtimedop() */
+	bool evicted; /* its thread goes to another user: answer ENOLCK, end */
 };
 
 struct lockwait {
@@ -265,6 +272,10 @@ static void *queue_main(void *arg)
 	budget_give(lw->threads, q->owner);
 	pthread_cond_broadcast(&lw->idle);
 	pthread_mutex_unlock(&lw->mutex);
+	/* Out of the list: no parker finds q any more; one that found it
+	 * is a signal away from done. */
+	while (__atomic_load_n(&q->signalling, __ATOMIC_ACQUIRE))
+		sched_yield();
 	pthread_cond_destroy(&q->more);
 	free(q);
 	return NULL;
@@ -332,7 +343,7 @@ static int thread_room_locked(struct lockwait *lw, uid_t uid)
 
 static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 {
-	struct set_queue *q;
+	struct set_queue *q, *signal = NULL;
 	pthread_condattr_t cattr;
 	pthread_attr_t attr;
 	sigset_t all, old;
@@ -359,7 +370,12 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 		*q->tail = r;
 		q->tail = &r->next;
 		r->queue = q;
-		pthread_cond_signal(&q->more); /* a lingering thread takes it */
+		/* A lingering thread takes it, woken once the mutex is free
+		 * (with waiters ahead of r it is not waiting for more). */
+		if (q->head == r) {
+			q->signalling++;
+			signal = q;
+		}
 		goto out;
 	}
 	ret = thread_room_locked(lw, r->uid);
@@ -404,6 +420,10 @@ static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
 	budget_take(lw->threads, q->owner);
 out:
 	pthread_mutex_unlock(&lw->mutex);
+	if (signal) {
+		pthread_cond_signal(&signal->more);
+		__atomic_sub_fetch(&signal->signalling, 1, __ATOMIC_RELEASE);
+	}
 	if (ret && !r->wait)
 		budget_give(lw->budget, r->uid);
 	return ret;
