@@ -58,6 +58,11 @@ struct lockwait_req {
 	 * waits for one semaphore: 1 + its number).  0 is the set's own
 	 * queue, its lock's waiters' (lockwait_take() sets 0). */
 	int tag;
+	/* The caller tried the lock (lockwait_take() without park) a moment
+	 * ago and found it busy: a set's is not tried again when parked, the
+	 * wait goes to the set's thread at once.  The private lock's queue is
+	 * joined under its mutex either way. */
+	bool found_busy;
 
 	/* the parking module's */
 	int semid; /* the set waited on */

@@ -100,6 +100,7 @@ static struct lockop *park_copy(const struct lockop *op, int *err)
 	parked->lw.granted = granted;
 	parked->lw.abandoned_flag = false;
 	parked->lw.queue = NULL;
+	parked->lw.found_busy = true; /* lockop_submit() just tried */
 	return parked;
 }
 

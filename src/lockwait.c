@@ -556,11 +556,18 @@ void lockwait_give(struct lockwait *lw, const struct lock_grant *g)
 
 int lockwait_take(struct lockwait *lw, struct lockwait_req *r, bool park)
 {
-	int ret;
+	int ret, semid;
 
 	r->tag = 0;
 	if (!park)
 		return lock_hold_take(r->hold, r->mode, r->pid, NULL, &r->grant);
+	semid = lock_hold_semid(r->hold);
+	if (r->found_busy && semid >= 0) {
+		/* proven by the set's thread before it waits */
+		r->semid = semid;
+		ret = park_on_set(lw, r);
+		return ret ? ret : LOCKWAIT_PARKED;
+	}
 	if (!budget_take(lw->budget, r->uid))
 		return -ENOLCK;
 	ret = lock_hold_take(r->hold, r->mode, r->pid, &r->pw, &r->grant);
