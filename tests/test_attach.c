@@ -2,6 +2,7 @@
  * what proves the lifetime, attached before it is checked; against real
  * segments whose shmid is brought back (kernel.shm_next_id) in a private
  * IPC namespace. */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -144,6 +145,53 @@ static void test_kept_file_never_serves_a_look_alike(void **state)
 {
 	kept_then_look_alike(330, false);
 	kept_then_look_alike(331, true);
+}
+
+/* Descriptors this process has open. */
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* A kept file goes at the first sweep once its segment is removed (its
+ * memory is not held longer); at most KEPT_FILES are kept at once. */
+static void test_kept_files_let_go(void **state)
+{
+	struct segment_identity weak;
+	struct segment_info held;
+	struct attach *a;
+	int before, ids[70];
+
+	while (attach_sweep(table)) /* the earlier tests' kept files: removed */
+		;
+	before = open_fds();
+	make(340, "GONE", &weak);
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+	attach_close(table, a);
+	assert_int_equal(open_fds(), before + 1); /* kept */
+	assert_true(attach_sweep(table));	  /* still there: kept */
+	assert_int_equal(open_fds(), before + 1);
+	shmctl(340, IPC_RMID, NULL);
+	assert_false(attach_sweep(table)); /* removed: let go, nothing left */
+	assert_int_equal(open_fds(), before);
+
+	for (int i = 0; i < 70; i++) {
+		ids[i] = make(350 + i, "MANY", &weak);
+		assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+		attach_close(table, a);
+	}
+	assert_int_equal(open_fds(), before + 64);
+	for (int i = 0; i < 70; i++)
+		shmctl(ids[i], IPC_RMID, NULL);
+	assert_false(attach_sweep(table));
+	assert_int_equal(open_fds(), before);
 }
 
 static int setup(void **state)
@@ -311,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_small_reads_from_a_mapping),
 		cmocka_unit_test(test_kept_file_proven_by_a_look),
 		cmocka_unit_test(test_kept_file_never_serves_a_look_alike),
+		cmocka_unit_test(test_kept_files_let_go),
 	};
 
 	testutil_watchdog(60);
