@@ -9,9 +9,11 @@
  * served, and calls each back with the lock taken, or with why not: the
  * wait timed out, was abandoned (an interrupt: the thread is signalled),
  * the set went, the daemon stops, or the thread went to another user.
- * Nothing polls.  No mutex is held across a wait.  Each user may park at
- * most a budget of requests at once, and hold a fair share of the
- * threads.
+ * A shared lock granted lets in with it the shared waits of the same
+ * segment queued right behind (each its own unit of the set's readers,
+ * as the kernel lets all readers in at once), up to the first of another
+ * kind, which keeps its turn.  Nothing polls.  No mutex is held across a wait.  Each user may park
+ * at most a budget of requests at once, and hold a fair share of the threads.
  *
  * A set's thread may also wait for something else than its lock: a
  * request with a wait function (watch.c's wait for a post on a

@@ -189,6 +189,36 @@ static struct lockwait_req *expired_locked(struct lockwait *lw, struct set_queue
 	return NULL;
 }
 
+/* r (q's head a moment ago) was granted a shared lock: the shared waits
+ * right behind it for the same hold get theirs now too, each its own
+ * unit of the set's readers (taken without waiting: r's unit keeps any
+ * writer out), so that one wake of this thread answers them all, as the
+ * kernel would have let them all in at once had each waited in it.  The
+ * first waiter of another kind (exclusive, another hold, another wait,
+ * given up, out of time) and all behind it keep their turn.  Taken out
+ * of q, in order; the caller answers them after r.  Under the mutex. */
+static struct lockwait_req *shared_along_locked(struct set_queue *q, const struct lockwait_req *r)
+{
+	struct lockwait_req *along = NULL, **tail = &along;
+	uint64_t now = clock_now_ns();
+
+	if (r->mode != LOCK_MODE_SHARED || r->wait || q->tag != 0)
+		return NULL;
+	while (q->head) {
+		struct lockwait_req *o = q->head;
+
+		if (o->mode != LOCK_MODE_SHARED || o->wait || o->hold != r->hold ||
+		    o->abandoned_flag || o->set_removed || now >= o->deadline_ns ||
+		    lock_acquire(q->semid, LOCK_MODE_SHARED, 0, NULL, NULL) != 0)
+			break;
+		o->grant = r->grant;
+		unlink_locked(q, o);
+		*tail = o;
+		tail = &o->next;
+	}
+	return along;
+}
+
 static void *queue_main(void *arg)
 {
 	struct set_queue *q = arg;
@@ -201,7 +231,7 @@ static void *queue_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	pthread_mutex_lock(&lw->mutex);
 	for (;;) {
-		struct lockwait_req *r, *gone;
+		struct lockwait_req *r, *gone, *along;
 		struct timespec ts;
 		uint64_t now;
 		int ret, why = 0;
@@ -258,8 +288,16 @@ static void *queue_main(void *arg)
 		if (ret == -EIDRM && q->tag != 0)
 			for (struct lockwait_req *o = q->head; o; o = o->next)
 				o->set_removed = true;
+		along = ret == 0 ? shared_along_locked(q, r) : NULL;
 		pthread_mutex_unlock(&lw->mutex);
 		answer(lw, r, ret);
+		while (along) {
+			struct lockwait_req *o = along;
+
+			along = o->next;
+			o->next = NULL;
+			answer(lw, o, 0);
+		}
 		pthread_mutex_lock(&lw->mutex);
 	}
 	for (struct set_queue **link = &lw->queues; *link; link = &(*link)->next) {

@@ -24,13 +24,16 @@ struct waiter {
 	pthread_mutex_t m;
 	pthread_cond_t c;
 	int calls, err;
-	bool give; /* let go of the lock as soon as granted */
+	int readers; /* granted a set's lock: its readers' count then */
+	bool give;   /* let go of the lock as soon as granted */
 };
 
 static void granted(struct lockwait_req *r, int err)
 {
 	struct waiter *w = (struct waiter *)r;
 
+	if (err == 0 && r->grant.semid >= 0)
+		w->readers = semctl(r->grant.semid, 1, GETVAL);
 	if (err == 0 && w->give)
 		lockwait_give(w->lw, &r->grant);
 	pthread_mutex_lock(&w->m);
@@ -144,6 +147,52 @@ static void test_set_wait(void **state)
 	lockwait_free(lw);
 	assert_int_equal(await_answer(&d), -ESHUTDOWN);
 	assert_int_equal(lock_release(semid, LOCK_MODE_EXCLUSIVE), 0);
+	lock_table_release(t, h);
+	lock_table_free(t);
+	semctl(semid, 0, IPC_RMID);
+}
+
+/* Shared waits parked one behind the other are all let in by the grant
+ * of the first, each with its own unit of the set's readers, before the
+ * first is answered (one wake of the set's thread for them all); an
+ * exclusive wait behind them, and whoever is behind it, keep their turn:
+ * let in as the shared ones let go, one after the other. */
+static void test_shared_waits_granted_together(void **state)
+{
+	struct lock_table *t = lock_table_new();
+	struct lockwait *lw = lockwait_new(16, 4);
+	int semid = sharelite_set(KEY(5));
+	struct lock_hold *h = hold_of(t, 5, KEY(5));
+	struct waiter s[3], x, after;
+
+	assert_int_equal(lock_acquire(semid, LOCK_MODE_EXCLUSIVE, 0, NULL, NULL), 0);
+	for (int i = 0; i < 3; i++) {
+		waiter_init(&s[i], lw, h, LOCK_MODE_SHARED, 600000);
+		s[i].give = false;
+		assert_int_equal(lockwait_take(lw, &s[i].r, true), LOCKWAIT_PARKED);
+	}
+	waiter_init(&x, lw, h, LOCK_MODE_EXCLUSIVE, 600000);
+	assert_int_equal(lockwait_take(lw, &x.r, true), LOCKWAIT_PARKED);
+	waiter_init(&after, lw, h, LOCK_MODE_SHARED, 600000);
+	assert_int_equal(lockwait_take(lw, &after.r, true), LOCKWAIT_PARKED);
+	await_kernel_waiter(semid);
+	assert_int_equal(lock_release(semid, LOCK_MODE_EXCLUSIVE), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(await_answer(&s[i]), 0);
+		assert_int_equal(s[i].readers, 3);
+	}
+	/* the exclusive one and the one behind it still wait */
+	assert_int_equal(lockwait_count_set(lw, semid), 2);
+	assert_int_equal(semctl(semid, 1, GETVAL), 3);
+	for (int i = 0; i < 3; i++)
+		lockwait_give(lw, &s[i].r.grant);
+	assert_int_equal(await_answer(&x), 0);
+	assert_int_equal(x.readers, 0);
+	assert_int_equal(await_answer(&after), 0);
+	assert_int_equal(after.readers, 1);
+	assert_int_equal(semctl(semid, 1, GETVAL), 0);
+	assert_int_equal(semctl(semid, 2, GETVAL), 0);
+	lockwait_free(lw);
 	lock_table_release(t, h);
 	lock_table_free(t);
 	semctl(semid, 0, IPC_RMID);
@@ -319,6 +368,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_set_wait),
+		cmocka_unit_test(test_shared_waits_granted_together),
 		cmocka_unit_test(test_private_wait),
 		cmocka_unit_test(test_thread_share),
 		cmocka_unit_test(test_lingering_thread_reused),
