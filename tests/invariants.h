@@ -54,17 +54,23 @@ enum agent_op {
 		       * marker, 0, 0 and for 5 the shmfs mark, share.h) */
 	A_SEMRM,      /* semid */
 	/* the sem/ and msg/ views (shmid holds the semid or msqid) */
-	A_SEMVIEW,  /* path (sem/ID), shmid, len (nsems): IPC_STAT and GETVAL as the user
-		     * (probe_err, direct_vals), then path/stat into names (err) and
-		     * path/N into vals (err2) */
-	A_SEMWRITE, /* path (sem/ID/N), len, in: open O_WRONLY (err), write (err2) */
-	A_MSGVIEW,  /* path (msg/ID), shmid, len (messages): IPC_STAT as the user
-		     * (probe_err), path/stat into names (err), path/I into out, one
-		     * after the other, their sizes in msg_len (err2) */
-	A_MSGGET,   /* key, mode */
-	A_MSGSND,   /* shmid, marker (mtype), len, in: IPC_NOWAIT */
-	A_MSGRCV,   /* shmid: the first message, IPC_NOWAIT: mtype in ret, bytes in out */
-	A_RMDIR,    /* path */
+	A_SEMVIEW,    /* path (sem/ID), shmid, len (nsems): IPC_STAT and GETVAL as the user
+		       * (probe_err, direct_vals), then path/stat into names (err) and
+		       * path/N into vals (err2) */
+	A_SEMWRITE,   /* path (sem/ID/N), len, in: open O_WRONLY (err), write (err2) */
+	A_SEMPARK,    /* path (sem/ID/N), len, in: a child of the agent's opens O_WRONLY
+		       * and writes, waiting as long as it must; its pid in ret; its
+		       * result in park_ret and park_err, then park_done */
+	A_SEMPARKEND, /* flags (1: SIGKILL it first), len (ms): wait for that child;
+		       * ret and err its write's (err2 ETIMEDOUT: it did not end in
+		       * time, and was killed; err3 1: it never returned) */
+	A_MSGVIEW,    /* path (msg/ID), shmid, len (messages): IPC_STAT as the user
+		       * (probe_err), path/stat into names (err), path/I into out, one
+		       * after the other, their sizes in msg_len (err2) */
+	A_MSGGET,     /* key, mode */
+	A_MSGSND,     /* shmid, marker (mtype), len, in: IPC_NOWAIT */
+	A_MSGRCV,     /* shmid: the first message, IPC_NOWAIT: mtype in ret, bytes in out */
+	A_RMDIR,      /* path */
 };
 
 struct mailbox {
@@ -91,6 +97,9 @@ struct mailbox {
 	char link[64];
 	int vals[INV_MAX_SEMS], direct_vals[INV_MAX_SEMS];
 	long msg_len[INV_MAX_MSGS];
+	/* A_SEMPARK's child writes these (atomic park_done last) */
+	long park_ret;
+	int park_err, park_done;
 };
 
 /* One agent, as its driver holds it. */

@@ -18,6 +18,7 @@
 #include <sys/shm.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "invariants.h"
@@ -283,6 +284,67 @@ static void msg_view(struct mailbox *mb)
 	mb->out_len = at;
 }
 
+/* A -N write to a semaphore that waits as long as it must, in a child of
+ * the agent's (the agent answers on): the child writes its result into
+ * the mailbox, which it shares, park_done last. */
+static pid_t park_child = -1;
+
+static void sem_park(struct mailbox *mb)
+{
+	pid_t pid;
+
+	__atomic_store_n(&mb->park_done, 0, __ATOMIC_SEQ_CST);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(mb->path, O_WRONLY);
+		long ret = -1;
+		int err = fd < 0 ? errno : 0;
+
+		if (fd >= 0) {
+			ret = write(fd, mb->in, (size_t)mb->len);
+			err = ret < 0 ? errno : 0;
+			close(fd);
+		}
+		mb->park_ret = ret;
+		mb->park_err = err;
+		__atomic_store_n(&mb->park_done, 1, __ATOMIC_SEQ_CST);
+		_exit(0);
+	}
+	park_child = pid;
+	mb->ret = pid;
+	mb->err = err_of(pid);
+}
+
+static void sem_park_end(struct mailbox *mb)
+{
+	bool timed_out = false;
+	int status;
+
+	mb->ret = -1;
+	mb->err = mb->err2 = mb->err3 = 0;
+	if (park_child <= 0)
+		return;
+	if (mb->flags)
+		kill(park_child, SIGKILL);
+	for (long waited = 0; waitpid(park_child, &status, WNOHANG) != park_child; waited += 5) {
+		if (waited >= mb->len) {
+			timed_out = true;
+			kill(park_child, SIGKILL);
+			waitpid(park_child, &status, 0);
+			break;
+		}
+		usleep(5000);
+	}
+	park_child = -1;
+	mb->err2 = timed_out ? ETIMEDOUT : 0;
+	if (__atomic_load_n(&mb->park_done, __ATOMIC_SEQ_CST)) {
+		mb->ret = mb->park_ret;
+		mb->err = mb->park_err;
+	} else {
+		mb->err3 = 1;
+	}
+}
+
 static void serve_one(struct mailbox *mb)
 {
 	int fd;
@@ -412,6 +474,12 @@ static void serve_one(struct mailbox *mb)
 		break;
 	case A_SEMVIEW:
 		sem_view(mb);
+		break;
+	case A_SEMPARK:
+		sem_park(mb);
+		break;
+	case A_SEMPARKEND:
+		sem_park_end(mb);
 		break;
 	case A_SEMWRITE:
 		/* O_NONBLOCK: a -N that cannot go through now is EAGAIN, as

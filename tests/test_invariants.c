@@ -38,6 +38,11 @@
  *    model says or fails as it says (EACCES, ERANGE, EAGAIN, EINVAL);
  *    rmdir is IPC_RMID by the owner rule; looking changes nothing (the
  *    object's /proc/sysvipc line and each sempid are the same after).
+ *    A -N that must wait is parked in the daemon (a child of the
+ *    writer's agent writes it), then ended by a post (it goes through,
+ *    the value is 0), by SIGKILL of the writer (once it is gone, a post
+ *    is left whole) or by IPC_RMID of the set (EIDRM; often a look-alike
+ *    is made on the semid at once, which nobody may operate on).
  *    Queues and sets are made, used and removed by the three users, with
  *    kernel.msg_next_id forced as for the other ids.
  *
@@ -129,15 +134,16 @@ enum op {
 	OP_MSGVIEW,    /* read msg/ID/stat and every msg/ID/INDEX */
 	OP_VIEWRM,     /* rmdir sem/ID or msg/ID */
 	OP_SETSWAP,    /* a lock set removed under an open file, a look-alike on its semid */
+	OP_SEMPARK,    /* a -N write that waits, ended by a post, SIGKILL or IPC_RMID */
 	NOPS
 };
 
 static const char *const op_names[NOPS] = {
-	"create",    "shmget",	 "open",     "close",	"read",	      "write",
-	"pathwrite", "mmap",	 "mapwrite", "munmap",	"truncate",   "ftruncate",
-	"rm",	     "rmid",	 "chmod",    "chown",	"shmatwrite", "semget",
-	"semrm",     "nextopen", "nextread", "poll",	"semwrite",   "semview",
-	"msgget",    "msgsnd",	 "msgrcv",   "msgview", "viewrm",     "setswap",
+	"create", "shmget",   "open",	    "close",	"read",	     "write",	 "pathwrite",
+	"mmap",	  "mapwrite", "munmap",	    "truncate", "ftruncate", "rm",	 "rmid",
+	"chmod",  "chown",    "shmatwrite", "semget",	"semrm",     "nextopen", "nextread",
+	"poll",	  "semwrite", "semview",    "msgget",	"msgsnd",    "msgrcv",	 "msgview",
+	"viewrm", "setswap",  "sempark",
 };
 
 static const unsigned int op_weight[NOPS] = {
@@ -148,7 +154,7 @@ static const unsigned int op_weight[NOPS] = {
 	[OP_SHMATWRITE] = 4, [OP_SEMGET] = 4,  [OP_SEMRM] = 3,	   [OP_NEXTOPEN] = 3,
 	[OP_NEXTREAD] = 3,   [OP_POLL] = 3,    [OP_SEMWRITE] = 4,  [OP_SEMVIEW] = 3,
 	[OP_MSGGET] = 2,     [OP_MSGSND] = 3,  [OP_MSGRCV] = 2,	   [OP_MSGVIEW] = 3,
-	[OP_VIEWRM] = 2,     [OP_SETSWAP] = 3,
+	[OP_VIEWRM] = 2,     [OP_SETSWAP] = 3, [OP_SEMPARK] = 3,
 };
 
 static bool op_enabled[NOPS];
@@ -2356,6 +2362,155 @@ static bool op_semwrite(void)
 	return true;
 }
 
+/* The value of semaphore num of semid, once it has been want for 100 ms
+ * (or 2 s have passed): what is left after the daemon had its chance to
+ * take from it. */
+static int settled_value(int semid, int num, int want)
+{
+	int v = semctl(semid, num, GETVAL), same = 0;
+
+	for (int i = 0; i < 200 * slow() && same < 10; i++) {
+		usleep(10000);
+		v = semctl(semid, num, GETVAL);
+		same = v == want ? same + 1 : 0;
+	}
+	return v;
+}
+
+/* A -N write that must wait (the value is short by 1 to 3) is parked in
+ * the daemon, then ended one of three ways: a post of what is short lets
+ * it through (the value is then 0); SIGKILL of the writer, after which a
+ * post is left whole (a write that was killed never takes later); or the
+ * set removed by its creator (or root), which ends it with EIDRM, often
+ * with a look-alike set made on the semid at once, which the daemon must
+ * never operate on (its sem_otime stays 0: checked after every step). */
+static bool op_sempark(void)
+{
+	static const char *const how[] = { "a post", "SIGKILL of the writer", "IPC_RMID" };
+	struct mailbox *mb = U->mb;
+	struct uset *s = rnd_uset(true);
+	const struct kset *k;
+	int num, value, n, ending, ncnt = 0, semid, nsems;
+	struct sembuf post;
+	char text[32];
+
+	if (!s || !(k = kset_of(s->semid)) ||
+	    !ipc_may(U->uid, k->mode, k->uid, k->gid, k->cuid, k->cgid, 2))
+		return false;
+	semid = s->semid;
+	nsems = s->nsems;
+	num = (int)rnd_below(nsems);
+	value = num == 0 ? s->marker : s->val1;
+	n = value + 1 + (int)rnd_below(3);
+	if (n > 32767)
+		return false;
+	ending = (int)rnd_below(3);
+	s->opped = true;
+	snprintf(text, sizeof(text), "-%d", n);
+	snprintf(mb->path, sizeof(mb->path), "%s/sem/%d/%d", mnt.dir, semid, num);
+	mb->len = (long)strlen(text);
+	memcpy(mb->in, text, (size_t)mb->len);
+	log_line("step %d: %s write \"%s\" to sem/%d/%d (value %d), parked; then %s", R.step,
+		 uname_of(U), text, semid, num, value, how[ending]);
+	if (!call(U, A_SEMPARK))
+		return true;
+	if (mb->err) {
+		violation("%s: fork of the parked writer: %s", uname_of(U), strerror(mb->err));
+		return true;
+	}
+	for (int i = 0; i < 500 * slow() && (ncnt = semctl(semid, num, GETNCNT)) < 1 &&
+			!__atomic_load_n(&mb->park_done, __ATOMIC_SEQ_CST);
+	     i++)
+		usleep(10000);
+	if (ncnt < 1) {
+		mb->flags = 1;
+		mb->len = 10000;
+		if (call(U, A_SEMPARKEND))
+			violation("the write \"%s\" to sem/%d/%d never waited: it returned %ld %s",
+				  text, semid, num, mb->ret, err_name(mb->err));
+		return true;
+	}
+	post = (struct sembuf){ .sem_num = (unsigned short)num, .sem_op = (short)(n - value) };
+	if (ending == 2) { /* removed by its creator, or root */
+		struct user *owner = chance(30) ? &R.u[0] : user_of(s->cuid);
+
+		owner->mb->shmid = semid;
+		if (!call(owner, A_SEMRM))
+			return true;
+		log_line("  %s semctl(%d, IPC_RMID) -> %s", uname_of(owner), semid,
+			 err_name(owner->mb->err));
+		expect_err("IPC_RMID of a set a write waits on", owner->mb->err, 0);
+		s->used = false;
+		freed(false, semid);
+	} else if (ending == 0) {
+		assert_int_equal(semop(semid, &post, 1), 0);
+		log_line("  semop(%d, {%d, %+d})", semid, num, post.sem_op);
+	}
+	/* SIGKILL: the writer dies once its request is answered (a post
+	 * before the daemon hears of the kill may still let the write
+	 * through, as a semop the kernel completes for a sleeper a signal
+	 * has not woken yet: the man page says so; so the post comes after) */
+	mb->flags = ending == 1;
+	mb->len = 10000 * slow();
+	if (!call(U, A_SEMPARKEND))
+		return true;
+	log_line("  -> the write: %ld %s%s", mb->ret, err_name(mb->err),
+		 mb->err2   ? " (did not end: killed)"
+		 : mb->err3 ? " (killed)"
+			    : "");
+	if (mb->err2) {
+		violation("the parked write \"%s\" to sem/%d/%d did not end after %s", text, semid,
+			  num, how[ending]);
+		return true;
+	}
+	if (ending == 0) {
+		if (mb->err || mb->ret != (long)strlen(text))
+			violation("the parked write \"%s\" after a post: %ld %s, want %zu", text,
+				  mb->ret, err_name(mb->err), strlen(text));
+		else if (num == 0)
+			s->marker = 0;
+		else
+			s->val1 = 0;
+	} else if (ending == 1) {
+		int now;
+
+		/* answered: nothing of the killed write waits any more */
+		assert_int_equal(semop(semid, &post, 1), 0);
+		log_line("  semop(%d, {%d, %+d})", semid, num, post.sem_op);
+		now = settled_value(semid, num, n);
+		if (now != n)
+			violation(
+				"sem/%d/%d is %d after the post that followed a killed -%d write, "
+				"want %d: the killed write took it",
+				semid, num, now, n, n);
+		if (num == 0)
+			s->marker = now;
+		else
+			s->val1 = now;
+	} else {
+		expect_err("a parked write whose set is removed", mb->err, EIDRM);
+		if (chance(60) && nusets() < 48) {
+			write_sysctl("sem_next_id", semid);
+			mb->key = IPC_PRIVATE;
+			mb->len = nsems;
+			mb->mode = 0600;
+			mb->marker = SEM_MARKER0 + R.next_marker++ % 20000;
+			log_line("  sem_next_id = %d; %s semget(IPC_PRIVATE, %ld, 0600), marker %d",
+				 semid, uname_of(U), mb->len, mb->marker);
+			if (!call(U, A_SEMGET))
+				return true;
+			expect_err("semget of a look-alike", mb->err, 0);
+			if (!mb->err) {
+				add_uset((int)mb->ret, IPC_PRIVATE, (int)mb->len, U->uid,
+					 mb->marker);
+				if (uset_of((int)mb->ret))
+					uset_of((int)mb->ret)->plain = true;
+			}
+		}
+	}
+	return true;
+}
+
 static bool op_semview(void)
 {
 	struct mailbox *mb = U->mb;
@@ -2698,6 +2853,7 @@ static bool (*const op_fn[NOPS])(void) = {
 	[OP_MSGVIEW] = op_msgview,
 	[OP_VIEWRM] = op_viewrm,
 	[OP_SETSWAP] = op_setswap,
+	[OP_SEMPARK] = op_sempark,
 };
 
 static void one_step(void)
