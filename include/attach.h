@@ -121,10 +121,11 @@ struct attach_src {
 /* The bytes [off, off + size) for a read reply, clipped to the segment
  * (len 0 at or past the end).  The descriptor when splice_max allows
  * (size at least two pages and at most splice_max), else a pointer: the
- * attachment, a mapping of the segment's file (for reads of less than
- * two pages once the lifetime has had a few, charged to uid, the reader,
- * as attach_write() charges a writer; ATTACH_NO_UID: never made for this
- * read), or a copy in this thread's buffer (valid until its next call).
+ * attachment, a mapping of the segment's file (once the lifetime has had
+ * a few reads, for pages the segment has: a read never allocates a page
+ * of it; charged to uid, the reader, as attach_write() charges a writer;
+ * ATTACH_NO_UID: never for this read), or a copy in this thread's buffer
+ * (valid until its next call).
  * Call with the segment's lock held, and reply before releasing it.  0 or
  * -errno. */
 int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max, uid_t uid,

@@ -350,28 +350,31 @@ const struct segment_identity *attach_identity(const struct attach *a)
 
 /* ---- copies ------------------------------------------------------------- */
 
-/* The mapping small reads are replied from: the reply is then copied
- * once, by the kernel from the segment's pages, and the pread into a
- * buffer is one system call less per read (about a sixth of the daemon's
- * CPU per 4 KiB read).  Made only once READS_BEFORE_MAP small reads of
+/* The mapping reads are replied from: the reply is then copied once, by
+ * the kernel from the segment's pages, and the pread into a buffer is
+ * one system call and one copy less per read (about a sixth of the
+ * daemon's CPU per 4 KiB read).  Made only once READS_BEFORE_MAP reads of
  * the lifetime were copied: an open, a read and a close would otherwise
- * pay an mmap and a munmap.  NULL: copy. */
+ * pay an mmap and a munmap.  Which of its bytes a read may take from it
+ * is attach_map_for_read()'s (attach_write.c).  NULL: copy. */
 #define READS_BEFORE_MAP 8
 
-static char *read_map(struct attach *a, uid_t uid)
+static const char *read_map(struct attach *a, uint64_t off, size_t size, uid_t uid)
 {
 	char *map = __atomic_load_n(&a->map, __ATOMIC_ACQUIRE);
 
-	if (map || uid == ATTACH_NO_UID ||
-	    __atomic_add_fetch(&a->small_reads, 1, __ATOMIC_RELAXED) <= READS_BEFORE_MAP)
-		return map;
-	return attach_file_map(a, uid);
+	if (uid == ATTACH_NO_UID)
+		return NULL;
+	if (!map && __atomic_add_fetch(&a->small_reads, 1, __ATOMIC_RELAXED) > READS_BEFORE_MAP)
+		map = attach_file_map(a, uid);
+	return map ? attach_map_for_read(a, map, off, size, uid) : NULL;
 }
 
 int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max, uid_t uid,
 		struct attach_src *src)
 {
-	char *buf, *map;
+	const char *from;
+	char *buf;
 	ssize_t n;
 
 	memset(src, 0, sizeof(*src));
@@ -403,9 +406,9 @@ int attach_read(struct attach *a, uint64_t off, size_t size, size_t splice_max, 
 		src->len = size;
 		return 0;
 	}
-	map = size < 2 * attach_page_size() ? read_map(a, uid) : NULL;
-	if (map) {
-		src->ptr = map + off;
+	from = read_map(a, off, size, uid);
+	if (from) {
+		src->ptr = from;
 		src->len = size;
 		return 0;
 	}

@@ -61,10 +61,15 @@ struct attach {
 	uint64_t *chunks; /* the rewrite map, made at the first write; or NULL (atomic) */
 	uid_t map_uid;	  /* whose budget map is charged to (with map) */
 	uid_t books_uid;  /* whose budget chunks is charged to (with chunks) */
-	size_t nchunks;	  /* with fd and writable: its length; else 0 */
+	/* What reads through map may touch: per chunk, READ_* bits (see
+	 * attach_map_for_read()); made at the first read from map, charged
+	 * to that reader (read_uid) as chunks is; or NULL (atomic). */
+	uint64_t *read_chunks;
+	uid_t read_uid;
+	size_t nchunks; /* with fd and writable: its length; else 0 */
 	unsigned int users;
 	struct timespec idle_since;
-	unsigned int small_reads;	 /* reads served by pread (atomic): see attach_read() */
+	unsigned int small_reads;	 /* reads before the mapping (atomic): see read_map() */
 	struct identity_reproof reproof; /* with the file kept: proof by a look (count 0: none) */
 };
 
@@ -109,6 +114,13 @@ size_t attach_page_size(void);
 /* attach_write.c: let go of a's mapping and rewrite map, and of their
  * place in the budgets (a is being freed). */
 void attach_rewrite_free(struct attach_table *t, struct attach *a);
+
+/* attach_write.c: where a read reply of [off, off + size) may come from
+ * map (a's mapping of its file) without the read allocating anything in
+ * the segment: map + off, or NULL (copy it with pread).  uid: the reader,
+ * charged for the bookkeeping. */
+const char *attach_map_for_read(struct attach *a, const char *map, uint64_t off, size_t size,
+				uid_t uid);
 
 /* The file mapped whole (address space only: pages come as they are
  * touched), for the rewrite path, for what pwrite cannot do, and for

@@ -1,7 +1,8 @@
 /* attach_write.c - the copies into an open segment (attach.h): pwrite to
  * its file, or, for bytes written again and again, a memcpy into a
  * mapping of it; the mappings and their bookkeeping bounded in all and
- * per user. */
+ * per user.  And which bytes a read may take from that mapping without
+ * changing the segment. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,8 +115,134 @@ static uint64_t *rewrite_map(struct attach *a, uid_t uid)
 	return none;
 }
 
+/* a's read bookkeeping: 4 bits per chunk, 16 chunks per word. */
+#define READ_PER_WORD 16
+#define READ_IN	      1ull /* every page of the chunk was in the file */
+#define READ_MAPPED   2ull /* ... and mapped by MADV_POPULATE_READ */
+#define READ_HOLES    4ull /* some page was not, at the last look */
+
+static size_t read_words(const struct attach *a)
+{
+	size_t chunks = (size_t)((a->size + (1ull << CHUNK_SHIFT) - 1) >> CHUNK_SHIFT);
+
+	if (chunks > MAP_CHUNKS_MAX)
+		chunks = MAP_CHUNKS_MAX;
+	return (chunks + READ_PER_WORD - 1) / READ_PER_WORD;
+}
+
+static uint64_t *read_books(struct attach *a, uid_t uid)
+{
+	struct attach_table *t = a->table;
+	uint64_t *words = __atomic_load_n(&a->read_chunks, __ATOMIC_ACQUIRE), *none = NULL;
+	size_t bytes = read_words(a) * sizeof(*words);
+
+	if (words)
+		return words;
+	if (!charge(&t->books, MAP_BOOKS_BUDGET, t->books_by, uid, bytes, bytes))
+		return NULL;
+	words = calloc(read_words(a), sizeof(*words));
+	if (!words) {
+		uncharge(&t->books, t->books_by, uid, bytes, bytes);
+		return NULL;
+	}
+	/* Two readers may race here: one wins, the other goes. */
+	pthread_mutex_lock(&t->mutex);
+	if (a->read_chunks) {
+		none = a->read_chunks;
+	} else {
+		a->read_uid = uid;
+		__atomic_store_n(&a->read_chunks, words, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->mutex);
+	if (!none)
+		return words;
+	free(words);
+	uncharge(&t->books, t->books_by, uid, bytes, bytes);
+	return none;
+}
+
+/* Whether [from, to) of map (page-aligned) is in the file now: mincore()
+ * of a file's mapping tells whether its pages are in the page cache,
+ * whatever the mapping has touched.  A page swapped out counts as not in,
+ * so it is read with pread (which brings it back, as before). */
+static bool all_in(const char *map, uint64_t from, uint64_t to)
+{
+	unsigned char vec[(1u << CHUNK_SHIFT) / 4096];
+	size_t page = attach_page_size(), n = (size_t)((to - from + page - 1) / page);
+
+	if (n > sizeof(vec) || mincore((void *)(map + from), to - from, vec) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(vec[i] & 1))
+			return false;
+	return true;
+}
+
+/* Whether the part of [off, off + size) in the chunk [from, to) whose
+ * bits are at shift in *w may be read from map (see below). */
+static bool chunk_readable(const char *map, uint64_t *w, unsigned int shift, uint64_t from,
+			   uint64_t to, uint64_t off, size_t size, bool big)
+{
+	uint64_t bits = __atomic_load_n(w, __ATOMIC_RELAXED) >> shift;
+	uint64_t page = attach_page_size();
+
+	if (!(bits & READ_IN) && (big || !(bits & READ_HOLES)) && all_in(map, from, to)) {
+		__atomic_fetch_or(w, READ_IN << shift, __ATOMIC_RELAXED);
+		__atomic_fetch_and(w, ~(READ_HOLES << shift), __ATOMIC_RELAXED);
+		bits |= READ_IN;
+	}
+	if (!(bits & READ_IN)) {
+		/* holes in the chunk: the read's own pages, looked at each time */
+		__atomic_fetch_or(w, READ_HOLES << shift, __ATOMIC_RELAXED);
+		return all_in(map, (off > from ? off : from) & ~(page - 1),
+			      off + size < to ? off + size : to);
+	}
+	if (big && !(bits & READ_MAPPED) &&
+	    madvise((void *)(map + from), to - from, MADV_POPULATE_READ) == 0)
+		__atomic_fetch_or(w, READ_MAPPED << shift, __ATOMIC_RELAXED);
+	return true;
+}
+
+/* A read fault of a MAP_SHARED mapping of shared memory allocates the
+ * page (pread of a hole returns zeros and allocates nothing), so a read
+ * replied from map must touch only pages the segment has: a reader
+ * would otherwise fill a sparse (SHM_NORESERVE) segment, grow its rss
+ * and charge its memory to the daemon.  So each 1 MiB chunk is looked at
+ * (mincore) before its first read from map: all in, and it is read from
+ * map from then on (for a read of two pages or more, its page tables
+ * filled first, in one call: MADV_POPULATE_READ, the kernel's own walk,
+ * cheaper than a fault per page); some out, and each read in it looks at
+ * its own pages (a big one at the whole chunk again first).  A page
+ * punched out (MADV_REMOVE by an attacher) after the look would be
+ * brought back as zeros by such a read: the bytes it reads as, one page
+ * of the segment's size. */
+const char *attach_map_for_read(struct attach *a, const char *map, uint64_t off, size_t size,
+				uid_t uid)
+{
+	uint64_t first = off >> CHUNK_SHIFT, last = (off + size - 1) >> CHUNK_SHIFT, *words;
+	uint64_t page = attach_page_size();
+
+	if (a->hugetlb || last >= read_words(a) * READ_PER_WORD || !(words = read_books(a, uid)))
+		return NULL;
+	for (uint64_t c = first; c <= last; c++) {
+		uint64_t from = c << CHUNK_SHIFT, to = from + (1ull << CHUNK_SHIFT);
+
+		if (to > a->size)
+			to = (a->size + page - 1) & ~(page - 1);
+		if (!chunk_readable(map, &words[c / READ_PER_WORD],
+				    (unsigned int)(c % READ_PER_WORD) * 4, from, to, off, size,
+				    size >= 2 * page))
+			return NULL;
+	}
+	return map + off;
+}
+
 void attach_rewrite_free(struct attach_table *t, struct attach *a)
 {
+	if (a->read_chunks)
+		uncharge(&t->books, t->books_by, a->read_uid, read_words(a) * sizeof(uint64_t),
+			 read_words(a) * sizeof(uint64_t));
+	free(a->read_chunks);
 	if (a->map) {
 		munmap(a->map, a->size);
 		uncharge(&t->mapped, t->mapped_by, a->map_uid, a->size, map_mib(a->size));

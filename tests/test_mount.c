@@ -422,6 +422,81 @@ static void test_no_attachment_after_close(void **state)
 	shmctl(id, IPC_RMID, NULL);
 }
 
+/* The bytes of segment id the kernel holds (/proc/sysvipc/shm's rss). */
+static unsigned long long shm_rss(int id)
+{
+	FILE *f = fopen("/proc/sysvipc/shm", "re");
+	char line[512];
+	unsigned long long rss = ~0ull;
+	int shmid;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "%*d %d %*o %*u %*d %*d %*u %*u %*u %*u %*u %*u %*u %*u %llu",
+			   &shmid, &rss) == 2 &&
+		    shmid == id)
+			break;
+	fclose(f);
+	return rss;
+}
+
+/* pread the whole of path in requests of req bytes, twice (the second
+ * pass after the daemon has had enough reads to map the file); each byte
+ * must be want(offset). */
+static void read_all(const char *path, size_t size, size_t req, char (*want)(size_t off))
+{
+	static char buf[1 << 20];
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t off = 0; off < size; off += req) {
+			assert_int_equal(pread(fd, buf, req, (off_t)off), (ssize_t)req);
+			for (size_t i = 0; i < req; i += 512)
+				if (buf[i] != want(off + i))
+					fail_msg("pass %d req %zu: byte %zu is %d", pass, req,
+						 off + i, buf[i]);
+		}
+	close(fd);
+}
+
+#define SPARSE_SIZE   (4u << 20)
+#define SPARSE_FILLED ((1u << 20) + 4096) /* the first chunk and a page */
+
+static bool sparse_filled; /* whether the first SPARSE_FILLED bytes are written */
+
+static char sparse_byte(size_t off)
+{
+	return sparse_filled && off < SPARSE_FILLED ? 'f' : 0;
+}
+
+/* Looking changes nothing: reading a segment through the mount, in small
+ * reads or big, in pages it never had, allocates none of them (the
+ * segment's rss stays what its programs wrote); every byte read is
+ * right, written or not. */
+static void test_reads_allocate_nothing(void **state)
+{
+	int id = make_segment(IPC_PRIVATE, SPARSE_SIZE, 0600);
+	char path[256], *addr;
+
+	snprintf(path, sizeof(path), "%s/%d", M, id);
+	assert_int_equal(shm_rss(id), 0);
+	read_all(path, SPARSE_SIZE, 4096, sparse_byte);
+	read_all(path, SPARSE_SIZE, 1 << 20, sparse_byte);
+	assert_int_equal(shm_rss(id), 0);
+	addr = shmat(id, NULL, 0);
+	assert_true(addr != (void *)-1);
+	memset(addr, 'f', SPARSE_FILLED);
+	shmdt(addr);
+	sparse_filled = true;
+	assert_int_equal(shm_rss(id), SPARSE_FILLED);
+	read_all(path, SPARSE_SIZE, 4096, sparse_byte);
+	read_all(path, SPARSE_SIZE, 1 << 20, sparse_byte);
+	read_all(path, SPARSE_SIZE, 8192, sparse_byte);
+	assert_int_equal(shm_rss(id), SPARSE_FILLED);
+	shmctl(id, IPC_RMID, NULL);
+}
+
 /* Rewriting through one open file: the first two passes are written to
  * the segment's file, the third maps the chunks and later ones copy
  * through the daemon's mapping (see write_through_mapping()); small and
@@ -782,6 +857,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_sharelite_writer_excludes_cat),
 		cmocka_unit_test(test_lock_timeout_and_interrupt),
 		cmocka_unit_test(test_rmid_forced_never_destroys),
+		cmocka_unit_test(test_reads_allocate_nothing),
 	};
 
 	if (argc != 2) {
