@@ -96,6 +96,13 @@ int segment_attach(int shmid, bool writable, void **addr);
  * only grows, taken with the attach.  segment_attach_counted() is
  * segment_attach() that also gives the count its attach took (never 0). */
 int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count);
+/* Every attachment segment_attach() makes is MADV_DONTFORK before the
+ * call returns.  A fork (or a clone without CLONE_VM) of the daemon's is
+ * made between segment_fork_gate(true) and segment_fork_gate(false): no
+ * attachment is then half made, so a child never holds a copy of one
+ * (which would attach and detach another user's segment as the child). */
+void segment_fork_gate(bool forking);
+
 /* The count of shmid's slot now. */
 uint64_t segment_attach_count(int shmid);
 /* Whether this process attached anything of shmid's slot since the

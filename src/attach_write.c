@@ -58,6 +58,9 @@ char *attach_file_map(struct attach *a, uid_t uid)
 		uncharge(&t->mapped, t->mapped_by, uid, a->size, map_mib(a->size));
 		return NULL;
 	}
+	/* another user's bytes: never in a child of the daemon's (the lock
+	 * helper runs as its caller) */
+	madvise(fresh, a->size, MADV_DONTFORK);
 	/* Two writers may race here: one mapping wins, the other goes.
 	 * The winner's uid is written before its mapping is published. */
 	pthread_mutex_lock(&t->mutex);

@@ -193,6 +193,7 @@ static int start_child(struct helper_call *c, const struct rlimit *memlock)
 	arg.answer = answer[1];
 	/* CLONE_PIDFD: a descriptor of exactly this child, for poll(),
 	 * waitid() and a kill that cannot reach a recycled pid. */
+	segment_fork_gate(true); /* no attachment of the daemon's in the child */
 	pid = clone(lock_child, stack + CHILD_STACK, CLONE_PIDFD | SIGCHLD, &arg, &pidfd);
 	if (pid < 0 && errno == EINVAL) {
 		/* a kernel (or valgrind) without CLONE_PIDFD: the pidfd after;
@@ -204,6 +205,7 @@ static int start_child(struct helper_call *c, const struct rlimit *memlock)
 			pid = -1;
 		}
 	}
+	segment_fork_gate(false);
 	close(answer[1]);
 	if (pid < 0) {
 		close(answer[0]);

@@ -361,17 +361,63 @@ static struct attach_slot *slot_of(int shmid)
 	return &attach_slots[(unsigned int)shmid % ATTACH_SLOTS];
 }
 
+/* Held shared from a shmat(2) until its mapping is MADV_DONTFORK, and
+ * exclusively across a fork of the daemon's (segment_fork_gate()): a
+ * child never gets a copy of an attachment, which the kernel would count
+ * as an attach at the fork and a detach at the child's exit (lpid, dtime,
+ * nattch of another user's segment; under shm_rmid_forced=1 the last
+ * detach destroys it).  Not a mutex of lockorder.h: nothing is taken
+ * under it but a slot's mutex. */
+static pthread_rwlock_t fork_gate = PTHREAD_RWLOCK_INITIALIZER;
+
+void segment_fork_gate(bool forking)
+{
+	if (forking)
+		pthread_rwlock_wrlock(&fork_gate);
+	else
+		pthread_rwlock_unlock(&fork_gate);
+}
+
+/* The attachment at p, of the segment shmid names (the attachment pins
+ * it): never copied into a child.  Its mapping is the segment's size in
+ * pages, or in huge pages for SHM_HUGETLB (madvise must cover those
+ * whole). */
+static int dont_fork(int shmid, void *p)
+{
+	static const size_t page_sizes[] = { 4096, 2u << 20, 1u << 30 };
+	struct shmid_ds ds;
+
+	if (shmctl(shmid, IPC_STAT, &ds) != 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(page_sizes) / sizeof(page_sizes[0]); i++) {
+		size_t len = (ds.shm_segsz + page_sizes[i] - 1) & ~(page_sizes[i] - 1);
+
+		if (madvise(p, len, MADV_DONTFORK) == 0)
+			return 0;
+		if (errno != EINVAL)
+			break;
+	}
+	return -errno;
+}
+
 int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count)
 {
 	struct attach_slot *s = slot_of(shmid);
 	void *p;
 	int err;
 
+	pthread_rwlock_rdlock(&fork_gate);
 	pthread_mutex_lock(&s->lock);
 	*count = ++s->attaches;
 	p = shmat(shmid, NULL, writable ? 0 : SHM_RDONLY);
 	err = errno;
 	pthread_mutex_unlock(&s->lock);
+	/* no attachment the daemon cannot keep from its children */
+	if (p != (void *)-1 && (err = -dont_fork(shmid, p)) != 0) {
+		shmdt(p);
+		p = (void *)-1;
+	}
+	pthread_rwlock_unlock(&fork_gate);
 	if (p == (void *)-1)
 		return sysvipc_gone_or(err);
 	*addr = p;
