@@ -77,6 +77,9 @@ enum attach_left {
 	ATTACH_IDLE_FIRST, /* the same, and attach_sweep() must be called again:
 			    * it had nothing left to sweep */
 };
+/* The close of an open file of uid's (an idle kept file takes one of
+ * that user's places); attach_close(): of nobody's (ATTACH_NO_UID). */
+enum attach_left attach_close_as(struct attach_table *table, struct attach *a, uid_t uid);
 enum attach_left attach_close(struct attach_table *table, struct attach *a);
 
 uint64_t attach_size(const struct attach *a);

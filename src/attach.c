@@ -44,7 +44,8 @@ struct attach_table *attach_table_new(int fd_limit, double cache_seconds)
 	t->cache_seconds = cache_seconds;
 	t->mapped_by = budget_new((size_t)(MAP_USER_BUDGET >> 20));
 	t->books_by = budget_new((size_t)MAP_BOOKS_USER_BUDGET);
-	if (!t->mapped_by || !t->books_by) {
+	t->kept_by = budget_new(KEPT_FILES_PER_USER);
+	if (!t->mapped_by || !t->books_by || !t->kept_by) {
 		attach_table_free(t);
 		return NULL;
 	}
@@ -110,6 +111,7 @@ void attach_table_free(struct attach_table *t)
 	free(t->parked);
 	budget_free(t->mapped_by);
 	budget_free(t->books_by);
+	budget_free(t->kept_by);
 	pthread_mutex_destroy(&t->mutex);
 	free(t);
 }
@@ -132,10 +134,18 @@ static struct attach *find_shared_locked(struct attach_table *t, const struct id
 }
 
 /* One more user of a; an idle one is idle no more. */
+static void unidle_locked(struct attach_table *t, struct attach *a)
+{
+	t->nidle--;
+	if (a->kept_charged)
+		budget_give(t->kept_by, a->kept_uid);
+	a->kept_charged = false;
+}
+
 static void hold_locked(struct attach_table *t, struct attach *a)
 {
 	if (a->users++ == 0)
-		t->nidle--;
+		unidle_locked(t, a);
 }
 
 static struct attach *share_locked(struct attach_table *t, const struct identity_pin *pin,
@@ -310,15 +320,36 @@ int attach_detach(struct attach_table *t, int shmid, void *addr)
 	return detach_safely(t, shmid, addr);
 }
 
+/* Whether a, closed by uid, may be kept idle: beyond the attach_cache
+ * option's (whose time is the user's choice), a kept file takes one of
+ * KEPT_FILES places, and one of uid's KEPT_FILES_PER_USER: no user keeps
+ * the others' files from being kept by closing files of its own. */
+static bool may_idle_locked(struct attach_table *t, struct attach *a, uid_t uid)
+{
+	if (idle_limit(t, a) <= 0)
+		return false;
+	if (t->cache_seconds >= KEPT_FILE_SECONDS)
+		return true;
+	if (t->nidle >= KEPT_FILES || !budget_take(t->kept_by, uid))
+		return false;
+	a->kept_uid = uid;
+	a->kept_charged = true;
+	return true;
+}
+
 enum attach_left attach_close(struct attach_table *t, struct attach *a)
+{
+	return attach_close_as(t, a, ATTACH_NO_UID);
+}
+
+enum attach_left attach_close_as(struct attach_table *t, struct attach *a, uid_t uid)
 {
 	enum attach_left left = ATTACH_IN_USE;
 
 	pthread_mutex_lock(&t->mutex);
 	if (--a->users == 0) {
 		clock_gettime(CLOCK_MONOTONIC, &a->idle_since);
-		if (idle_limit(t, a) <= 0 ||
-		    (t->cache_seconds < KEPT_FILE_SECONDS && t->nidle >= KEPT_FILES)) {
+		if (!may_idle_locked(t, a, uid)) {
 			unlink_locked(t, a);
 			left = ATTACH_LET_GO;
 		} else {
@@ -458,7 +489,7 @@ bool attach_sweep(struct attach_table *t)
 		struct attach *a = *link;
 
 		if (a->users == 0 && cached_expired(t, a)) {
-			t->nidle--;
+			unidle_locked(t, a);
 			*link = a->next;
 			a->next = gone;
 			gone = a;

@@ -71,6 +71,8 @@ struct attach {
 	struct timespec idle_since;
 	unsigned int small_reads;	 /* reads before the mapping (atomic): see read_map() */
 	struct identity_reproof reproof; /* with the file kept: proof by a look (count 0: none) */
+	uid_t kept_uid;			 /* idle: whose place among KEPT_FILES_PER_USER it takes */
+	bool kept_charged;		 /* ... if it takes one */
 };
 
 /* An attach that keeps its lifetime's file (no attachment) outlives its
@@ -82,8 +84,9 @@ struct attach {
  * them the proof).  Holding the file attaches nothing (nattch and lpid
  * do not see it); a removed segment's memory lives on until the next
  * sweep (a second). */
-#define KEPT_FILE_SECONDS 2.0
-#define KEPT_FILES	  64
+#define KEPT_FILE_SECONDS   2.0
+#define KEPT_FILES	    64
+#define KEPT_FILES_PER_USER 16 /* a quarter, as the other budgets */
 
 struct parked {
 	int shmid;
@@ -106,6 +109,7 @@ struct attach_table {
 	uint64_t books;		  /* bytes of rewrite maps (atomic): at most MAP_BOOKS_BUDGET */
 	struct budget *mapped_by; /* MiB of rewrite mappings per user */
 	struct budget *books_by;  /* bytes of rewrite maps per user */
+	struct budget *kept_by;	  /* idle kept files per user (the one that closed them) */
 };
 
 /* attach.c */

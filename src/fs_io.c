@@ -52,7 +52,7 @@ static int open_file_hold(struct shmfs *fs, const struct segment_info *seg, stru
  * close). */
 static void open_file_let_go(struct shmfs *fs, struct open_file *of)
 {
-	enum attach_left left = attach_close(fs->attaches, of->att);
+	enum attach_left left = attach_close_as(fs->attaches, of->att, of->uid);
 
 	if (left == ATTACH_PARKED)
 		log_warning("shmfs: segment %d kept attached: detaching it would destroy it "
@@ -81,6 +81,7 @@ static int open_file_make(struct shmfs *fs, const struct segment_identity *expec
 		return -ENOMEM;
 	seg = &of->held;
 	of->fs = fs;
+	of->uid = uid;
 	of->is_next = is_next;
 	pthread_mutex_init(&of->poll_lock, NULL);
 	of->poller.fire = open_file_poller_fire;

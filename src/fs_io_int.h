@@ -15,6 +15,7 @@ struct open_file {
 	LIST_ENTRY(open_file) link;
 	struct shmfs *fs;
 	struct attach *att;
+	uid_t uid;		  /* who opened it */
 	struct segment_info held; /* IPC_STAT after the attach, at the open */
 	struct lock_hold *hold;
 	struct watch_seg *ws;
