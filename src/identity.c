@@ -134,10 +134,13 @@ int identity_reproof_after(const struct identity_pin *pin, struct identity_repro
 /* The rule: a segment whose last attacher or detacher (lpid) is this
  * process, while this process attached nothing of the shmid's slot since
  * it held the lifetime proven, is that lifetime.  A later lifetime with
- * the shmid is born with lpid 0, and only an attach or a detach sets it
- * (the kernel keeps the process, not its number: a recycled pid does not
- * match); this process attaches only through segment_attach(), which
- * counts it. */
+ * the shmid is born with lpid 0, and only an attach or a detach (or the
+ * copy of an attachment at a fork, or its split) by an attacher sets it,
+ * to that attacher (IPC_STAT gives its number in this pid namespace, 0
+ * if it has none here: no other process can have this process's number
+ * while it runs, and one that had it before attached nothing born
+ * since); this process attaches only through segment_attach(), which
+ * counts it, and never copies an attachment into a child. */
 int identity_reprove(const struct segment_identity *id, const struct identity_reproof *proof,
 		     struct segment_info *held)
 {
