@@ -260,16 +260,28 @@ static void test_next_of_destroyed_segment(void **state)
 	assert_int_equal(WEXITSTATUS(status), ENOENT);
 }
 
+/* id's notification set, once its sidecar names one: a reader seen in
+ * a FUSE request may still be in the open of .next, which makes it (a
+ * bound, not a timing). */
+static int await_notify_set(int id)
+{
+	char text[4096], v[32];
+	int look = 0;
+
+	do {
+		assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
+		assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v)));
+	} while (!isdigit((unsigned char)v[0]) && look++ < 3000 && usleep(10000) == 0);
+	assert_true(isdigit((unsigned char)v[0]));
+	return atoi(v);
+}
+
 /* Until the daemon's set thread waits on id's notification set: a read
  * of its .next is queued (a set thread waits only for waiters). */
 static void await_next_queued(int id)
 {
-	char text[4096], v[32];
-	int nsem, look = 0;
+	int nsem = await_notify_set(id), look = 0;
 
-	assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
-	assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v)));
-	nsem = atoi(v);
 	while (look++ < 3000 && semctl(nsem, 0, GETNCNT) != 1)
 		usleep(10000);
 	assert_int_equal(semctl(nsem, 0, GETNCNT), 1);
@@ -483,21 +495,13 @@ static void test_next_woken_by_kernel(void **state)
 {
 	int id = make_segment(IPC_PRIVATE, 4096, 0666), nsem, status, look = 0;
 	struct sembuf post = { 0, 1, IPC_NOWAIT };
-	char path[128], text[4096], v[32];
+	char path[128];
 	pid_t reader, cat;
 
 	snprintf(path, sizeof(path), "%s/%d.next", M, id);
 	reader = start_waiter(VICTIM, path, false);
 	assert_true(await_waiting(&reader, 1));
-	/* in a FUSE request may still be the open, which makes the set:
-	 * until the sidecar names it (a bound, not a timing) */
-	do {
-		assert_int_equal(run(text, sizeof(text), "cat %s/%d.stat", M, id), 0);
-		assert_non_null(sidecar_value(text, "notify_semid", v, sizeof(v)));
-	} while (!isdigit((unsigned char)v[0]) && look++ < 3000 && usleep(10000) == 0);
-	assert_true(isdigit((unsigned char)v[0]));
-	nsem = atoi(v);
-	look = 0;
+	nsem = await_notify_set(id);
 	while (look++ < 3000 && semctl(nsem, 0, GETNCNT) != 1)
 		usleep(10000);
 	assert_int_equal(semctl(nsem, 0, GETNCNT), 1);
