@@ -87,37 +87,46 @@ char *attach_file_map(struct attach *a, uid_t uid)
  * twice before maps their chunks, and from then on writes to mapped
  * chunks are a copy into the mapping (copy_to_map()); one or two passes,
  * and small writes, never pay. */
+/* The bookkeeping array *slot of n words (the rewrite map, the read
+ * marks), made at its first use and charged to uid (recorded in *owner),
+ * by one of two callers that may race; NULL: none (n is 0, or the
+ * budget or the memory is out). */
+static uint64_t *books_of(struct attach *a, uint64_t **slot, uid_t *owner, size_t n, uid_t uid)
+{
+	struct attach_table *t = a->table;
+	uint64_t *words = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *none = NULL;
+	size_t bytes = n * sizeof(*words);
+
+	if (words || !n)
+		return words;
+	if (!charge(&t->books, MAP_BOOKS_BUDGET, t->books_by, uid, bytes, bytes))
+		return NULL;
+	words = calloc(n, sizeof(*words));
+	if (!words) {
+		uncharge(&t->books, t->books_by, uid, bytes, bytes);
+		return NULL;
+	}
+	/* Two callers may race here: one array wins, the other goes. */
+	pthread_mutex_lock(&t->mutex);
+	if (*slot) {
+		none = *slot;
+	} else {
+		*owner = uid;
+		__atomic_store_n(slot, words, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&t->mutex);
+	if (!none)
+		return words;
+	free(words);
+	uncharge(&t->books, t->books_by, uid, bytes, bytes);
+	return none;
+}
+
 /* a's rewrite map, made now if it is the first write (NULL: none),
  * charged to uid, the writer. */
 static uint64_t *rewrite_map(struct attach *a, uid_t uid)
 {
-	struct attach_table *t = a->table;
-	uint64_t *chunks = __atomic_load_n(&a->chunks, __ATOMIC_ACQUIRE), *none = NULL;
-	size_t bytes = a->nchunks * sizeof(*chunks);
-
-	if (chunks || !a->nchunks)
-		return chunks;
-	if (!charge(&t->books, MAP_BOOKS_BUDGET, t->books_by, uid, bytes, bytes))
-		return NULL;
-	chunks = calloc(a->nchunks, sizeof(*chunks));
-	if (!chunks) {
-		uncharge(&t->books, t->books_by, uid, bytes, bytes);
-		return NULL;
-	}
-	/* Two writers may race here: one map wins, the other goes. */
-	pthread_mutex_lock(&t->mutex);
-	if (a->chunks) {
-		none = a->chunks;
-	} else {
-		a->books_uid = uid;
-		__atomic_store_n(&a->chunks, chunks, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&t->mutex);
-	if (!none)
-		return chunks;
-	free(chunks);
-	uncharge(&t->books, t->books_by, uid, bytes, bytes);
-	return none;
+	return books_of(a, &a->chunks, &a->books_uid, a->nchunks, uid);
 }
 
 /* a's read bookkeeping: 4 bits per chunk, 16 chunks per word. */
@@ -137,33 +146,7 @@ static size_t read_words(const struct attach *a)
 
 static uint64_t *read_books(struct attach *a, uid_t uid)
 {
-	struct attach_table *t = a->table;
-	uint64_t *words = __atomic_load_n(&a->read_chunks, __ATOMIC_ACQUIRE), *none = NULL;
-	size_t bytes = read_words(a) * sizeof(*words);
-
-	if (words)
-		return words;
-	if (!charge(&t->books, MAP_BOOKS_BUDGET, t->books_by, uid, bytes, bytes))
-		return NULL;
-	words = calloc(read_words(a), sizeof(*words));
-	if (!words) {
-		uncharge(&t->books, t->books_by, uid, bytes, bytes);
-		return NULL;
-	}
-	/* Two readers may race here: one wins, the other goes. */
-	pthread_mutex_lock(&t->mutex);
-	if (a->read_chunks) {
-		none = a->read_chunks;
-	} else {
-		a->read_uid = uid;
-		__atomic_store_n(&a->read_chunks, words, __ATOMIC_RELEASE);
-	}
-	pthread_mutex_unlock(&t->mutex);
-	if (!none)
-		return words;
-	free(words);
-	uncharge(&t->books, t->books_by, uid, bytes, bytes);
-	return none;
+	return books_of(a, &a->read_chunks, &a->read_uid, read_words(a), uid);
 }
 
 /* Whether [from, to) of map (page-aligned) is in the file now: mincore()
