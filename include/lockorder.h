@@ -14,7 +14,7 @@
  *   LOCKORDER_LEAF    lock_hold.mutex, listing_cache.lock, attach_table, node_table,
  *                     helpers, pending_table, shmfs.bg_lock, shmfs.texts_lock,
  *                     shmfs.open_files_lock, shmfs.open_dirs_lock, kernel_features' kf.lock
- *   LOCKORDER_BUDGET  budget.mutex, segment.c's attach slots (taken under anything above)
+ *   LOCKORDER_BUDGET  budget.mutex, segment_attach.c's slots (taken under anything above)
  *   LOCKORDER_LOG     log.c's log_lock (anything may log)
  *
  * libfuse's own locks sit outside ours: it holds a request's lock while

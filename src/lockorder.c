@@ -46,7 +46,8 @@ static const struct site {
 	{ "fs_dir.c", "&fs->open_dirs_lock", LOCKORDER_LEAF },
 	{ "kernel_features.c", "&kf.lock", LOCKORDER_LEAF },
 	{ "budget.c", "&b->mutex", LOCKORDER_BUDGET },
-	{ "segment.c", "&s->lock", LOCKORDER_BUDGET }, /* attach counts: held across one syscall */
+	{ "segment_attach.c", "&s->lock",
+	  LOCKORDER_BUDGET }, /* attach counts: held across one syscall */
 	{ "log.c", "&log_lock", LOCKORDER_LOG },
 };
 
