@@ -28,7 +28,7 @@
 
 #include "budget.h"
 #include "clock.h"
-#include "lockwait.h"
+#include "lockwait_int.h"
 
 #ifdef __SANITIZE_ADDRESS__
 #define WAITER_STACK_SIZE (256 * 1024) /* ASan's frames are bigger */
@@ -57,22 +57,6 @@ struct set_queue {
 	unsigned int signalling;
 	bool in_wait; /* between its last look and the end of semtimedop() */
 	bool evicted; /* its thread goes to another user: answer ENOLCK, end */
-};
-
-struct lockwait {
-	/* Guards the queues, their waiters and threads' flags, and the thread
-	 * count; a set thread waits in the kernel without it, and answers
-	 * (calls back) without it.  Middle rank (lockorder.h): taken under
-	 * libfuse's request lock (the interrupt callback); takes the threads'
-	 * budget. */
-	pthread_mutex_t mutex;
-	pthread_cond_t idle; /* a thread ended */
-	struct set_queue *queues;
-	struct budget *budget;	/* per user: requests parked */
-	struct budget *threads; /* per user: set threads, counted, not bounded */
-	unsigned int max_threads;
-	unsigned int nthreads;
-	bool stopping;
 };
 
 /* The timeout a set thread is about to give semtimedop(), for the
@@ -157,7 +141,7 @@ static void unlink_locked(struct set_queue *q, struct lockwait_req *r)
 	r->queue = NULL;
 }
 
-static void answer(struct lockwait *lw, struct lockwait_req *r, int err)
+void lockwait_answer(struct lockwait *lw, struct lockwait_req *r, int err)
 {
 	if (!r->wait)
 		budget_give(lw->budget, r->uid);
@@ -238,7 +222,7 @@ static void *queue_main(void *arg)
 
 		while ((gone = expired_locked(lw, q, &why))) {
 			pthread_mutex_unlock(&lw->mutex);
-			answer(lw, gone, why);
+			lockwait_answer(lw, gone, why);
 			pthread_mutex_lock(&lw->mutex);
 		}
 		r = q->head;
@@ -290,13 +274,13 @@ static void *queue_main(void *arg)
 				o->set_removed = true;
 		along = ret == 0 ? shared_along_locked(q, r) : NULL;
 		pthread_mutex_unlock(&lw->mutex);
-		answer(lw, r, ret);
+		lockwait_answer(lw, r, ret);
 		while (along) {
 			struct lockwait_req *o = along;
 
 			along = o->next;
 			o->next = NULL;
-			answer(lw, o, 0);
+			lockwait_answer(lw, o, 0);
 		}
 		pthread_mutex_lock(&lw->mutex);
 	}
@@ -379,7 +363,7 @@ static int thread_room_locked(struct lockwait *lw, uid_t uid)
 	return 0;
 }
 
-static int park_on_set(struct lockwait *lw, struct lockwait_req *r)
+int lockwait_park_on_set(struct lockwait *lw, struct lockwait_req *r)
 {
 	struct set_queue *q, *signal = NULL;
 	pthread_condattr_t cattr;
@@ -474,7 +458,7 @@ int lockwait_park(struct lockwait *lw, struct lockwait_req *r)
 	r->abandoned_flag = false;
 	r->set_removed = false;
 	r->queue = NULL;
-	ret = park_on_set(lw, r);
+	ret = lockwait_park_on_set(lw, r);
 	return ret ? ret : LOCKWAIT_PARKED;
 }
 
@@ -544,79 +528,4 @@ unsigned int lockwait_threads(struct lockwait *lw)
 	n = lw->nthreads;
 	pthread_mutex_unlock(&lw->mutex);
 	return n;
-}
-/* ---- the private lock: no thread ----------------------------------------- */
-
-/* The private lock's waiters let in by a release, to be called back by
- * the outermost lockwait_give() of this thread: a callback that lets go
- * of its own lock only adds to the list, so a long queue is a loop, not a
- * recursion. */
-static __thread struct privlock_waiter *to_call, **to_call_tail;
-static __thread bool calling;
-
-static struct lockwait_req *req_of(struct privlock_waiter *w)
-{
-	return (struct lockwait_req *)((char *)w - offsetof(struct lockwait_req, pw));
-}
-
-static void call_granted(struct lockwait *lw, struct privlock_waiter *granted)
-{
-	if (!granted)
-		return;
-	if (!to_call_tail)
-		to_call_tail = &to_call;
-	*to_call_tail = granted;
-	while (granted->next)
-		granted = granted->next;
-	to_call_tail = &granted->next;
-	if (calling)
-		return;
-	calling = true;
-	while (to_call) {
-		struct privlock_waiter *w = to_call;
-		struct lockwait_req *r = req_of(w);
-
-		to_call = w->next;
-		if (!to_call)
-			to_call_tail = &to_call;
-		r->grant = (struct lock_grant){ .hold = r->hold,
-						.semid = LOCK_PRIVATE,
-						.mode = r->mode };
-		answer(lw, r, 0);
-	}
-	calling = false;
-}
-
-void lockwait_give(struct lockwait *lw, const struct lock_grant *g)
-{
-	call_granted(lw, lock_hold_give(g));
-}
-
-int lockwait_take(struct lockwait *lw, struct lockwait_req *r, bool park)
-{
-	int ret, semid;
-
-	r->tag = 0;
-	if (!park)
-		return lock_hold_take(r->hold, r->mode, r->pid, NULL, &r->grant);
-	semid = lock_hold_semid(r->hold);
-	if (r->found_busy && semid >= 0) {
-		/* proven by the set's thread before it waits */
-		r->semid = semid;
-		ret = park_on_set(lw, r);
-		return ret ? ret : LOCKWAIT_PARKED;
-	}
-	if (!budget_take(lw->budget, r->uid))
-		return -ENOLCK;
-	ret = lock_hold_take(r->hold, r->mode, r->pid, &r->pw, &r->grant);
-	if (ret == LOCK_QUEUED)
-		return LOCKWAIT_PARKED; /* the release that lets it in answers */
-	if (ret == -EAGAIN) {
-		budget_give(lw->budget, r->uid);
-		r->semid = r->grant.semid;
-		ret = park_on_set(lw, r);
-		return ret ? ret : LOCKWAIT_PARKED;
-	}
-	budget_give(lw->budget, r->uid);
-	return ret;
 }
