@@ -144,8 +144,10 @@ static void unidle_locked(struct attach_table *t, struct attach *a)
 
 static void hold_locked(struct attach_table *t, struct attach *a)
 {
-	if (a->users++ == 0)
+	if (a->users++ == 0) {
 		unidle_locked(t, a);
+		attach_reads_forget(a);
+	}
 }
 
 static struct attach *share_locked(struct attach_table *t, const struct identity_pin *pin,

@@ -119,6 +119,13 @@ size_t attach_page_size(void);
  * place in the budgets (a is being freed). */
 void attach_rewrite_free(struct attach_table *t, struct attach *a);
 
+/* attach_write.c: forget what the read marks say of the chunks' pages
+ * (attach_map_for_read()): the next read of each chunk looks again.  Called
+ * when a kept attach is opened again, so that a look lives no longer than
+ * the files open on it without a break, as before files were kept (a
+ * page punched out meanwhile is not brought back by a read). */
+void attach_reads_forget(struct attach *a);
+
 /* attach_write.c: where a read reply of [off, off + size) may come from
  * map (a's mapping of its file) without the read allocating anything in
  * the segment: map + off, or NULL (copy it with pread).  uid: the reader,

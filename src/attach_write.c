@@ -200,10 +200,12 @@ static bool chunk_readable(const char *map, uint64_t *w, unsigned int shift, uin
  * map from then on (for a read of two pages or more, its page tables
  * filled first, in one call: MADV_POPULATE_READ, the kernel's own walk,
  * cheaper than a fault per page); some out, and each read in it looks at
- * its own pages (a big one at the whole chunk again first).  A page
- * punched out (MADV_REMOVE by an attacher) after the look would be
- * brought back as zeros by such a read: the bytes it reads as, one page
- * of the segment's size. */
+ * its own pages (a big one at the whole chunk again first).  A look
+ * lasts while files stay open on the attach without a break (a kept
+ * attach opened again looks again: attach_reads_forget()); a page punched
+ * out (MADV_REMOVE by an attacher) after the look, while a file stays
+ * open, would be brought back as zeros by such a read: the bytes it
+ * reads as, in the segment's size. */
 const char *attach_map_for_read(struct attach *a, const char *map, uint64_t off, size_t size,
 				uid_t uid)
 {
@@ -223,6 +225,19 @@ const char *attach_map_for_read(struct attach *a, const char *map, uint64_t off,
 			return NULL;
 	}
 	return map + off;
+}
+
+void attach_reads_forget(struct attach *a)
+{
+	uint64_t *words = __atomic_load_n(&a->read_chunks, __ATOMIC_ACQUIRE);
+	uint64_t looks = 0;
+
+	if (!words)
+		return;
+	for (unsigned int i = 0; i < READ_PER_WORD; i++)
+		looks |= (READ_IN | READ_HOLES) << (4 * i);
+	for (size_t i = 0; i < read_words(a); i++)
+		__atomic_fetch_and(&words[i], ~looks, __ATOMIC_RELAXED);
 }
 
 void attach_rewrite_free(struct attach_table *t, struct attach *a)

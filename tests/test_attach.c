@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ipc.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +146,45 @@ static void test_kept_file_never_serves_a_look_alike(void **state)
 {
 	kept_then_look_alike(330, false);
 	kept_then_look_alike(331, true);
+}
+
+/* A kept file opened again looks at its chunks again: a page punched
+ * out of the segment between two opens (MADV_REMOVE by an attacher) is
+ * read as the hole it is, never brought back by a read through the
+ * daemon's mapping (the segment's rss stays one page). */
+static void test_kept_file_looks_again(void **state)
+{
+	struct segment_identity weak, strong;
+	struct segment_info held, seg;
+	struct attach_src src;
+	struct attach *a, *b;
+	char *p;
+	int id = make(370, "", &weak);
+
+	p = shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	memset(p, 'x', SIZE); /* every page in */
+	shmdt(p);
+	assert_int_equal(attach_open(table, &weak, false, false, &held, &a), 0);
+	strong = *attach_identity(a);
+	for (int i = 0; i < 12; i++)
+		assert_int_equal(attach_read(a, 4096, 64, 0, getuid(), &src), 0);
+	assert_ptr_not_equal(src.ptr, guarded_read_buffer()); /* from the mapping */
+	attach_close(table, a);
+
+	p = shmat(id, NULL, 0);
+	assert_true(p != (void *)-1);
+	assert_int_equal(madvise(p + 4096, 4096, MADV_REMOVE), 0);
+	shmdt(p);
+	assert_int_equal(attach_open(table, &strong, false, false, &held, &b), 0);
+	assert_ptr_equal(a, b); /* the kept file */
+	assert_int_equal(attach_read(b, 4096, 64, 0, getuid(), &src), 0);
+	assert_int_equal(src.len, 64);
+	assert_int_equal(src.ptr[0], '\0');
+	assert_int_equal(segment_stat(id, true, &seg), 0);
+	assert_int_equal(seg.rss, 4096);
+	attach_close(table, b);
+	shmctl(id, IPC_RMID, NULL);
 }
 
 /* Descriptors this process has open. */
@@ -364,6 +404,7 @@ int main(void)
 		cmocka_unit_test(test_kept_file_proven_by_a_look),
 		cmocka_unit_test(test_kept_file_never_serves_a_look_alike),
 		cmocka_unit_test(test_kept_files_let_go),
+		cmocka_unit_test(test_kept_file_looks_again),
 	};
 
 	testutil_watchdog(60);
