@@ -94,8 +94,12 @@ int segment_attach(int shmid, bool writable, void **addr);
 /* Every shmat(2) of this process goes through segment_attach(), which
  * counts it: per slot of shmids (several shmids share one), a count that
  * only grows, taken with the attach.  segment_attach_counted() is
- * segment_attach() that also gives the count its attach took (never 0). */
-int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count);
+ * segment_attach() that also gives the count its attach took (never 0)
+ * and, if held is not NULL, segment_stat() of the segment attached (made
+ * while attached, which pins the shmid to it: one IPC_STAT serves this
+ * and the caller). */
+int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count,
+			   struct segment_info *held);
 /* Every attachment segment_attach() makes is MADV_DONTFORK before the
  * call returns.  A fork (or a clone without CLONE_VM) of the daemon's is
  * made between segment_fork_gate(true) and segment_fork_gate(false): no

@@ -85,17 +85,17 @@ int identity_pin(const struct segment_identity *expected, unsigned int flags,
 	    !(before.mode & SEGMENT_MODE_DEST))
 		return -EBUSY;
 	pin->writable = flags & (PIN_WRITABLE | PIN_TRY_WRITE);
-	ret = segment_attach_counted(expected->shmid, pin->writable, &pin->addr, &pin->count);
+	/* pin->held: IPC_STAT while attached; from here the shmid is this
+	 * attachment's segment, until detached */
+	ret = segment_attach_counted(expected->shmid, pin->writable, &pin->addr, &pin->count,
+				     &pin->held);
 	if (ret == -EACCES && (flags & PIN_TRY_WRITE) && !(flags & PIN_WRITABLE)) {
 		pin->writable = false;
-		ret = segment_attach_counted(expected->shmid, false, &pin->addr, &pin->count);
+		ret = segment_attach_counted(expected->shmid, false, &pin->addr, &pin->count,
+					     &pin->held);
 	}
 	if (ret)
 		return ret;
-	/* From here the shmid is this attachment's segment, until detached. */
-	ret = segment_stat(expected->shmid, false, &pin->held);
-	if (ret)
-		goto fail;
 	identity_weak(&pin->held, &pin->id);
 	ret = -ESTALE;
 	if (!identity_same(expected, &pin->id))

@@ -48,18 +48,18 @@ void segment_fork_gate(bool forking)
 }
 
 /* The attachment at p, of the segment shmid names (the attachment pins
- * it): never copied into a child.  Its mapping is the segment's size in
- * pages, or in huge pages for SHM_HUGETLB (madvise must cover those
- * whole). */
-static int dont_fork(int shmid, void *p)
+ * it, so *held, its IPC_STAT, is the segment attached): never copied into
+ * a child.  Its mapping is the segment's size in pages, or in huge pages
+ * for SHM_HUGETLB (madvise must cover those whole). */
+static int dont_fork(int shmid, void *p, struct segment_info *held)
 {
 	static const size_t page_sizes[] = { 4096, 2u << 20, 1u << 30 };
-	struct shmid_ds ds;
+	int ret = segment_stat(shmid, false, held);
 
-	if (shmctl(shmid, IPC_STAT, &ds) != 0)
-		return -errno;
+	if (ret)
+		return ret;
 	for (size_t i = 0; i < sizeof(page_sizes) / sizeof(page_sizes[0]); i++) {
-		size_t len = (ds.shm_segsz + page_sizes[i] - 1) & ~(page_sizes[i] - 1);
+		size_t len = (held->size + page_sizes[i] - 1) & ~(page_sizes[i] - 1);
 
 		if (madvise(p, len, MADV_DONTFORK) == 0)
 			return 0;
@@ -69,9 +69,11 @@ static int dont_fork(int shmid, void *p)
 	return -errno;
 }
 
-int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count)
+int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *count,
+			   struct segment_info *held)
 {
 	struct attach_slot *s = slot_of(shmid);
+	struct segment_info seg;
 	void *p;
 	int err;
 
@@ -82,7 +84,7 @@ int segment_attach_counted(int shmid, bool writable, void **addr, uint64_t *coun
 	err = errno;
 	pthread_mutex_unlock(&s->lock);
 	/* no attachment the daemon cannot keep from its children */
-	if (p != (void *)-1 && (err = -dont_fork(shmid, p)) != 0) {
+	if (p != (void *)-1 && (err = -dont_fork(shmid, p, held ? held : &seg)) != 0) {
 		shmdt(p);
 		p = (void *)-1;
 	}
@@ -97,7 +99,7 @@ int segment_attach(int shmid, bool writable, void **addr)
 {
 	uint64_t count;
 
-	return segment_attach_counted(shmid, writable, addr, &count);
+	return segment_attach_counted(shmid, writable, addr, &count, NULL);
 }
 
 uint64_t segment_attach_count(int shmid)
